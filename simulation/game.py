@@ -1,0 +1,144 @@
+"""The Game interface: what the server knows of any one game.
+
+The server owns the clock, the sockets and the players' connections; a game
+owns its world. The server calls, on the room's task only:
+
+    game = GameClass(seed=..., config=GameConfig(...))
+    pid = game.join(name)            # a new player's avatar entity id
+    game.leave(pid)
+    game.apply_inputs(batch)         # the tick's inputs, already validated
+    events = game.step()             # one fixed step of config.dt seconds
+    view = game.view()               # what clients see, as named arrays
+    state = game.state()             # the whole truth, for checkpoints
+    game = GameClass.restore(state)  # ... and back
+
+Shaped like nakama's RuntimeMatchCore (MatchInit / MatchJoin / MatchLoop /
+MatchLeave), but mutating in place: the world is a handful of numpy arrays and
+copying them every tick would cost more than the step itself.
+
+Rules a game keeps (the tests hold every game to them):
+- Pure: no clock, no I/O, no trio, no protocol. Time is counted in ticks.
+- Deterministic: the same seed, config, joins, leaves and inputs in the same
+  order give bit-identical state(); randomness comes only from the
+  numpy.random.Generator stored in the state.
+- Vectorised: step() and apply_inputs() do no per-entity Python loops.
+- state() is the whole truth: restore(state()) continues exactly as the
+  original would have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping, Protocol
+
+import numpy as np
+
+# An input field is described with plain data so that the protocol layer can
+# validate client payloads against it without importing the simulation:
+#   ("float", lo, hi)   finite float in [lo, hi]
+#   ("int", lo, hi)     integer in [lo, hi]
+#   ("bool",)           true / false
+InputFieldSpec = tuple
+
+
+@dataclass(frozen=True)
+class GameConfig:
+    """Parameters a room passes to its game at creation."""
+
+    tick_rate: int = 20
+    max_players: int = 16
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def dt(self) -> float:
+        """Fixed step length in seconds."""
+        return 1.0 / self.tick_rate
+
+
+@dataclass(frozen=True)
+class InputBatch:
+    """One tick's worth of validated inputs, in columns.
+
+    Row i is one input message from player ``players[i]``. Rows are grouped by
+    player and, within a player, ordered by input sequence number, so "the
+    last row of a player" is that player's newest input. ``fields[name][i]`` is
+    the value of input field ``name`` in row i (float64, int64 or bool arrays).
+    """
+
+    players: np.ndarray  # int64 player entity ids
+    fields: Mapping[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return int(self.players.shape[0])
+
+    @classmethod
+    def empty(cls, input_fields: Mapping[str, InputFieldSpec]) -> "InputBatch":
+        dtypes = {"float": np.float64, "int": np.int64, "bool": np.bool_}
+        return cls(
+            players=np.zeros(0, dtype=np.int64),
+            fields={name: np.zeros(0, dtype=dtypes[spec[0]]) for name, spec in input_fields.items()},
+        )
+
+
+@dataclass(frozen=True)
+class View:
+    """What clients see of the world at one tick.
+
+    ``ids`` is a uint32 array of the visible entity ids, unique, ascending.
+    ``components[name]`` has shape ``(len(ids),) + schema[name]["shape"]`` and
+    the dtype the schema names; row i belongs to entity ``ids[i]``.
+    """
+
+    ids: np.ndarray
+    components: Mapping[str, np.ndarray]
+
+
+class Game(Protocol):
+    """A game the server can run. See the module docstring for the rules."""
+
+    #: Registered name, e.g. "arena"; clients ask for a game by it.
+    name: ClassVar[str]
+    #: Input fields a client may send, by name (see InputFieldSpec).
+    input_fields: ClassVar[Mapping[str, InputFieldSpec]]
+    #: Networked components: name -> {"dtype": "<f4", "shape": [2]} and an
+    #: optional "scale": the wire value is round(value * scale) in dtype and a
+    #: client divides by scale. Shapes are per entity (row shape).
+    components: ClassVar[Mapping[str, Mapping[str, Any]]]
+
+    config: GameConfig
+    tick: int
+
+    def __init__(self, seed: int, config: GameConfig) -> None: ...
+
+    def join(self, name: str) -> int:
+        """Add a player; returns its avatar's entity id.
+
+        Raises GameFull when config.max_players are already in.
+        """
+
+    def leave(self, player_id: int) -> None:
+        """Remove a player and its avatar; unknown ids are ignored."""
+
+    def apply_inputs(self, batch: InputBatch) -> None:
+        """Record this tick's inputs; they take effect in the next step()."""
+
+    def step(self) -> list[list[Any]]:
+        """Advance one fixed step of config.dt; returns this tick's game
+        events, each a short msgpack-able list whose first item is the event
+        kind, e.g. ["hit", shooter_id, target_id, damage]."""
+
+    def view(self) -> View:
+        """The networked view of the world now (wire dtypes, scale applied)."""
+
+    def state(self) -> dict[str, Any]:
+        """The whole truth: numpy arrays, ints, strings, and the RNG state
+        (as returned by Generator.bit_generator.state). msgpack-able once
+        arrays are turned into bytes by the checkpoint codec."""
+
+    @classmethod
+    def restore(cls, state: Mapping[str, Any], config: GameConfig) -> "Game":
+        """Rebuild a game from state(); it continues bit-identically."""
+
+
+class GameFull(Exception):
+    """join() was called with config.max_players players already in."""
