@@ -1,0 +1,270 @@
+"""The Python game client: trio-websocket underneath, protocol.ClientSession
+for everything the wire says.
+
+    async with connect("ws://127.0.0.1:7350", room="lobby", name="ada") as client:
+        await client.send_input(mx=1.0)
+        async for world in client.worlds():
+            print(world.tick, world.entity(client.player))
+
+One reader task per client applies every snapshot as it arrives and
+acknowledges it (piggy-backed on the next input when the game sends one
+before the next snapshot, else as a standalone "ack"). ``worlds()`` yields
+the newest world each time the caller asks: a slow caller skips worlds, it
+never builds a backlog.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+
+from protocol import messages as m
+from protocol.client_session import ClientSession
+from protocol.delta import DeltaError, WorldState
+
+log = logging.getLogger(__name__)
+
+MAX_SERVER_MESSAGE_BYTES = 16 * 2**20  # a full snapshot of a big world
+CONNECT_TIMEOUT_S = 10.0
+
+
+class ClientClosed(Exception):
+    """The connection ended; ``code`` and ``reason`` say why (the server's
+    error code when it sent one, else the WebSocket close code)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"closed: {code} {reason}".rstrip())
+        self.code = code
+        self.reason = reason
+
+
+class JoinFailed(ClientClosed):
+    """The server refused the join."""
+
+
+class Client:
+    """A connected, joined client. Create it with ``connect()``."""
+
+    def __init__(self, url: str, session: ClientSession, *, auto_ack: bool = True) -> None:
+        self.url = url
+        self.session = session
+        self.auto_ack = auto_ack
+        self.errors: list[m.Error] = []  # every error message the server sent
+        self.closed: ClientClosed | None = None
+        self.desyncs = 0
+        self.bytes_received = 0
+        self.snapshots_received = 0
+        self._ws: WebSocketConnection | None = None
+        self._new_world = trio.Event()
+        self._closed_event = trio.Event()
+        self._pings: dict[int, tuple[float, trio.Event, list]] = {}
+        self._input_since_snapshot = False
+
+    # -- what the game sees ----------------------------------------------------
+
+    @property
+    def player(self) -> int:
+        """This player's avatar entity id."""
+        assert self.session.welcome is not None
+        return self.session.welcome.player
+
+    @property
+    def welcome(self) -> m.Welcome:
+        assert self.session.welcome is not None
+        return self.session.welcome
+
+    @property
+    def world(self) -> WorldState | None:
+        """The newest world received, or None before the first snapshot."""
+        return self.session.world
+
+    def take_events(self) -> list[list[Any]]:
+        """Game events received since the last call, each [tick, kind, ...]."""
+        return self.session.take_events()
+
+    async def send_input(self, **data: Any) -> int:
+        """Send one input; returns its sequence number. Raises ClientClosed."""
+        seq = self.session.next_seq
+        await self._send(self.session.input(**data))
+        self._input_since_snapshot = True
+        return seq
+
+    async def next_world(self, *, after: int | None = None) -> WorldState:
+        """Wait for a world newer than tick ``after`` (default: the current
+        one). Raises ClientClosed when the connection ends first."""
+        floor = self.session.acked_tick if after is None else after
+        while self.session.world is None or self.session.world.tick <= floor:
+            if self.closed is not None:
+                raise self.closed
+            await self._new_world.wait()
+        return self.session.world
+
+    async def worlds(self) -> AsyncIterator[WorldState]:
+        """The newest world, each time one newer than the last arrives.
+        Ends by raising ClientClosed."""
+        last = m.NO_TICK
+        while True:
+            world = await self.next_world(after=last)
+            last = world.tick
+            yield world
+
+    async def ping(self) -> float:
+        """Round-trip time to the server in seconds."""
+        payload = self.session.ping()
+        done = trio.Event()
+        result: list[float] = []
+        self._pings[self.session.ping_id] = (trio.current_time(), done, result)
+        await self._send(payload)
+        await done.wait()
+        if not result:
+            raise self.closed or ClientClosed(1006, "connection lost")
+        return result[0]
+
+    async def leave(self) -> None:
+        """Leave the room (the avatar is removed at once) and close."""
+        if self.closed is None and self._ws is not None:
+            try:
+                await self._ws.send_message(self.session.leave())
+                await self._ws.aclose()
+            except ConnectionClosed:
+                pass
+
+    async def wait_closed(self) -> ClientClosed:
+        await self._closed_event.wait()
+        assert self.closed is not None
+        return self.closed
+
+    # -- internals ---------------------------------------------------------------
+
+    async def _send(self, payload: bytes) -> None:
+        if self.closed is not None or self._ws is None:
+            raise self.closed or ClientClosed(1006, "not connected")
+        try:
+            await self._ws.send_message(payload)
+        except ConnectionClosed as exc:
+            raise self._set_closed(exc) from None
+
+    async def _handshake(self, ws: WebSocketConnection, join: bytes) -> None:
+        """Send the join and wait for the welcome (or the refusal)."""
+        self._ws = ws
+        await ws.send_message(join)
+        while True:
+            try:
+                data = await ws.get_message()
+            except ConnectionClosed as exc:
+                closed = self._set_closed(exc)
+                raise JoinFailed(closed.code, closed.reason) from None
+            msg = self.session.receive(data)
+            if isinstance(msg, m.Welcome):
+                return
+            if isinstance(msg, m.Error):
+                self.errors.append(msg)
+
+    async def _read_loop(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        while True:
+            try:
+                data = await ws.get_message()
+            except ConnectionClosed as exc:
+                self._set_closed(exc)
+                return
+            self.bytes_received += len(data)
+            try:
+                msg = self.session.receive(data)
+            except DeltaError as exc:
+                # Our copy of the world is wrong: rejoin the session, which
+                # restarts deltas from a full snapshot.
+                self.desyncs += 1
+                log.warning("desync (%s); rejoining", exc)
+                await ws.aclose(code=1000, reason="desync")
+                self._set_closed(None, ClientClosed(4000, f"desync: {exc}"))
+                return
+            if isinstance(msg, m.Snapshot):
+                self.snapshots_received += 1
+                self._new_world.set()
+                self._new_world = trio.Event()
+                if self.auto_ack and not self._input_since_snapshot:
+                    try:
+                        await ws.send_message(self.session.ack())
+                    except ConnectionClosed as exc:
+                        self._set_closed(exc)
+                        return
+                self._input_since_snapshot = False
+            elif isinstance(msg, m.Pong):
+                pending = self._pings.pop(msg.id, None)
+                if pending is not None:
+                    sent, done, result = pending
+                    result.append(trio.current_time() - sent)
+                    done.set()
+            elif isinstance(msg, m.Error):
+                log.warning("server error %s: %s", msg.code, msg.message)
+                self.errors.append(msg)
+
+    def _set_closed(self, exc: ConnectionClosed | None, closed: ClientClosed | None = None) -> ClientClosed:
+        if self.closed is None:
+            if closed is None:
+                reason = exc.reason if exc is not None else None
+                code = reason.code if reason is not None else 1006
+                text = (reason.reason or "") if reason is not None else "connection lost"
+                closed = ClientClosed(code, text)
+            self.closed = closed
+            self._closed_event.set()
+            self._new_world.set()
+            for _, done, _ in self._pings.values():
+                done.set()
+        return self.closed
+
+
+@asynccontextmanager
+async def connect(
+    url: str,
+    *,
+    room: str | None = None,
+    game: str | None = None,
+    name: str = "",
+    ticket: str | None = None,
+    auto_ack: bool = True,
+) -> AsyncIterator[Client]:
+    """Connect, join a room and yield the Client; leave on exit.
+
+    ``room`` None asks the server for any open room of ``game``. Raises
+    JoinFailed when the server refuses (room full, unknown game, ...).
+    """
+    session = ClientSession()
+    join = session.join(room=room, game=game, name=name, ticket=ticket)
+    async with _connected(Client(url, session, auto_ack=auto_ack), join) as client:
+        yield client
+
+
+@asynccontextmanager
+async def rejoin(client: Client) -> AsyncIterator[Client]:
+    """Open a new connection for ``client``'s session (after it dropped) and
+    resume the same player, from the newest world it holds."""
+    fresh = Client(client.url, client.session, auto_ack=client.auto_ack)
+    async with _connected(fresh, client.session.rejoin()) as fresh:
+        yield fresh
+
+
+@asynccontextmanager
+async def _connected(client: Client, join: bytes) -> AsyncIterator[Client]:
+    async with open_websocket_url(
+        client.url, max_message_size=MAX_SERVER_MESSAGE_BYTES, connect_timeout=CONNECT_TIMEOUT_S
+    ) as ws:
+        with trio.fail_after(CONNECT_TIMEOUT_S):
+            await client._handshake(ws, join)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client._read_loop)
+            try:
+                yield client
+            finally:
+                # Stop reading first: trio-websocket's close handshake waits
+                # on its reader, which a pending get_message() would hold.
+                nursery.cancel_scope.cancel()
+        if client.closed is None:
+            with trio.move_on_after(2, shield=True):
+                await client.leave()

@@ -1,0 +1,74 @@
+"""Error codes and the protocol's two exceptions.
+
+One number space serves both the ``error`` message's ``code`` and the
+WebSocket close code, so a client needs one table (docs/protocol.md, "Close
+codes"). 4000-4099 are the client's fault, 4100-4199 concern its room or
+session, 4200-4299 are the server's doing. 1000/1001 are the standard ones.
+
+Following wsproto/h11: ``LocalProtocolError`` is our own misuse of the API;
+``RemoteProtocolError`` is the peer's fault and carries what to send back
+(the code) and whether the connection must close now (``fatal``).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Code(IntEnum):
+    """Error and close codes. Values are part of the wire protocol."""
+
+    NORMAL = 1000  # the client left (sent "leave") or the server closed cleanly
+    GOING_AWAY = 1001  # the server is shutting down
+
+    # 4000-4099: the client sent something wrong
+    BAD_MESSAGE = 4000  # not msgpack, not a map, no/unknown "t", text frame
+    INVALID_MESSAGE = 4001  # a known message with a wrong field: type, range, NaN, size
+    MESSAGE_TOO_BIG = 4002  # a frame over the size limit; refused before decoding
+    UNSUPPORTED_VERSION = 4003  # "join" asked for a protocol version we do not speak
+    HANDSHAKE_REQUIRED = 4004  # anything but "join" first, or a second "join"
+    HANDSHAKE_TIMEOUT = 4005  # no WebSocket upgrade or "join" in time
+    RATE_LIMITED = 4006  # messages faster than the rate limit, for too long
+    UNAUTHORIZED = 4007  # this server does not let clients create/join rooms that way
+
+    # 4100-4199: the room or the session
+    ROOM_NOT_FOUND = 4100
+    ROOM_FULL = 4101
+    ROOM_CLOSED = 4102  # the room ended (idle, closed by an operator)
+    ROOM_CRASHED = 4103  # the room's simulation failed; its state is gone
+    UNKNOWN_GAME = 4104
+    SESSION_UNKNOWN = 4110  # rejoin with a token that is unknown or past its grace period
+    SESSION_REPLACED = 4111  # the same session joined again on another connection
+    ACK_TIMEOUT = 4112  # no snapshot acknowledged for too long (a client not reading)
+    IDLE_TIMEOUT = 4113  # nothing received for too long
+
+    # 4200-4299: the server
+    INTERNAL_ERROR = 4200
+    SERVER_FULL = 4201
+
+
+#: Codes sent as an "error" message while the connection stays open, unless
+#: they keep coming (see ServerSession's strike counter).
+RECOVERABLE = frozenset({Code.BAD_MESSAGE, Code.INVALID_MESSAGE, Code.RATE_LIMITED})
+
+
+class ProtocolError(Exception):
+    """Base class of the protocol's errors."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We used the protocol API wrongly (a bug on this side)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol.
+
+    ``code`` goes in the "error" message and, when ``fatal``, in the close
+    frame; ``message`` is a human-readable reason safe to show the peer.
+    """
+
+    def __init__(self, code: Code, message: str, *, fatal: bool | None = None) -> None:
+        super().__init__(f"{code.name} ({int(code)}): {message}")
+        self.code = Code(code)
+        self.message = message
+        self.fatal = (self.code not in RECOVERABLE) if fatal is None else fatal

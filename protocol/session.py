@@ -1,0 +1,137 @@
+"""The server's side of one client connection, sans-IO.
+
+Bytes of one client frame in, a validated message out, or a
+RemoteProtocolError saying what to send back and whether to close. The
+transport owns the socket; the room never sees anything unvalidated.
+
+State machine (an illegal transition is a LocalProtocolError, our bug):
+
+    AWAIT_JOIN --joined()--> JOINED --close()--> CLOSED
+        \\________________close()_______________/
+
+Rules:
+- In AWAIT_JOIN the only acceptable message is "join"; anything else, and any
+  error at all, is fatal: there is no session yet to protect.
+- In JOINED, a second "join" is fatal (HANDSHAKE_REQUIRED). Recoverable
+  errors (BAD_MESSAGE, INVALID_MESSAGE, RATE_LIMITED) earn a strike; strikes
+  leak away at STRIKE_DECAY_PER_S and past STRIKE_LIMIT the error turns fatal.
+  So a client with an occasional bug gets error messages and stays, and one
+  that keeps sending garbage or flooding is closed within a second or two.
+- Every message after the join passes a token bucket sized from the tick rate;
+  over it, the message is dropped (RATE_LIMITED, a strike).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from . import messages as m
+from .codec import MAX_CLIENT_MESSAGE_BYTES, unpack_client_frame
+from .errors import Code, LocalProtocolError, RemoteProtocolError
+from .validate import InputFields, validate_client_message
+
+STRIKE_LIMIT = 8  # recoverable errors tolerated in a burst
+STRIKE_DECAY_PER_S = 1.0  # ... and forgiven at this rate
+RATE_PER_TICK = 3  # messages per tick allowed on average (input, ack, ping)
+BURST_SECONDS = 1.0  # bucket depth, in seconds of allowed rate
+
+
+class ServerState(enum.Enum):
+    AWAIT_JOIN = "await_join"
+    JOINED = "joined"
+    CLOSED = "closed"
+
+
+class ServerSession:
+    """Validates one connection's client messages. ``now`` arguments are
+    seconds on any monotonic clock (the transport passes trio's)."""
+
+    def __init__(self, *, max_message_bytes: int = MAX_CLIENT_MESSAGE_BYTES) -> None:
+        self.max_message_bytes = max_message_bytes
+        self.state = ServerState.AWAIT_JOIN
+        self.inputs: InputFields | None = None
+        self.strikes = 0.0
+        self._strike_time = 0.0
+        self._rate = 0.0
+        self._burst = 0.0
+        self._tokens = 0.0
+        self._token_time = 0.0
+        self.messages_dropped = 0
+
+    # -- transitions ---------------------------------------------------------
+
+    def joined(self, inputs: InputFields, tick_rate: int, now: float) -> None:
+        """The room accepted the join: validate inputs against its game."""
+        if self.state is not ServerState.AWAIT_JOIN:
+            raise LocalProtocolError(f"joined() in state {self.state}")
+        self.state = ServerState.JOINED
+        self.inputs = inputs
+        self._rate = float(RATE_PER_TICK * tick_rate)
+        self._burst = self._rate * BURST_SECONDS
+        self._tokens = self._burst
+        self._token_time = now
+
+    def close(self) -> None:
+        """Idempotent."""
+        self.state = ServerState.CLOSED
+
+    # -- receiving -----------------------------------------------------------
+
+    def check_size(self, nbytes: int) -> None:
+        """Refuse a frame as soon as its size is known, before buffering it."""
+        if nbytes > self.max_message_bytes:
+            raise RemoteProtocolError(
+                Code.MESSAGE_TOO_BIG, f"message of {nbytes} bytes exceeds the limit of {self.max_message_bytes}"
+            )
+
+    def text_frame(self, now: float) -> RemoteProtocolError:
+        """What to answer a text frame with (the protocol is binary-only)."""
+        return self._refuse(RemoteProtocolError(Code.BAD_MESSAGE, "text frames are not accepted; send binary"), now)
+
+    def receive_message(self, data: bytes, now: float) -> m.ClientMessage:
+        """Decode and validate one client frame.
+
+        Raises RemoteProtocolError; its ``fatal`` says whether to close.
+        """
+        if self.state is ServerState.CLOSED:
+            raise LocalProtocolError("receive_message() on a closed session")
+        try:
+            self.check_size(len(data))
+            if self.state is ServerState.JOINED and not self._take_token(now):
+                self.messages_dropped += 1
+                raise RemoteProtocolError(Code.RATE_LIMITED, "too many messages; this one was dropped")
+            msg = validate_client_message(unpack_client_frame(data), self.inputs)
+            if self.state is ServerState.AWAIT_JOIN:
+                if not isinstance(msg, m.Join):
+                    raise RemoteProtocolError(Code.HANDSHAKE_REQUIRED, "the first message must be 'join'")
+                if msg.version != m.PROTOCOL_VERSION:
+                    raise RemoteProtocolError(
+                        Code.UNSUPPORTED_VERSION,
+                        f"protocol version {msg.version} is not supported; this server speaks {m.PROTOCOL_VERSION}",
+                    )
+            elif isinstance(msg, m.Join):
+                raise RemoteProtocolError(Code.HANDSHAKE_REQUIRED, "already joined; 'join' is only valid once")
+            return msg
+        except RemoteProtocolError as exc:
+            raise self._refuse(exc, now) from None
+
+    # -- internals -----------------------------------------------------------
+
+    def _refuse(self, exc: RemoteProtocolError, now: float) -> RemoteProtocolError:
+        if self.state is not ServerState.JOINED:
+            exc.fatal = True
+        elif not exc.fatal:
+            self.strikes = max(0.0, self.strikes - (now - self._strike_time) * STRIKE_DECAY_PER_S) + 1.0
+            self._strike_time = now
+            if self.strikes > STRIKE_LIMIT:
+                exc.fatal = True
+                exc.message += f" (more than {STRIKE_LIMIT} errors in a row: closing)"
+        return exc
+
+    def _take_token(self, now: float) -> bool:
+        self._tokens = min(self._burst, self._tokens + (now - self._token_time) * self._rate)
+        self._token_time = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False

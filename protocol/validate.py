@@ -1,0 +1,166 @@
+"""Strict validation of everything a client can send.
+
+A decoded map becomes a message dataclass here or raises RemoteProtocolError;
+nothing unvalidated reaches a room. Rules: exact types (a bool is not an int,
+an int is accepted where a float is expected), ranges, finite floats, string
+lengths and alphabets, no unknown keys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Mapping
+
+from . import messages as m
+from .errors import Code, RemoteProtocolError
+
+MAX_NAME_CHARS = 32
+MAX_ROOM_ID_CHARS = 64
+MAX_TOKEN_CHARS = 128  # session tokens
+MAX_TICKET_CHARS = 1024
+MAX_SEQ = 2**32 - 1  # input sequence numbers are uint32, starting at 1
+MAX_TICK = 2**31 - 1  # a room at 60 Hz runs 414 days before this
+MAX_PING_ID = 2**32 - 1
+
+ROOM_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_.~+/=-]{1,1024}$")
+
+_ALLOWED_KEYS = {
+    m.JOIN: {"t", "v", "name", "room", "game", "ticket", "session", "ack"},
+    m.INPUT: {"t", "seq", "tick", "ack", "in"},
+    m.ACK: {"t", "tick"},
+    m.PING: {"t", "id"},
+    m.LEAVE: {"t"},
+}
+
+
+def _invalid(message: str) -> RemoteProtocolError:
+    return RemoteProtocolError(Code.INVALID_MESSAGE, message)
+
+
+def _int(obj: Mapping, key: str, lo: int, hi: int, default: int | None = None) -> int:
+    value = obj.get(key, default)
+    # bool is an int subclass in Python; on the wire it is a different type.
+    if value is None or isinstance(value, bool) or not isinstance(value, int):
+        raise _invalid(f"{key!r} must be an integer")
+    if not lo <= value <= hi:
+        raise _invalid(f"{key!r} must be in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _str(obj: Mapping, key: str, max_chars: int, pattern: re.Pattern | None = None, *, optional: bool) -> str | None:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"{key!r} must be a string")
+    if len(value) > max_chars:
+        raise _invalid(f"{key!r} is longer than {max_chars} characters")
+    if pattern is not None and not pattern.match(value):
+        raise _invalid(f"{key!r} has characters outside {pattern.pattern}")
+    return value
+
+
+def _name(obj: Mapping) -> str:
+    name = _str(obj, "name", MAX_NAME_CHARS, optional=True) or ""
+    if not name.isprintable():
+        raise _invalid("'name' must be printable")
+    return name.strip()
+
+
+class InputFields:
+    """Validator for a game's input payload, built from its plain description
+    (``{"mx": ("float", -1, 1), "fire": ("bool",)}``, see simulation.game)."""
+
+    KINDS = ("float", "int", "bool")
+
+    def __init__(self, description: Mapping[str, Any]) -> None:
+        fields = {}
+        for name, spec in description.items():
+            spec = tuple(spec)
+            if not spec or spec[0] not in self.KINDS:
+                raise ValueError(f"input field {name!r}: unknown kind in {spec!r}")
+            if spec[0] != "bool" and (len(spec) != 3 or not spec[1] <= spec[2]):
+                raise ValueError(f"input field {name!r}: needs (kind, lo, hi), got {spec!r}")
+            fields[name] = spec
+        self.fields: dict[str, tuple] = fields
+
+    def describe(self) -> dict[str, list]:
+        return {name: list(spec) for name, spec in self.fields.items()}
+
+    def validate(self, payload: Any) -> dict[str, Any]:
+        """Return the payload with every field present (absent ones are 0 or
+        false), or raise INVALID_MESSAGE."""
+        if not isinstance(payload, dict):
+            raise _invalid("'in' must be a map")
+        unknown = payload.keys() - self.fields.keys()
+        if unknown:
+            raise _invalid(f"unknown input field(s): {sorted(map(str, unknown))}")
+        out: dict[str, Any] = {}
+        for name, spec in self.fields.items():
+            value = payload.get(name)
+            kind = spec[0]
+            if kind == "bool":
+                if value is None:
+                    value = False
+                elif not isinstance(value, bool):
+                    raise _invalid(f"input {name!r} must be true or false")
+            elif kind == "int":
+                if value is None:
+                    value = 0
+                elif isinstance(value, bool) or not isinstance(value, int):
+                    raise _invalid(f"input {name!r} must be an integer")
+                elif not spec[1] <= value <= spec[2]:
+                    raise _invalid(f"input {name!r} must be in [{spec[1]}, {spec[2]}]")
+            else:
+                if value is None:
+                    value = 0.0
+                elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise _invalid(f"input {name!r} must be a number")
+                elif not math.isfinite(value):
+                    raise _invalid(f"input {name!r} must be finite, got {value!r}")
+                elif not spec[1] <= value <= spec[2]:
+                    raise _invalid(f"input {name!r} must be in [{spec[1]}, {spec[2]}], got {value!r}")
+                value = float(value)
+            out[name] = value
+        return out
+
+
+def validate_client_message(obj: dict, inputs: InputFields | None) -> m.ClientMessage:
+    """Turn a decoded client map into a message, or raise RemoteProtocolError.
+
+    ``inputs`` validates an Input's payload; it is None before the player has
+    joined a room (an Input then is refused by the session state machine).
+    """
+    kind = obj.get("t")
+    if not isinstance(kind, str) or kind not in _ALLOWED_KEYS:
+        raise RemoteProtocolError(Code.BAD_MESSAGE, f"unknown message type {kind!r}")
+    extra = obj.keys() - _ALLOWED_KEYS[kind]
+    if extra:
+        raise _invalid(f"unknown key(s) in {kind!r}: {sorted(map(str, extra))}")
+
+    if kind == m.INPUT:
+        data = obj.get("in", {})
+        return m.Input(
+            seq=_int(obj, "seq", 1, MAX_SEQ),
+            tick=_int(obj, "tick", 0, MAX_TICK, default=0),
+            ack=_int(obj, "ack", m.NO_TICK, MAX_TICK, default=m.NO_TICK),
+            data=inputs.validate(data) if inputs is not None else data,
+        )
+    if kind == m.ACK:
+        return m.Ack(tick=_int(obj, "tick", m.NO_TICK, MAX_TICK))
+    if kind == m.PING:
+        return m.Ping(id=_int(obj, "id", 0, MAX_PING_ID, default=0))
+    if kind == m.LEAVE:
+        return m.Leave()
+    # JOIN
+    return m.Join(
+        version=_int(obj, "v", 0, 2**16),
+        name=_name(obj),
+        room=_str(obj, "room", MAX_ROOM_ID_CHARS, ROOM_ID_RE, optional=True),
+        game=_str(obj, "game", MAX_ROOM_ID_CHARS, ROOM_ID_RE, optional=True),
+        ticket=_str(obj, "ticket", MAX_TICKET_CHARS, TOKEN_RE, optional=True),
+        session=_str(obj, "session", MAX_TOKEN_CHARS, TOKEN_RE, optional=True),
+        ack=_int(obj, "ack", m.NO_TICK, MAX_TICK, default=m.NO_TICK),
+    )

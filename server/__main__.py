@@ -1,0 +1,8 @@
+"""``python -m server`` is ``tickroom``."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The game server: listeners, connections and the room registry, and the
+order they stop in.
+
+Nursery nesting is shutdown order (after hypercorn's trio runner): the root
+nursery hosts the registry; inside it, the connection nursery hosts the
+accept loops and every connection. ``shutdown()`` stops accepting, asks every
+room to close its clients with 1001 (going away), and gives all of it
+``graceful_timeout_s`` before cancelling what is left.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+
+import trio
+
+from .config import ServerConfig
+from .connection import Connection
+from .registry import RoomRegistry
+
+log = logging.getLogger(__name__)
+
+# accept() errors that mean "out of resources, try again shortly" (as in
+# trio's serve_listeners): the server stays up and sheds the new connection.
+_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+ACCEPT_BACKOFF_S = 0.1
+
+
+class GameServer:
+    """``await nursery.start(server.run)`` returns once listening; the bound
+    ports are then in ``server.ports``."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.registry = RoomRegistry(config.registry())
+        self.ports: list[int] = []
+        self.connections: set[Connection] = set()
+        self._shutdown = trio.Event()
+
+    def shutdown(self) -> None:
+        """Begin the graceful stop; ``run()`` returns when it is done."""
+        self._shutdown.set()
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as root:
+            await root.start(self.registry.run)
+            listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host or None)
+            self.ports = sorted({listener.socket.getsockname()[1] for listener in listeners})
+            async with trio.open_nursery() as connections:
+                accepting = trio.CancelScope()
+                connections.start_soon(self._accept_all, listeners, connections, accepting)
+                log.info(
+                    "tickroom listening on ws://%s:%s (game %s, %d Hz)",
+                    self.config.host or "*", self.ports[0], self.config.default_game, self.config.tick_rate,
+                )  # fmt: skip
+                task_status.started(self)
+                await self._shutdown.wait()
+
+                log.info("shutting down: closing rooms (up to %g s)", self.config.graceful_timeout_s)
+                accepting.cancel()
+                connections.cancel_scope.deadline = trio.current_time() + self.config.graceful_timeout_s
+                self.registry.drain()
+                await self.registry.wait_empty()
+                while self.connections:
+                    await trio.sleep(0.05)
+                connections.cancel_scope.cancel()
+            root.cancel_scope.cancel()
+        log.info("stopped")
+
+    async def _accept_all(self, listeners, nursery: trio.Nursery, scope: trio.CancelScope) -> None:
+        with scope:
+            async with trio.open_nursery() as accepting:
+                for listener in listeners:
+                    accepting.start_soon(self._accept_loop, listener, nursery)
+        for listener in listeners:
+            await listener.aclose()
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                trio_sock, _ = await listener.socket.accept()
+            except OSError as exc:
+                if exc.errno in _ACCEPT_CAPACITY_ERRNOS:
+                    log.error("accept failed (%s); retrying in %g s", exc, ACCEPT_BACKOFF_S)
+                    await trio.sleep(ACCEPT_BACKOFF_S)
+                    continue
+                raise
+            # The connection drives a plain non-blocking socket with trio's
+            # wait_readable/wait_writable, so the tick can write to it
+            # directly (see server.outbox).
+            sock = socket.socket(fileno=trio_sock.detach())
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            nursery.start_soon(self._serve_connection, sock)
+
+    async def _serve_connection(self, sock: socket.socket) -> None:
+        conn = Connection(sock, self.config.connection_limits())
+        self.connections.add(conn)
+        try:
+            await conn.serve(self.registry)
+        finally:
+            self.connections.discard(conn)

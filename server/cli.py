@@ -1,0 +1,125 @@
+"""The ``tickroom`` command: ``tickroom serve`` (and, later, more).
+
+Every flag has an environment variable, TICKROOM_ plus the flag's name in
+capitals (--tick-rate -> TICKROOM_TICK_RATE); a flag given on the command
+line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from dataclasses import fields
+
+import trio
+
+from .config import ServerConfig
+
+_DEFAULTS = ServerConfig()
+
+# flag -> (config field, type, help)
+_SERVE_FLAGS = [
+    ("--host", "host", str, "address to listen on"),
+    ("--port", "port", int, "WebSocket game port (0: any free port)"),
+    ("--tick-rate", "tick_rate", int, "room ticks per second"),
+    ("--max-players", "max_players", int, "players per room"),
+    ("--max-rooms", "max_rooms", int, "rooms per node"),
+    ("--game", "default_game", str, "game of rooms created without naming one"),
+    ("--allow-client-rooms", "allow_client_rooms", "bool", "let clients create and join rooms by name in 'join' (on|off)"),
+    ("--idle-close", "idle_close_s", float, "seconds an empty room lives"),
+    ("--ack-timeout", "ack_timeout_s", float, "seconds without an acknowledged snapshot before a client is dropped"),
+    ("--rejoin-grace", "rejoin_grace_s", float, "seconds a dropped player's avatar waits for a rejoin"),
+    ("--max-message-size", "max_message_bytes", int, "largest client message, bytes"),
+    ("--handshake-timeout", "handshake_timeout_s", float, "seconds from connect to a valid 'join'"),
+    ("--idle-timeout", "idle_timeout_s", float, "seconds without any client message before closing"),
+    ("--graceful-timeout", "graceful_timeout_s", float, "seconds the shutdown may take"),
+    ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
+    ("--sentry-dsn", "sentry_dsn", str, "report errors to this Sentry DSN"),
+]
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected on/off, got {text!r}")
+
+
+def _env_name(flag: str) -> str:
+    return "TICKROOM_" + flag.lstrip("-").replace("-", "_").upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tickroom", description="tickroom: authoritative multiplayer game server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run a game server node")
+    for flag, name, kind, help_text in _SERVE_FLAGS:
+        convert = _parse_bool if kind == "bool" else kind
+        env = _env_name(flag)
+        default = getattr(_DEFAULTS, name)
+        if env in os.environ:
+            try:
+                default = convert(os.environ[env])
+            except (ValueError, argparse.ArgumentTypeError) as exc:
+                parser.error(f"{env}: {exc}")
+        serve.add_argument(
+            flag,
+            dest=name,
+            type=convert,
+            default=default,
+            metavar="ON|OFF" if kind == "bool" else None,
+            help=f"{help_text} [env {env}; default {getattr(_DEFAULTS, name)}]",
+        )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    names = {f.name for f in fields(ServerConfig)}
+    return ServerConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        config = config_from_args(args)
+        _setup_logging(config)
+        trio.run(_serve_until_signal, config)
+        return 0
+    return 2
+
+
+def _setup_logging(config: ServerConfig) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if config.sentry_dsn:
+        import sentry_sdk
+
+        # The logging integration (on by default) turns log.exception in the
+        # room and connection fences into Sentry events.
+        sentry_sdk.init(dsn=config.sentry_dsn)
+
+
+async def _serve_until_signal(config: ServerConfig) -> None:
+    from .app import GameServer
+
+    server = GameServer(config)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def stop_on_signal() -> None:
+                async for signum in signals:
+                    logging.getLogger("tickroom").info("signal %s: stopping", signal.Signals(signum).name)
+                    server.shutdown()
+                    return
+
+            nursery.start_soon(stop_on_signal)
+            await server.run()
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,221 @@
+"""One client connection: WebSocket upgrade, join, then inputs to the room.
+
+A Connection is the room's ClientLink for one socket. Its task reads frames,
+validates them through the sans-IO ServerSession and forwards inputs to the
+room with send_nowait (a full room drops the input, never stalls the reader,
+so pings keep being answered). Snapshots from the room go straight to the
+socket through the outbox; the outbox's flusher is the only other task.
+
+Every way out ends in ``_finish``: an error message when the close has a
+4xxx code, the close frame, a bounded wait for the peer's, and the socket
+closed. The room learns of it through ``closed`` at its next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+
+import trio
+
+from protocol import messages as m
+from protocol.codec import encode_error, encode_pong
+from protocol.errors import Code, RemoteProtocolError
+from protocol.session import ServerSession
+
+from .outbox import OutboxClosed, OutboxOverflow
+from .registry import RoomRegistry
+from .room import JoinAccepted, JoinRefused
+from .websocket import ConnectionClosed, HandshakeFailed, MessageTooBig, ServerWebSocket, TextFrame, binary_frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    max_message_bytes: int = 4 * 2**10  # 4 KiB per client frame
+    handshake_timeout_s: float = 10.0  # from TCP accept to a valid "join"
+    idle_timeout_s: float = 30.0  # nothing at all received for this long
+    close_timeout_s: float = 2.0  # waiting for the peer's close frame
+
+
+class Connection:
+    """A client socket from accept to close; the room's ClientLink."""
+
+    def __init__(self, sock: socket.socket, limits: ConnectionLimits) -> None:
+        self.ws = ServerWebSocket(sock, max_message_bytes=limits.max_message_bytes)
+        self.limits = limits
+        self.session = ServerSession(max_message_bytes=limits.max_message_bytes)
+        try:
+            host, port = sock.getpeername()[:2]
+            self.peer = f"{host}:{port}"
+        except OSError:
+            self.peer = "?"
+        self.closed = False
+        self.left = False
+        self.inputs_dropped = 0  # the room's input channel was full
+        self.joined: JoinAccepted | None = None
+        self._scope = trio.CancelScope()
+        self._close: tuple[int, str] | None = None
+        self._peer_closed = False
+        self._error_sent = False
+
+    # -- ClientLink ------------------------------------------------------------
+
+    def offer(self, payload: bytes) -> None:
+        self.ws.outbox.offer(binary_frame(payload))
+
+    def send(self, payload: bytes) -> None:
+        try:
+            self.ws.send_message(payload)
+        except OutboxOverflow as exc:
+            self.kick(Code.ACK_TIMEOUT, str(exc))
+        except OutboxClosed:
+            pass
+
+    def kick(self, code: Code, reason: str) -> None:
+        """Close with ``code``: the first reason given wins. Never blocks."""
+        self._set_close(code, reason)
+        self._scope.cancel()
+
+    # -- the connection task ---------------------------------------------------
+
+    async def serve(self, registry: RoomRegistry) -> None:
+        """Run the connection to its end. Never raises (the per-connection
+        fence), except trio.Cancelled."""
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._flush)
+                    try:
+                        if await self._join(registry):
+                            await self._read_loop()
+                    finally:
+                        nursery.cancel_scope.cancel()
+        except Exception:  # the fence: a bug here ends this connection only
+            log.exception("connection %s failed", self.peer)
+            self._set_close(Code.INTERNAL_ERROR, "internal error")
+        finally:
+            await self._finish()
+
+    async def _join(self, registry: RoomRegistry) -> bool:
+        with trio.move_on_after(self.limits.handshake_timeout_s) as timer:
+            try:
+                await self.ws.accept()
+            except HandshakeFailed as exc:
+                log.debug("connection %s: not a WebSocket upgrade: %s", self.peer, exc)
+                self._set_close(1002, "")
+                return False
+            data = await self._receive()
+            if data is None:
+                return False
+            try:
+                join = self.session.receive_message(data, trio.current_time())
+            except RemoteProtocolError as exc:
+                self._refuse(exc)
+                return False
+        if timer.cancelled_caught:
+            self._set_close(Code.HANDSHAKE_TIMEOUT, f"no 'join' within {self.limits.handshake_timeout_s:g} s")
+            return False
+        try:
+            self.joined = await registry.join(join, self)
+        except JoinRefused as exc:
+            self._set_close(exc.code, exc.message)
+            return False
+        self.session.joined(self.joined.input_fields, self.joined.tick_rate, trio.current_time())
+        return True
+
+    async def _read_loop(self) -> None:
+        assert self.joined is not None
+        inputs = self.joined.inputs
+        async with inputs:
+            while True:
+                with trio.move_on_after(self.limits.idle_timeout_s) as idle:
+                    data = await self._receive()
+                if idle.cancelled_caught:
+                    self._set_close(Code.IDLE_TIMEOUT, f"nothing received for {self.limits.idle_timeout_s:g} s")
+                    return
+                if data is None:
+                    return
+                try:
+                    msg = self.session.receive_message(data, trio.current_time())
+                except RemoteProtocolError as exc:
+                    self._refuse(exc)
+                    if exc.fatal:
+                        return
+                    continue
+                if isinstance(msg, (m.Input, m.Ack)):
+                    try:
+                        inputs.send_nowait((self, msg))
+                    except trio.WouldBlock:
+                        self.inputs_dropped += 1
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        self._set_close(Code.ROOM_CLOSED, "room closed")
+                        return
+                elif isinstance(msg, m.Ping):
+                    self.send(encode_pong(m.Pong(id=msg.id, tick=self._room_tick())))
+                elif isinstance(msg, m.Leave):
+                    self.left = True
+                    self._set_close(Code.NORMAL, "left")
+                    return
+
+    async def _receive(self) -> bytes | None:
+        """The next client message, or None when the connection is over
+        (the close code is then set)."""
+        while True:
+            try:
+                return await self.ws.receive_message()
+            except ConnectionClosed as exc:
+                self._set_close(exc.code, exc.reason, peer_closed=True)
+                return None
+            except MessageTooBig as exc:
+                try:
+                    self.session.check_size(exc.size)
+                except RemoteProtocolError as refusal:
+                    self._refuse(refusal)
+                return None
+            except TextFrame:
+                exc = self.session.text_frame(trio.current_time())
+                self._refuse(exc)
+                if exc.fatal:
+                    return None
+
+    async def _flush(self) -> None:
+        try:
+            await self.ws.outbox.run()
+        except OutboxClosed:
+            self._set_close(1006, "socket error")
+            self._scope.cancel()
+
+    # -- the end ---------------------------------------------------------------
+
+    def _refuse(self, exc: RemoteProtocolError) -> None:
+        """Tell the client what was wrong; remember the close code if fatal."""
+        self.send(encode_error(m.Error(code=exc.code, message=exc.message)))
+        if exc.fatal:
+            self._set_close(exc.code, exc.message, error_sent=True)
+
+    def _set_close(self, code: int, reason: str, *, peer_closed: bool = False, error_sent: bool = False) -> None:
+        """Remember how the connection ends; the first cause wins."""
+        if self._close is None:
+            self._close = (int(code), reason)
+            self._peer_closed = peer_closed
+            self._error_sent = error_sent
+
+    async def _finish(self) -> None:
+        self.closed = True
+        self.session.close()
+        code, reason = self._close or (int(Code.NORMAL), "")
+        if code >= 4000 and not self._error_sent and not self._peer_closed:
+            # The close reason is limited to 123 bytes and many client APIs
+            # hide it; the error message carries the full text.
+            self.send(encode_error(m.Error(code=code, message=reason)))
+        await self.ws.aclose(code, reason, timeout=self.limits.close_timeout_s)
+        if code not in (Code.NORMAL, 1006) and not self._peer_closed:
+            log.info("connection %s closed: %s %s", self.peer, code, reason)
+
+    def _room_tick(self) -> int:
+        if self.joined is None:
+            return 0
+        return self.joined.room_tick()

@@ -1,0 +1,152 @@
+"""The room registry: creates, finds, closes and drains rooms.
+
+Each room runs as a task in the registry's nursery behind a fence: a room
+that raises is logged with its id and tick, its clients are closed with
+ROOM_CRASHED, and the other rooms and the process carry on. The wrapper's
+``finally`` forgets the room, whatever ended it (structure, not callbacks).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+import trio
+
+from protocol import messages as m
+from protocol.errors import Code
+from simulation.game import GameConfig
+from simulation.games import get_game
+
+from .link import ClientLink
+from .room import JoinAccepted, JoinRefused, Room, RoomConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    room: RoomConfig = RoomConfig()
+    default_game: str = "arena"
+    allow_client_rooms: bool = True  # clients may create/join rooms by name in "join"
+    max_rooms: int = 1000
+
+
+class RoomRegistry:
+    """All rooms of this node. Use ``await nursery.start(registry.run)``."""
+
+    def __init__(self, config: RegistryConfig) -> None:
+        self.config = config
+        self._rooms: dict[str, Room] = {}
+        self._nursery: trio.Nursery | None = None
+        self.draining = False
+        self.crashes = 0
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Host the room tasks until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    # -- lookups ---------------------------------------------------------------
+
+    def get(self, room_id: str) -> Room | None:
+        """The live room with this id, or None."""
+        return self._rooms.get(room_id)
+
+    def rooms(self) -> list[Room]:
+        """A snapshot of the live rooms."""
+        return list(self._rooms.values())
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def create(self, room_id: str | None = None, game: str | None = None, *, seed: int | None = None) -> Room:
+        """Start a new room task. Raises JoinRefused when refused (draining,
+        too many rooms, unknown game, id taken)."""
+        if self._nursery is None:
+            raise RuntimeError("registry is not running")
+        if self.draining:
+            raise JoinRefused(Code.SERVER_FULL, "server is shutting down; no new rooms")
+        if len(self._rooms) >= self.config.max_rooms:
+            raise JoinRefused(Code.SERVER_FULL, f"this node runs its maximum of {self.config.max_rooms} rooms")
+        game_name = game or self.config.default_game
+        try:
+            game_cls = get_game(game_name)
+        except KeyError:
+            raise JoinRefused(Code.UNKNOWN_GAME, f"no game named {game_name!r}") from None
+        room_id = room_id or f"{game_name}-{secrets.token_hex(4)}"
+        if room_id in self._rooms:
+            raise JoinRefused(Code.INVALID_MESSAGE, f"room {room_id!r} exists")
+        rc = self.config.room
+        game_obj = game_cls(
+            seed=secrets.randbits(63) if seed is None else seed,
+            config=GameConfig(tick_rate=rc.tick_rate, max_players=rc.max_players),
+        )
+        room = Room(room_id, game_obj, rc)
+        self._rooms[room_id] = room
+        self._nursery.start_soon(self._run_room, room, name=f"room {room_id}")
+        log.info("room %s: created (%s)", room_id, game_name)
+        return room
+
+    def close(self, room_id: str, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:
+        """Ask a room to close its clients and end. False if no such room."""
+        room = self._rooms.get(room_id)
+        return room is not None and room.request_close(code, reason)
+
+    def drain(self, code: Code = Code.GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Refuse new rooms and ask every room to close."""
+        self.draining = True
+        for room in self.rooms():
+            room.request_close(code, reason)
+
+    async def wait_empty(self) -> None:
+        """Return once every room has ended."""
+        while self._rooms:
+            await trio.sleep(0.05)
+
+    # -- joining ---------------------------------------------------------------
+
+    async def join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
+        """Find (or, when allowed, create) the room ``join`` names and join it.
+
+        Raises JoinRefused.
+        """
+        room = self._rooms.get(join.room) if join.room else None
+        if join.session is not None:
+            if room is None:
+                raise JoinRefused(Code.SESSION_UNKNOWN, "the session's room is not on this server")
+            return await room.join(join, link)
+        if room is None:
+            if not self.config.allow_client_rooms:
+                raise JoinRefused(Code.UNAUTHORIZED, "this server does not let clients create rooms")
+            if join.room is None:
+                room = self._quick_match(join.game)
+            if room is None:
+                room = self.create(join.room, join.game)
+        elif join.game is not None and join.game != room.game.name:
+            raise JoinRefused(Code.UNKNOWN_GAME, f"room {room.room_id!r} runs {room.game.name!r}, not {join.game!r}")
+        return await room.join(join, link)
+
+    def _quick_match(self, game: str | None) -> Room | None:
+        """An open room of this game with a free seat, if any."""
+        game = game or self.config.default_game
+        for room in self._rooms.values():
+            if room.game.name == game and not room.closed and len(room.players) < room.config.max_players:
+                return room
+        return None
+
+    # -- the fence -------------------------------------------------------------
+
+    async def _run_room(self, room: Room) -> None:
+        try:
+            await room.run()
+        except Exception:  # the per-room fence: one room's bug ends that room only
+            self.crashes += 1
+            log.exception("room %s crashed at tick %d", room.room_id, room.game.tick)
+            room.kick_all(Code.ROOM_CRASHED, "the room's simulation failed; it is closed")
+        finally:
+            room.closed = True
+            self._rooms.pop(room.room_id, None)
+            log.info("room %s: ended at tick %d", room.room_id, room.game.tick)

@@ -1,0 +1,388 @@
+"""A room: one trio task that owns one game world and ticks it.
+
+Only the room task touches its game. Connections talk to it through two
+bounded memory channels (nakama's match_handler pattern):
+- the input channel: (link, Input | Ack) items, sent with send_nowait by the
+  connections and drained once per tick; when full, the item is dropped (the
+  sender counts it): a full room never stalls a reader;
+- the control channel: join requests carrying a one-slot reply channel, and
+  close requests; when full, the request is refused; the room lives.
+
+The tick (``_tick``): drain inputs -> reap gone players -> apply inputs ->
+step -> record the snapshot -> send each client its delta. Ticks run on
+trio's clock at ``start + n * dt``, so MockClock can run thousands of them
+instantly; a late tick is counted as an overrun and the loop runs the missed
+ticks back to back, up to ``max_catchup_ticks``, then resynchronises.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import trio
+
+from protocol import messages as m
+from protocol.codec import encode_welcome, finish_snapshot
+from protocol.delta import WorldState
+from protocol.errors import Code
+from protocol.schema import Schema
+from protocol.validate import InputFields
+from simulation.game import Game, GameFull, InputBatch
+
+from .link import ClientLink
+from .players import Player, PlayerTable
+from .snapshots import SnapshotHistory
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 10.0  # a room that does not answer a join in this time is stuck
+CONTROL_BUFFER = 64  # pending join/close requests per room
+
+
+@dataclass(frozen=True)
+class RoomConfig:
+    tick_rate: int = 20  # ticks per second
+    max_players: int = 16
+    idle_close_s: float = 30.0  # an empty room ends after this long
+    ack_timeout_s: float = 5.0  # a client that acks nothing for this long is dropped
+    rejoin_grace_s: float = 10.0  # a dropped player's avatar waits this long for a rejoin
+    history_ticks: int = 64  # snapshots kept as delta baselines (3.2 s at 20 Hz)
+    max_catchup_ticks: int = 5  # missed ticks run back to back before resynchronising
+    input_buffer: int = 1024  # items in the room's input channel
+    max_inputs_per_tick: int = 8  # per player; older extras are dropped
+
+    def ticks(self, seconds: float) -> int:
+        return max(1, round(seconds * self.tick_rate))
+
+
+class JoinRefused(Exception):
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class JoinAccepted:
+    """What the connection needs after a join. It owns and closes ``inputs``."""
+
+    room_id: str
+    player: int
+    inputs: trio.MemorySendChannel
+    input_fields: InputFields
+    tick_rate: int
+    room_tick: Callable[[], int]  # the room's current tick, for pongs
+
+
+@dataclass(frozen=True)
+class RoomStatistics:
+    room_id: str
+    game: str
+    tick: int
+    players: int
+    connected: int
+    overruns: int  # ticks that finished after the next tick's deadline
+    resyncs: int  # times the loop gave up catching up
+    ticks_skipped: int  # ticks dropped by resyncs
+    inputs_applied: int
+    inputs_stale: int  # duplicate or older than the newest applied seq
+    inputs_over_limit: int  # beyond max_inputs_per_tick
+    deltas_encoded: int
+    last_tick_ms: float
+    max_tick_ms: float
+
+
+@dataclass(frozen=True)
+class _JoinRequest:
+    join: m.Join
+    link: ClientLink
+    reply: trio.MemorySendChannel
+
+
+@dataclass(frozen=True)
+class _CloseRequest:
+    code: Code
+    reason: str
+
+
+class Room:
+    """One game world and its players. ``run()`` is the room task."""
+
+    def __init__(self, room_id: str, game: Game, config: RoomConfig) -> None:
+        self.room_id = room_id
+        self.game = game
+        self.config = config
+        self.schema = Schema.from_description(game.components)
+        self.input_fields = InputFields(game.input_fields)
+        self.players = PlayerTable()
+        self.history = SnapshotHistory(self.schema, config.history_ticks)
+        self.closed = False
+        self._inputs_send, self._inputs_recv = trio.open_memory_channel(config.input_buffer)
+        self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)
+        self._room_events: list[list[Any]] = []  # join/leave, emitted with the next tick
+        self._empty_ticks = 0
+        self._overruns = self._resyncs = self._skipped = 0
+        self._applied = self._stale = self._over_limit = 0
+        self._last_tick_s = self._max_tick_s = 0.0
+        self.tick_durations: deque[float] = deque(maxlen=2048)  # seconds, for metrics
+
+    # -- requests from other tasks -------------------------------------------
+
+    async def join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
+        """Ask the room to admit ``link`` as a new or returning player.
+
+        Raises JoinRefused. The reply comes at the room's next wake-up (at
+        most one tick); a room that does not answer in JOIN_TIMEOUT_S is
+        reported as an internal error.
+        """
+        reply_send, reply_recv = trio.open_memory_channel(1)
+        try:
+            self._control_send.send_nowait(_JoinRequest(join, link, reply_send))
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            raise JoinRefused(Code.ROOM_FULL if not self.closed else Code.ROOM_CLOSED, "room is busy or closing") from None
+        try:
+            with trio.fail_after(JOIN_TIMEOUT_S):
+                result = await reply_recv.receive()
+        except trio.TooSlowError:
+            raise JoinRefused(Code.INTERNAL_ERROR, "room did not answer") from None
+        except trio.EndOfChannel:
+            raise JoinRefused(Code.ROOM_CLOSED, "room closed") from None
+        if isinstance(result, JoinRefused):
+            raise result
+        return result
+
+    def request_close(self, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:
+        """Ask the room to close its clients with ``code`` and end."""
+        try:
+            self._control_send.send_nowait(_CloseRequest(code, reason))
+            return True
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+
+    def kick_all(self, code: Code, reason: str) -> None:
+        """Close every client (used by the registry's fence after a crash)."""
+        for player in self.players:
+            if player.link is not None and not player.link.closed:
+                player.link.kick(code, reason)
+
+    def statistics(self) -> RoomStatistics:
+        return RoomStatistics(
+            room_id=self.room_id,
+            game=self.game.name,
+            tick=self.game.tick,
+            players=len(self.players),
+            connected=self.players.connected_count(),
+            overruns=self._overruns,
+            resyncs=self._resyncs,
+            ticks_skipped=self._skipped,
+            inputs_applied=self._applied,
+            inputs_stale=self._stale,
+            inputs_over_limit=self._over_limit,
+            deltas_encoded=self.history.deltas_encoded,
+            last_tick_ms=self._last_tick_s * 1e3,
+            max_tick_ms=self._max_tick_s * 1e3,
+        )
+
+    # -- the task ------------------------------------------------------------
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Tick until closed or idle. Exceptions propagate to the caller's
+        fence (the registry), which closes the clients with ROOM_CRASHED."""
+        dt = 1.0 / self.config.tick_rate
+        async with self._control_recv, self._inputs_recv:
+            start = trio.current_time()
+            n = 0
+            task_status.started()
+            while not self.closed:
+                deadline = start + (n + 1) * dt
+                with trio.move_on_at(deadline):
+                    while not self.closed:
+                        self._handle_control(await self._control_recv.receive())
+                if self.closed:
+                    break
+                now = trio.current_time()
+                behind = int((now - deadline) / dt)
+                if behind > self.config.max_catchup_ticks:
+                    # Too far behind to catch up: drop the missed ticks and
+                    # start the schedule again from now.
+                    self._resyncs += 1
+                    self._skipped += behind
+                    start, n = now - dt, 0
+                    deadline = now
+                began = time.perf_counter()
+                self._tick()
+                self._record_duration(time.perf_counter() - began)
+                n += 1
+                if trio.current_time() > deadline + dt:
+                    self._overruns += 1
+                if self._idle():
+                    log.info("room %s: empty for %.0f s, closing", self.room_id, self.config.idle_close_s)
+                    self.closed = True
+        self.kick_all(Code.ROOM_CLOSED, "room closed")
+
+    # -- one tick --------------------------------------------------------------
+
+    def _tick(self) -> None:
+        batch = self._collect_inputs()
+        self._reap_players()
+        self.game.apply_inputs(batch)
+        events = self.game.step()
+        tick = self.game.tick
+        tagged = [[tick, *event] for event in self._room_events]
+        tagged.extend([tick, *event] for event in events)
+        self._room_events.clear()
+        view = self.game.view()
+        world = WorldState.from_view(tick, view.ids, view.components, self.schema)
+        self.history.record(world, tagged)
+        self._broadcast()
+
+    def _collect_inputs(self) -> InputBatch:
+        """Drain the input channel; per player keep new inputs in seq order."""
+        while True:
+            try:
+                link, msg = self._inputs_recv.receive_nowait()
+            except trio.WouldBlock:
+                break
+            player = self.players.by_link(link)
+            if player is None:
+                continue  # a replaced or reaped connection's leftovers
+            ack = msg.tick if isinstance(msg, m.Ack) else msg.ack
+            if player.acked < ack <= self.game.tick:  # never a tick we did not send
+                player.acked = ack
+            if isinstance(msg, m.Input):
+                player.pending.append(msg)
+
+        rows: list[int] = []
+        columns: dict[str, list] = {name: [] for name in self.input_fields.fields}
+        for player in self.players.with_pending():
+            fresh = sorted((i for i in player.pending if i.seq > player.last_seq), key=lambda i: i.seq)
+            unique = [i for k, i in enumerate(fresh) if k == 0 or i.seq != fresh[k - 1].seq]
+            self._stale += len(player.pending) - len(unique)
+            if len(unique) > self.config.max_inputs_per_tick:
+                self._over_limit += len(unique) - self.config.max_inputs_per_tick
+                unique = unique[-self.config.max_inputs_per_tick :]
+            player.pending.clear()
+            if not unique:
+                continue
+            player.last_seq = unique[-1].seq
+            self._applied += len(unique)
+            for msg in unique:
+                rows.append(player.id)
+                for name, values in columns.items():
+                    values.append(msg.data[name])
+        if not rows:
+            return InputBatch.empty(self.input_fields.fields)
+        dtypes = {"float": np.float64, "int": np.int64, "bool": np.bool_}
+        return InputBatch(
+            players=np.asarray(rows, dtype=np.int64),
+            fields={
+                name: np.asarray(values, dtype=dtypes[self.input_fields.fields[name][0]])
+                for name, values in columns.items()
+            },
+        )
+
+    def _reap_players(self) -> None:
+        tick = self.game.tick
+        grace = self.config.ticks(self.config.rejoin_grace_s)
+        ack_timeout = self.config.ticks(self.config.ack_timeout_s)
+        for player in list(self.players):
+            link = player.link
+            if link is not None and link.closed:
+                if link.left:
+                    self._remove(player, "left")
+                    continue
+                self.players.detach(player, tick)
+            elif link is not None and tick - max(player.acked, player.linked_tick) > ack_timeout:
+                link.kick(Code.ACK_TIMEOUT, f"no snapshot acknowledged for {self.config.ack_timeout_s:g} s")
+                self.players.detach(player, tick)
+            if player.link is None and tick - player.detached_tick > grace:
+                self._remove(player, "timed out")
+
+    def _broadcast(self) -> None:
+        history = self.history
+        for player in self.players.connected():
+            base = history.baseline_for(player.acked)
+            player.link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
+
+    # -- control ---------------------------------------------------------------
+
+    def _handle_control(self, request: _JoinRequest | _CloseRequest) -> None:
+        if isinstance(request, _CloseRequest):
+            self.kick_all(request.code, request.reason)
+            self.closed = True
+            return
+        try:
+            result: JoinAccepted | JoinRefused = self._admit(request.join, request.link)
+        except JoinRefused as exc:
+            result = exc
+        try:
+            request.reply.send_nowait(result)
+        except (trio.WouldBlock, trio.BrokenResourceError):
+            # The connection gave up waiting; it will not read its inputs.
+            if isinstance(result, JoinAccepted):
+                result.inputs.close()
+
+    def _admit(self, join: m.Join, link: ClientLink) -> JoinAccepted:
+        if join.session is not None:
+            player = self.players.by_session(join.session)
+            if player is None:
+                raise JoinRefused(Code.SESSION_UNKNOWN, "unknown or expired session token")
+            if player.link is not None and not player.link.closed:
+                player.link.kick(Code.SESSION_REPLACED, "this session joined on another connection")
+            self.players.attach(player, link, self.game.tick)
+            player.acked = join.ack if self.history.baseline_for(join.ack) == join.ack else m.NO_TICK
+        else:
+            try:
+                pid = self.game.join(join.name)
+            except GameFull:
+                raise JoinRefused(Code.ROOM_FULL, f"room {self.room_id} is full") from None
+            player = Player(id=pid, name=join.name or f"player-{pid}", session=secrets.token_urlsafe(18))
+            self.players.add(player)
+            self.players.attach(player, link, self.game.tick)
+            self._room_events.append(["join", pid, player.name])
+            log.info("room %s: %s joined as %d", self.room_id, player.name, pid)
+        link.send(
+            encode_welcome(
+                m.Welcome(
+                    version=m.PROTOCOL_VERSION,
+                    room=self.room_id,
+                    game=self.game.name,
+                    player=player.id,
+                    session=player.session,
+                    tick_rate=self.config.tick_rate,
+                    tick=self.game.tick,
+                    schema=self.schema.describe(),
+                    inputs=self.input_fields.describe(),
+                    players=[[p.id, p.name] for p in self.players],
+                )
+            )
+        )
+        return JoinAccepted(
+            room_id=self.room_id,
+            player=player.id,
+            inputs=self._inputs_send.clone(),
+            input_fields=self.input_fields,
+            tick_rate=self.config.tick_rate,
+            room_tick=lambda: self.game.tick,
+        )
+
+    def _remove(self, player: Player, why: str) -> None:
+        self.players.remove(player)
+        self.game.leave(player.id)
+        self._room_events.append(["leave", player.id])
+        log.info("room %s: %s (%d) %s", self.room_id, player.name, player.id, why)
+
+    def _idle(self) -> bool:
+        self._empty_ticks = self._empty_ticks + 1 if len(self.players) == 0 else 0
+        return self._empty_ticks > self.config.ticks(self.config.idle_close_s)
+
+    def _record_duration(self, seconds: float) -> None:
+        self._last_tick_s = seconds
+        self._max_tick_s = max(self._max_tick_s, seconds)
+        self.tick_durations.append(seconds)
