@@ -336,7 +336,8 @@ class Room:
             if player.link is not None and not player.link.closed:
                 player.link.kick(Code.SESSION_REPLACED, "this session joined on another connection")
             self.players.attach(player, link, self.game.tick)
-            player.acked = join.ack if self.history.baseline_for(join.ack) == join.ack else m.NO_TICK
+            # Resume deltas from the newest world the client still holds.
+            player.acked = join.ack if self.history.holds(join.ack) else m.NO_TICK
         else:
             try:
                 pid = self.game.join(join.name)

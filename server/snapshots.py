@@ -56,6 +56,10 @@ class SnapshotHistory:
         self._latest = world
         self._shared.clear()
 
+    def holds(self, tick: int) -> bool:
+        """Whether the world of ``tick`` is still in the ring."""
+        return tick in self._worlds
+
     def baseline_for(self, acked: int) -> int:
         """The baseline to encode against for a client that acked ``acked``:
         that tick if we still hold it, else NO_TICK (a full snapshot)."""

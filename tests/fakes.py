@@ -1,0 +1,79 @@
+"""Hand-written fakes for the collaborators that are not under test.
+
+FakeLink stands in for a client connection (server.link.ClientLink): it
+decodes what the room sends with the real protocol.ClientSession, so a test
+sees exactly what a client would, and can acknowledge snapshots the way a
+well-behaved client does, synchronously, without sockets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from protocol import messages as m
+from protocol.client_session import ClientSession
+from protocol.errors import Code
+from server.room import JoinAccepted, Room
+
+
+class FakeLink:
+    """A client as the room sees it. ``auto_ack`` acks every snapshot at once."""
+
+    def __init__(self, *, auto_ack: bool = True) -> None:
+        self.closed = False
+        self.left = False
+        self.auto_ack = auto_ack
+        self.session = ClientSession()
+        self.session.join(name="fake")
+        self.kicked: tuple[Code, str] | None = None
+        self.snapshots: list[m.Snapshot] = []
+        self.messages: list[Any] = []
+        self.accepted: JoinAccepted | None = None
+
+    # -- ClientLink --------------------------------------------------------
+    def offer(self, payload: bytes) -> None:
+        snap = self.session.receive(payload)
+        self.snapshots.append(snap)
+        if self.auto_ack and self.accepted is not None and not self.closed:
+            self.push(m.Ack(tick=snap.tick))
+
+    def send(self, payload: bytes) -> None:
+        self.messages.append(self.session.receive(payload))
+
+    def kick(self, code: Code, reason: str) -> None:
+        if self.kicked is None:
+            self.kicked = (code, reason)
+        self.closed = True
+
+    # -- what a test does as the client -------------------------------------
+    def push(self, msg: m.Input | m.Ack) -> None:
+        """Send an input or ack to the room the way a connection does."""
+        assert self.accepted is not None
+        self.accepted.inputs.send_nowait((self, msg))
+
+    def drop(self, *, left: bool = False) -> None:
+        """The connection goes away (``left``: after a "leave")."""
+        self.left = left
+        self.closed = True
+
+    @property
+    def player(self) -> int:
+        assert self.accepted is not None
+        return self.accepted.player
+
+
+async def join(room: Room, *, name: str = "p", session: str | None = None, ack: int = m.NO_TICK, **link_opts) -> FakeLink:
+    link = FakeLink(**link_opts)
+    link.accepted = await room.join(m.Join(version=m.PROTOCOL_VERSION, name=name, session=session, ack=ack), link)
+    return link
+
+
+async def run_ticks(room: Room, n: int) -> None:
+    """Let the room run ``n`` more ticks (under an autojump MockClock)."""
+    target = room.game.tick + n
+    while room.game.tick < target:
+        # Most of the way in one sleep, then half ticks, so that we stop
+        # exactly at ``target`` without a wake-up per tick.
+        await trio.sleep((max(target - room.game.tick - 1, 0) + 0.5) / room.config.tick_rate)
