@@ -1,0 +1,9 @@
+"""Pure numpy simulation: the Game interface and the games that implement it.
+
+Imports neither trio nor protocol and reads no clock: time is counted in ticks.
+"""
+
+from simulation.game import Game, GameConfig, GameFull, InputBatch, View
+from simulation.games import GAMES, get_game
+
+__all__ = ["GAMES", "Game", "GameConfig", "GameFull", "InputBatch", "View", "get_game"]

@@ -10,7 +10,7 @@ owns its world. The server calls, on the room's task only:
     events = game.step()             # one fixed step of config.dt seconds
     view = game.view()               # what clients see, as named arrays
     state = game.state()             # the whole truth, for checkpoints
-    game = GameClass.restore(state)  # ... and back
+    game = GameClass.restore(state, config)  # ... and back
 
 Shaped like nakama's RuntimeMatchCore (MatchInit / MatchJoin / MatchLoop /
 MatchLeave), but mutating in place: the world is a handful of numpy arrays and

@@ -1,0 +1,171 @@
+"""Arena world layout: how players and projectiles sit in numpy arrays, how
+they are checkpointed, and how they are turned into the networked view.
+
+Numbers first: a small room's step costs what its numpy calls cost (~1-2 us
+each, whatever the array size), so the layout is chosen to need few calls.
+
+Players live in a dict of parallel arrays, dense and in ascending id order
+(joins append a larger id, leaves compress, both rare). Lookups by id are a
+searchsorted.
+
+Projectiles are born and die nearly every tick, so they live in a fixed-
+capacity pool of two matrices, floats (x, y, aim, vx, vy) and ints (id,
+owner, expire_at), whose first ``n`` rows are the projectiles in flight, in
+ascending id order. A shot is written straight into the rows after ``n`` (no
+allocation, no concatenation) and the dead are squeezed out with one
+boolean-mask copy per matrix, which keeps the id order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from simulation.game import View
+
+POS_SCALE = 32  # wire units per unit: int16 reaches 1023.97 units
+AIM_SCALE = 40  # wire units per radian: +-pi -> +-126 fits an int8
+MAX_SCORE = 32767  # the wire score is an int16
+
+#: The networked components (Game.components), all little-endian.
+COMPONENTS: Mapping[str, Mapping[str, Any]] = {
+    "kind": {"dtype": "|u1", "shape": []},  # 0 player, 1 projectile
+    "pos": {"dtype": "<i2", "shape": [2], "scale": POS_SCALE},
+    "aim": {"dtype": "|i1", "shape": [], "scale": AIM_SCALE},  # projectiles: flight direction
+    "hp": {"dtype": "|u1", "shape": []},  # 0 while dead and for projectiles
+    "score": {"dtype": "<i2", "shape": []},  # 0 for projectiles
+    "owner": {"dtype": "<u4", "shape": []},  # projectiles: shooter; players: themselves
+}
+
+# Per-entity arrays as state() shows them: name -> (dtype, row shape).
+PLAYER_FIELDS = {
+    "id": (np.uint32, ()),
+    "pos": (np.float64, (2,)),  # units
+    "step": (np.float64, (2,)),  # displacement per tick from the held stick, units
+    "aim": (np.float64, ()),  # radians
+    "trigger": (np.bool_, ()),  # fire button held, as of the newest input
+    "fire": (np.bool_, ()),  # fire wanted at the next step
+    "next_fire": (np.int64, ()),  # first tick the player may fire again
+    "hp": (np.int64, ()),  # hit points; 0 while dead
+    "respawn_at": (np.int64, ()),  # tick of respawn; NEVER while alive
+    "score": (np.int64, ()),  # kills
+}
+PROJECTILE_FIELDS = {
+    "id": (np.uint32, ()),
+    "pos": (np.float64, (2,)),  # units
+    "vel": (np.float64, (2,)),  # displacement per tick, units
+    "aim": (np.float64, ()),  # direction of flight, radians
+    "owner": (np.uint32, ()),  # shooter's entity id
+    "expire_at": (np.int64, ()),  # first tick the projectile is gone
+}
+# Where each projectile field sits in the pool's matrices.
+_Q_FLOAT = {"pos": slice(0, 2), "aim": 2, "vel": slice(3, 5)}
+_Q_INT = {"id": 0, "owner": 1, "expire_at": 2}
+
+
+def empty_players() -> dict[str, np.ndarray]:
+    return {k: np.zeros((0,) + shape, dtype=dt) for k, (dt, shape) in PLAYER_FIELDS.items()}
+
+
+def players_from_columns(columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Player arrays from state() columns, copied, reshaped and cast to the
+    layout (a checkpoint codec may hand back flat arrays or other dtypes)."""
+    return {
+        k: np.array(columns[k], dtype=dt).reshape((-1,) + shape)
+        for k, (dt, shape) in PLAYER_FIELDS.items()
+    }
+
+
+class ProjectilePool:
+    """Projectiles in flight: rows [0, n) of two fixed-capacity matrices."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.f = np.zeros((capacity, 5), dtype=np.float64)  # x, y, aim, vx, vy
+        self.i = np.zeros((capacity, 3), dtype=np.int64)  # id, owner, expire_at
+        self.n = 0
+
+    def reserve(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Up to k fresh rows (fewer when the pool is nearly full) as
+        (floats, ints) views for the caller to fill; they count from now on."""
+        n = self.n
+        k = min(k, self.capacity - n)
+        self.n = n + k
+        return self.f[n : n + k], self.i[n : n + k]
+
+    def keep(self, mask: np.ndarray, m: int) -> None:
+        """Keep only the rows where mask (length n) is set; m = its count."""
+        n = self.n
+        self.f[:m] = self.f[:n][mask]
+        self.i[:m] = self.i[:n][mask]
+        self.n = m
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Copies of the live rows, one array per PROJECTILE_FIELDS entry."""
+        f, i = self.f[: self.n], self.i[: self.n]
+        cols = {k: f[:, s].copy() for k, s in _Q_FLOAT.items()}
+        cols.update({k: i[:, s].copy() for k, s in _Q_INT.items()})
+        return {k: cols[k].astype(dt, copy=False) for k, (dt, _) in PROJECTILE_FIELDS.items()}
+
+    @classmethod
+    def from_columns(cls, columns: Mapping[str, Any], capacity: int) -> "ProjectilePool":
+        """Raises ValueError when the columns disagree on length or exceed
+        the capacity."""
+        cols = {
+            k: np.asarray(columns[k], dtype=dt).reshape((-1,) + shape)
+            for k, (dt, shape) in PROJECTILE_FIELDS.items()
+        }
+        lengths = {a.shape[0] for a in cols.values()}
+        if len(lengths) != 1 or max(lengths) > capacity:
+            raise ValueError("projectile columns of unequal length or over capacity")
+        pool = cls(capacity)
+        pool.n = n = lengths.pop()
+        for k, s in _Q_FLOAT.items():
+            pool.f[:n, s] = cols[k]
+        for k, s in _Q_INT.items():
+            pool.i[:n, s] = cols[k]
+        return pool
+
+
+def build_view(p: Mapping[str, np.ndarray], q: ProjectilePool) -> View:
+    """Players and projectiles in ascending id order, in COMPONENTS' dtypes.
+
+    Every array is filled players first, then projectiles; that is already
+    id order unless a player joined after some live projectile was fired,
+    and only then is an argsort paid for.
+    """
+    n_p, n_q = p["id"].shape[0], q.n
+    n = n_p + n_q
+    qf, qi = q.f[:n_q], q.i[:n_q]
+    ids = np.empty(n, dtype="<u4")
+    ids[:n_p] = p["id"]
+    ids[n_p:] = qi[:, 0]
+    owner = np.empty(n, dtype="<u4")
+    owner[:n_p] = p["id"]
+    owner[n_p:] = qi[:, 1]
+    kind = np.zeros(n, dtype="|u1")
+    kind[n_p:] = 1
+    hp = np.zeros(n, dtype="|u1")
+    hp[:n_p] = p["hp"]
+    score = np.zeros(n, dtype="<i2")
+    score[:n_p] = p["score"]
+    # x, y, aim scaled and rounded together; projectiles' first three
+    # float columns are exactly (x, y, aim).
+    fx = np.empty((n, 3), dtype=np.float64)
+    fx[:n_p, :2] = p["pos"]
+    fx[:n_p, 2] = p["aim"]
+    fx[n_p:] = qf[:, :3]
+    fx *= _VIEW_SCALE
+    np.rint(fx, out=fx)
+    pos = fx[:, :2].astype("<i2")
+    aim = fx[:, 2].astype("|i1")
+    comps = {"kind": kind, "pos": pos, "aim": aim, "hp": hp, "score": score, "owner": owner}
+    if n_p and n_q and p["id"][-1] > qi[0, 0]:
+        order = np.argsort(ids)
+        ids = ids[order]
+        comps = {k: a[order] for k, a in comps.items()}
+    return View(ids=ids, components=comps)
+
+
+_VIEW_SCALE = np.array([POS_SCALE, POS_SCALE, AIM_SCALE], dtype=np.float64)
