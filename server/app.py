@@ -39,6 +39,10 @@ class GameServer:
         self.connections: set[Connection] = set()
         self._shutdown = trio.Event()
 
+    @property
+    def stopping(self) -> bool:
+        return self._shutdown.is_set()
+
     def shutdown(self) -> None:
         """Begin the graceful stop; ``run()`` returns when it is done."""
         self._shutdown.set()

@@ -115,10 +115,15 @@ async def _serve_until_signal(config: ServerConfig) -> None:
         async with trio.open_nursery() as nursery:
 
             async def stop_on_signal() -> None:
+                log = logging.getLogger("tickroom")
                 async for signum in signals:
-                    logging.getLogger("tickroom").info("signal %s: stopping", signal.Signals(signum).name)
-                    server.shutdown()
-                    return
+                    if not server.stopping:
+                        log.info("signal %s: stopping gracefully", signal.Signals(signum).name)
+                        server.shutdown()
+                    else:
+                        # A second signal: the operator will not wait for the drain.
+                        log.warning("signal %s again: stopping now", signal.Signals(signum).name)
+                        nursery.cancel_scope.cancel()
 
             nursery.start_soon(stop_on_signal)
             await server.run()

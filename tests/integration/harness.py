@@ -1,0 +1,139 @@
+"""Real server processes and raw protocol clients for end-to-end tests.
+
+The server runs as ``python -m server serve`` on 127.0.0.1 with port 0; the
+harness reads the bound port from its log line, waiting with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator, Callable, Iterator
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+
+from protocol import messages as m
+from protocol.client_session import ClientSession
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 20.0
+_LISTENING = re.compile(r"listening on ws://[^:]+:(\d+)")
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen
+    url: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        """SIGTERM (the graceful path) and wait for the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=STOP_TIMEOUT_S)
+
+
+@contextmanager
+def running_server(*args: str) -> Iterator[ServerProcess]:
+    """Start a real server process; stop it (SIGTERM) on exit."""
+    log_file = tempfile.NamedTemporaryFile(prefix="tickroom-", suffix=".log", delete=False)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        cwd=REPO,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    server = ServerProcess(proc, "", Path(log_file.name))
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            found = _LISTENING.search(server.log())
+            if found:
+                server.url = f"ws://127.0.0.1:{found.group(1)}"
+                break
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"server did not start in {START_TIMEOUT_S} s:\n{server.log()}")
+            time.sleep(0.02)
+        yield server
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log_file.close()
+
+
+async def eventually(predicate: Callable[[], bool], *, timeout: float = 5.0, what: str = "condition") -> None:
+    """Wait until ``predicate()`` holds, failing after ``timeout`` seconds."""
+    with trio.move_on_after(timeout):
+        while not predicate():
+            await trio.sleep(0.01)
+        return
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class RawClient:
+    """A protocol client on a bare trio-websocket connection, for sending
+    exactly the bytes a test wants."""
+
+    def __init__(self, ws: WebSocketConnection) -> None:
+        self.ws = ws
+        self.session = ClientSession()
+
+    async def join(self, room: str, name: str = "raw") -> m.Welcome:
+        await self.ws.send_message(self.session.join(room=room, name=name))
+        msg = await self.next_message()
+        assert isinstance(msg, m.Welcome), msg
+        return msg
+
+    async def next_message(self, *, skip_snapshots: bool = True, ack: bool = True) -> m.ServerMessage:
+        """The next server message; snapshots are applied (and acked) and
+        skipped unless ``skip_snapshots`` is false."""
+        while True:
+            msg = self.session.receive(await self.ws.get_message())
+            if isinstance(msg, m.Snapshot):
+                if ack:
+                    await self.ws.send_message(self.session.ack())
+                if skip_snapshots:
+                    continue
+            return msg
+
+    async def expect_error(self, code: int) -> m.Error:
+        msg = await self.next_message()
+        assert isinstance(msg, m.Error), msg
+        assert msg.code == code, msg
+        return msg
+
+    async def expect_close(self, code: int) -> None:
+        """Read until the server closes; the close code must be ``code``."""
+        try:
+            while True:
+                await self.next_message(ack=False)
+        except ConnectionClosed as exc:
+            assert exc.reason.code == code, exc.reason
+
+
+@asynccontextmanager
+async def raw_client(url: str) -> AsyncIterator[RawClient]:
+    async with open_websocket_url(url) as ws:
+        yield RawClient(ws)
