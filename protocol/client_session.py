@@ -157,9 +157,14 @@ class ClientSession:
             players=obj.get("players", []),
         )
         if self.welcome is not None and welcome.session != self.welcome.session:
-            # A new session (not a rejoin): nothing of the old world applies.
+            # A new session (not a rejoin): nothing of the old world applies,
+            # nor its tick and seq counters (its room's ticks may be lower,
+            # which would hide every event; input seqs restart at 1).
             self._history.clear()
             self.world = None
+            self._last_event_tick = m.NO_TICK
+            self.last_processed_seq = 0
+            self.next_seq = 1
         self.welcome = welcome
         self.schema = Schema.from_description(welcome.schema)
         self.state = ClientState.JOINED

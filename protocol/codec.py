@@ -45,6 +45,7 @@ def unpack_client_frame(data: bytes) -> dict:
             data,
             raw=False,
             strict_map_key=True,
+            object_hook=_str_keys,
             use_list=True,
             max_str_len=MAX_CLIENT_STR_BYTES,
             max_bin_len=MAX_CLIENT_STR_BYTES,
@@ -60,6 +61,15 @@ def unpack_client_frame(data: bytes) -> dict:
         raise RemoteProtocolError(Code.BAD_MESSAGE, f"undecodable msgpack: {exc}") from None
     if not isinstance(obj, dict):
         raise RemoteProtocolError(Code.BAD_MESSAGE, f"a message is a msgpack map, got {type(obj).__name__}")
+    return obj
+
+
+def _str_keys(obj: dict) -> dict:
+    """object_hook: strict_map_key still admits bin keys; a client's map keys
+    are strings (docs/protocol.md section 2), at any depth."""
+    for key in obj:
+        if not isinstance(key, str):
+            raise RemoteProtocolError(Code.BAD_MESSAGE, f"map keys must be strings, got {type(key).__name__}")
     return obj
 
 

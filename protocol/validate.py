@@ -9,6 +9,7 @@ lengths and alphabets, no unknown keys.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from typing import Any, Mapping
 
@@ -57,7 +58,9 @@ def _str(obj: Mapping, key: str, max_chars: int, pattern: re.Pattern | None = No
         raise _invalid(f"{key!r} must be a string")
     if len(value) > max_chars:
         raise _invalid(f"{key!r} is longer than {max_chars} characters")
-    if pattern is not None and not pattern.match(value):
+    # fullmatch, not match: "$" also matches before a trailing newline, so
+    # match() would let "room\n" through as a room id.
+    if pattern is not None and not pattern.fullmatch(value):
         raise _invalid(f"{key!r} has characters outside {pattern.pattern}")
     return value
 
@@ -78,11 +81,22 @@ class InputFields:
     def __init__(self, description: Mapping[str, Any]) -> None:
         fields = {}
         for name, spec in description.items():
+            if not isinstance(name, str) or not isinstance(spec, (tuple, list)):
+                raise ValueError(f"input field {name!r}: needs a string name and a tuple spec, got {spec!r}")
             spec = tuple(spec)
             if not spec or spec[0] not in self.KINDS:
                 raise ValueError(f"input field {name!r}: unknown kind in {spec!r}")
-            if spec[0] != "bool" and (len(spec) != 3 or not spec[1] <= spec[2]):
-                raise ValueError(f"input field {name!r}: needs (kind, lo, hi), got {spec!r}")
+            if spec[0] == "bool":
+                if len(spec) != 1:
+                    raise ValueError(f"input field {name!r}: a bool takes no bounds, got {spec!r}")
+            elif (
+                len(spec) != 3
+                # Checked before comparing: None or a str bound would raise
+                # TypeError here, or in validate() on the first client input.
+                or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) for b in spec[1:])
+                or not spec[1] <= spec[2]
+            ):
+                raise ValueError(f"input field {name!r}: needs (kind, lo, hi) with numeric lo <= hi, got {spec!r}")
             fields[name] = spec
         self.fields: dict[str, tuple] = fields
 
