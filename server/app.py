@@ -50,6 +50,8 @@ class GameServer:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as root:
             await root.start(self.registry.run)
+            if self.config.stats_interval_s > 0:
+                root.start_soon(self._log_stats_every, self.config.stats_interval_s)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host or None)
             self.ports = sorted({listener.socket.getsockname()[1] for listener in listeners})
             async with trio.open_nursery() as connections:
@@ -72,6 +74,27 @@ class GameServer:
                 connections.cancel_scope.cancel()
             root.cancel_scope.cancel()
         log.info("stopped")
+
+    def load_summary(self) -> str:
+        """One line on the node's load: rooms, players, tick times."""
+        rooms = self.registry.rooms()
+        durations = [d for room in rooms for d in room.tick_durations]
+        stats = [room.statistics() for room in rooms]
+        p50 = p99 = 0.0
+        if durations:
+            ordered = sorted(durations)
+            p50 = ordered[len(ordered) // 2] * 1e3
+            p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
+        return (
+            f"rooms={len(rooms)} players={sum(s.connected for s in stats)} connections={len(self.connections)} "
+            f"tick_ms_p50={p50:.3f} tick_ms_p99={p99:.3f} overruns={sum(s.overruns for s in stats)} "
+            f"crashes={self.registry.crashes}"
+        )
+
+    async def _log_stats_every(self, interval: float) -> None:
+        while True:
+            await trio.sleep(interval)
+            log.info("load: %s", self.load_summary())
 
     async def _accept_all(self, listeners, nursery: trio.Nursery, scope: trio.CancelScope) -> None:
         with scope:

@@ -36,6 +36,7 @@ _SERVE_FLAGS = [
     ("--handshake-timeout", "handshake_timeout_s", float, "seconds from connect to a valid 'join'"),
     ("--idle-timeout", "idle_timeout_s", float, "seconds without any client message before closing"),
     ("--graceful-timeout", "graceful_timeout_s", float, "seconds the shutdown may take"),
+    ("--stats-interval", "stats_interval_s", float, "seconds between load summaries in the log (0: never)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     ("--sentry-dsn", "sentry_dsn", str, "report errors to this Sentry DSN"),
 ]

@@ -26,6 +26,7 @@ class ServerConfig:
     handshake_timeout_s: float = 10.0
     idle_timeout_s: float = 30.0
     graceful_timeout_s: float = 10.0  # the whole shutdown, at most
+    stats_interval_s: float = 60.0  # log a load summary this often; 0: never
     log_level: str = "INFO"
     sentry_dsn: str | None = None
 

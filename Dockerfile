@@ -1,0 +1,34 @@
+# tickroom game server node.
+#   docker build -t tickroom .
+#   docker run -p 7350:7350 tickroom
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY protocol ./protocol
+COPY simulation ./simulation
+COPY server ./server
+COPY client ./client
+COPY loadtest ./loadtest
+RUN pip install . \
+    && useradd --system --uid 10001 --no-create-home tickroom
+
+USER tickroom
+# 7350: WebSocket game port. 7351: control API (matchmaker, /healthz, /metrics).
+EXPOSE 7350 7351
+ENV TICKROOM_HOST=0.0.0.0 TICKROOM_PORT=7350
+
+# Until the control port serves /healthz, healthy means "accepts TCP on the
+# game port".
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+    CMD ["python", "-c", "import os, socket; socket.create_connection(('127.0.0.1', int(os.environ.get('TICKROOM_PORT', '7350'))), 2).close()"]
+
+# SIGTERM starts the graceful stop: rooms close their clients with 1001.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["tickroom"]
+CMD ["serve"]
