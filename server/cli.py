@@ -28,7 +28,7 @@ _SERVE_FLAGS = [
     ("--max-players", "max_players", int, "players per room"),
     ("--max-rooms", "max_rooms", int, "rooms per node"),
     ("--game", "default_game", str, "game of rooms created without naming one"),
-    ("--allow-client-rooms", "allow_client_rooms", "bool", "let clients create and join rooms by name in 'join' (on|off)"),
+    ("--allow-client-rooms", "allow_client_rooms", "bool", "let clients create rooms in 'join', by name or by quick match (on|off)"),
     ("--idle-close", "idle_close_s", float, "seconds an empty room lives"),
     ("--ack-timeout", "ack_timeout_s", float, "seconds without an acknowledged snapshot before a client is dropped"),
     ("--rejoin-grace", "rejoin_grace_s", float, "seconds a dropped player's avatar waits for a rejoin"),

@@ -207,7 +207,8 @@ class Connection:
         self.closed = True
         self.session.close()
         code, reason = self._close or (int(Code.NORMAL), "")
-        if code >= 4000 and not self._error_sent and not self._peer_closed:
+        upgraded = self.ws.request is not None  # before the upgrade, no frames at all
+        if upgraded and code >= 4000 and not self._error_sent and not self._peer_closed:
             # The close reason is limited to 123 bytes and many client APIs
             # hide it; the error message carries the full text.
             self.send(encode_error(m.Error(code=code, message=reason)))
