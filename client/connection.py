@@ -127,11 +127,26 @@ class Client:
     async def leave(self) -> None:
         """Leave the room (the avatar is removed at once) and close."""
         if self.closed is None and self._ws is not None:
+            ws = self._ws
             try:
-                await self._ws.send_message(self.session.leave())
-                await self._ws.aclose()
+                await ws.send_message(self.session.leave())
             except ConnectionClosed:
-                pass
+                return
+            # trio-websocket completes the close handshake in its reader task,
+            # which waits while a received message is not taken: keep taking
+            # (and dropping) messages until the close is done.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._discard_until_closed, ws)
+                await ws.aclose()
+                nursery.cancel_scope.cancel()
+
+    @staticmethod
+    async def _discard_until_closed(ws: WebSocketConnection) -> None:
+        try:
+            while True:
+                await ws.get_message()
+        except ConnectionClosed:
+            pass
 
     async def wait_closed(self) -> ClientClosed:
         await self._closed_event.wait()

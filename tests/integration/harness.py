@@ -136,4 +136,20 @@ class RawClient:
 @asynccontextmanager
 async def raw_client(url: str) -> AsyncIterator[RawClient]:
     async with open_websocket_url(url) as ws:
-        yield RawClient(ws)
+        try:
+            yield RawClient(ws)
+        finally:
+            # Take what is still arriving so trio-websocket's reader can
+            # finish the close handshake instead of timing out.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_drain, ws)
+                await ws.aclose()
+                nursery.cancel_scope.cancel()
+
+
+async def _drain(ws: WebSocketConnection) -> None:
+    try:
+        while True:
+            await ws.get_message()
+    except ConnectionClosed:
+        pass
