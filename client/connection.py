@@ -42,6 +42,14 @@ class ClientClosed(Exception):
         self.reason = reason
 
 
+class Desynced(ClientClosed):
+    """A snapshot could not be applied; ``rejoin(client)`` recovers with a
+    full snapshot. The code is 1000: the client closed, normally."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(1000, f"desync: {reason}")
+
+
 class JoinFailed(ClientClosed):
     """The server refused the join."""
 
@@ -192,12 +200,12 @@ class Client:
             try:
                 msg = self.session.receive(data)
             except DeltaError as exc:
-                # Our copy of the world is wrong: rejoin the session, which
-                # restarts deltas from a full snapshot.
+                # Our copy of the world is wrong. The session marked itself
+                # for a resync, so rejoin(client) starts from a full snapshot.
                 self.desyncs += 1
-                log.warning("desync (%s); rejoining", exc)
+                log.warning("desync (%s); closing, rejoin to resume", exc)
+                self._set_closed(None, Desynced(str(exc)))
                 await ws.aclose(code=1000, reason="desync")
-                self._set_closed(None, ClientClosed(4000, f"desync: {exc}"))
                 return
             if isinstance(msg, m.Snapshot):
                 self.snapshots_received += 1

@@ -50,6 +50,7 @@ class ClientSession:
         self._last_event_tick = m.NO_TICK
         self._join: m.Join | None = None
         self.desyncs = 0
+        self._resync = False  # a desync happened: resume from a full snapshot
 
     # -- outgoing ------------------------------------------------------------
 
@@ -71,8 +72,9 @@ class ClientSession:
             name=self._join.name,
             room=self.welcome.room,
             session=self.welcome.session,
-            ack=self.acked_tick,
+            ack=m.NO_TICK if self._resync else self.acked_tick,
         )
+        self._resync = False
         return encode_client(msg)
 
     def input(self, **data: Any) -> bytes:
@@ -170,6 +172,13 @@ class ClientSession:
         self.state = ClientState.JOINED
         return welcome
 
+    def _desynced(self) -> None:
+        """Our baselines cannot be trusted: the next rejoin() acks nothing,
+        so the server starts over with a full snapshot. The last good world
+        stays readable meanwhile."""
+        self.desyncs += 1
+        self._resync = True
+
     def _on_snapshot(self, obj: dict) -> m.Snapshot:
         if self.schema is None:
             raise ValueError("snapshot before welcome")
@@ -179,12 +188,12 @@ class ClientSession:
         else:
             baseline = self._history.get(base)
             if baseline is None:
-                self.desyncs += 1
+                self._desynced()
                 raise DeltaError(f"snapshot {tick} is a delta against tick {base}, which this client does not have")
         try:
             world = apply_delta(baseline, tick, obj, self.schema)
         except DeltaError:
-            self.desyncs += 1
+            self._desynced()
             raise
         snap = m.Snapshot(tick=tick, base=base, seq=obj["seq"], fields=obj, events=obj.get("ev", []))
         if self.world is None or tick > self.world.tick:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import unicodedata
 from typing import Any, Mapping
 
 from . import messages as m
@@ -23,6 +24,11 @@ MAX_TICKET_CHARS = 1024
 MAX_SEQ = 2**32 - 1  # input sequence numbers are uint32, starting at 1
 MAX_TICK = 2**31 - 1  # a room at 60 Hz runs 414 days before this
 MAX_PING_ID = 2**32 - 1
+
+_NAME_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+# Bidirectional overrides and isolates: they reorder the text around a name
+# (in chat, in scoreboards) so a name can impersonate another.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 ROOM_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_.~+/=-]{1,1024}$")
@@ -41,7 +47,9 @@ def _invalid(message: str) -> RemoteProtocolError:
 
 
 def _int(obj: Mapping, key: str, lo: int, hi: int, default: int | None = None) -> int:
-    value = obj.get(key, default)
+    value = obj.get(key)
+    if value is None:  # nil counts as absent, as for every optional field
+        value = default
     # bool is an int subclass in Python; on the wire it is a different type.
     if value is None or isinstance(value, bool) or not isinstance(value, int):
         raise _invalid(f"{key!r} must be an integer")
@@ -67,7 +75,10 @@ def _str(obj: Mapping, key: str, max_chars: int, pattern: re.Pattern | None = No
 
 def _name(obj: Mapping) -> str:
     name = _str(obj, "name", MAX_NAME_CHARS, optional=True) or ""
-    if not name.isprintable():
+    # Control characters (and line/paragraph separators) would let a name
+    # forge log lines or break client UIs; everything else, emoji sequences
+    # with zero-width joiners included, is a name.
+    if any(ch in _BIDI_CONTROLS or unicodedata.category(ch) in _NAME_FORBIDDEN_CATEGORIES for ch in name):
         raise _invalid("'name' must be printable")
     return name.strip()
 

@@ -402,3 +402,17 @@ def test_pong_and_error_leave_the_world_alone(server: ServerSide, client: Client
 def test_unknown_server_messages_are_value_errors(obj: Any) -> None:
     with pytest.raises(ValueError):
         ClientSession().receive(msgpack.packb(obj))
+
+
+def test_rejoin_after_a_desync_asks_for_a_full_snapshot(server: ServerSide, client: ClientSession) -> None:
+    client.receive(server.snapshot(0))
+    server.step(3)
+    with pytest.raises(DeltaError):
+        client.receive(server.snapshot(3, 2))
+    # The baselines are suspect: the rejoin acks nothing, so the server
+    # answers with a full snapshot; the last good world stays readable.
+    assert decode(client.rejoin()).ack == m.NO_TICK
+    assert client.world.tick == 0
+    client.receive(server.welcome())
+    # Later rejoins resume deltas again.
+    assert decode(client.rejoin()).ack == 0

@@ -289,3 +289,15 @@ BAD_DESCRIPTIONS = {
 def test_input_fields_refuse_bad_descriptions(description: dict) -> None:
     with pytest.raises(ValueError):
         InputFields(description)
+
+
+def test_nil_counts_as_absent_for_optional_fields() -> None:
+    msg = validate_client_message(inp(tick=None, ack=None), FIELDS)
+    assert (msg.tick, msg.ack) == (0, m.NO_TICK)
+    assert validate_client_message(join(room=None, ack=None), None).ack == m.NO_TICK
+
+
+def test_names_may_hold_emoji_sequences_but_not_control_characters() -> None:
+    family = "\U0001f469\u200d\U0001f467"  # joined with a zero-width joiner
+    assert validate_client_message(join(name=f"ann {family}"), None).name == f"ann {family}"
+    assert refused(join(name="ann\x1b[31m")).code is Code.INVALID_MESSAGE
