@@ -56,7 +56,7 @@ def _inputs(rng: np.random.Generator, ids: np.ndarray, fire_p: float) -> InputBa
         fields={
             "mx": rng.uniform(-1, 1, n),
             "my": rng.uniform(-1, 1, n),
-            "aim": rng.uniform(-3.14159265, 3.14159265, n),
+            "aim": rng.uniform(-np.pi, np.pi, n),
             "fire": rng.random(n) < fire_p,
         },
     )

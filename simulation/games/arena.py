@@ -96,7 +96,7 @@ class Arena:
     input_fields: ClassVar[Mapping[str, tuple]] = {
         "mx": ("float", -1.0, 1.0),
         "my": ("float", -1.0, 1.0),
-        "aim": ("float", -3.14159265, 3.14159265),
+        "aim": ("float", -math.pi, math.pi),  # any float an atan2 returns
         "fire": ("bool",),
     }
     components: ClassVar[Mapping[str, Mapping[str, Any]]] = COMPONENTS
