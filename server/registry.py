@@ -133,7 +133,7 @@ class RoomRegistry:
         """An open room of this game with a free seat, if any."""
         game = game or self.config.default_game
         for room in self._rooms.values():
-            if room.game.name == game and not room.closed and len(room.players) < room.config.max_players:
+            if room.game.name == game and not room.closed and room.seats_taken < room.config.max_players:
                 return room
         return None
 

@@ -127,6 +127,7 @@ class Room:
         self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)
         self._room_events: list[list[Any]] = []  # join/leave, emitted with the next tick
         self._empty_ticks = 0
+        self._joins_pending = 0  # join requests sent, not yet answered
         self._overruns = self._resyncs = self._skipped = 0
         self._applied = self._stale = self._over_limit = 0
         self._last_tick_s = self._max_tick_s = 0.0
@@ -146,6 +147,7 @@ class Room:
             self._control_send.send_nowait(_JoinRequest(join, link, reply_send))
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
             raise JoinRefused(Code.ROOM_FULL if not self.closed else Code.ROOM_CLOSED, "room is busy or closing") from None
+        self._joins_pending += 1
         try:
             with trio.fail_after(JOIN_TIMEOUT_S):
                 result = await reply_recv.receive()
@@ -153,9 +155,17 @@ class Room:
             raise JoinRefused(Code.INTERNAL_ERROR, "room did not answer") from None
         except trio.EndOfChannel:
             raise JoinRefused(Code.ROOM_CLOSED, "room closed") from None
+        finally:
+            self._joins_pending -= 1
         if isinstance(result, JoinRefused):
             raise result
         return result
+
+    @property
+    def seats_taken(self) -> int:
+        """Players in the room plus joins on their way in (a quick match
+        must not send two joiners to the last seat)."""
+        return len(self.players) + self._joins_pending
 
     def request_close(self, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:
         """Ask the room to close its clients with ``code`` and end."""

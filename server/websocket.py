@@ -184,6 +184,10 @@ class ServerWebSocket:
         if self._closed:
             return
         self._closed = True
+        if self.request is None:
+            # Never upgraded: no WebSocket to close politely, and no close
+            # reply to wait for.
+            timeout = 0
         with trio.move_on_after(timeout, shield=True):
             if self._ws.state is ConnectionState.OPEN:
                 try:

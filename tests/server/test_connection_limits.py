@@ -122,13 +122,6 @@ async def test_a_silent_tcp_client_is_dropped_after_the_handshake_timeout():
         await stream.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/websocket.py ServerWebSocket.aclose: after a failed or timed-out handshake (wsproto state "
-    "CONNECTING, no close frame sent) it still reads until the peer's EOF or close_timeout_s (2 s, not "
-    "settable from ServerConfig), so a silent client holds its socket handshake_timeout_s + 2 s; with no "
-    "WebSocket open there is no close reply to wait for and the socket should be closed at once",
-)
 async def test_a_silent_tcp_client_gets_eof_right_after_the_handshake_timeout():
     async with running_server(handshake_timeout_s=SHORT) as server:
         stream = await silent_tcp_client(server)

@@ -179,12 +179,6 @@ async def test_max_rooms_refuses_with_server_full(nursery, autojump_clock):
 
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server/registry.py:136 _quick_match counts len(room.players), which only grows when the room "
-    "task admits a join at its next wake-up; two quick-match joins in the same tick both pick the room "
-    "with one free seat and the second is refused ROOM_FULL (room.py _admit) instead of getting a new room",
-)
 async def test_concurrent_quick_matches_for_the_last_seat_open_a_new_room(registry, autojump_clock):
     for i in range(MAX_PLAYERS - 1):
         await join(registry, name=f"early{i}")
