@@ -27,12 +27,11 @@ Room._admit) without sockets or trio:
 
 from __future__ import annotations
 
-import math
 import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:

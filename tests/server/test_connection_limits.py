@@ -11,7 +11,6 @@ import socket
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Callable
 
-import pytest
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
