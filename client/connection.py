@@ -90,6 +90,21 @@ class Client:
         """The newest world received, or None before the first snapshot."""
         return self.session.world
 
+    def entity(self, entity_id: int) -> dict[str, Any] | None:
+        """An entity of the newest world in game units: components that the
+        schema gives a ``scale`` are divided by it (``pos`` 3168 at scale 32
+        is 99.0). None when the entity is not in the world."""
+        world = self.session.world
+        found = world.entity(entity_id) if world is not None else None
+        if found is None:
+            return None
+        schema = self.session.schema
+        for name, value in found.items():
+            scale = schema[name].scale
+            if scale:
+                found[name] = [v / scale for v in value] if isinstance(value, list) else value / scale
+        return found
+
     def take_events(self) -> list[list[Any]]:
         """Game events received since the last call, each [tick, kind, ...]."""
         return self.session.take_events()

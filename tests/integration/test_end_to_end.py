@@ -104,3 +104,13 @@ async def test_sigterm_closes_clients_with_going_away_and_exits_cleanly():
             assert closed.code == Code.GOING_AWAY
         assert await trio.to_thread.run_sync(lambda: proc.proc.wait(timeout=15)) == 0
         assert "stopped" in proc.log()
+
+
+async def test_entity_gives_components_in_game_units(server):
+    async with connect(server.url, room="e2e-units") as client:
+        world = await client.next_world()
+        raw = world.entity(client.player)["pos"]
+        scaled = client.entity(client.player)["pos"]
+        scale = client.session.schema["pos"].scale
+        assert scaled == [v / scale for v in raw]
+        assert client.entity(999_999) is None
