@@ -138,7 +138,7 @@ class Room:
     async def join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
         """Ask the room to admit ``link`` as a new or returning player.
 
-        Raises JoinRefused. The reply comes at the room's next wake-up (at
+        Raises JoinRefused. The reply comes at the room's next tick boundary (at
         most one tick); a room that does not answer in JOIN_TIMEOUT_S is
         reported as an internal error.
         """
@@ -211,9 +211,10 @@ class Room:
             task_status.started()
             while not self.closed:
                 deadline = start + (n + 1) * dt
-                with trio.move_on_at(deadline):
-                    while not self.closed:
-                        self._handle_control(await self._control_recv.receive())
+                # One wake-up per tick: control requests (joins, close) wait
+                # for the tick boundary, at most one tick, like inputs do.
+                await trio.sleep_until(deadline)
+                self._drain_control()
                 if self.closed:
                     break
                 now = trio.current_time()
@@ -321,6 +322,14 @@ class Room:
             player.link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
 
     # -- control ---------------------------------------------------------------
+
+    def _drain_control(self) -> None:
+        while not self.closed:
+            try:
+                request = self._control_recv.receive_nowait()
+            except trio.WouldBlock:
+                return
+            self._handle_control(request)
 
     def _handle_control(self, request: _JoinRequest | _CloseRequest) -> None:
         if isinstance(request, _CloseRequest):

@@ -64,8 +64,20 @@ class FakeLink:
         return self.accepted.player
 
 
-async def join(room: Room, *, name: str = "p", session: str | None = None, ack: int = m.NO_TICK, **link_opts) -> FakeLink:
+async def join(
+    room: Room,
+    *,
+    name: str = "p",
+    session: str | None = None,
+    ack: int = m.NO_TICK,
+    client: ClientSession | None = None,
+    **link_opts,
+) -> FakeLink:
+    """Join through the room's real join path. ``client``: an existing
+    ClientSession to continue (a rejoin by the same client)."""
     link = FakeLink(**link_opts)
+    if client is not None:
+        link.session = client
     link.accepted = await room.join(m.Join(version=m.PROTOCOL_VERSION, name=name, session=session, ack=ack), link)
     return link
 
@@ -74,6 +86,8 @@ async def run_ticks(room: Room, n: int) -> None:
     """Let the room run ``n`` more ticks (under an autojump MockClock)."""
     target = room.game.tick + n
     while room.game.tick < target:
+        if room.closed:
+            raise AssertionError(f"room closed at tick {room.game.tick}, before tick {target}")
         # Most of the way in one sleep, then half ticks, so that we stop
         # exactly at ``target`` without a wake-up per tick.
         await trio.sleep((max(target - room.game.tick - 1, 0) + 0.5) / room.config.tick_rate)

@@ -99,6 +99,7 @@ class RawClient:
     def __init__(self, ws: WebSocketConnection) -> None:
         self.ws = ws
         self.session = ClientSession()
+        self.errors: list[m.Error] = []  # error messages read by expect_close
 
     async def join(self, room: str, name: str = "raw") -> m.Welcome:
         await self.ws.send_message(self.session.join(room=room, name=name))
@@ -128,7 +129,9 @@ class RawClient:
         """Read until the server closes; the close code must be ``code``."""
         try:
             while True:
-                await self.next_message(ack=False)
+                msg = await self.next_message(ack=False)
+                if isinstance(msg, m.Error):
+                    self.errors.append(msg)
         except ConnectionClosed as exc:
             assert exc.reason.code == code, exc.reason
 
