@@ -24,7 +24,6 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import trio
 
 from protocol import messages as m
@@ -35,6 +34,7 @@ from protocol.schema import Schema
 from protocol.validate import InputFields
 from simulation.game import Game, GameFull, InputBatch
 
+from .input_batch import InputBatcher
 from .link import ClientLink
 from .players import Player, PlayerTable
 from .snapshots import SnapshotHistory
@@ -122,6 +122,7 @@ class Room:
         self.input_fields = InputFields(game.input_fields)
         self.players = PlayerTable()
         self.history = SnapshotHistory(self.schema, config.history_ticks)
+        self._batcher = InputBatcher(self.input_fields, config.max_inputs_per_tick)
         self.closed = False
         self._inputs_send, self._inputs_recv = trio.open_memory_channel(config.input_buffer)
         self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)
@@ -129,7 +130,6 @@ class Room:
         self._empty_ticks = 0
         self._joins_pending = 0  # join requests sent, not yet answered
         self._overruns = self._resyncs = self._skipped = 0
-        self._applied = self._stale = self._over_limit = 0
         self._last_tick_s = self._max_tick_s = 0.0
         self.tick_durations: deque[float] = deque(maxlen=2048)  # seconds, for metrics
 
@@ -191,9 +191,9 @@ class Room:
             overruns=self._overruns,
             resyncs=self._resyncs,
             ticks_skipped=self._skipped,
-            inputs_applied=self._applied,
-            inputs_stale=self._stale,
-            inputs_over_limit=self._over_limit,
+            inputs_applied=self._batcher.counters.applied,
+            inputs_stale=self._batcher.counters.stale,
+            inputs_over_limit=self._batcher.counters.over_limit,
             deltas_encoded=self.history.deltas_encoded,
             last_tick_ms=self._last_tick_s * 1e3,
             max_tick_ms=self._max_tick_s * 1e3,
@@ -206,35 +206,40 @@ class Room:
         fence (the registry), which closes the clients with ROOM_CRASHED."""
         dt = 1.0 / self.config.tick_rate
         async with self._control_recv, self._inputs_recv:
-            start = trio.current_time()
-            n = 0
-            task_status.started()
-            while not self.closed:
-                deadline = start + (n + 1) * dt
-                # One wake-up per tick: control requests (joins, close) wait
-                # for the tick boundary, at most one tick, like inputs do.
-                await trio.sleep_until(deadline)
-                self._drain_control()
-                if self.closed:
-                    break
-                now = trio.current_time()
-                behind = int((now - deadline) / dt)
-                if behind > self.config.max_catchup_ticks:
-                    # Too far behind to catch up: drop the missed ticks and
-                    # start the schedule again from now.
-                    self._resyncs += 1
-                    self._skipped += behind
-                    start, n = now - dt, 0
-                    deadline = now
-                began = time.perf_counter()
-                self._tick()
-                self._record_duration(time.perf_counter() - began)
-                n += 1
-                if trio.current_time() > deadline + dt:
-                    self._overruns += 1
-                if self._idle():
-                    log.info("room %s: empty for %.0f s, closing", self.room_id, self.config.idle_close_s)
-                    self.closed = True
+            try:
+                start = trio.current_time()
+                n = 0
+                task_status.started()
+                while not self.closed:
+                    deadline = start + (n + 1) * dt
+                    # One wake-up per tick: control requests (joins, close) wait
+                    # for the tick boundary, at most one tick, like inputs do.
+                    await trio.sleep_until(deadline)
+                    self._drain_control()
+                    if self.closed:
+                        break
+                    now = trio.current_time()
+                    behind = int((now - deadline) / dt)
+                    if behind > self.config.max_catchup_ticks:
+                        # Too far behind to catch up: drop the missed ticks and
+                        # start the schedule again from now.
+                        self._resyncs += 1
+                        self._skipped += behind
+                        start, n = now - dt, 0
+                        deadline = now
+                    began = time.perf_counter()
+                    self._tick()
+                    self._record_duration(time.perf_counter() - began)
+                    n += 1
+                    if trio.current_time() > deadline + dt:
+                        self._overruns += 1
+                    if self._idle():
+                        log.info("room %s: empty for %.0f s, closing", self.room_id, self.config.idle_close_s)
+                        self.closed = True
+            finally:
+                # Whatever ended the room, nobody waits for an answer from it.
+                self.closed = True
+                self._refuse_pending_joins()
         self.kick_all(Code.ROOM_CLOSED, "room closed")
 
     # -- one tick --------------------------------------------------------------
@@ -254,7 +259,8 @@ class Room:
         self._broadcast()
 
     def _collect_inputs(self) -> InputBatch:
-        """Drain the input channel; per player keep new inputs in seq order."""
+        """Drain the input channel: record acks, queue inputs per player,
+        then batch them (server.input_batch)."""
         while True:
             try:
                 link, msg = self._inputs_recv.receive_nowait()
@@ -269,34 +275,7 @@ class Room:
             if isinstance(msg, m.Input):
                 player.pending.append(msg)
 
-        rows: list[int] = []
-        columns: dict[str, list] = {name: [] for name in self.input_fields.fields}
-        for player in self.players.with_pending():
-            fresh = sorted((i for i in player.pending if i.seq > player.last_seq), key=lambda i: i.seq)
-            unique = [i for k, i in enumerate(fresh) if k == 0 or i.seq != fresh[k - 1].seq]
-            self._stale += len(player.pending) - len(unique)
-            if len(unique) > self.config.max_inputs_per_tick:
-                self._over_limit += len(unique) - self.config.max_inputs_per_tick
-                unique = unique[-self.config.max_inputs_per_tick :]
-            player.pending.clear()
-            if not unique:
-                continue
-            player.last_seq = unique[-1].seq
-            self._applied += len(unique)
-            for msg in unique:
-                rows.append(player.id)
-                for name, values in columns.items():
-                    values.append(msg.data[name])
-        if not rows:
-            return InputBatch.empty(self.input_fields.fields)
-        dtypes = {"float": np.float64, "int": np.int64, "bool": np.bool_}
-        return InputBatch(
-            players=np.asarray(rows, dtype=np.int64),
-            fields={
-                name: np.asarray(values, dtype=dtypes[self.input_fields.fields[name][0]])
-                for name, values in columns.items()
-            },
-        )
+        return self._batcher.batch(sorted(self.players.with_pending(), key=lambda p: p.id))
 
     def _reap_players(self) -> None:
         tick = self.game.tick
@@ -322,6 +301,18 @@ class Room:
             player.link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
 
     # -- control ---------------------------------------------------------------
+
+    def _refuse_pending_joins(self) -> None:
+        while True:
+            try:
+                request = self._control_recv.receive_nowait()
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                return
+            if isinstance(request, _JoinRequest):
+                try:
+                    request.reply.send_nowait(JoinRefused(Code.ROOM_CLOSED, "room closed"))
+                except (trio.WouldBlock, trio.BrokenResourceError):
+                    pass
 
     def _drain_control(self) -> None:
         while not self.closed:

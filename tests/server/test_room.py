@@ -256,3 +256,14 @@ async def test_an_empty_room_closes_after_its_idle_time(nursery, autojump_clock)
     before = room.game.tick
     await trio.sleep(1.0)
     assert room.game.tick == before  # the task has ended
+
+
+async def test_a_join_queued_behind_a_close_is_refused_at_once(nursery, autojump_clock):
+    room = make_room()
+    await nursery.start(room.run)
+    room.request_close()
+    start = trio.current_time()
+    with pytest.raises(JoinRefused) as refused:
+        await join(room)
+    assert refused.value.code is Code.ROOM_CLOSED
+    assert trio.current_time() - start <= DT  # not after the 10 s join timeout
