@@ -40,6 +40,11 @@ class Admission:
         self.refused: Counter[str] = Counter()  # reason -> count, for metrics
 
     @property
+    def remembered(self) -> int:
+        """Used tickets remembered (until they expire)."""
+        return len(self._used)
+
+    @property
     def tickets_required(self) -> bool:
         return self._required
 

@@ -46,6 +46,11 @@ class GameServer:
         self.control_url: str | None = None  # http://HOST:PORT once the control API is bound
         self._control_stop = trio.Event()
         self._control_done = trio.Event()
+        if config.control_port is not None:
+            from .control.auth import check_exposure
+
+            # Before anything is bound: an open API on the network is a config error.
+            check_exposure(config.control_host or config.host, config.api_key)
 
     @property
     def stopping(self) -> bool:
@@ -104,12 +109,10 @@ class GameServer:
     async def _serve_control(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         # Imported here: hypercorn is only needed when the API is served.
         from .control.app import ControlAPI
-        from .control.auth import check_exposure
         from .control.serve import serve_control_api
         from .placement import LocalPlacement
 
         host = self.config.control_host or self.config.host
-        check_exposure(host, self.config.api_key)
         placement = LocalPlacement(self.registry, node_id=self.node_id, ws_url=self.ws_url)
         try:
             await serve_control_api(
