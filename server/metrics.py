@@ -88,6 +88,8 @@ class ServerMetrics:
         self.allocations = Counter(
             "tickroom_allocations", "Room allocation requests by result", ["result"], registry=self.registry
         )
+        for result in ("created", "reused", "no_capacity", "refused"):
+            self.allocations.labels(result)  # every series from the start, at 0
         self.tickets_issued = Counter("tickroom_tickets_issued", "Join tickets signed by the control API", registry=self.registry)
         self._seen: dict[Room, _RoomSeen] = {}
         self._tick_histogram = _Histogram()
