@@ -45,6 +45,8 @@ class HTTPError(Exception):
 
 
 Response = tuple[int, Any]  # (status, JSON value)
+_PARAM = re.compile(r"\{(\w+)\}")
+_PARAM_RE = r"(?P<\1>[A-Za-z0-9_.:-]{1,64})"  # every path parameter is a room id
 
 
 def rfc3339(unix_s: float) -> str:
@@ -58,18 +60,19 @@ class ControlAPI:
         self.server = server
         self.placement = placement
         self.clock = clock  # unix seconds, for ticket expiries
-        room = r"(?P<room_id>[A-Za-z0-9_.:-]{1,64})"
-        self.routes: list[tuple[str, re.Pattern, Callable[..., Awaitable[Response]]]] = [
-            ("GET", re.compile(r"/healthz"), self.healthz),
-            ("GET", re.compile(r"/readyz"), self.readyz),
-            ("GET", re.compile(r"/metrics"), self.metrics),
-            ("POST", re.compile(r"/v1/rooms"), self.allocate),
-            ("GET", re.compile(r"/v1/rooms"), self.list_rooms),
-            ("GET", re.compile(rf"/v1/rooms/{room}"), self.get_room),
-            ("DELETE", re.compile(rf"/v1/rooms/{room}"), self.close_room),
-            ("POST", re.compile(rf"/v1/rooms/{room}/tickets"), self.issue_tickets),
-            ("POST", re.compile(r"/v1/drain"), self.drain),
+        self.routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
+            # (method, path template, handler); docs/control-api.yaml lists the same.
+            ("GET", "/healthz", self.healthz),
+            ("GET", "/readyz", self.readyz),
+            ("GET", "/metrics", self.metrics),
+            ("POST", "/v1/rooms", self.allocate),
+            ("GET", "/v1/rooms", self.list_rooms),
+            ("GET", "/v1/rooms/{room_id}", self.get_room),
+            ("DELETE", "/v1/rooms/{room_id}", self.close_room),
+            ("POST", "/v1/rooms/{room_id}/tickets", self.issue_tickets),
+            ("POST", "/v1/drain", self.drain),
         ]
+        self._patterns = [re.compile(_PARAM.sub(_PARAM_RE, template)) for _, template, _ in self.routes]
 
     # -- ASGI ------------------------------------------------------------------
 
@@ -107,7 +110,7 @@ class ControlAPI:
     def _route(self, scope) -> tuple[Callable[..., Awaitable[Response]], dict[str, str]]:
         path, method = scope["path"], scope["method"]
         allowed = []
-        for route_method, pattern, handler in self.routes:
+        for (route_method, _, handler), pattern in zip(self.routes, self._patterns):
             match = pattern.fullmatch(path)
             if match:
                 if route_method == method or (route_method == "GET" and method == "HEAD"):
