@@ -26,8 +26,8 @@ def init(dsn: str, *, environment: str, release: str, node_id: str) -> None:
         dsn=dsn,
         environment=environment,
         release=release,
-        send_default_pii=False,
         include_local_variables=False,  # locals hold tickets, session tokens and keys
+        auto_enabling_integrations=False,  # no web framework here; probing them costs a second at start
         integrations=[LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
         before_send=_scrub,
     )
@@ -39,7 +39,7 @@ def tagged(**tags: Any) -> Iterator[None]:
     """Events reported inside get these tags (room_id, tick, ...)."""
     with sentry_sdk.new_scope() as scope:
         for key, value in tags.items():
-            scope.set_tag(key, value)
+            scope.set_tag(key, str(value))
         yield
 
 
