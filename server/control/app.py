@@ -204,10 +204,9 @@ class ControlAPI:
         room = self.server.registry.get(room_id)
         if room is None:
             raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
-        if not self.server.registry.close(room_id, Code.ROOM_CLOSED, reason):
-            # The room's control inbox is full or already closed: it is ending.
-            return 202, {"room_id": room_id, "status": "closing"}
-        log.info("control API: closing room %s", room_id)
+        # False means the room's inbox is closed or full: it is ending anyway.
+        if self.server.registry.close(room_id, Code.ROOM_CLOSED, reason):
+            log.info("control API: closing room %s", room_id)
         return 202, {"room_id": room_id, "status": "closing"}
 
     async def issue_tickets(self, scope, body, room_id: str) -> Response:
