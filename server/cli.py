@@ -40,6 +40,7 @@ _SERVE_FLAGS = [
     ("--graceful-timeout", "graceful_timeout_s", float, "seconds the shutdown may take"),
     ("--stats-interval", "stats_interval_s", float, "seconds between load summaries in the log (0: never)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
+    ("--log-format", "log_format", str, "text (human-readable) or json (one object a line, with node and room ids)"),
     ("--sentry-dsn", "sentry_dsn", str, "report errors to this Sentry DSN (also read from SENTRY_DSN)"),
     ("--environment", "environment", str, "Sentry environment"),
     ("--release", "release", str, "Sentry release (default tickroom@<version>)"),
@@ -128,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         config = config_from_args(args)
+        if config.log_format not in ("text", "json"):
+            print(f"tickroom: error: --log-format must be text or json, not {config.log_format!r}", file=sys.stderr)
+            return 2
         if config.sentry_dsn is None and os.environ.get("SENTRY_DSN"):
             config = dataclasses.replace(config, sentry_dsn=os.environ["SENTRY_DSN"])
         if config.control_port is not None:
@@ -145,11 +149,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(config: ServerConfig) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from . import logs
+
+    logs.setup(config.log_level, config.log_format, config.node_id or socket.gethostname())
     if config.sentry_dsn:
         from importlib.metadata import PackageNotFoundError, version
 

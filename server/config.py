@@ -28,6 +28,7 @@ class ServerConfig:
     graceful_timeout_s: float = 10.0  # the whole shutdown, at most
     stats_interval_s: float = 60.0  # log a load summary this often; 0: never
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json"
     sentry_dsn: str | None = field(default=None, repr=False)
     # The control API (server.control). None: not served (the library
     # default, so in-process servers in tests bind nothing extra); the

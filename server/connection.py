@@ -25,7 +25,7 @@ from protocol.codec import encode_error, encode_pong
 from protocol.errors import Code, RemoteProtocolError
 from protocol.session import ServerSession
 
-from . import reporting
+from . import logs, reporting
 from .outbox import OutboxClosed, OutboxOverflow
 from .registry import RoomRegistry
 from .room import JoinAccepted, JoinRefused
@@ -130,6 +130,7 @@ class Connection:
             self._set_close(exc.code, exc.message)
             return False
         self.session.joined(self.joined.input_fields, self.joined.tick_rate, trio.current_time())
+        logs.ROOM_ID.set(self.joined.room_id)  # this task's lines carry the room id (server.logs)
         return True
 
     async def _read_loop(self) -> None:

@@ -24,7 +24,7 @@ from simulation.games import get_game
 
 from protocol.tickets import TicketError
 
-from . import reporting
+from . import logs, reporting
 from .admission import Admission
 from .link import ClientLink
 from .room import JoinAccepted, JoinRefused, Room, RoomConfig
@@ -129,7 +129,7 @@ class RoomRegistry:
         self._rooms[room_id] = room
         self._meta[room_id] = RoomMeta(labels=dict(labels or {}), created_at=time.time())
         self._nursery.start_soon(self._run_room, room, name=f"room {room_id}")
-        log.info("room %s: created (%s)", room_id, game_name)
+        log.info("room %s: created (%s)", room_id, game_name, extra={"room_id": room_id})
         return room
 
     def close(self, room_id: str, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:
@@ -190,6 +190,7 @@ class RoomRegistry:
     # -- the fence -------------------------------------------------------------
 
     async def _run_room(self, room: Room) -> None:
+        logs.ROOM_ID.set(room.room_id)  # this task's lines carry the room id (server.logs)
         try:
             await room.run()
         except Exception:  # the per-room fence: one room's bug ends that room only
