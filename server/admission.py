@@ -5,9 +5,10 @@ token is itself the credential) must carry a valid ticket. The ticket, not
 the client, says which room and which player: the join is rewritten to the
 ticket's room and the player's name becomes the ticket's player id.
 
-A ticket admits one connection: its (room, player, nonce) is remembered until the ticket
-expires, so a leaked ticket cannot seat a second copy of the player on this
-node. A client that loses its connection rejoins with its session token.
+A ticket admits one connection: ``check`` reserves its (room, player, nonce)
+until the ticket expires, so a leaked ticket cannot seat a second copy of the
+player on this node; ``release`` frees it when the join then fails (a full
+room). A client that loses its connection rejoins with its session token.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class Admission:
     def check(self, join: m.Join) -> tuple[m.Join, TicketClaims | None]:
         """Return the join to perform (rewritten from the ticket) and the
         ticket's claims, or raise TicketError (fatal; the connection sends
-        its code and closes)."""
+        its code and closes). A ticket that passes is reserved: call
+        ``release(claims)`` if the join does not happen."""
         if self._secret is None or join.session is not None:
             return join, None
         if join.ticket is None:
@@ -72,6 +74,12 @@ class Admission:
         self._remember(claims)
         self.accepted += 1
         return dataclasses.replace(join, room=claims.room, name=claims.player), claims
+
+    def release(self, claims: TicketClaims) -> None:
+        """The join that ``check`` admitted failed (room full, gone, or the
+        client left first): the ticket may be used again until it expires."""
+        self._used.pop((claims.room, claims.player, claims.nonce), None)
+        self.accepted -= 1
 
     def _remember(self, claims: TicketClaims) -> None:
         expiry = claims.expires + int(TICKET_LEEWAY_S) + 1

@@ -19,10 +19,9 @@ import trio
 
 from protocol import messages as m
 from protocol.errors import Code
+from protocol.tickets import TicketError
 from simulation.game import GameConfig
 from simulation.games import get_game
-
-from protocol.tickets import TicketError
 
 from . import logs, reporting
 from .admission import Admission
@@ -158,12 +157,25 @@ class RoomRegistry:
         Raises JoinRefused.
         """
         try:
-            join, ticket = self.admission.check(join)
+            join, ticket = self.admission.check(join)  # reserves the ticket
         except TicketError as exc:
             raise JoinRefused(exc.code, exc.message) from None
+        if ticket is None:
+            return await self._join(join, link)
+        admitted = False
+        try:
+            if join.room not in self._rooms:
+                raise JoinRefused(Code.ROOM_NOT_FOUND, f"room {ticket.room!r} is not on this server")
+            accepted = await self._join(join, link)
+            admitted = True
+            return accepted
+        finally:
+            if not admitted:
+                # A full room or a cancelled join does not use the ticket up.
+                self.admission.release(ticket)
+
+    async def _join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
         room = self._rooms.get(join.room) if join.room else None
-        if ticket is not None and room is None:
-            raise JoinRefused(Code.ROOM_NOT_FOUND, f"room {ticket.room!r} is not on this server")
         if join.session is not None:
             if room is None:
                 raise JoinRefused(Code.SESSION_UNKNOWN, "the session's room is not on this server")

@@ -99,3 +99,11 @@ def test_optional_tickets_still_check_the_ones_sent(clock) -> None:
     msg = join(room="lobby")
     assert admission.check(msg) == (msg, None)
     assert refused(admission, join(ticket="v1.a.b")).code == Code.INVALID_TICKET
+
+
+def test_a_released_ticket_can_be_used_again(admission) -> None:
+    token = ticket()
+    _, claims = admission.check(join(ticket=token))
+    admission.release(claims)
+    assert admission.accepted == 0
+    admission.check(join(ticket=token))

@@ -84,6 +84,18 @@ async def test_a_ticket_admits_one_connection(server, http) -> None:
 async def test_a_ticket_for_a_room_not_here_is_room_not_found(server) -> None:
     ticket = sign_ticket(SECRET, "arena-elsewhere", "a", int(time.time()) + 60, "n")
     await refused_with(url_of(server), Code.ROOM_NOT_FOUND, ticket=ticket)
+    await refused_with(url_of(server), Code.ROOM_NOT_FOUND, ticket=ticket)  # not used up
+
+
+async def test_a_full_room_does_not_use_the_ticket_up(server, http) -> None:
+    room, tickets = await allocate_with_tickets(http, ["a", "b"], max_players=1)
+    async with connect(room["ws_url"], ticket=tickets["a"]):
+        await refused_with(url_of(server), Code.ROOM_FULL, ticket=tickets["b"])
+    with trio.fail_after(5):
+        while server.registry.get(room["room_id"]).players:  # a's seat frees at the next tick
+            await trio.sleep(0.01)
+    async with connect(room["ws_url"], ticket=tickets["b"]) as b:
+        assert b.welcome.room == room["room_id"]
 
 
 @pytest.mark.parametrize("allow", [True, False])
