@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
@@ -188,8 +189,9 @@ class ServerMetrics:
         new = room.ticks_timed - seen.ticks_timed
         if new > 0:
             durations = room.tick_durations
-            take = min(new, len(durations))
-            seen.histogram.observe(np.fromiter(durations, dtype=np.float64, count=len(durations))[-take:])
+            take = min(new, len(durations))  # more than the ring holds: the oldest are lost
+            # Only the new ones, newest first: the scrape costs what was ticked since the last.
+            seen.histogram.observe(np.fromiter(islice(reversed(durations), take), dtype=np.float64, count=take))
             seen.ticks_timed = room.ticks_timed
 
 

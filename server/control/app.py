@@ -25,7 +25,7 @@ from protocol.tickets import sign_ticket
 
 from ..metrics import CONTENT_TYPE
 from ..placement import Allocation, AllocationRefused, NoCapacity, Placement
-from . import requests
+from . import validation
 from .auth import PUBLIC_PATHS, authorized
 from .serve import MAX_BODY_BYTES
 
@@ -91,7 +91,7 @@ class ControlAPI:
             headers: list[tuple[bytes, bytes]] = []
         except HTTPError as exc:
             status, value, headers = exc.status, {"error": exc.message, "reason": exc.reason}, exc.headers
-        except requests.BadRequest as exc:
+        except validation.BadRequest as exc:
             status, value, headers = 400, {"error": exc.message, "reason": "bad_request"}, []
         except Exception:  # the fence: one request's bug is a 500, never a dead API
             log.exception("control API: %s %s failed", scope["method"], scope["path"])
@@ -147,7 +147,7 @@ class ControlAPI:
     # -- rooms -----------------------------------------------------------------
 
     async def allocate(self, scope, body) -> Response:
-        request = requests.allocation(_json(body))
+        request = validation.allocation(_json(body))
         counter = self.server.metrics.allocations
         try:
             allocation = await self.placement.allocate(request)
@@ -178,7 +178,7 @@ class ControlAPI:
         }
 
     async def list_rooms(self, scope, body) -> Response:
-        query = requests.list_query(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        query = validation.list_query(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         matching = []
         for room in sorted(self.server.registry.rooms(), key=lambda r: r.room_id):
             if query.after is not None and room.room_id <= query.after:
@@ -197,10 +197,10 @@ class ControlAPI:
             room = self.server.registry.get(allocation.room_id)
             players = len(room.players) if room is not None else 0
             rooms.append({**_allocation_json(allocation), "players": players})
-        return 200, {"rooms": rooms, "next_cursor": requests.encode_cursor(page[-1].room_id) if more else None}
+        return 200, {"rooms": rooms, "next_cursor": validation.encode_cursor(page[-1].room_id) if more else None}
 
     async def close_room(self, scope, body, room_id: str) -> Response:
-        reason = requests.close_reason(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        reason = validation.close_reason(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         room = self.server.registry.get(room_id)
         if room is None:
             raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
@@ -213,7 +213,7 @@ class ControlAPI:
         secret = self.server.config.ticket_secret
         if not secret:
             raise HTTPError(409, "tickets_disabled", "this node has no ticket secret (--ticket-secret)")
-        request = requests.tickets(_json(body))
+        request = validation.tickets(_json(body))
         allocation = self.placement.describe(room_id)
         if allocation is None:
             raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
@@ -243,7 +243,7 @@ def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise requests.BadRequest("the body is not valid JSON") from None
+        raise validation.BadRequest("the body is not valid JSON") from None
 
 
 async def _read_body(receive) -> bytes:
