@@ -135,7 +135,7 @@ class ControlAPI:
         return 200, {"status": "ready", "ready": True}
 
     async def metrics(self, scope, body) -> Response:
-        return 200, self.server.metrics.render()
+        return 200, await self.server.metrics.scrape()
 
     async def drain(self, scope, body) -> Response:
         """Take no new rooms; the rooms running now play on."""
