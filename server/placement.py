@@ -93,9 +93,10 @@ class LocalPlacement:
             ):
                 raise AllocationRefused("idempotency_conflict", "this idempotency_key was used with a different request")
             found = self.describe(room_id)
-            if found is not None:
+            room = self.registry.get(room_id)
+            if found is not None and room is not None and not room.closed:
                 return dataclasses.replace(found, created=False)
-            # The room has ended: the key is free again.
+            # The room has ended (or is closing): the key is free again.
             del self._keys[key]
         base = self.registry.config.room
         room_config = dataclasses.replace(
@@ -121,10 +122,11 @@ class LocalPlacement:
         return allocation
 
     def describe(self, room_id: str) -> Allocation | None:
-        """The allocation view of a live room on this node, or None."""
+        """The allocation view of a room on this node (closing ones too,
+        until they end), or None."""
         room = self.registry.get(room_id)
         meta = self.registry.meta(room_id)
-        if room is None or meta is None or room.closed:
+        if room is None or meta is None:
             return None
         return Allocation(
             room_id=room.room_id,

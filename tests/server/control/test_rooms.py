@@ -7,7 +7,7 @@ import time
 import pytest
 import trio
 
-from client import ClientClosed, connect
+from client import connect
 from protocol.errors import Code
 from protocol.tickets import verify_ticket
 
