@@ -215,8 +215,11 @@ class ControlAPI:
             raise HTTPError(409, "tickets_disabled", "this node has no ticket secret (--ticket-secret)")
         request = validation.tickets(_json(body))
         allocation = self.placement.describe(room_id)
-        if allocation is None:
+        room = self.server.registry.get(room_id)
+        if allocation is None or room is None:
             raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        if room.closed:
+            raise HTTPError(409, "room_closing", f"room {room_id!r} is closing; allocate another")
         expires = int(self.clock()) + request.ttl_s
         key = secret.encode("utf-8")
         issued = {p: sign_ticket(key, room_id, p, expires, secrets.token_urlsafe(12)) for p in request.players}

@@ -197,3 +197,12 @@ async def test_drain_stops_allocations_and_readiness(http, anonymous, server) ->
     assert refused.status_code == 503 and refused.json()["reason"] == "draining"
     assert server.registry.draining and server.registry.get(room["room_id"]) is not None  # rooms play on
     assert (await anonymous.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_a_closing_room_is_shown_as_closing_and_takes_no_tickets(http, server) -> None:
+    room = await allocate(http, tick_rate=1)  # the room notices at its next tick, a second away
+    server.registry.get(room["room_id"]).closed = True  # what a close request does at the tick boundary
+    info = await http.get(f"/v1/rooms/{room['room_id']}")
+    assert info.status_code == 200 and info.json()["status"] == "closing"
+    response = await http.post(f"/v1/rooms/{room['room_id']}/tickets", json={"players": ["a"]})
+    assert response.status_code == 409 and response.json()["reason"] == "room_closing"
