@@ -21,12 +21,14 @@ RUN pip install . \
 USER tickroom
 # 7350: WebSocket game port. 7351: control API (matchmaker, /healthz, /metrics).
 EXPOSE 7350 7351
-ENV TICKROOM_HOST=0.0.0.0 TICKROOM_PORT=7350
+# The control API refuses to listen beyond loopback without an API key: to
+# reach it from outside, run with TICKROOM_API_KEY (or TICKROOM_API_KEY_FILE,
+# a mounted secret) and TICKROOM_CONTROL_HOST=0.0.0.0.
+ENV TICKROOM_HOST=0.0.0.0 TICKROOM_PORT=7350 TICKROOM_CONTROL_HOST=127.0.0.1 TICKROOM_CONTROL_PORT=7351
 
-# Until the control port serves /healthz, healthy means "accepts TCP on the
-# game port".
+# Healthy: the control API answers /healthz (it listens on loopback at least).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
-    CMD ["python", "-c", "import os, socket; socket.create_connection(('127.0.0.1', int(os.environ.get('TICKROOM_PORT', '7350'))), 2).close()"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('TICKROOM_CONTROL_PORT', '7351'), timeout=2).close()"]
 
 # SIGTERM starts the graceful stop: rooms close their clients with 1001.
 STOPSIGNAL SIGTERM

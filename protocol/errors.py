@@ -30,6 +30,9 @@ class Code(IntEnum):
     HANDSHAKE_TIMEOUT = 4005  # no WebSocket upgrade or "join" in time
     RATE_LIMITED = 4006  # messages faster than the rate limit, for too long
     UNAUTHORIZED = 4007  # this server does not let clients create/join rooms that way
+    INVALID_TICKET = 4008  # a join ticket that is malformed, forged, or already used
+    TICKET_EXPIRED = 4009  # a join ticket past its expiry
+    TICKET_WRONG_ROOM = 4010  # a join ticket for another room than the join names
 
     # 4100-4199: the room or the session
     ROOM_NOT_FOUND = 4100

@@ -2,8 +2,10 @@
 order they stop in.
 
 Nursery nesting is shutdown order (after hypercorn's trio runner): the root
-nursery hosts the registry; inside it, the connection nursery hosts the
-accept loops and every connection. ``shutdown()`` stops accepting, asks every
+nursery hosts the registry and the control API (server.control, when
+``control_port`` is set); inside it, the connection nursery hosts the
+accept loops and every connection. The control API stops last, so /healthz
+and /readyz answer during the drain. ``shutdown()`` stops accepting, asks every
 room to close its clients with 1001 (going away), and gives all of it
 ``graceful_timeout_s`` before cancelling what is left.
 """
@@ -18,6 +20,7 @@ import trio
 
 from .config import ServerConfig
 from .connection import Connection
+from .metrics import ServerMetrics
 from .registry import RoomRegistry
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,16 @@ class GameServer:
         self.ports: list[int] = []
         self.connections: set[Connection] = set()
         self._shutdown = trio.Event()
+        self.metrics = ServerMetrics(self)
+        self.node_id = config.node_id or socket.gethostname()
+        self.control_url: str | None = None  # http://HOST:PORT once the control API is bound
+        self._control_stop = trio.Event()
+        self._control_done = trio.Event()
+        if config.control_port is not None:
+            from .control.auth import check_exposure
+
+            # Before anything is bound: an open API on the network is a config error.
+            check_exposure(config.control_host or config.host, config.api_key)
 
     @property
     def stopping(self) -> bool:
@@ -54,6 +67,8 @@ class GameServer:
                 root.start_soon(self._log_stats_every, self.config.stats_interval_s)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host or None)
             self.ports = sorted({listener.socket.getsockname()[1] for listener in listeners})
+            if self.config.control_port is not None:
+                self.control_url = await root.start(self._serve_control)
             async with trio.open_nursery() as connections:
                 accepting = trio.CancelScope()
                 connections.start_soon(self._accept_all, listeners, connections, accepting)
@@ -72,8 +87,39 @@ class GameServer:
                 while self.connections:
                     await trio.sleep(0.05)
                 connections.cancel_scope.cancel()
+            self._control_stop.set()
+            if self.config.control_port is not None:
+                with trio.move_on_after(self.config.graceful_timeout_s):
+                    await self._control_done.wait()
             root.cancel_scope.cancel()
         log.info("stopped")
+
+    @property
+    def ws_url(self) -> str:
+        """The URL clients reach this node's game port at."""
+        if self.config.public_url:
+            return self.config.public_url
+        host = self.config.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.gethostname()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.ports[0] if self.ports else self.config.port}"
+
+    async def _serve_control(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        # Imported here: hypercorn is only needed when the API is served.
+        from .control.app import ControlAPI
+        from .control.serve import serve_control_api
+        from .placement import LocalPlacement
+
+        host = self.config.control_host or self.config.host
+        placement = LocalPlacement(self.registry, node_id=self.node_id, ws_url=self.ws_url)
+        try:
+            await serve_control_api(
+                ControlAPI(self, placement), host, self.config.control_port, self._control_stop, task_status=task_status
+            )
+        finally:
+            self._control_done.set()
 
     def load_summary(self) -> str:
         """One line on the node's load: rooms, players, tick times."""
@@ -128,3 +174,4 @@ class GameServer:
             await conn.serve(self.registry)
         finally:
             self.connections.discard(conn)
+            self.metrics.retire_connection(conn)

@@ -8,9 +8,11 @@ line wins over the environment.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from dataclasses import fields
 
@@ -38,8 +40,25 @@ _SERVE_FLAGS = [
     ("--graceful-timeout", "graceful_timeout_s", float, "seconds the shutdown may take"),
     ("--stats-interval", "stats_interval_s", float, "seconds between load summaries in the log (0: never)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
-    ("--sentry-dsn", "sentry_dsn", str, "report errors to this Sentry DSN"),
+    ("--log-format", "log_format", str, "text (human-readable) or json (one object a line, with node and room ids)"),
+    ("--sentry-dsn", "sentry_dsn", str, "report errors to this Sentry DSN (also read from SENTRY_DSN)"),
+    ("--environment", "environment", str, "Sentry environment"),
+    ("--release", "release", str, "Sentry release (default tickroom@<version>)"),
+    ("--node-id", "node_id", str, "this node's id in the control API and in Sentry (default: the host name)"),
+    ("--public-url", "public_url", str, "ws:// URL clients reach this node at (default: from --host and --port)"),
+    ("--control-port", "control_port", int, "control API port (0: any free port)"),
+    ("--control-host", "control_host", str, "control API address (default: --host)"),
+    ("--api-key", "api_key", str, "bearer key of the control API (prefer the env variable or --api-key-file)"),
+    ("--api-key-file", "api_key", "file", "read the control API key from this file"),
+    ("--ticket-secret", "ticket_secret", str, "HMAC secret of join tickets; joins then need one (prefer the env variable or --ticket-secret-file)"),
+    ("--ticket-secret-file", "ticket_secret", "file", "read the join-ticket secret from this file"),
 ]
+
+# Defaults of the command that differ from ServerConfig's (a library default
+# binds nothing extra; the product serves its control API).
+_CLI_DEFAULTS = {"control_port": 7351}
+# Never shown in --help or logs: they are credentials.
+_SECRETS = {"api_key", "ticket_secret", "sentry_dsn"}
 
 
 def _parse_bool(text: str) -> bool:
@@ -51,6 +70,18 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected on/off, got {text!r}")
 
 
+def _read_secret_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as file:
+            value = file.read().strip()
+    except OSError as exc:
+        # The path, not the content, in the message.
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise argparse.ArgumentTypeError(f"{path} is empty")
+    return value
+
+
 def _env_name(flag: str) -> str:
     return "TICKROOM_" + flag.lstrip("-").replace("-", "_").upper()
 
@@ -60,9 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run a game server node")
     for flag, name, kind, help_text in _SERVE_FLAGS:
-        convert = _parse_bool if kind == "bool" else kind
+        convert = {"bool": _parse_bool, "file": _read_secret_file}.get(kind, kind)
         env = _env_name(flag)
-        default = getattr(_DEFAULTS, name)
+        default = _CLI_DEFAULTS.get(name, getattr(_DEFAULTS, name))
+        if kind == "file" and env not in os.environ:
+            # Both flags write the same field: the file flag must not reset
+            # what --api-key or its env variable set.
+            default = argparse.SUPPRESS
         if env in os.environ:
             try:
                 default = convert(os.environ[env])
@@ -73,10 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
             dest=name,
             type=convert,
             default=default,
-            metavar="ON|OFF" if kind == "bool" else None,
-            help=f"{help_text} [env {env}; default {getattr(_DEFAULTS, name)}]",
+            metavar={"bool": "ON|OFF", "file": "PATH"}.get(kind),
+            help=f"{help_text} [env {env}" + ("]" if name in _SECRETS else f"; default {_show_default(name)}]"),
         )
     return parser
+
+
+def _show_default(name: str) -> object:
+    if name == "allow_client_rooms":
+        return "on, off with a ticket secret"
+    return _CLI_DEFAULTS.get(name, getattr(_DEFAULTS, name))
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -88,6 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         config = config_from_args(args)
+        if config.log_format not in ("text", "json"):
+            print(f"tickroom: error: --log-format must be text or json, not {config.log_format!r}", file=sys.stderr)
+            return 2
+        if config.sentry_dsn is None and os.environ.get("SENTRY_DSN"):
+            config = dataclasses.replace(config, sentry_dsn=os.environ["SENTRY_DSN"])
+        if config.control_port is not None:
+            from .control.auth import InsecureControlAPI, check_exposure
+
+            try:
+                check_exposure(config.control_host or config.host, config.api_key)
+            except InsecureControlAPI as exc:
+                print(f"tickroom: error: {exc}", file=sys.stderr)
+                return 2
         _setup_logging(config)
         trio.run(_serve_until_signal, config)
         return 0
@@ -95,17 +149,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _setup_logging(config: ServerConfig) -> None:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if config.sentry_dsn:
-        import sentry_sdk
+    from . import logs
 
-        # The logging integration (on by default) turns log.exception in the
-        # room and connection fences into Sentry events.
-        sentry_sdk.init(dsn=config.sentry_dsn)
+    logs.setup(config.log_level, config.log_format, config.node_id or socket.gethostname())
+    if config.sentry_dsn:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from . import reporting
+
+        try:
+            release = config.release or f"tickroom@{version('tickroom')}"
+        except PackageNotFoundError:  # running from a checkout
+            release = "tickroom@unknown"
+        # The logging integration turns log.exception in the room and
+        # connection fences into Sentry events (server.reporting).
+        reporting.init(
+            config.sentry_dsn, environment=config.environment, release=release, node_id=config.node_id or socket.gethostname()
+        )
 
 
 async def _serve_until_signal(config: ServerConfig) -> None:

@@ -3,7 +3,7 @@ TICKROOM_* environment variables by server.cli."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .connection import ConnectionLimits
 from .registry import RegistryConfig
@@ -18,7 +18,7 @@ class ServerConfig:
     max_players: int = 16  # per room
     max_rooms: int = 1000  # per node
     default_game: str = "arena"
-    allow_client_rooms: bool = True
+    allow_client_rooms: bool | None = None  # None: on, unless a ticket secret is set
     idle_close_s: float = 30.0
     ack_timeout_s: float = 5.0
     rejoin_grace_s: float = 10.0
@@ -28,7 +28,27 @@ class ServerConfig:
     graceful_timeout_s: float = 10.0  # the whole shutdown, at most
     stats_interval_s: float = 60.0  # log a load summary this often; 0: never
     log_level: str = "INFO"
-    sentry_dsn: str | None = None
+    log_format: str = "text"  # or "json"
+    sentry_dsn: str | None = field(default=None, repr=False)
+    # The control API (server.control). None: not served (the library
+    # default, so in-process servers in tests bind nothing extra); the
+    # `tickroom serve` command defaults to 7351.
+    control_port: int | None = None
+    control_host: str | None = None  # None: same as host
+    api_key: str | None = field(default=None, repr=False)
+    ticket_secret: str | None = field(default=None, repr=False)
+    node_id: str = ""  # "": this host's name
+    public_url: str | None = None  # ws:// URL clients reach this node at; None: from host and port
+    environment: str = "production"  # Sentry environment
+    release: str | None = None  # Sentry release; None: tickroom@<version>
+
+    @property
+    def client_rooms_allowed(self) -> bool:
+        """--allow-client-rooms, whose default depends on the matchmaker
+        path: off when tickets are required."""
+        if self.allow_client_rooms is not None:
+            return self.allow_client_rooms
+        return self.ticket_secret is None
 
     def registry(self) -> RegistryConfig:
         return RegistryConfig(
@@ -40,8 +60,9 @@ class ServerConfig:
                 rejoin_grace_s=self.rejoin_grace_s,
             ),
             default_game=self.default_game,
-            allow_client_rooms=self.allow_client_rooms,
+            allow_client_rooms=self.client_rooms_allowed,
             max_rooms=self.max_rooms,
+            ticket_secret=self.ticket_secret.encode("utf-8") if self.ticket_secret else None,
         )
 
     def connection_limits(self) -> ConnectionLimits:

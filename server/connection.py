@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections import Counter
 from dataclasses import dataclass
 
 import trio
@@ -24,6 +25,7 @@ from protocol.codec import encode_error, encode_pong
 from protocol.errors import Code, RemoteProtocolError
 from protocol.session import ServerSession
 
+from . import logs, reporting
 from .outbox import OutboxClosed, OutboxOverflow
 from .registry import RoomRegistry
 from .room import JoinAccepted, JoinRefused
@@ -55,6 +57,8 @@ class Connection:
         self.closed = False
         self.left = False
         self.inputs_dropped = 0  # the room's input channel was full
+        self.messages_received = 0  # client messages read (for metrics)
+        self.refusals: Counter[int] = Counter()  # error code -> messages refused (for metrics)
         self.joined: JoinAccepted | None = None
         self._scope = trio.CancelScope()
         self._close: tuple[int, str] | None = None
@@ -94,7 +98,9 @@ class Connection:
                     finally:
                         nursery.cancel_scope.cancel()
         except Exception:  # the fence: a bug here ends this connection only
-            log.exception("connection %s failed", self.peer)
+            room_id = self.joined.room_id if self.joined is not None else ""
+            with reporting.tagged(room_id=room_id, tick=self._room_tick()):
+                log.exception("connection %s failed", self.peer)
             self._set_close(Code.INTERNAL_ERROR, "internal error")
         finally:
             await self._finish()
@@ -124,6 +130,7 @@ class Connection:
             self._set_close(exc.code, exc.message)
             return False
         self.session.joined(self.joined.input_fields, self.joined.tick_rate, trio.current_time())
+        logs.ROOM_ID.set(self.joined.room_id)  # this task's lines carry the room id (server.logs)
         return True
 
     async def _read_loop(self) -> None:
@@ -165,7 +172,9 @@ class Connection:
         (the close code is then set)."""
         while True:
             try:
-                return await self.ws.receive_message()
+                data = await self.ws.receive_message()
+                self.messages_received += 1
+                return data
             except ConnectionClosed as exc:
                 self._set_close(exc.code, exc.reason, peer_closed=True)
                 return None
@@ -192,6 +201,7 @@ class Connection:
 
     def _refuse(self, exc: RemoteProtocolError) -> None:
         """Tell the client what was wrong; remember the close code if fatal."""
+        self.refusals[int(exc.code)] += 1
         self.send(encode_error(m.Error(code=exc.code, message=exc.message)))
         if exc.fatal:
             self._set_close(exc.code, exc.message, error_sent=True)

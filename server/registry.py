@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import trio
 
 from protocol import messages as m
 from protocol.errors import Code
+from protocol.tickets import TicketError
 from simulation.game import GameConfig
 from simulation.games import get_game
 
+from . import logs, reporting
+from .admission import Admission
 from .link import ClientLink
 from .room import JoinAccepted, JoinRefused, Room, RoomConfig
 
@@ -31,6 +37,18 @@ class RegistryConfig:
     default_game: str = "arena"
     allow_client_rooms: bool = True  # clients may create/join rooms by name in "join"
     max_rooms: int = 1000
+    ticket_secret: bytes | None = field(default=None, repr=False)  # joins need a signed ticket when set
+
+
+@dataclass(frozen=True)
+class RoomMeta:
+    """What the registry knows of a room beyond the room itself."""
+
+    labels: Mapping[str, str]
+    created_at: float  # unix seconds
+
+
+ENDED_ROOMS_KEPT = 256  # ended rooms' last statistics, until the metrics collector takes them
 
 
 class RoomRegistry:
@@ -42,6 +60,15 @@ class RoomRegistry:
         self._nursery: trio.Nursery | None = None
         self.draining = False
         self.crashes = 0
+        # With a secret, tickets are required unless client rooms were
+        # explicitly allowed (a development setup): then a join without a
+        # ticket takes the client-rooms path, and one with a ticket is checked.
+        self.admission = Admission(config.ticket_secret, required=not config.allow_client_rooms)
+        self._meta: dict[str, RoomMeta] = {}
+        # Rooms that ended since the last metrics scrape, so their final
+        # counters are not lost (see server.metrics). Bounded: without a
+        # scraper the oldest are dropped.
+        self.ended: deque[Room] = deque(maxlen=ENDED_ROOMS_KEPT)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Host the room tasks until cancelled."""
@@ -60,11 +87,24 @@ class RoomRegistry:
         """A snapshot of the live rooms."""
         return list(self._rooms.values())
 
+    def meta(self, room_id: str) -> RoomMeta | None:
+        """Labels and creation time of a live room, or None."""
+        return self._meta.get(room_id)
+
     # -- lifecycle -------------------------------------------------------------
 
-    def create(self, room_id: str | None = None, game: str | None = None, *, seed: int | None = None) -> Room:
-        """Start a new room task. Raises JoinRefused when refused (draining,
-        too many rooms, unknown game, id taken)."""
+    def create(
+        self,
+        room_id: str | None = None,
+        game: str | None = None,
+        *,
+        seed: int | None = None,
+        config: RoomConfig | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Room:
+        """Start a new room task. ``config`` overrides the node's room
+        defaults for this room (tick rate, max players). Raises JoinRefused
+        when refused (draining, too many rooms, unknown game, id taken)."""
         if self._nursery is None:
             raise RuntimeError("registry is not running")
         if self.draining:
@@ -79,15 +119,16 @@ class RoomRegistry:
         room_id = room_id or f"{game_name}-{secrets.token_hex(4)}"
         if room_id in self._rooms:
             raise JoinRefused(Code.INVALID_MESSAGE, f"room {room_id!r} exists")
-        rc = self.config.room
+        rc = config or self.config.room
         game_obj = game_cls(
             seed=secrets.randbits(63) if seed is None else seed,
             config=GameConfig(tick_rate=rc.tick_rate, max_players=rc.max_players),
         )
         room = Room(room_id, game_obj, rc)
         self._rooms[room_id] = room
+        self._meta[room_id] = RoomMeta(labels=dict(labels or {}), created_at=time.time())
         self._nursery.start_soon(self._run_room, room, name=f"room {room_id}")
-        log.info("room %s: created (%s)", room_id, game_name)
+        log.info("room %s: created (%s)", room_id, game_name, extra={"room_id": room_id})
         return room
 
     def close(self, room_id: str, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:
@@ -111,8 +152,29 @@ class RoomRegistry:
     async def join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
         """Find (or, when allowed, create) the room ``join`` names and join it.
 
+        With tickets required (server.admission), the ticket decides the
+        room and the player's name, and only rooms that exist are joined.
         Raises JoinRefused.
         """
+        try:
+            join, ticket = self.admission.check(join)  # reserves the ticket
+        except TicketError as exc:
+            raise JoinRefused(exc.code, exc.message) from None
+        if ticket is None:
+            return await self._join(join, link)
+        admitted = False
+        try:
+            if join.room not in self._rooms:
+                raise JoinRefused(Code.ROOM_NOT_FOUND, f"room {ticket.room!r} is not on this server")
+            accepted = await self._join(join, link)
+            admitted = True
+            return accepted
+        finally:
+            if not admitted:
+                # A full room or a cancelled join does not use the ticket up.
+                self.admission.release(ticket)
+
+    async def _join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
         room = self._rooms.get(join.room) if join.room else None
         if join.session is not None:
             if room is None:
@@ -140,13 +202,17 @@ class RoomRegistry:
     # -- the fence -------------------------------------------------------------
 
     async def _run_room(self, room: Room) -> None:
+        logs.ROOM_ID.set(room.room_id)  # this task's lines carry the room id (server.logs)
         try:
             await room.run()
         except Exception:  # the per-room fence: one room's bug ends that room only
             self.crashes += 1
-            log.exception("room %s crashed at tick %d", room.room_id, room.game.tick)
+            with reporting.tagged(room_id=room.room_id, tick=room.game.tick, game=room.game.name):
+                log.exception("room %s crashed at tick %d", room.room_id, room.game.tick)
             room.kick_all(Code.ROOM_CRASHED, "the room's simulation failed; it is closed")
         finally:
             room.closed = True
             self._rooms.pop(room.room_id, None)
+            self._meta.pop(room.room_id, None)
+            self.ended.append(room)
             log.info("room %s: ended at tick %d", room.room_id, room.game.tick)

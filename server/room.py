@@ -132,6 +132,7 @@ class Room:
         self._overruns = self._resyncs = self._skipped = 0
         self._last_tick_s = self._max_tick_s = 0.0
         self.tick_durations: deque[float] = deque(maxlen=2048)  # seconds, for metrics
+        self.ticks_timed = 0  # durations ever recorded: tells a scraper how many of the deque are new
 
     # -- requests from other tasks -------------------------------------------
 
@@ -397,3 +398,4 @@ class Room:
         self._last_tick_s = seconds
         self._max_tick_s = max(self._max_tick_s, seconds)
         self.tick_durations.append(seconds)
+        self.ticks_timed += 1

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 _LISTENING = re.compile(r"listening on ws://[^:]+:(\d+)")
+_CONTROL_LISTENING = re.compile(r"control API listening on (http://\S+)")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ServerProcess:
     proc: subprocess.Popen
     url: str
     log_path: Path
+    control_url: str = ""  # http://127.0.0.1:PORT of the control API
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -48,11 +50,13 @@ class ServerProcess:
 
 @contextmanager
 def running_server(*args: str) -> Iterator[ServerProcess]:
-    """Start a real server process; stop it (SIGTERM) on exit."""
+    """Start a real server process; stop it (SIGTERM) on exit. The control
+    API listens on a free port (its URL in ``control_url``) unless ``args``
+    choose one."""
     log_file = tempfile.NamedTemporaryFile(prefix="tickroom-", suffix=".log", delete=False)
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--control-port", "0", *args],
         cwd=REPO,
         env=env,
         stdout=log_file,
@@ -62,9 +66,12 @@ def running_server(*args: str) -> Iterator[ServerProcess]:
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            found = _LISTENING.search(server.log())
+            text = server.log()
+            found = _LISTENING.search(text)
             if found:
                 server.url = f"ws://127.0.0.1:{found.group(1)}"
+                control = _CONTROL_LISTENING.search(text)
+                server.control_url = control.group(1) if control else ""
                 break
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")

@@ -1,0 +1,91 @@
+"""/metrics: Prometheus text that parses, with the named metrics moving as
+clients play, and counters that survive the end of rooms and connections."""
+
+from __future__ import annotations
+
+import trio
+from prometheus_client.parser import text_string_to_metric_families
+
+from client import connect
+from protocol.errors import Code
+from tests.integration.harness import raw_client
+
+from .conftest import control_server
+
+
+async def scrape(anonymous) -> dict[tuple[str, tuple], float]:
+    response = await anonymous.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def value(samples, name: str, **labels) -> float:
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+async def test_metrics_move_when_clients_play(http, anonymous, server) -> None:
+    room = (await http.post("/v1/rooms", json={"max_players": 2})).json()
+    tickets = (await http.post(f"/v1/rooms/{room['room_id']}/tickets", json={"players": ["a", "b"]})).json()["tickets"]
+    before = await scrape(anonymous)
+    async with connect(room["ws_url"], ticket=tickets["a"]) as a, connect(room["ws_url"], ticket=tickets["b"]) as b:
+        with trio.fail_after(5):
+            for _ in range(10):
+                await a.send_input(mx=1.0)
+                await b.send_input(my=-1.0)
+                await a.next_world()
+        during = await scrape(anonymous)
+    async with raw_client(f"ws://127.0.0.1:{server.ports[0]}/") as raw:
+        await raw.ws.send_message(raw.session.join(ticket="v1.garbage"))
+        await raw.expect_close(Code.INVALID_TICKET)
+
+    assert value(during, "tickroom_rooms") == 1
+    assert value(during, "tickroom_players") == 2 and value(during, "tickroom_players_connected") == 2
+    assert value(during, "tickroom_connections") == 2
+    assert value(during, "tickroom_allocations_total", result="created") == 1
+    assert value(during, "tickroom_tickets_issued_total") == 2
+    assert value(during, "tickroom_tickets_accepted_total") == 2
+    for name in ("tickroom_ticks_total", "tickroom_bytes_sent_total", "tickroom_bytes_received_total",
+                 "tickroom_messages_sent_total", "tickroom_messages_received_total", "tickroom_inputs_accepted_total",
+                 "tickroom_deltas_encoded_total"):  # fmt: skip
+        assert value(during, name) > value(before, name), name
+    assert value(during, "tickroom_inputs_rejected_total", reason="stale") >= 0
+    assert value(during, "tickroom_tick_overruns_total") >= 0
+    ticks = value(during, "tickroom_ticks_total")
+    assert value(during, "tickroom_tick_duration_seconds_count") == ticks
+    assert value(during, "tickroom_tick_duration_seconds_bucket", le="+Inf") == ticks
+    assert 0 < value(during, "tickroom_tick_duration_seconds_sum") < ticks * 0.05
+    assert value(during, "tickroom_room_tick_duration_seconds_count", room=room["room_id"]) == ticks
+
+    # The clients left and the room may end: counters never go down.
+    await http.delete(f"/v1/rooms/{room['room_id']}")
+    with trio.fail_after(5):
+        while server.registry.rooms():
+            await trio.sleep(0.01)
+    after = await scrape(anonymous)
+    assert value(after, "tickroom_rooms") == 0 and value(after, "tickroom_connections") == 0
+    assert value(after, "tickroom_tickets_refused_total", reason="malformed") == 1
+    for name in ("tickroom_ticks_total", "tickroom_bytes_sent_total", "tickroom_messages_received_total",
+                 "tickroom_inputs_accepted_total", "tickroom_tick_duration_seconds_count"):  # fmt: skip
+        assert value(after, name) >= value(during, name), name
+    assert ("tickroom_room_tick_duration_seconds_count", (("room", room["room_id"]),)) not in after
+
+
+async def test_each_server_has_its_own_registry(http, anonymous) -> None:
+    await http.post("/v1/rooms", json={})
+    async with control_server() as other:
+        assert b"tickroom_rooms 0.0" in other.metrics.render()
+    assert value(await scrape(anonymous), "tickroom_rooms") == 1
+
+
+async def test_draining_shows_in_the_metrics(http, anonymous) -> None:
+    assert value(await scrape(anonymous), "tickroom_draining") == 0
+    await http.post("/v1/drain")
+    assert value(await scrape(anonymous), "tickroom_draining") == 1
+    assert (await http.post("/v1/rooms", json={})).status_code == 503
+    samples = await scrape(anonymous)
+    assert value(samples, "tickroom_allocations_total", result="no_capacity") == 1
+    assert value(samples, "tickroom_allocations_total", result="created") == 0
