@@ -36,6 +36,7 @@ class GameServer:
         self.config = config
         self.registry = RoomRegistry(config.registry())
         self.ports: list[int] = []
+        self.web_port: int | None = None  # the demo page's HTTP port, once bound
         self.connections: set[Connection] = set()
         self._shutdown = trio.Event()
 
@@ -50,6 +51,10 @@ class GameServer:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as root:
             await root.start(self.registry.run)
+            if self.config.web_port >= 0:
+                # Until the control API (same port) mounts server.web, the
+                # demo page gets a listener of its own.
+                self.web_port = await root.start(self._serve_web)
             if self.config.stats_interval_s > 0:
                 root.start_soon(self._log_stats_every, self.config.stats_interval_s)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host or None)
@@ -74,6 +79,32 @@ class GameServer:
                 connections.cancel_scope.cancel()
             root.cancel_scope.cancel()
         log.info("stopped")
+
+    async def _serve_web(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Serve /play and /static/ (server.web) with hypercorn's trio worker
+        until shutdown begins; ``started`` gets the bound port."""
+        from hypercorn.config import Config
+        from hypercorn.trio import serve
+
+        from .web import web_app
+
+        config = Config()
+        config.bind = [f"{self.config.host or '0.0.0.0'}:{self.config.web_port}"]
+        config.accesslog = None
+        # A Logger (not "-"): hypercorn then logs through our handlers, once.
+        config.errorlog = logging.getLogger("hypercorn.error")
+        config.graceful_timeout = self.config.graceful_timeout_s
+        host = self.config.host or "*"
+
+        class Started:
+            """hypercorn reports its binds ("http://h:p"); we report the port."""
+
+            def started(self, binds: list[str]) -> None:
+                port = int(binds[0].rsplit(":", 1)[1])
+                log.info("web listening on http://%s:%d (demo page at /play)", host, port)
+                task_status.started(port)
+
+        await serve(web_app(), config, shutdown_trigger=self._shutdown.wait, task_status=Started())
 
     def load_summary(self) -> str:
         """One line on the node's load: rooms, players, tick times."""

@@ -24,6 +24,7 @@ _DEFAULTS = ServerConfig()
 _SERVE_FLAGS = [
     ("--host", "host", str, "address to listen on"),
     ("--port", "port", int, "WebSocket game port (0: any free port)"),
+    ("--web-port", "web_port", int, "HTTP port serving the demo page at /play (0: any free port, -1: off)"),
     ("--tick-rate", "tick_rate", int, "room ticks per second"),
     ("--max-players", "max_players", int, "players per room"),
     ("--max-rooms", "max_rooms", int, "rooms per node"),

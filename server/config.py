@@ -14,6 +14,7 @@ from .room import RoomConfig
 class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 7350  # WebSocket game port; 0 picks a free one
+    web_port: int = 7351  # HTTP port of the demo page (/play); 0 picks a free one, -1: off
     tick_rate: int = 20  # ticks per second
     max_players: int = 16  # per room
     max_rooms: int = 1000  # per node

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 _LISTENING = re.compile(r"listening on ws://[^:]+:(\d+)")
+_WEB_LISTENING = re.compile(r"web listening on http://[^:]+:(\d+)")
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ServerProcess:
     proc: subprocess.Popen
     url: str
     log_path: Path
+    web_url: str = ""  # http://127.0.0.1:PORT serving /play
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -52,7 +54,7 @@ def running_server(*args: str) -> Iterator[ServerProcess]:
     log_file = tempfile.NamedTemporaryFile(prefix="tickroom-", suffix=".log", delete=False)
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--web-port", "0", *args],
         cwd=REPO,
         env=env,
         stdout=log_file,
@@ -65,6 +67,9 @@ def running_server(*args: str) -> Iterator[ServerProcess]:
             found = _LISTENING.search(server.log())
             if found:
                 server.url = f"ws://127.0.0.1:{found.group(1)}"
+                web = _WEB_LISTENING.search(server.log())
+                if web:  # logged before the game port's line
+                    server.web_url = f"http://127.0.0.1:{web.group(1)}"
                 break
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")

@@ -37,6 +37,7 @@ async def running_server(**overrides) -> AsyncIterator[GameServer]:
             "ack_timeout_s": LONG,
             "graceful_timeout_s": 2.0,
             "stats_interval_s": 0,
+            "web_port": -1,
             **overrides,
         }
     )
