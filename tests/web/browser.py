@@ -25,7 +25,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 960, "height": 720}
+VIEWPORT = {"width": 960, "height": 800}
 
 
 def require_chromium() -> None:
