@@ -48,7 +48,7 @@ $("join").addEventListener("submit", (ev) => {
 $("leave-button").addEventListener("click", () => { if (client) client.leave(); });
 
 function start(name, room) {
-  if (client) client.leave();
+  if (client) client.close(); // its callbacks must not touch the new session
   clearInterval(inputTimer);
   prediction.reset();
   interpolation.reset();

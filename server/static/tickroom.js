@@ -95,6 +95,21 @@ export class TickroomClient {
     this._send({ t: "leave" });
   }
 
+  /**
+   * Stop for good, whatever the state: leave when joined, else drop the
+   * connection; no reconnect follows, and no callback fires any more.
+   */
+  close() {
+    this.onWelcome = this.onSnapshot = this.onEvent = this.onError = this.onClose = this.onStatus = null;
+    if (this.state === "joined") return this.leave();
+    const ws = this._ws;
+    this._ws = null;
+    this._leaving = true;
+    clearInterval(this._pingTimer);
+    this.state = "closed";
+    if (ws) ws.close(1000, "closed");
+  }
+
   /** The newest world's entity in game units, or null. */
   entity(id) { return entityOf(this.world, this.schema, id); }
 
@@ -289,6 +304,7 @@ export class TickroomClient {
   }
 
   _retry() {
+    if (this._leaving) return;
     const delay = REJOIN_DELAYS_MS[Math.min(this._rejoinAttempt, REJOIN_DELAYS_MS.length - 1)];
     this._rejoinAttempt += 1;
     if (this._rejoinAttempt > 20) return this._finish();

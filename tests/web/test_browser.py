@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import threading
 
+import msgpack
 import pytest
 import trio
 
@@ -76,6 +77,9 @@ def test_overlay_shows_rates_and_screenshot_is_not_blank(server, browser) -> Non
     overlay = page.inner_text("#overlay")
     for label in ("RTT", "snapshots", "KiB/s", "tick"):
         assert label in overlay, overlay
+    page.check("#raw")  # the raw server state, for comparison
+    page.wait_for_function("() => document.getElementById('overlay').textContent.includes('raw server state')")
+    page.uncheck("#raw")
     image = Image.open(io.BytesIO(page.screenshot()))
     colors = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colors is not None and len(colors) > 50, f"{len(colors or [])} colors: a blank page?"
@@ -138,3 +142,54 @@ def test_page_rejoins_its_session_after_a_desync(server, browser) -> None:
     assert after["nextSeq"] >= before["nextSeq"]  # input seqs carry on across the rejoin
     assert after["serverSeq"] > 0
     page.close()
+
+
+class RedirectingNode:
+    """A stand-in for a node that does not own the room: it answers every
+    join with {"t": "redirect", "url": target} and waits for the close."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.joins: list[dict] = []
+        self.port: int | None = None
+        self._ready = threading.Event()
+        self._token = None
+        self._scope = None
+        self._thread = threading.Thread(target=lambda: trio.run(self._main), daemon=True)
+
+    def __enter__(self) -> "RedirectingNode":
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        trio.from_thread.run_sync(self._scope.cancel, trio_token=self._token)
+        self._thread.join(10)
+
+    async def _main(self) -> None:
+        from trio_websocket import ConnectionClosed, serve_websocket
+
+        async def handler(request) -> None:
+            ws = await request.accept()
+            try:
+                self.joins.append(msgpack.unpackb(await ws.get_message()))
+                await ws.send_message(msgpack.packb({"t": "redirect", "url": self.target}))
+                await ws.get_message()
+            except ConnectionClosed:
+                pass
+
+        self._token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as self._scope:
+            async with trio.open_nursery() as nursery:
+                server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
+                self.port = server.port
+                self._ready.set()
+
+
+def test_page_follows_a_redirect(server, browser) -> None:
+    with RedirectingNode(server.url) as node:
+        page = open_play(browser, server.web_url, f"ws://127.0.0.1:{node.port}", name="wanderer", room="e2e-redirect")
+        st = state(page)
+        assert st["url"] == server.url and st["state"] == "joined" and st["room"] == "e2e-redirect"
+        assert node.joins and node.joins[0]["room"] == "e2e-redirect" and node.joins[0]["v"] == 1
+        page.close()
