@@ -221,6 +221,8 @@ function updatePanels() {
     `tick      ${client.newestTick}`,
     `pending   ${prediction.pending.length} inputs`,
     `view      ${$("raw").checked ? "raw server state" : "predicted + interpolated"}`,
+    ...(client.lastError ? [`error     ${client.lastError.code} ${client.lastError.name}`] : []),
+    ...(client.stats.desyncs ? [`desyncs   ${client.stats.desyncs}`] : []),
   ].join("\n");
   const rows = client.entities().filter((e) => e.kind === KIND_PLAYER).sort((a, b) => b.score - a.score);
   $("scores").tBodies[0].replaceChildren(...rows.map((e) => {

@@ -193,3 +193,18 @@ def test_page_follows_a_redirect(server, browser) -> None:
         assert st["url"] == server.url and st["state"] == "joined" and st["room"] == "e2e-redirect"
         assert node.joins and node.joins[0]["room"] == "e2e-redirect" and node.joins[0]["v"] == 1
         page.close()
+
+
+def test_refused_join_is_surfaced(server, browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{server.web_url}/play?ws={server.url}")
+    page.fill("#name", "rebel")
+    page.fill("#room", "no spaces allowed")
+    # Bypass the form's own pattern check: the server's refusal is under test.
+    page.evaluate("() => document.getElementById('join').dispatchEvent(new Event('submit', {cancelable: true}))")
+    page.wait_for_function("() => window.tickroom.debugState().state === 'closed'", timeout=TIMEOUT_MS)
+    st = state(page)
+    assert st["closeInfo"]["code"] == 4001 and st["closeInfo"]["name"] == "INVALID_MESSAGE"
+    assert st["lastError"]["code"] == 4001 and "room" in st["lastError"]["msg"]
+    assert any("4001" in line for line in st["events"]), st["events"]
+    page.close()
