@@ -19,9 +19,9 @@ import trio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from client import connect  # noqa: E402
-from tests.integration.harness import running_server  # noqa: E402
-from tests.web.browser import chromium, open_play  # noqa: E402
+from client import connect
+from tests.integration.harness import running_server
+from tests.web.browser import chromium, open_play
 
 ROOM = "lobby"
 BOTS = ["bot-kai", "bot-zoe", "bot-max"]

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PLAY_PATH = "/play"

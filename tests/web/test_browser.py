@@ -157,7 +157,7 @@ class RedirectingNode:
         self._scope = None
         self._thread = threading.Thread(target=lambda: trio.run(self._main), daemon=True)
 
-    def __enter__(self) -> "RedirectingNode":
+    def __enter__(self) -> RedirectingNode:
         self._thread.start()
         assert self._ready.wait(10)
         return self

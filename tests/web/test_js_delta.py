@@ -116,7 +116,7 @@ def broken_case(out: Path) -> tuple[dict, list]:
     schema = Schema.from_description(description)
     full = WorldState.from_view(1, [1, 2], {"hp": np.array([1, 2], "u1"), "pos": np.array([[1, 2], [3, 4]], "<i2")}, schema)
     good = encode_delta(full, None, schema)
-    u32 = lambda *xs: np.array(xs, "<u4").tobytes()  # noqa: E731
+    u32 = lambda *xs: np.array(xs, "<u4").tobytes()
     cases = {
         "ok": (1, -1, good),
         "unknown baseline": (3, 2, {**good, "rm": b""}),
