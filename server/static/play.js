@@ -261,6 +261,7 @@ window.tickroom = {
       entities: client.entities(),
       me: client.entity(client.player),
       predicted: prediction.pos,
+      renderTick: w ? interpolation.renderTick(w.rate) : null, // where others are drawn
       names: Object.fromEntries(names),
       events: eventLines.slice(),
       lastError: client.lastError,

@@ -74,6 +74,8 @@ def test_overlay_shows_rates_and_screenshot_is_not_blank(server, browser) -> Non
     assert st["rate"] == 20
     assert 15 <= st["snapshotRate"] <= 25, st["overlay"]
     assert st["bytesPerSecond"] > 0
+    # Others are drawn about two snapshot intervals back (interpolation).
+    assert 0.5 <= st["tick"] - st["renderTick"] <= 5.0, (st["tick"], st["renderTick"])
     overlay = page.inner_text("#overlay")
     for label in ("RTT", "snapshots", "KiB/s", "tick"):
         assert label in overlay, overlay
