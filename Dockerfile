@@ -21,10 +21,10 @@ RUN pip install . \
 USER tickroom
 # 7350: WebSocket game port. 7351: control API (matchmaker, /healthz, /metrics).
 EXPOSE 7350 7351
-# The control API refuses to listen beyond loopback without an API key: to
-# reach it from outside, run with TICKROOM_API_KEY (or TICKROOM_API_KEY_FILE,
-# a mounted secret) and TICKROOM_CONTROL_HOST=0.0.0.0.
-ENV TICKROOM_HOST=0.0.0.0 TICKROOM_PORT=7350 TICKROOM_CONTROL_HOST=127.0.0.1 TICKROOM_CONTROL_PORT=7351
+# Without an API key the control API listens on loopback only; give it
+# TICKROOM_API_KEY (or TICKROOM_API_KEY_FILE, a mounted secret) and it listens
+# on TICKROOM_HOST like the game port.
+ENV TICKROOM_HOST=0.0.0.0 TICKROOM_PORT=7350 TICKROOM_CONTROL_PORT=7351
 
 # Healthy: the control API answers /healthz (it listens on loopback at least).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \

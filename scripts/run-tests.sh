@@ -7,14 +7,26 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# redis-server, from the distribution's packages: the failover tests run a
-# real one. Root (CI, containers) installs directly; others through sudo.
-if ! command -v redis-server >/dev/null 2>&1; then
+# From the distribution's packages: redis-server (the failover tests run a
+# real one); chromium and a font (the browser tests drive Debian's chromium
+# through Playwright, never a downloaded browser); node and npm (the JS
+# decoder test, and vendoring @msgpack/msgpack). Root (CI, containers)
+# installs directly; others through sudo.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends redis-server
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# The browser client's npm packages (package-lock.json), copied into
+# server/static/vendor/; tests/web/test_web_app.py checks the copy.
+bash scripts/vendor-js.sh
 
 python=${PYTHON:-python3}
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
@@ -24,4 +36,5 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# No `playwright install`: the tests launch /usr/bin/chromium themselves.
 exec .venv/bin/python -m pytest "$@"

@@ -50,7 +50,7 @@ class GameServer:
             from .control.auth import check_exposure
 
             # Before anything is bound: an open API on the network is a config error.
-            check_exposure(config.control_host or config.host, config.api_key)
+            check_exposure(config.control_bind_host(), config.api_key)
 
     @property
     def stopping(self) -> bool:
@@ -112,7 +112,7 @@ class GameServer:
         from .control.serve import serve_control_api
         from .placement import LocalPlacement
 
-        host = self.config.control_host or self.config.host
+        host = self.config.control_bind_host()
         placement = LocalPlacement(self.registry, node_id=self.node_id, ws_url=self.ws_url)
         try:
             await serve_control_api(

@@ -47,7 +47,7 @@ _SERVE_FLAGS = [
     ("--node-id", "node_id", str, "this node's id in the control API and in Sentry (default: the host name)"),
     ("--public-url", "public_url", str, "ws:// URL clients reach this node at (default: from --host and --port)"),
     ("--control-port", "control_port", int, "control API port (0: any free port)"),
-    ("--control-host", "control_host", str, "control API address (default: --host)"),
+    ("--control-host", "control_host", str, "control API address (default: --host with an API key, else 127.0.0.1)"),
     ("--api-key", "api_key", str, "bearer key of the control API (prefer the env variable or --api-key-file)"),
     ("--api-key-file", "api_key", "file", "read the control API key from this file"),
     ("--ticket-secret", "ticket_secret", str, "HMAC secret of join tickets; joins then need one (prefer the env variable or --ticket-secret-file)"),
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             from .control.auth import InsecureControlAPI, check_exposure
 
             try:
-                check_exposure(config.control_host or config.host, config.api_key)
+                check_exposure(config.control_bind_host(), config.api_key)
             except InsecureControlAPI as exc:
                 print(f"tickroom: error: {exc}", file=sys.stderr)
                 return 2

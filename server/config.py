@@ -34,7 +34,7 @@ class ServerConfig:
     # default, so in-process servers in tests bind nothing extra); the
     # `tickroom serve` command defaults to 7351.
     control_port: int | None = None
-    control_host: str | None = None  # None: same as host
+    control_host: str | None = None  # None: see control_bind_host()
     api_key: str | None = field(default=None, repr=False)
     ticket_secret: str | None = field(default=None, repr=False)
     node_id: str = ""  # "": this host's name
@@ -49,6 +49,14 @@ class ServerConfig:
         if self.allow_client_rooms is not None:
             return self.allow_client_rooms
         return self.ticket_secret is None
+
+    def control_bind_host(self) -> str:
+        """Where the control API listens: --control-host when given; else
+        --host when an API key protects it, else loopback only (so that
+        `tickroom serve` works out of the box and never exposes an open API)."""
+        if self.control_host is not None:
+            return self.control_host
+        return self.host if self.api_key else "127.0.0.1"
 
     def registry(self) -> RegistryConfig:
         return RegistryConfig(

@@ -26,6 +26,7 @@ from protocol.tickets import sign_ticket
 from ..metrics import CONTENT_TYPE
 from ..placement import Allocation, AllocationRefused, NoCapacity, Placement
 from . import validation
+from ..web import handles, web_app
 from .auth import PUBLIC_PATHS, authorized
 from .serve import MAX_BODY_BYTES
 
@@ -72,6 +73,7 @@ class ControlAPI:
             ("POST", "/v1/rooms/{room_id}/tickets", self.issue_tickets),
             ("POST", "/v1/drain", self.drain),
         ]
+        self._web = web_app()
         self._patterns = [re.compile(_PARAM.sub(_PARAM_RE, template)) for _, template, _ in self.routes]
 
     # -- ASGI ------------------------------------------------------------------
@@ -81,6 +83,10 @@ class ControlAPI:
             await _lifespan(receive, send)
             return
         if scope["type"] != "http":
+            return
+        if handles(scope["path"]):
+            # The demo page and its static files: public, not part of the API.
+            await self._web(scope, receive, send)
             return
         try:
             handler, params = self._route(scope)

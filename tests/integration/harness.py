@@ -38,6 +38,11 @@ class ServerProcess:
     log_path: Path
     control_url: str = ""  # http://127.0.0.1:PORT of the control API
 
+    @property
+    def web_url(self) -> str:
+        """Where /play is served: the control API's port."""
+        return self.control_url
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

@@ -99,11 +99,19 @@ async def test_drain_then_sigterm_exits_cleanly() -> None:
         assert await trio.to_thread.run_sync(proc.stop) == 0
 
 
+def test_without_an_api_key_the_api_stays_on_loopback() -> None:
+    from server.config import ServerConfig
+
+    assert ServerConfig(host="0.0.0.0").control_bind_host() == "127.0.0.1"
+    assert ServerConfig(host="0.0.0.0", api_key="k").control_bind_host() == "0.0.0.0"
+    assert ServerConfig(host="0.0.0.0", control_host="10.1.2.3").control_bind_host() == "10.1.2.3"
+
+
 def test_an_open_api_on_the_network_refuses_to_start() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKROOM_")}
     result = subprocess.run(
         [sys.executable, "-m", "server", "serve", "--host", "0.0.0.0", "--port", "0", "--control-port", "0",
-         "--ticket-secret", TICKET_SECRET],
+         "--control-host", "0.0.0.0", "--ticket-secret", TICKET_SECRET],
         cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 2

@@ -71,5 +71,6 @@ def test_the_server_refuses_to_expose_an_open_api() -> None:
     from server.config import ServerConfig
 
     with pytest.raises(InsecureControlAPI):
-        GameServer(ServerConfig(host="0.0.0.0", control_port=0))
+        GameServer(ServerConfig(host="0.0.0.0", control_host="0.0.0.0", control_port=0))
+    GameServer(ServerConfig(host="0.0.0.0", control_port=0))  # no key: the API stays on loopback
     GameServer(ServerConfig(host="0.0.0.0", control_port=None))  # no API, nothing exposed

@@ -1,0 +1,30 @@
+// The arena game as the client needs it: its constants, in one place, and
+// the movement model the local player is predicted with.
+//
+// Mirrors simulation/games/arena.py (PLAYER_SPEED, PLAYER_RADIUS,
+// DEFAULT_SIZE, ...) and docs/protocol.md 7.3. The arena's size is a room
+// option the welcome does not carry, so the default is assumed here.
+
+export const ARENA_SIZE = 100; // units, side of the square (option "size")
+export const PLAYER_RADIUS = 1.0; // units
+export const PROJECTILE_RADIUS = 0.2; // units
+export const PLAYER_SPEED = 12.0; // units / s at full stick
+export const MAX_HP = 100;
+export const KIND_PLAYER = 0;
+export const KIND_PROJECTILE = 1;
+
+/**
+ * One tick of the local player's movement, as the server steps it: the
+ * stick is clamped to length 1, the avatar moves speed * dt along it and
+ * is clamped inside the walls; a dead player (hp 0) does not move.
+ * @returns {[number, number]} the new position in units
+ */
+export function stepPlayer([x, y], input, hp, rate) {
+  if (hp <= 0) return [x, y];
+  const mx = input.mx || 0;
+  const my = input.my || 0;
+  const len = Math.max(1, Math.hypot(mx, my));
+  const step = PLAYER_SPEED / rate / len;
+  const clamp = (v) => Math.min(ARENA_SIZE - PLAYER_RADIUS, Math.max(PLAYER_RADIUS, v));
+  return [clamp(x + mx * step), clamp(y + my * step)];
+}

@@ -1,0 +1,272 @@
+// The demo page: join an arena room, steer with the keyboard, aim and shoot
+// with the mouse, and watch the network figures.
+//
+// The game server's WebSocket URL comes from ?ws=ws://host:port; by default
+// the page's own host on the default game port, 7350. ?name= and ?room=
+// prefill the form.
+
+import { TickroomClient } from "./tickroom.js";
+import { ARENA_SIZE, KIND_PLAYER, MAX_HP, PLAYER_RADIUS, PROJECTILE_RADIUS } from "./arena.js";
+import { Interpolation, Prediction } from "./predict.js";
+
+const DEFAULT_GAME_PORT = 7350;
+const STATS_WINDOW_MS = 1000; // snapshot rate and bytes/s are over the last second
+const EVENT_LINES = 8;
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const wsUrl = params.get("ws") || `ws://${location.hostname || "127.0.0.1"}:${DEFAULT_GAME_PORT}`;
+$("server-url").textContent = wsUrl;
+if (params.get("name")) $("name").value = params.get("name");
+if (params.get("room")) $("room").value = params.get("room");
+
+const canvas = $("canvas");
+const ctx = canvas.getContext("2d");
+const keys = new Set();
+const mouse = { x: null, y: null, down: false };
+const names = new Map(); // entity id -> name
+const eventLines = [];
+const prediction = new Prediction();
+const interpolation = new Interpolation();
+let client = null;
+let inputTimer = null;
+let lastAim = 0; // radians: kept while the mouse is off the canvas
+let snapTimes = []; // arrival times (ms) of recent snapshots
+let byteSamples = []; // [time ms, total bytes received]
+
+// -- joining ---------------------------------------------------------------------
+
+$("join").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  // Names are at most 32 code points (4.1): count code points, not UTF-16 units.
+  const name = Array.from($("name").value.trim()).slice(0, 32).join("");
+  const room = $("room").value.trim() || "lobby";
+  start(name, room);
+  document.activeElement.blur(); // keys now steer, not type
+});
+
+$("leave-button").addEventListener("click", () => { if (client) client.leave(); });
+
+function start(name, room) {
+  if (client) client.close(); // its callbacks must not touch the new session
+  clearInterval(inputTimer);
+  prediction.reset();
+  interpolation.reset();
+  names.clear();
+  client = new TickroomClient({ url: wsUrl, room, name, game: "arena" });
+  client.onStatus = (text) => { $("status").textContent = text; };
+  client.onWelcome = (welcome) => {
+    for (const [id, n] of welcome.players) names.set(id, n);
+    prediction.reset();
+    interpolation.reset();
+    clearInterval(inputTimer);
+    // One input per tick: one input matches one simulation step (9).
+    inputTimer = setInterval(sendInput, 1000 / welcome.rate);
+    $("join-button").textContent = "switch";
+    $("leave-button").hidden = false;
+  };
+  client.onSnapshot = onSnapshot;
+  client.onEvent = onEvent;
+  client.onError = (err) => logEvent(`error ${err.code} ${err.name}: ${err.msg}`);
+  client.onClose = (info) => {
+    clearInterval(inputTimer);
+    logEvent(`closed ${info.code} ${info.name} ${info.reason || ""}`);
+    $("join-button").textContent = "join";
+    $("leave-button").hidden = true;
+  };
+  client.connect();
+}
+
+function onSnapshot(world) {
+  const now = performance.now();
+  snapTimes.push(now);
+  const rate = client.welcome.rate;
+  const entities = client.entities(world);
+  interpolation.push(world.tick, entities, rate);
+  const me = entities.find((e) => e.id === client.player);
+  if (me) prediction.reconcile(me.pos, client.serverSeq, me.hp, rate);
+}
+
+function onEvent(ev) {
+  const [, kind, a, b] = ev;
+  const who = (id) => names.get(id) || `#${id}`;
+  if (kind === "join") { names.set(a, b); logEvent(`${b} joined`); }
+  else if (kind === "leave") { logEvent(`${who(a)} left`); }
+  else if (kind === "kill") logEvent(`${who(a)} killed ${who(b)}`);
+  else if (kind === "respawn") logEvent(`${who(a)} respawned`);
+}
+
+function logEvent(text) {
+  eventLines.unshift(text);
+  eventLines.length = Math.min(eventLines.length, EVENT_LINES);
+  $("events").replaceChildren(...eventLines.map((t) => Object.assign(document.createElement("li"), { textContent: t })));
+}
+
+// -- controls --------------------------------------------------------------------
+
+const KEYMAP = { w: [0, -1], arrowup: [0, -1], s: [0, 1], arrowdown: [0, 1], a: [-1, 0], arrowleft: [-1, 0], d: [1, 0], arrowright: [1, 0] };
+addEventListener("keydown", (ev) => {
+  if (ev.target instanceof HTMLInputElement) return;
+  const key = ev.key.toLowerCase();
+  if (KEYMAP[key]) { keys.add(key); ev.preventDefault(); }
+});
+addEventListener("keyup", (ev) => keys.delete(ev.key.toLowerCase()));
+addEventListener("blur", () => keys.clear());
+canvas.addEventListener("mousemove", (ev) => {
+  const r = canvas.getBoundingClientRect();
+  mouse.x = ((ev.clientX - r.left) / r.width) * ARENA_SIZE;
+  mouse.y = ((ev.clientY - r.top) / r.height) * ARENA_SIZE;
+});
+canvas.addEventListener("mousedown", (ev) => { mouse.down = true; ev.preventDefault(); });
+addEventListener("mouseup", () => { mouse.down = false; });
+
+function controls() {
+  let mx = 0, my = 0;
+  for (const key of keys) { mx += KEYMAP[key][0]; my += KEYMAP[key][1]; }
+  mx = Math.max(-1, Math.min(1, mx));
+  my = Math.max(-1, Math.min(1, my));
+  const me = prediction.pos;
+  if (me && mouse.x !== null) lastAim = Math.atan2(mouse.y - me[1], mouse.x - me[0]);
+  // Every field in every input: an absent field means 0, not "unchanged" (4.2).
+  return { mx, my, aim: lastAim, fire: mouse.down };
+}
+
+function sendInput() {
+  if (!client || client.state !== "joined") return;
+  const input = controls();
+  const seq = client.sendInput(input);
+  const me = client.entity(client.player);
+  if (seq !== null) prediction.sent(seq, input, me ? me.hp : MAX_HP, client.welcome.rate);
+}
+
+// -- drawing ---------------------------------------------------------------------
+
+function colorOf(id) { return `hsl(${(id * 137.5) % 360} 70% 60%)`; }
+
+function draw() {
+  requestAnimationFrame(draw);
+  const s = canvas.width / ARENA_SIZE; // pixels per unit
+  ctx.fillStyle = "#0b1016";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "#18222e";
+  ctx.lineWidth = 1;
+  for (let g = 10; g < ARENA_SIZE; g += 10) {
+    ctx.beginPath(); ctx.moveTo(g * s, 0); ctx.lineTo(g * s, canvas.height); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(0, g * s); ctx.lineTo(canvas.width, g * s); ctx.stroke();
+  }
+  ctx.strokeStyle = "#3a4a5e"; ctx.lineWidth = 3; ctx.strokeRect(1.5, 1.5, canvas.width - 3, canvas.height - 3);
+  if (client && client.world) {
+    for (const e of visibleEntities()) drawEntity(e, s);
+  }
+  updatePanels();
+}
+
+/** What to draw: raw newest state, or interpolated others + predicted self. */
+function visibleEntities() {
+  const rate = client.welcome.rate;
+  if ($("raw").checked) return client.entities();
+  const out = interpolation.sample(rate).filter((e) => e.id !== client.player);
+  const me = client.entity(client.player);
+  const pos = prediction.render(rate);
+  if (me) out.push(pos ? { ...me, pos, aim: lastAim } : me);
+  return out;
+}
+
+function drawEntity(e, s) {
+  const [x, y] = [e.pos[0] * s, e.pos[1] * s];
+  if (e.kind !== KIND_PLAYER) {
+    ctx.fillStyle = colorOf(e.owner);
+    ctx.beginPath(); ctx.arc(x, y, Math.max(2, PROJECTILE_RADIUS * s), 0, 2 * Math.PI); ctx.fill();
+    return;
+  }
+  const dead = e.hp <= 0;
+  const r = PLAYER_RADIUS * s;
+  ctx.globalAlpha = dead ? 0.3 : 1;
+  ctx.fillStyle = colorOf(e.id);
+  ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI); ctx.fill();
+  if (e.id === client.player) { ctx.strokeStyle = "#fff"; ctx.lineWidth = 2; ctx.stroke(); }
+  ctx.strokeStyle = colorOf(e.id); ctx.lineWidth = 2;
+  ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + Math.cos(e.aim) * r * 2, y + Math.sin(e.aim) * r * 2); ctx.stroke();
+  ctx.fillStyle = "#300"; ctx.fillRect(x - r, y - r - 8, 2 * r, 4);
+  ctx.fillStyle = "#4caf50"; ctx.fillRect(x - r, y - r - 8, (2 * r * e.hp) / MAX_HP, 4);
+  ctx.fillStyle = "#d8e0ea"; ctx.font = "11px sans-serif"; ctx.textAlign = "center";
+  ctx.fillText(names.get(e.id) || `#${e.id}`, x, y + r + 12);
+  ctx.globalAlpha = 1;
+}
+
+function networkFigures() {
+  const now = performance.now();
+  snapTimes = snapTimes.filter((t) => t > now - STATS_WINDOW_MS);
+  const bytes = client ? client.stats.bytes : 0;
+  byteSamples.push([now, bytes]);
+  byteSamples = byteSamples.filter(([t]) => t > now - STATS_WINDOW_MS);
+  const span = (now - byteSamples[0][0]) / 1000;
+  return {
+    snapshotRate: snapTimes.length * (1000 / STATS_WINDOW_MS),
+    bytesPerSecond: span > 0.2 ? (bytes - byteSamples[0][1]) / span : 0,
+  };
+}
+
+let figures = { snapshotRate: 0, bytesPerSecond: 0 };
+function updatePanels() {
+  figures = networkFigures();
+  if (!client) return;
+  const w = client.welcome;
+  const rtt = client.stats.rtt === null ? "-" : `${client.stats.rtt.toFixed(1)} ms`;
+  $("overlay").textContent = [
+    `${client.state}${w ? ` ${w.room} (player ${w.player})` : ""}`,
+    `RTT       ${rtt}`,
+    `snapshots ${figures.snapshotRate.toFixed(0)}/s${w ? ` (tick rate ${w.rate})` : ""}`,
+    `received  ${(figures.bytesPerSecond / 1024).toFixed(1)} KiB/s`,
+    `tick      ${client.newestTick}`,
+    `pending   ${prediction.pending.length} inputs`,
+    `view      ${$("raw").checked ? "raw server state" : "predicted + interpolated"}`,
+    ...(client.lastError ? [`error     ${client.lastError.code} ${client.lastError.name}`] : []),
+    ...(client.stats.desyncs ? [`desyncs   ${client.stats.desyncs}`] : []),
+  ].join("\n");
+  const rows = client.entities().filter((e) => e.kind === KIND_PLAYER).sort((a, b) => b.score - a.score);
+  $("scores").tBodies[0].replaceChildren(...rows.map((e) => {
+    const tr = document.createElement("tr");
+    if (e.id === client.player) tr.className = "me";
+    for (const text of [names.get(e.id) || `#${e.id}`, e.hp, e.score]) tr.appendChild(Object.assign(document.createElement("td"), { textContent: text }));
+    return tr;
+  }));
+}
+
+requestAnimationFrame(draw);
+
+// -- for tests and the curious ------------------------------------------------------
+
+window.tickroom = {
+  get client() { return client; },
+  /** A JSON-able summary of what the page knows, for tests and debugging. */
+  debugState() {
+    if (!client) return { state: "idle" };
+    const w = client.welcome;
+    return {
+      state: client.state,
+      url: client.url,
+      room: w ? w.room : null,
+      player: client.player,
+      rate: w ? w.rate : null,
+      tick: client.newestTick,
+      serverSeq: client.serverSeq,
+      nextSeq: client.nextSeq,
+      rtt: client.stats.rtt,
+      snapshots: client.stats.snapshots,
+      desyncs: client.stats.desyncs,
+      rejoins: client.stats.rejoins,
+      snapshotRate: figures.snapshotRate,
+      bytesPerSecond: figures.bytesPerSecond,
+      entities: client.entities(),
+      me: client.entity(client.player),
+      predicted: prediction.pos,
+      renderTick: w ? interpolation.renderTick(w.rate) : null, // where others are drawn
+      names: Object.fromEntries(names),
+      events: eventLines.slice(),
+      lastError: client.lastError,
+      closeInfo: client.closeInfo,
+      overlay: $("overlay").textContent,
+    };
+  },
+};
