@@ -30,6 +30,7 @@ class Code(IntEnum):
     HANDSHAKE_TIMEOUT = 4005  # no WebSocket upgrade or "join" in time
     RATE_LIMITED = 4006  # messages faster than the rate limit, for too long
     UNAUTHORIZED = 4007  # this server does not let clients create/join rooms that way
+    TOO_MANY_CONNECTIONS = 4011  # this source address holds its maximum of connections
 
     # 4100-4199: the room or the session
     ROOM_NOT_FOUND = 4100

@@ -16,6 +16,8 @@ import socket
 
 import trio
 
+from protocol.errors import Code
+
 from .config import ServerConfig
 from .connection import Connection
 from .registry import RoomRegistry
@@ -37,6 +39,10 @@ class GameServer:
         self.registry = RoomRegistry(config.registry())
         self.ports: list[int] = []
         self.connections: set[Connection] = set()
+        self.refused_connections = 0  # over --max-connections or --max-connections-per-ip
+        self._per_ip: dict[str, int] = {}  # admitted connections by source address
+        self._limits = config.connection_limits()
+        self._tls = config.ssl_context
         self._shutdown = trio.Event()
 
     @property
@@ -58,7 +64,8 @@ class GameServer:
                 accepting = trio.CancelScope()
                 connections.start_soon(self._accept_all, listeners, connections, accepting)
                 log.info(
-                    "tickroom listening on ws://%s:%s (game %s, %d Hz)",
+                    "tickroom listening on %s://%s:%s (game %s, %d Hz)",
+                    "wss" if self._tls else "ws",
                     self.config.host or "*", self.ports[0], self.config.default_game, self.config.tick_rate,
                 )  # fmt: skip
                 task_status.started(self)
@@ -122,9 +129,32 @@ class GameServer:
             nursery.start_soon(self._serve_connection, sock)
 
     async def _serve_connection(self, sock: socket.socket) -> None:
-        conn = Connection(sock, self.config.connection_limits())
+        conn = Connection(sock, self._limits, tls=self._tls)
+        ip = conn.peer.rpartition(":")[0]
+        refuse = self._over_limit(ip)
+        if refuse is not None:
+            # Refused after the upgrade, with an error and a close code, so
+            # that the client can tell "full" from "down". Refused
+            # connections do not count; the handshake and close timeouts
+            # bound what each costs.
+            self.refused_connections += 1
+            await conn.serve(self.registry, refuse=refuse)
+            return
         self.connections.add(conn)
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         try:
             await conn.serve(self.registry)
         finally:
             self.connections.discard(conn)
+            left = self._per_ip.pop(ip) - 1
+            if left:
+                self._per_ip[ip] = left
+
+    def _over_limit(self, ip: str) -> tuple[Code, str] | None:
+        limit = self.config.max_connections
+        if limit and len(self.connections) >= limit:
+            return Code.SERVER_FULL, f"this server holds its maximum of {limit} connections"
+        limit = self.config.max_connections_per_ip
+        if limit and self._per_ip.get(ip, 0) >= limit:
+            return Code.TOO_MANY_CONNECTIONS, f"your address holds the maximum of {limit} connections"
+        return None

@@ -35,10 +35,18 @@ _SERVE_FLAGS = [
     ("--max-message-size", "max_message_bytes", int, "largest client message, bytes"),
     ("--handshake-timeout", "handshake_timeout_s", float, "seconds from connect to a valid 'join'"),
     ("--idle-timeout", "idle_timeout_s", float, "seconds without any client message before closing"),
+    ("--rate-per-tick", "rate_per_tick", float, "client messages allowed per tick on average (1 s burst)"),
+    ("--strike-limit", "strike_limit", int, "recoverable client errors in a burst before closing"),
+    ("--max-connections", "max_connections", int, "client connections per node (0: no limit)"),
+    ("--max-connections-per-ip", "max_connections_per_ip", int, "client connections per source address (0: no limit)"),
+    ("--allowed-origins", "allowed_origins", str, "comma-separated browser Origins allowed to connect (empty: all)"),
+    ("--tls-cert", "tls_cert", str, "PEM certificate chain: serve wss:// (with --tls-key)"),
+    ("--tls-key", "tls_key", str, "PEM private key of --tls-cert"),
     ("--graceful-timeout", "graceful_timeout_s", float, "seconds the shutdown may take"),
     ("--stats-interval", "stats_interval_s", float, "seconds between load summaries in the log (0: never)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
-    ("--sentry-dsn", "sentry_dsn", str, "report errors to this Sentry DSN"),
+    ("--sentry-dsn", "sentry_dsn", str, "report errors to this Sentry DSN (a secret: prefer the file or the env)"),
+    ("--sentry-dsn-file", "sentry_dsn_file", str, "read the Sentry DSN from this file"),
 ]
 
 
@@ -74,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
             type=convert,
             default=default,
             metavar="ON|OFF" if kind == "bool" else None,
-            help=f"{help_text} [env {env}; default {getattr(_DEFAULTS, name)}]",
+            # The default shown is the built-in one, never the environment's
+            # value: --help must not print a secret set in the environment.
+            help=f"{help_text} [env {env}; default {getattr(_DEFAULTS, name)!s:.40}]",
         )
     return parser
 
@@ -85,9 +95,14 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "serve":
         config = config_from_args(args)
+        try:
+            config.ssl_context  # noqa: B018 - load the certificate now: fail at start, not at the first client
+        except (ValueError, OSError) as exc:
+            parser.error(f"TLS: {exc}")
         _setup_logging(config)
         trio.run(_serve_until_signal, config)
         return 0
@@ -100,12 +115,25 @@ def _setup_logging(config: ServerConfig) -> None:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if config.sentry_dsn:
+    log = logging.getLogger("tickroom")
+    try:
+        dsn = config.read_sentry_dsn()
+    except OSError as exc:
+        # strerror and the file name only: never the file's content.
+        log.error("cannot read --sentry-dsn-file %s: %s; Sentry disabled", config.sentry_dsn_file, exc.strerror)
+        return
+    if dsn:
         import sentry_sdk
 
         # The logging integration (on by default) turns log.exception in the
         # room and connection fences into Sentry events.
-        sentry_sdk.init(dsn=config.sentry_dsn)
+        try:
+            sentry_sdk.init(dsn=dsn)
+        except Exception as exc:  # noqa: BLE001 - a bad DSN must not stop the server
+            # The SDK's message may quote the DSN: log the type only.
+            log.error("Sentry disabled: invalid DSN (%s)", type(exc).__name__)
+        else:
+            log.info("Sentry enabled")
 
 
 async def _serve_until_signal(config: ServerConfig) -> None:

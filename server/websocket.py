@@ -16,6 +16,7 @@ client. We never fragment and never compress (no extensions negotiated).
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 from collections import deque
 
@@ -34,6 +35,7 @@ from wsproto.events import (
 from wsproto.utilities import RemoteProtocolError as WSProtocolError
 
 from .outbox import Outbox
+from .tls import TlsHandshakeFailed, TlsSocket
 
 RECEIVE_BYTES = 64 * 2**10  # 64 KiB per recv: many small frames per syscall
 MAX_HANDSHAKE_BYTES = 16 * 2**10  # 16 KiB of HTTP upgrade request, at most
@@ -51,7 +53,8 @@ class ConnectionClosed(Exception):
 
 
 class HandshakeFailed(Exception):
-    """The peer did not send a valid WebSocket upgrade request."""
+    """The peer did not send a valid WebSocket upgrade request (or failed
+    the TLS handshake, or came from an origin we do not allow)."""
 
 
 class MessageTooBig(Exception):
@@ -81,11 +84,27 @@ class ServerWebSocket:
 
     ``outbox`` writes to the same socket; only this class reads from it.
     The caller owns the socket's lifetime through ``aclose()``.
+
+    With ``tls``, the socket is wrapped in a server.tls.TlsSocket (same
+    interface) and ``accept()`` runs the TLS handshake first. With
+    ``allowed_origins``, an upgrade whose Origin header is not in the set is
+    refused with HTTP 403 (a request without Origin is not from a browser,
+    and the allowlist is a browser protection, so it passes).
     """
 
-    def __init__(self, sock: socket.socket, *, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        max_message_bytes: int,
+        tls: ssl.SSLContext | None = None,
+        allowed_origins: frozenset[str] | None = None,
+    ) -> None:
         sock.setblocking(False)
+        if tls is not None:
+            sock = TlsSocket(sock, tls)  # type: ignore[assignment]
         self.sock = sock
+        self.allowed_origins = allowed_origins
         self.outbox = Outbox(sock)
         self.max_message_bytes = max_message_bytes
         self.request: Request | None = None
@@ -102,9 +121,15 @@ class ServerWebSocket:
     async def accept(self) -> Request:
         """Read the HTTP upgrade request and accept it.
 
-        Raises HandshakeFailed (after answering 400) for anything else.
-        Callers bound this with a timeout (slowloris).
+        Raises HandshakeFailed (after answering 400, or 403 for a refused
+        Origin) for anything else. Callers bound this with a timeout
+        (slowloris), which covers the TLS handshake too.
         """
+        if isinstance(self.sock, TlsSocket):
+            try:
+                await self.sock.do_handshake()
+            except TlsHandshakeFailed as exc:
+                raise HandshakeFailed(f"TLS: {exc}") from None
         received = 0
         while self.request is None:
             data = await self._recv()
@@ -115,6 +140,7 @@ class ServerWebSocket:
                 self._ws.receive_data(data)
                 for event in self._ws.events():
                     if isinstance(event, Request):
+                        self._check_origin(event)
                         self.request = event
                     else:
                         self._events.append(event)
@@ -216,6 +242,18 @@ class ServerWebSocket:
         self.sock.close()
 
     # -- internals -----------------------------------------------------------
+
+    def _check_origin(self, request: Request) -> None:
+        if not self.allowed_origins:
+            return
+        for name, value in request.extra_headers:
+            if name.lower() == b"origin":
+                origin = bytes(value).decode("latin-1").strip().lower()
+                if origin not in self.allowed_origins:
+                    raise WSProtocolError(
+                        f"origin {origin[:100]!r} not allowed", event_hint=RejectConnection(status_code=403)
+                    )
+                return
 
     def _send_control(self, event) -> None:
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
