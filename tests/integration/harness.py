@@ -27,7 +27,7 @@ from protocol.client_session import ClientSession
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
-_LISTENING = re.compile(r"listening on ws://[^:]+:(\d+)")
+_LISTENING = re.compile(r"listening on (wss?)://[^:]+:(\d+)")
 
 
 @dataclass
@@ -64,7 +64,8 @@ def running_server(*args: str) -> Iterator[ServerProcess]:
         while True:
             found = _LISTENING.search(server.log())
             if found:
-                server.url = f"ws://127.0.0.1:{found.group(1)}"
+                host = "localhost" if found.group(1) == "wss" else "127.0.0.1"  # wss: the certificate's name
+                server.url = f"{found.group(1)}://{host}:{found.group(2)}"
                 break
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited with {proc.returncode}:\n{server.log()}")
