@@ -40,6 +40,7 @@ class GameServer:
         self.ports: list[int] = []
         self.connections: set[Connection] = set()
         self.refused_connections = 0  # over --max-connections or --max-connections-per-ip
+        self.replaced_by_closed = 0  # latest-wins replacements of connections that ended
         self._per_ip: dict[str, int] = {}  # admitted connections by source address
         self._limits = config.connection_limits()
         self._tls = config.ssl_context
@@ -92,10 +93,15 @@ class GameServer:
             ordered = sorted(durations)
             p50 = ordered[len(ordered) // 2] * 1e3
             p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
+        # Backpressure at a glance: latest-wins replacements (slow readers)
+        # and the largest reliable backlog any one client holds.
+        outboxes = [conn.ws.outbox.statistics() for conn in self.connections]
         return (
             f"rooms={len(rooms)} players={sum(s.connected for s in stats)} connections={len(self.connections)} "
             f"tick_ms_p50={p50:.3f} tick_ms_p99={p99:.3f} overruns={sum(s.overruns for s in stats)} "
-            f"crashes={self.registry.crashes}"
+            f"crashes={self.registry.crashes} refused={self.refused_connections} "
+            f"snapshots_replaced={self.replaced_by_closed + sum(o.snapshots_replaced for o in outboxes)} "
+            f"pending_bytes_max={max((o.pending_bytes for o in outboxes), default=0)}"
         )
 
     async def _log_stats_every(self, interval: float) -> None:
@@ -146,6 +152,7 @@ class GameServer:
             await conn.serve(self.registry)
         finally:
             self.connections.discard(conn)
+            self.replaced_by_closed += conn.ws.outbox.statistics().snapshots_replaced
             left = self._per_ip.pop(ip) - 1
             if left:
                 self._per_ip[ip] = left

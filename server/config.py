@@ -16,7 +16,7 @@ from .room import RoomConfig
 
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str = "0.0.0.0"  # noqa: S104 # nosec B104 - a server listens on every interface unless told otherwise
+    host: str = "0.0.0.0"  # noqa: S104 - a server listens on every interface unless told  # nosec B104
     port: int = 7350  # WebSocket game port; 0 picks a free one
     tick_rate: int = 20  # ticks per second
     max_players: int = 16  # per room

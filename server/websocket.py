@@ -148,7 +148,7 @@ class ServerWebSocket:
                 hint = exc.event_hint or RejectConnection(status_code=400)
                 try:
                     self.outbox.send(self._ws.send(hint))
-                except Exception:  # noqa: BLE001 - best effort answer to a non-WebSocket peer
+                except Exception:  # noqa: BLE001, S110 - best effort answer to a non-WebSocket peer  # nosec B110
                     pass
                 raise HandshakeFailed(str(exc)) from None
         self.outbox.send(self._ws.send(AcceptConnection()))
@@ -218,7 +218,7 @@ class ServerWebSocket:
             if self._ws.state is ConnectionState.OPEN:
                 try:
                     self._send_control(CloseConnection(code=code, reason=reason[:120]))
-                except Exception:  # noqa: BLE001 - the socket may already be gone
+                except Exception:  # noqa: BLE001, S110 - the socket may already be gone  # nosec B110
                     pass
             self.outbox.close()
             await self.outbox.wait_drained()

@@ -18,7 +18,6 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import Request
 
 from client import connect
-from protocol import messages as m
 from protocol.client_session import ClientSession
 from tests.fuzzing import mutate
 
