@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import re
 import socket
@@ -66,6 +67,7 @@ class Report:
     overruns: int = 0
     snapshots_replaced: int = 0
     pending_bytes_max: int = 0
+    server_cpu_cores: float = 0.0  # server CPU time / wall time over the window
     rss_mib_start: float = 0.0
     rss_mib_max: float = 0.0
     close_codes: dict = field(default_factory=dict)  # kind -> {code: count}
@@ -200,6 +202,12 @@ async def read_to_close(stream, buf, result) -> None:
             pass
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -229,10 +237,12 @@ async def run(connections: int, slow_fraction: float, duration: float, room_size
                     await trio.sleep(0.05)  # do not overflow the listen backlog
             await trio.sleep(2)  # everyone joined and settled
             window[0] = True
+            cpu0 = cpu_seconds(pid)
             for _ in range(int(duration)):
                 await trio.sleep(1)
                 report.rss_mib_max = max(report.rss_mib_max, rss_mib(pid))
             window[0] = False
+            report.server_cpu_cores = (cpu_seconds(pid) - cpu0) / int(duration)
             stop.set()
         log = server.log()
     goods = [r for r in results if r.kind == "good"]
@@ -247,6 +257,8 @@ async def run(connections: int, slow_fraction: float, duration: float, room_size
         report.snapshots_replaced = max(report.snapshots_replaced, int(fields["snapshots_replaced"]))
         report.pending_bytes_max = max(report.pending_bytes_max, int(fields["pending_bytes_max"]))
     for r in results:
+        if r.kind == "good" and r.snapshots == 0 and r.close_code is None and not r.error:
+            r.error = "no snapshot"  # e.g. still waiting for its upgrade or welcome
         if r.kind != "good" or r.close_code is not None or r.error:
             codes = report.close_codes.setdefault(r.kind, {})
             key = r.error or str(r.close_code)

@@ -7,17 +7,11 @@ grows, and the server's RSS stays under a generous ceiling."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-from .harness import REPO
+from benchmarks import slow_readers
 
 pytestmark = pytest.mark.integration
-
-_spec = importlib.util.spec_from_file_location("slow_readers", REPO / "benchmarks" / "slow_readers.py")
-slow_readers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(slow_readers)
 
 RSS_CEILING_MIB = 400  # generous: ~50 MiB measured; a per-client queue would blow through it
 
