@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 # trio's serve_listeners): the server stays up and sheds the new connection.
 _ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 ACCEPT_BACKOFF_S = 0.1
+# Connections being refused politely (upgrade, error, close) at once; past
+# this, a refused connection is closed without a word, so that a flood of
+# connections over the caps cannot hold unbounded sockets for the handshake
+# timeout each.
+MAX_REFUSING = 256
 
 
 class GameServer:
@@ -40,6 +45,7 @@ class GameServer:
         self.ports: list[int] = []
         self.connections: set[Connection] = set()
         self.refused_connections = 0  # over --max-connections or --max-connections-per-ip
+        self._refusing = 0  # refusals in progress
         self.replaced_by_closed = 0  # latest-wins replacements of connections that ended
         self._per_ip: dict[str, int] = {}  # admitted connections by source address
         self._limits = config.connection_limits()
@@ -144,7 +150,14 @@ class GameServer:
             # connections do not count; the handshake and close timeouts
             # bound what each costs.
             self.refused_connections += 1
-            await conn.serve(self.registry, refuse=refuse)
+            if self._refusing >= MAX_REFUSING:
+                sock.close()
+                return
+            self._refusing += 1
+            try:
+                await conn.serve(self.registry, refuse=refuse)
+            finally:
+                self._refusing -= 1
             return
         self.connections.add(conn)
         self._per_ip[ip] = self._per_ip.get(ip, 0) + 1

@@ -126,3 +126,17 @@ def test_tls_needs_both_files(cert):
         ServerConfig(tls_cert=str(cert.cert_file)).ssl_context  # noqa: B018
     assert isinstance(ServerConfig(tls_cert=str(cert.cert_file), tls_key=str(cert.key_file)).ssl_context, ssl.SSLContext)
     assert ServerConfig().ssl_context is None
+
+
+async def test_past_the_refusals_in_progress_a_refused_connection_is_just_closed(monkeypatch):
+    import server.app
+
+    monkeypatch.setattr(server.app, "MAX_REFUSING", 0)
+    async with running_server(max_connections=1) as server:
+        async with open_websocket_url(url(server)) as ws:
+            await joined(ws, ClientSession(), "refusing")
+            stream = await trio.open_tcp_stream("127.0.0.1", server.ports[0])
+            with trio.fail_after(DEADLINE):
+                assert await stream.receive_some() == b""  # closed before any upgrade
+            await stream.aclose()
+            assert server.refused_connections == 1
