@@ -200,6 +200,10 @@ class Connection:
                 except RemoteProtocolError as refusal:
                     self._refuse(refusal)
                 return None
+            except OutboxOverflow as exc:
+                # WebSocket pings from a peer that reads none of the pongs.
+                self._set_close(Code.ACK_TIMEOUT, str(exc))
+                return None
             except TextFrame:
                 exc = self.session.text_frame(trio.current_time())
                 self._refuse(exc)

@@ -34,7 +34,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError as WSProtocolError
 
-from .outbox import Outbox
+from .outbox import Outbox, OutboxClosed
 from .tls import TlsHandshakeFailed, TlsSocket
 
 RECEIVE_BYTES = 64 * 2**10  # 64 KiB per recv: many small frames per syscall
@@ -160,7 +160,8 @@ class ServerWebSocket:
         """The next complete binary message.
 
         Raises ConnectionClosed, MessageTooBig (as soon as the limit is
-        passed, before the rest arrives), or TextFrame.
+        passed, before the rest arrives), TextFrame, or OutboxOverflow
+        (pings keep coming and their pongs pile up unread).
         """
         while True:
             while self._events:
@@ -256,8 +257,14 @@ class ServerWebSocket:
                 return
 
     def _send_control(self, event) -> None:
+        """Answer a ping or a close. Raises OutboxOverflow (the peer does not
+        read); after the outbox closed (our close, a dead socket) there is
+        nobody to answer, which is not an error."""
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            self.outbox.send(self._ws.send(event))
+            try:
+                self.outbox.send(self._ws.send(event))
+            except OutboxClosed:
+                pass
 
     async def _recv(self) -> bytes:
         while True:
