@@ -81,6 +81,18 @@ class TlsSocket:
     def close(self) -> None:
         self.raw.close()
 
+    def close_notify(self) -> None:
+        """Send TLS close_notify if the kernel takes it now (best effort:
+        it tells the client the stream ended on purpose). Never raises."""
+        try:
+            self._ssl.unwrap()
+        except (ssl.SSLError, OSError, ValueError):
+            pass  # SSLWantReadError: the peer's close_notify is not awaited
+        try:
+            self._flush_cipher()
+        except OSError:
+            pass
+
     async def do_handshake(self) -> None:
         """Run the TLS handshake. The caller bounds it with a timeout.
 

@@ -239,6 +239,8 @@ class ServerWebSocket:
                 except WSProtocolError:
                     break
         self.outbox.close()
+        if isinstance(self.sock, TlsSocket):
+            self.sock.close_notify()
         trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
 

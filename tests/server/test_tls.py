@@ -118,3 +118,14 @@ async def test_reading_plaintext_through_tls(cert):
             except BlockingIOError:
                 await trio.lowlevel.wait_readable(server)
     server.close()
+
+
+async def test_close_notify_ends_the_stream_cleanly_for_the_client(cert):
+    server, client, raw = await tls_pair(cert)
+    assert server.send(b"bye") == 3
+    server.close_notify()
+    with trio.fail_after(5):
+        assert await client.receive_some() == b"bye"
+        assert await client.receive_some() == b""  # close_notify, not a ragged EOF
+    server.close()
+    await client.transport_stream.aclose()
