@@ -15,6 +15,7 @@ client. We never fragment and never compress (no extensions negotiated).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import struct
@@ -146,10 +147,10 @@ class ServerWebSocket:
                         self._events.append(event)
             except WSProtocolError as exc:
                 hint = exc.event_hint or RejectConnection(status_code=400)
-                try:
+                # A best-effort answer to a peer that is not speaking
+                # WebSocket; whatever goes wrong with it changes nothing.
+                with contextlib.suppress(Exception):
                     self.outbox.send(self._ws.send(hint))
-                except Exception:  # noqa: BLE001, S110 - best effort answer to a non-WebSocket peer  # nosec B110
-                    pass
                 raise HandshakeFailed(str(exc)) from None
         self.outbox.send(self._ws.send(AcceptConnection()))
         return self.request
@@ -217,10 +218,9 @@ class ServerWebSocket:
             timeout = 0
         with trio.move_on_after(timeout, shield=True):
             if self._ws.state is ConnectionState.OPEN:
-                try:
+                # Best effort: the socket may already be gone.
+                with contextlib.suppress(Exception):
                     self._send_control(CloseConnection(code=code, reason=reason[:120]))
-                except Exception:  # noqa: BLE001, S110 - the socket may already be gone  # nosec B110
-                    pass
             self.outbox.close()
             await self.outbox.wait_drained()
             # Read (and drop) until the peer answers or hangs up, so that the
