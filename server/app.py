@@ -172,9 +172,9 @@ class GameServer:
 
     def _over_limit(self, ip: str) -> tuple[Code, str] | None:
         limit = self.config.max_connections
-        if limit and len(self.connections) >= limit:
+        if limit > 0 and len(self.connections) >= limit:
             return Code.SERVER_FULL, f"this server holds its maximum of {limit} connections"
         limit = self.config.max_connections_per_ip
-        if limit and self._per_ip.get(ip, 0) >= limit:
+        if limit > 0 and self._per_ip.get(ip, 0) >= limit:
             return Code.TOO_MANY_CONNECTIONS, f"your address holds the maximum of {limit} connections"
         return None
