@@ -33,6 +33,7 @@ class Code(IntEnum):
     INVALID_TICKET = 4008  # a join ticket that is malformed, forged, or already used
     TICKET_EXPIRED = 4009  # a join ticket past its expiry
     TICKET_WRONG_ROOM = 4010  # a join ticket for another room than the join names
+    TOO_MANY_CONNECTIONS = 4011  # this source address holds its maximum of connections
 
     # 4100-4199: the room or the session
     ROOM_NOT_FOUND = 4100

@@ -46,8 +46,16 @@ class ServerSession:
     """Validates one connection's client messages. ``now`` arguments are
     seconds on any monotonic clock (the transport passes trio's)."""
 
-    def __init__(self, *, max_message_bytes: int = MAX_CLIENT_MESSAGE_BYTES) -> None:
+    def __init__(
+        self,
+        *,
+        max_message_bytes: int = MAX_CLIENT_MESSAGE_BYTES,
+        rate_per_tick: float = RATE_PER_TICK,
+        strike_limit: int = STRIKE_LIMIT,
+    ) -> None:
         self.max_message_bytes = max_message_bytes
+        self.rate_per_tick = rate_per_tick
+        self.strike_limit = strike_limit
         self.state = ServerState.AWAIT_JOIN
         self.inputs: InputFields | None = None
         self.strikes = 0.0
@@ -66,7 +74,7 @@ class ServerSession:
             raise LocalProtocolError(f"joined() in state {self.state}")
         self.state = ServerState.JOINED
         self.inputs = inputs
-        self._rate = float(RATE_PER_TICK * tick_rate)
+        self._rate = float(self.rate_per_tick * tick_rate)
         self._burst = self._rate * BURST_SECONDS
         self._tokens = self._burst
         self._token_time = now
@@ -123,9 +131,9 @@ class ServerSession:
         elif not exc.fatal:
             self.strikes = max(0.0, self.strikes - (now - self._strike_time) * STRIKE_DECAY_PER_S) + 1.0
             self._strike_time = now
-            if self.strikes > STRIKE_LIMIT:
+            if self.strikes > self.strike_limit:
                 exc.fatal = True
-                exc.message += f" (more than {STRIKE_LIMIT} errors in a row: closing)"
+                exc.message += f" (more than {self.strike_limit} errors in a row: closing)"
         return exc
 
     def _take_token(self, now: float) -> bool:

@@ -37,4 +37,8 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 # No `playwright install`: the tests launch /usr/bin/chromium themselves.
+# Static analysis first (config in pyproject.toml): ruff on everything,
+# bandit on the packages. A finding fails the run, as a test would.
+.venv/bin/python -m ruff check .
+.venv/bin/python -m bandit -q -c pyproject.toml -r server protocol simulation loadtest client
 exec .venv/bin/python -m pytest "$@"

@@ -18,6 +18,8 @@ import socket
 
 import trio
 
+from protocol.errors import Code
+
 from .config import ServerConfig
 from .connection import Connection
 from .metrics import ServerMetrics
@@ -29,6 +31,11 @@ log = logging.getLogger(__name__)
 # trio's serve_listeners): the server stays up and sheds the new connection.
 _ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 ACCEPT_BACKOFF_S = 0.1
+# Connections being refused politely (upgrade, error, close) at once; past
+# this, a refused connection is closed without a word, so that a flood of
+# connections over the caps cannot hold unbounded sockets for the handshake
+# timeout each.
+MAX_REFUSING = 256
 
 
 class GameServer:
@@ -40,6 +47,12 @@ class GameServer:
         self.registry = RoomRegistry(config.registry())
         self.ports: list[int] = []
         self.connections: set[Connection] = set()
+        self.refused_connections = 0  # over --max-connections or --max-connections-per-ip
+        self._refusing = 0  # refusals in progress
+        self.replaced_by_closed = 0  # latest-wins replacements of connections that ended
+        self._per_ip: dict[str, int] = {}  # admitted connections by source address
+        self._limits = config.connection_limits()
+        self._tls = config.ssl_context
         self._shutdown = trio.Event()
         self.metrics = ServerMetrics(self)
         self.node_id = config.node_id or socket.gethostname()
@@ -73,7 +86,8 @@ class GameServer:
                 accepting = trio.CancelScope()
                 connections.start_soon(self._accept_all, listeners, connections, accepting)
                 log.info(
-                    "tickroom listening on ws://%s:%s (game %s, %d Hz)",
+                    "tickroom listening on %s://%s:%s (game %s, %d Hz)",
+                    "wss" if self._tls else "ws",
                     self.config.host or "*", self.ports[0], self.config.default_game, self.config.tick_rate,
                 )  # fmt: skip
                 task_status.started(self)
@@ -100,7 +114,7 @@ class GameServer:
         if self.config.public_url:
             return self.config.public_url
         host = self.config.host
-        if host in ("", "0.0.0.0", "::"):
+        if host in ("", "0.0.0.0", "::"):  # noqa: S104 - recognising the wildcard, not binding to it  # nosec B104
             host = socket.gethostname()
         if ":" in host:
             host = f"[{host}]"
@@ -131,10 +145,15 @@ class GameServer:
             ordered = sorted(durations)
             p50 = ordered[len(ordered) // 2] * 1e3
             p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
+        # Backpressure at a glance: latest-wins replacements (slow readers)
+        # and the largest reliable backlog any one client holds.
+        outboxes = [conn.ws.outbox.statistics() for conn in self.connections]
         return (
             f"rooms={len(rooms)} players={sum(s.connected for s in stats)} connections={len(self.connections)} "
             f"tick_ms_p50={p50:.3f} tick_ms_p99={p99:.3f} overruns={sum(s.overruns for s in stats)} "
-            f"crashes={self.registry.crashes}"
+            f"crashes={self.registry.crashes} refused={self.refused_connections} "
+            f"snapshots_replaced={self.replaced_by_closed + sum(o.snapshots_replaced for o in outboxes)} "
+            f"pending_bytes_max={max((o.pending_bytes for o in outboxes), default=0)}"
         )
 
     async def _log_stats_every(self, interval: float) -> None:
@@ -168,10 +187,41 @@ class GameServer:
             nursery.start_soon(self._serve_connection, sock)
 
     async def _serve_connection(self, sock: socket.socket) -> None:
-        conn = Connection(sock, self.config.connection_limits())
+        conn = Connection(sock, self._limits, tls=self._tls)
+        ip = conn.peer.rpartition(":")[0]
+        refuse = self._over_limit(ip)
+        if refuse is not None:
+            # Refused after the upgrade, with an error and a close code, so
+            # that the client can tell "full" from "down". Refused
+            # connections do not count; the handshake and close timeouts
+            # bound what each costs.
+            self.refused_connections += 1
+            if self._refusing >= MAX_REFUSING:
+                sock.close()
+                return
+            self._refusing += 1
+            try:
+                await conn.serve(self.registry, refuse=refuse)
+            finally:
+                self._refusing -= 1
+            return
         self.connections.add(conn)
+        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
         try:
             await conn.serve(self.registry)
         finally:
             self.connections.discard(conn)
             self.metrics.retire_connection(conn)
+            self.replaced_by_closed += conn.ws.outbox.statistics().snapshots_replaced
+            left = self._per_ip.pop(ip) - 1
+            if left:
+                self._per_ip[ip] = left
+
+    def _over_limit(self, ip: str) -> tuple[Code, str] | None:
+        limit = self.config.max_connections
+        if limit > 0 and len(self.connections) >= limit:
+            return Code.SERVER_FULL, f"this server holds its maximum of {limit} connections"
+        limit = self.config.max_connections_per_ip
+        if limit > 0 and self._per_ip.get(ip, 0) >= limit:
+            return Code.TOO_MANY_CONNECTIONS, f"your address holds the maximum of {limit} connections"
+        return None

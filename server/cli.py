@@ -37,6 +37,13 @@ _SERVE_FLAGS = [
     ("--max-message-size", "max_message_bytes", int, "largest client message, bytes"),
     ("--handshake-timeout", "handshake_timeout_s", float, "seconds from connect to a valid 'join'"),
     ("--idle-timeout", "idle_timeout_s", float, "seconds without any client message before closing"),
+    ("--rate-per-tick", "rate_per_tick", float, "client messages allowed per tick on average (1 s burst)"),
+    ("--strike-limit", "strike_limit", int, "recoverable client errors in a burst before closing"),
+    ("--max-connections", "max_connections", int, "client connections per node (0: no limit)"),
+    ("--max-connections-per-ip", "max_connections_per_ip", int, "client connections per source address (0: no limit)"),
+    ("--allowed-origins", "allowed_origins", str, "comma-separated browser Origins allowed to connect (empty: all)"),
+    ("--tls-cert", "tls_cert", str, "PEM certificate chain: serve wss:// (with --tls-key)"),
+    ("--tls-key", "tls_key", str, "PEM private key of --tls-cert"),
     ("--graceful-timeout", "graceful_timeout_s", float, "seconds the shutdown may take"),
     ("--stats-interval", "stats_interval_s", float, "seconds between load summaries in the log (0: never)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
@@ -52,6 +59,7 @@ _SERVE_FLAGS = [
     ("--api-key-file", "api_key", "file", "read the control API key from this file"),
     ("--ticket-secret", "ticket_secret", str, "HMAC secret of join tickets; joins then need one (prefer the env variable or --ticket-secret-file)"),
     ("--ticket-secret-file", "ticket_secret", "file", "read the join-ticket secret from this file"),
+    ("--sentry-dsn-file", "sentry_dsn_file", str, "read the Sentry DSN from this file"),
 ]
 
 # Defaults of the command that differ from ServerConfig's (a library default
@@ -126,7 +134,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "serve":
         config = config_from_args(args)
         if config.log_format not in ("text", "json"):
@@ -142,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             except InsecureControlAPI as exc:
                 print(f"tickroom: error: {exc}", file=sys.stderr)
                 return 2
+        try:
+            config.ssl_context  # noqa: B018 - load the certificate now: fail at start, not at the first client
+        except (ValueError, OSError) as exc:
+            parser.error(f"TLS: {exc}")
         _setup_logging(config)
         trio.run(_serve_until_signal, config)
         return 0
@@ -152,7 +165,14 @@ def _setup_logging(config: ServerConfig) -> None:
     from . import logs
 
     logs.setup(config.log_level, config.log_format, config.node_id or socket.gethostname())
-    if config.sentry_dsn:
+    log = logging.getLogger("tickroom")
+    try:
+        dsn = config.read_sentry_dsn()
+    except OSError as exc:
+        # strerror and the file name only: never the file's content.
+        log.error("cannot read --sentry-dsn-file %s: %s; Sentry disabled", config.sentry_dsn_file, exc.strerror)
+        return
+    if dsn:
         from importlib.metadata import PackageNotFoundError, version
 
         from . import reporting
@@ -163,9 +183,13 @@ def _setup_logging(config: ServerConfig) -> None:
             release = "tickroom@unknown"
         # The logging integration turns log.exception in the room and
         # connection fences into Sentry events (server.reporting).
-        reporting.init(
-            config.sentry_dsn, environment=config.environment, release=release, node_id=config.node_id or socket.gethostname()
-        )
+        try:
+            reporting.init(dsn, environment=config.environment, release=release, node_id=config.node_id or socket.gethostname())
+        except Exception as exc:  # noqa: BLE001 - a bad DSN must not stop the server
+            # The SDK's message may quote the DSN: log the type only.
+            log.error("Sentry disabled: invalid DSN (%s)", type(exc).__name__)
+        else:
+            log.info("Sentry enabled")
 
 
 async def _serve_until_signal(config: ServerConfig) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from collections import Counter
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ import trio
 from protocol import messages as m
 from protocol.codec import encode_error, encode_pong
 from protocol.errors import Code, RemoteProtocolError
-from protocol.session import ServerSession
+from protocol.session import RATE_PER_TICK, STRIKE_LIMIT, ServerSession
 
 from . import logs, reporting
 from .outbox import OutboxClosed, OutboxOverflow
@@ -40,15 +41,31 @@ class ConnectionLimits:
     handshake_timeout_s: float = 10.0  # from TCP accept to a valid "join"
     idle_timeout_s: float = 30.0  # nothing at all received for this long
     close_timeout_s: float = 2.0  # waiting for the peer's close frame
+    rate_per_tick: float = RATE_PER_TICK  # client messages per tick, on average
+    strike_limit: int = STRIKE_LIMIT  # recoverable errors in a burst before closing
+    allowed_origins: frozenset[str] = frozenset()  # browser Origins let in; empty: all
 
 
 class Connection:
-    """A client socket from accept to close; the room's ClientLink."""
+    """A client socket from accept to close; the room's ClientLink.
 
-    def __init__(self, sock: socket.socket, limits: ConnectionLimits) -> None:
-        self.ws = ServerWebSocket(sock, max_message_bytes=limits.max_message_bytes)
+    ``tls``: serve TLS on this socket (server.tls), the handshake bounded by
+    the handshake timeout.
+    """
+
+    def __init__(self, sock: socket.socket, limits: ConnectionLimits, *, tls: ssl.SSLContext | None = None) -> None:
+        self.ws = ServerWebSocket(
+            sock,
+            max_message_bytes=limits.max_message_bytes,
+            tls=tls,
+            allowed_origins=limits.allowed_origins,
+        )
         self.limits = limits
-        self.session = ServerSession(max_message_bytes=limits.max_message_bytes)
+        self.session = ServerSession(
+            max_message_bytes=limits.max_message_bytes,
+            rate_per_tick=limits.rate_per_tick,
+            strike_limit=limits.strike_limit,
+        )
         try:
             host, port = sock.getpeername()[:2]
             self.peer = f"{host}:{port}"
@@ -85,15 +102,20 @@ class Connection:
 
     # -- the connection task ---------------------------------------------------
 
-    async def serve(self, registry: RoomRegistry) -> None:
+    async def serve(self, registry: RoomRegistry, *, refuse: tuple[Code, str] | None = None) -> None:
         """Run the connection to its end. Never raises (the per-connection
-        fence), except trio.Cancelled."""
+        fence), except trio.Cancelled.
+
+        ``refuse``: complete the WebSocket upgrade, then send this error and
+        close with its code (a connection limit was reached): a browser sees
+        a reason instead of a failed handshake.
+        """
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._flush)
                     try:
-                        if await self._join(registry):
+                        if await self._join(registry, refuse):
                             await self._read_loop()
                     finally:
                         nursery.cancel_scope.cancel()
@@ -105,13 +127,16 @@ class Connection:
         finally:
             await self._finish()
 
-    async def _join(self, registry: RoomRegistry) -> bool:
+    async def _join(self, registry: RoomRegistry, refuse: tuple[Code, str] | None = None) -> bool:
         with trio.move_on_after(self.limits.handshake_timeout_s) as timer:
             try:
                 await self.ws.accept()
             except HandshakeFailed as exc:
                 log.debug("connection %s: not a WebSocket upgrade: %s", self.peer, exc)
                 self._set_close(1002, "")
+                return False
+            if refuse is not None:
+                self._set_close(*refuse)
                 return False
             data = await self._receive()
             if data is None:
@@ -183,6 +208,10 @@ class Connection:
                     self.session.check_size(exc.size)
                 except RemoteProtocolError as refusal:
                     self._refuse(refusal)
+                return None
+            except OutboxOverflow as exc:
+                # WebSocket pings from a peer that reads none of the pongs.
+                self._set_close(Code.ACK_TIMEOUT, str(exc))
                 return None
             except TextFrame:
                 exc = self.session.text_frame(trio.current_time())

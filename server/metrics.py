@@ -69,7 +69,7 @@ _BOUNDS = [repr(float(b)) for b in TICK_BUCKETS_S] + ["+Inf"]
 
 def _buckets(counts: np.ndarray, _sum: float = 0.0) -> list[tuple[str, float]]:
     """Prometheus' cumulative (le, count) pairs."""
-    return list(zip(_BOUNDS, np.cumsum(counts).astype(float).tolist()))
+    return list(zip(_BOUNDS, np.cumsum(counts).astype(float).tolist(), strict=True))
 
 
 @dataclass

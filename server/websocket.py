@@ -15,7 +15,9 @@ client. We never fragment and never compress (no extensions negotiated).
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
 import struct
 from collections import deque
 
@@ -33,7 +35,8 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError as WSProtocolError
 
-from .outbox import Outbox
+from .outbox import Outbox, OutboxClosed
+from .tls import TlsHandshakeFailed, TlsSocket
 
 RECEIVE_BYTES = 64 * 2**10  # 64 KiB per recv: many small frames per syscall
 MAX_HANDSHAKE_BYTES = 16 * 2**10  # 16 KiB of HTTP upgrade request, at most
@@ -51,7 +54,8 @@ class ConnectionClosed(Exception):
 
 
 class HandshakeFailed(Exception):
-    """The peer did not send a valid WebSocket upgrade request."""
+    """The peer did not send a valid WebSocket upgrade request (or failed
+    the TLS handshake, or came from an origin we do not allow)."""
 
 
 class MessageTooBig(Exception):
@@ -81,11 +85,27 @@ class ServerWebSocket:
 
     ``outbox`` writes to the same socket; only this class reads from it.
     The caller owns the socket's lifetime through ``aclose()``.
+
+    With ``tls``, the socket is wrapped in a server.tls.TlsSocket (same
+    interface) and ``accept()`` runs the TLS handshake first. With
+    ``allowed_origins``, an upgrade whose Origin header is not in the set is
+    refused with HTTP 403 (a request without Origin is not from a browser,
+    and the allowlist is a browser protection, so it passes).
     """
 
-    def __init__(self, sock: socket.socket, *, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        max_message_bytes: int,
+        tls: ssl.SSLContext | None = None,
+        allowed_origins: frozenset[str] | None = None,
+    ) -> None:
         sock.setblocking(False)
+        if tls is not None:
+            sock = TlsSocket(sock, tls)  # type: ignore[assignment]
         self.sock = sock
+        self.allowed_origins = allowed_origins
         self.outbox = Outbox(sock)
         self.max_message_bytes = max_message_bytes
         self.request: Request | None = None
@@ -102,9 +122,15 @@ class ServerWebSocket:
     async def accept(self) -> Request:
         """Read the HTTP upgrade request and accept it.
 
-        Raises HandshakeFailed (after answering 400) for anything else.
-        Callers bound this with a timeout (slowloris).
+        Raises HandshakeFailed (after answering 400, or 403 for a refused
+        Origin) for anything else. Callers bound this with a timeout
+        (slowloris), which covers the TLS handshake too.
         """
+        if isinstance(self.sock, TlsSocket):
+            try:
+                await self.sock.do_handshake()
+            except TlsHandshakeFailed as exc:
+                raise HandshakeFailed(f"TLS: {exc}") from None
         received = 0
         while self.request is None:
             data = await self._recv()
@@ -115,15 +141,16 @@ class ServerWebSocket:
                 self._ws.receive_data(data)
                 for event in self._ws.events():
                     if isinstance(event, Request):
+                        self._check_origin(event)
                         self.request = event
                     else:
                         self._events.append(event)
             except WSProtocolError as exc:
                 hint = exc.event_hint or RejectConnection(status_code=400)
-                try:
+                # A best-effort answer to a peer that is not speaking
+                # WebSocket; whatever goes wrong with it changes nothing.
+                with contextlib.suppress(Exception):
                     self.outbox.send(self._ws.send(hint))
-                except Exception:  # noqa: BLE001 - best effort answer to a non-WebSocket peer
-                    pass
                 raise HandshakeFailed(str(exc)) from None
         self.outbox.send(self._ws.send(AcceptConnection()))
         return self.request
@@ -134,7 +161,8 @@ class ServerWebSocket:
         """The next complete binary message.
 
         Raises ConnectionClosed, MessageTooBig (as soon as the limit is
-        passed, before the rest arrives), or TextFrame.
+        passed, before the rest arrives), TextFrame, or OutboxOverflow
+        (pings keep coming and their pongs pile up unread).
         """
         while True:
             while self._events:
@@ -190,10 +218,9 @@ class ServerWebSocket:
             timeout = 0
         with trio.move_on_after(timeout, shield=True):
             if self._ws.state is ConnectionState.OPEN:
-                try:
+                # Best effort: the socket may already be gone.
+                with contextlib.suppress(Exception):
                     self._send_control(CloseConnection(code=code, reason=reason[:120]))
-                except Exception:  # noqa: BLE001 - the socket may already be gone
-                    pass
             self.outbox.close()
             await self.outbox.wait_drained()
             # Read (and drop) until the peer answers or hangs up, so that the
@@ -212,14 +239,34 @@ class ServerWebSocket:
                 except WSProtocolError:
                     break
         self.outbox.close()
+        if isinstance(self.sock, TlsSocket):
+            self.sock.close_notify()
         trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
 
     # -- internals -----------------------------------------------------------
 
+    def _check_origin(self, request: Request) -> None:
+        if not self.allowed_origins:
+            return
+        for name, value in request.extra_headers:
+            if name.lower() == b"origin":
+                origin = bytes(value).decode("latin-1").strip().lower()
+                if origin not in self.allowed_origins:
+                    raise WSProtocolError(
+                        f"origin {origin[:100]!r} not allowed", event_hint=RejectConnection(status_code=403)
+                    )
+                return
+
     def _send_control(self, event) -> None:
+        """Answer a ping or a close. Raises OutboxOverflow (the peer does not
+        read); after the outbox closed (our close, a dead socket) there is
+        nobody to answer, which is not an error."""
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            self.outbox.send(self._ws.send(event))
+            try:
+                self.outbox.send(self._ws.send(event))
+            except OutboxClosed:
+                pass
 
     async def _recv(self) -> bytes:
         while True:

@@ -116,7 +116,7 @@ class ControlAPI:
     def _route(self, scope) -> tuple[Callable[..., Awaitable[Response]], dict[str, str]]:
         path, method = scope["path"], scope["method"]
         allowed = []
-        for (route_method, _, handler), pattern in zip(self.routes, self._patterns):
+        for (route_method, _, handler), pattern in zip(self.routes, self._patterns, strict=True):
             match = pattern.fullmatch(path)
             if match:
                 if route_method == method or (route_method == "GET" and method == "HEAD"):

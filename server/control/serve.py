@@ -25,7 +25,7 @@ async def serve_control_api(app, host: str, port: int, stop: trio.Event, *, task
     ``task_status.started`` gets the base URL (``http://HOST:PORT``).
     """
     config = Config()
-    host = host or "0.0.0.0"
+    host = host or "0.0.0.0"  # noqa: S104 - "" means every interface, as for the game port; exposure is checked by check_exposure  # nosec B104
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("server.control.hypercorn")

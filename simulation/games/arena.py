@@ -343,7 +343,7 @@ class Arena:
             np.minimum(p["score"], MAX_SCORE, out=p["score"])
         targets = p["id"][p_rows]
         for s, v, d, k, ok in zip(
-            shooters.tolist(), targets.tolist(), dealt.tolist(), killed.tolist(), landed.tolist()
+            shooters.tolist(), targets.tolist(), dealt.tolist(), killed.tolist(), landed.tolist(), strict=True
         ):
             if ok:
                 events.append(["hit", s, v, d])

@@ -27,7 +27,7 @@ from protocol.client_session import ClientSession
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
-_LISTENING = re.compile(r"listening on ws://[^:]+:(\d+)")
+_LISTENING = re.compile(r"listening on (wss?)://[^:]+:(\d+)")
 _CONTROL_LISTENING = re.compile(r"control API listening on (http://\S+)")
 
 
@@ -74,7 +74,8 @@ def running_server(*args: str) -> Iterator[ServerProcess]:
             text = server.log()
             found = _LISTENING.search(text)
             if found:
-                server.url = f"ws://127.0.0.1:{found.group(1)}"
+                host = "localhost" if found.group(1) == "wss" else "127.0.0.1"  # wss: the certificate's name
+                server.url = f"{found.group(1)}://{host}:{found.group(2)}"
                 control = _CONTROL_LISTENING.search(text)
                 server.control_url = control.group(1) if control else ""
                 break

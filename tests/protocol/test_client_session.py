@@ -68,7 +68,7 @@ def evolve(world: WorldState, tick: int, rng: np.random.Generator) -> WorldState
     ids = world.ids.tolist()
     comps = {name: np.array(arr) for name, arr in world.components.items()}
     keep = rng.random(len(ids)) >= 0.1
-    ids = [i for i, k in zip(ids, keep) if k]
+    ids = [i for i, k in zip(ids, keep, strict=True) if k]
     comps = {name: arr[keep] for name, arr in comps.items()}
     moved = rng.random(len(ids)) < 0.3
     comps["pos"][moved] += rng.integers(-5, 6, size=(int(moved.sum()), 2)).astype("<i2")

@@ -41,7 +41,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = gzip.decompress(body)
         lines = body.split(b"\n")
         # An envelope: a header line, then (item header, payload) pairs.
-        for header, payload in zip(lines[1::2], lines[2::2]):
+        for header, payload in zip(lines[1::2], lines[2::2], strict=False):
             if json.loads(header).get("type") == "event":
                 self.server.events.append(json.loads(payload))
                 self.server.received.set()

@@ -210,3 +210,33 @@ async def test_received_text_and_bytes_are_not_mixed_up(opened):
         with pytest.raises(TextFrame):
             await ws.receive_message()
         assert await ws.receive_message() == b"binary"
+
+
+async def test_a_ping_after_the_outbox_closed_is_not_an_error(opened):
+    # Found by the live fuzz run: a ping arriving after our side stopped
+    # sending (a dead socket, a close under way) escaped as OutboxClosed.
+    ws, client = opened
+    ws.outbox.close()
+    await client.send(Ping(b"late"))
+    await client.send(Message(b"still read"))
+    with trio.fail_after(5):
+        assert await ws.receive_message() == b"still read"
+
+
+async def test_pings_whose_pongs_are_never_read_overflow_the_outbox(opened):
+    from server.outbox import OutboxOverflow
+
+    ws, client = opened
+    ping = client.ws.send(Ping(b"x" * 125))
+
+    async def flood() -> None:
+        for _ in range(50_000):
+            await client.send_bytes(ping)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(flood)
+            with pytest.raises(OutboxOverflow):
+                while True:
+                    await ws.receive_message()
+            nursery.cancel_scope.cancel()

@@ -33,7 +33,7 @@ def batch(rows: list[tuple[int, float, float, float, bool]]) -> InputBatch:
     """An InputBatch from (player, mx, my, aim, fire) rows, in the given order."""
     if not rows:
         return InputBatch.empty(Arena.input_fields)
-    players, mx, my, aim, fire = zip(*rows)
+    players, mx, my, aim, fire = zip(*rows, strict=True)
     return InputBatch(
         players=np.array(players, dtype=np.int64),
         fields={
