@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m loadtest") -> 
 
     started = time.time()
     with _Progress(console, len(specs), enabled=not args.no_progress) as progress:
-        totals, failures = run_workers(
+        totals, failures, t0_unix = run_workers(
             [(s, targets[s.index]) for s in specs],
             processes=processes,
             duration=args.duration,
@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m loadtest") -> 
         "processes": min(processes, len(specs)),
         "target": args.control or args.url,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "t0_unix": round(t0_unix, 3),  # the schedule's time zero; series "t" counts from it
     }
     report = build(totals, meta=meta, bots=len(specs), duration=args.duration, server=server, failures=failures)
     for failure in failures:

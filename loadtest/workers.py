@@ -119,9 +119,10 @@ def run_workers(
     duration: float,
     input_rate: float | None,
     on_delta: Callable[[Totals, float], None] | None = None,
-) -> tuple[Totals, list[str]]:
-    """Run the bots over ``processes`` workers; return the merged totals and
-    the tracebacks of workers that failed. ``on_delta(totals, elapsed)`` is
+) -> tuple[Totals, list[str], float]:
+    """Run the bots over ``processes`` workers; return the merged totals,
+    the tracebacks of workers that failed and the start of the schedule
+    (time.time(): the benchmark lines its own samples up with it). ``on_delta(totals, elapsed)`` is
     called after every merge (the live display)."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
@@ -139,6 +140,7 @@ def run_workers(
     _wait_ready(out, procs, failures)
     t0 = time.monotonic() + 0.1  # a moment for the event to reach every worker
     t0_value.value = t0
+    t0_unix = time.time() + (t0 - time.monotonic())
     start_event.set()
     give_up = t0 + duration + RUN_GRACE_S
     while pending and time.monotonic() < give_up:
@@ -168,4 +170,4 @@ def run_workers(
     if pending and time.monotonic() >= give_up:
         failures.extend(f"worker {w} did not finish in time" for w in sorted(pending))
     out.close()
-    return totals, failures
+    return totals, failures, t0_unix
