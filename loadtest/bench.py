@@ -209,7 +209,7 @@ def render(results: dict[str, list[dict]], command: str) -> str:
     for size, runs in results.items():
         errors = sum(r["errors"] for r in runs)
         connected = f"{min(r['connected'] for r in runs)}/{runs[0]['ccu']}"
-        rows.append(f"| {size} ({len(runs)} runs, {connected} connected) | " + " | ".join(cell([r[key] for r in runs], fmt) for _, key, fmt in COLUMNS) + f" | {errors} |")
+        rows.append(f"| {size} ({len(runs)} runs, {connected} connected) | " + " | ".join(cell([r.get(key) for r in runs], fmt) for _, key, fmt in COLUMNS) + f" | {errors} |")
     machine = f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), Python {platform.python_version()}, {platform.system()} {platform.machine()}"
     return "\n".join([
         BEGIN,
@@ -242,10 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-going", action="store_true", help="run every size, even past the limits")
     parser.add_argument("--write", metavar="FILE.md", help="write the table into this file (between the bench markers)")
     parser.add_argument("--json", metavar="FILE.json", help="write every run's figures here")
+    parser.add_argument("--render", metavar="FILE.json", nargs="+", help="run nothing: render (and --write) the table from --json files, sizes in CCU order")
     args = parser.parse_args(argv)
     command = "python -m loadtest.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     results: dict[str, list[dict]] = {}
-    for size in args.sizes.split(","):
+    if args.render:
+        for path in args.render:
+            results.update(json.loads(Path(path).read_text()))
+        results = dict(sorted(results.items(), key=lambda item: item[1][0]["ccu"]))
+    for size in [] if args.render else args.sizes.split(","):
         rooms, per_room = (int(x) for x in size.lower().split("x"))
         runs = []
         for i in range(args.runs):

@@ -111,17 +111,28 @@ async def run_bot(spec: BotSpec, target: Target, meter: Meter, *, start: float, 
     """Play ``spec`` from ``start + join_at`` to ``start + leave_at`` (trio
     clock); failures are counted in ``meter``, never raised."""
     await trio.sleep_until(start + spec.join_at)
-    deadline = start + spec.leave_at
-    rng = random.Random(spec.seed)
-    bot = _Bot(spec, meter, rng, input_rate)
+    bot = _Bot(spec, meter, random.Random(spec.seed), input_rate)
+    try:
+        await _live(bot, target, start=start, deadline=start + spec.leave_at)
+    finally:
+        # Also when the worker's own deadline cancels a bot stuck in its
+        # join: a bot that never got in is a failure, whatever stopped it.
+        if not bot.ever:
+            meter.error("never_connected")
+        meter.delta.leaves += 1
+
+
+async def _live(bot: "_Bot", target: Target, *, start: float, deadline: float) -> None:
+    """Connect, play, and resume after drops until ``deadline``."""
+    meter = bot.meter
     client = None  # the last connected Client: its session is what a rejoin resumes
     url = target.url
     for attempt in range(MAX_RECONNECTS + 1):
         if trio.current_time() >= deadline:
-            break
+            return
         try:
             if client is None:
-                cm = connect(url, room=target.room, name=spec.name, ticket=target.ticket)
+                cm = connect(url, room=target.room, name=bot.spec.name, ticket=target.ticket)
             else:
                 client.url = url
                 cm = rejoin(client)
@@ -135,27 +146,23 @@ async def run_bot(spec: BotSpec, target: Target, meter: Meter, *, start: float, 
                     finally:
                         bot.disconnected(live)
                 if live.closed is None:
-                    meter.delta.leaves += 1  # left at its time; connect() sent "leave"
-                    return
+                    return  # left at its time; connect() sent "leave"
             closed = live.closed if live is not None else None
             ended: BaseException = closed if closed is not None else trio.TooSlowError("join or leave timed out")
         except Exception as exc:  # noqa: BLE001 - the bot's fence: count and decide
             ended = first_leaf(exc)
-        if trio.current_time() >= deadline:
-            break  # ended near the end of its life: nothing to resume
         plan = plan_reconnect(ended, joined=client is not None)
         if plan.redirect:
             meter.delta.redirects += 1
         else:
             meter.error(error_kind(ended))
-        if plan.action == "stop":
-            return
+        if plan.action == "stop" or trio.current_time() >= deadline:
+            return  # refused, or ended at the end of its life: nothing to resume
         if plan.action == "fresh":
             client = None
         url = plan.url or url
         meter.delta.reconnects += 1
         await trio.sleep(min(MAX_BACKOFF_S, RETRY_BACKOFF_S * attempt))
-    meter.delta.leaves += 1
 
 
 class _Bot:
