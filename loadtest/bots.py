@@ -98,7 +98,14 @@ def error_kind(exc: BaseException) -> str:
         return "desync"
     if isinstance(exc, ClientClosed):
         return f"closed_{exc.code}"
-    return f"connect_{type(exc).__name__}"
+    # trio-websocket wraps what went wrong (HandshakeError from an OSError
+    # from a ConnectionRefusedError): name the root cause, it says more.
+    root = exc
+    for _ in range(5):
+        if root.__cause__ is None:
+            break
+        root = first_leaf(root.__cause__)
+    return f"connect_{type(root).__name__}"
 
 
 def first_leaf(exc: BaseException) -> BaseException:

@@ -199,3 +199,20 @@ async def _cutting_proxy(server_url: str, *, task_status=trio.TASK_STATUS_IGNORE
         nursery.start_soon(cutter)
         nursery.start_soon(partial(trio.serve_listeners, handle, listeners))
         task_status.started(f"ws://127.0.0.1:{listeners[0].socket.getsockname()[1]}")
+
+
+async def test_bots_that_never_get_in_are_errors(tmp_path):
+    # A port nobody listens on: every connect is refused until the bots' time is up.
+    with trio.socket.socket() as sock:
+        await sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, report, output = await loadtest(
+        "--url", f"ws://127.0.0.1:{port}", "--rooms", "1", "--bots-per-room", "2", "--duration", "1.5",
+        "--processes", "1", "--fail-on", "errors=0",
+        report_dir=tmp_path,
+    )  # fmt: skip
+    assert code == 1, output
+    assert report["connected"] == 0 and report["bots"] == 2
+    assert report["errors"]["never_connected"] == 2
+    assert report["errors"]["connect_ConnectionRefusedError"] >= 2
+    assert report["rtt_ms"]["p50"] is None
