@@ -144,9 +144,11 @@ async def _live(bot: "_Bot", target: Target, *, start: float, deadline: float) -
                 client.url = url
                 cm = rejoin(client)
             live = None
+            tried_at = trio.current_time()
             with trio.move_on_at(deadline + 5):  # the join itself may hang on a dead server
                 async with cm as live:
                     client = live
+                    meter.delta.join_ms.append((trio.current_time() - tried_at) * 1e3)
                     bot.connected(start)
                     try:
                         await bot.play(live, deadline)

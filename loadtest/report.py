@@ -22,6 +22,8 @@ def build(totals: Totals, *, meta: dict, bots: int, duration: float, server: dic
     gaps = totals.intervals()
     r50, r95, r99 = percentiles(rtt, (50, 95, 99))
     g50, g99 = percentiles(gaps, (50, 99))
+    joins = totals.joins()
+    j50, j99 = percentiles(joins, (50, 99))
     counts = totals.counts
     per_bot_s = max(counts["connected_ms"] / 1e3, 1e-9)
     connect_at = sorted(totals.connect_at)
@@ -36,6 +38,7 @@ def build(totals: Totals, *, meta: dict, bots: int, duration: float, server: dic
         "rtt_samples": int(rtt.size),
         "snapshot_interval_ms": {"p50": _ms(g50), "p99": _ms(g99), "max": _ms(float(gaps.max()) if gaps.size else math.nan)},
         "max_gap_ms": _ms(totals.max_gap_ms),
+        "join_ms": {"p50": _ms(j50), "p99": _ms(j99), "max": _ms(float(joins.max()) if joins.size else math.nan)},
         "bot_seconds": round(counts["connected_ms"] / 1e3, 1),
         "inputs": counts["inputs"],
         "snapshots": counts["snapshots"],
@@ -70,6 +73,7 @@ METRICS: dict[str, tuple[tuple[str, ...], str]] = {
     "snapshot_interval_p99_ms": (("snapshot_interval_ms", "p99"), "max"),
     "snapshot_interval_max_ms": (("snapshot_interval_ms", "max"), "max"),
     "max_gap_ms": (("max_gap_ms",), "max"),
+    "join_p99_ms": (("join_ms", "p99"), "max"),
     "errors": (("errors_total",), "max"),
     "desyncs": (("desyncs",), "max"),
     "reconnects": (("reconnects",), "max"),
@@ -146,6 +150,7 @@ def summary_table(report: dict):
         ("RTT p50 / p95 / p99 / max (ms)", " / ".join(_fmt(rtt[k]) for k in ("p50", "p95", "p99", "max"))),
         ("snapshot interval p50 / p99 / max (ms)", " / ".join(_fmt(gaps[k]) for k in ("p50", "p99", "max"))),
         ("longest gap without a snapshot (ms)", _fmt(report["max_gap_ms"])),
+        ("join p50 / p99 / max (ms)", " / ".join(_fmt(report["join_ms"][k]) for k in ("p50", "p99", "max"))),
         ("snapshots / inputs per bot-second", f"{report['snapshots_per_bot_s']} / {report['inputs_per_bot_s']}"),
         ("bytes in / out per bot-second", f"{report['bytes_in_per_bot_s']:,.0f} / {report['bytes_out_per_bot_s']:,.0f}"),
         ("joins / leaves / reconnects / redirects", f"{report['joins']} / {report['leaves']} / {report['reconnects']} / {report['redirects']}"),

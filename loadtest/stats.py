@@ -45,6 +45,7 @@ class Delta:
     interval_ms: array = field(default_factory=lambda: array("f"))
     max_gap_ms: float = 0.0
     connect_at: array = field(default_factory=lambda: array("f"))  # s since start, first connects
+    join_ms: array = field(default_factory=lambda: array("f"))  # TCP connect to welcome, every (re)join
 
 
 COUNTS = ("connected_ms", "inputs", "snapshots", "bytes_in", "bytes_out", "joins", "leaves", "reconnects", "redirects", "desyncs", "ever_connected")
@@ -77,6 +78,7 @@ class Totals:
         self.rtt_chunks: list[np.ndarray] = []
         self.interval_chunks: list[np.ndarray] = []
         self.connect_at: list[float] = []
+        self.join_chunks: list[np.ndarray] = []
         self.max_gap_ms = 0.0
         self.seconds: dict[int, Second] = {}
         self.connected_now: dict[int, int] = {}  # worker -> latest gauge
@@ -91,6 +93,8 @@ class Totals:
         if len(delta.interval_ms):
             self.interval_chunks.append(np.frombuffer(delta.interval_ms, dtype=np.float32))
         self.connect_at.extend(delta.connect_at)
+        if len(delta.join_ms):
+            self.join_chunks.append(np.frombuffer(delta.join_ms, dtype=np.float32))
         self.max_gap_ms = max(self.max_gap_ms, delta.max_gap_ms)
         self.connected_now[delta.worker] = delta.connected
         row = self.seconds.setdefault(delta.second, Second())
@@ -106,6 +110,9 @@ class Totals:
 
     def rtt(self) -> np.ndarray:
         return np.concatenate(self.rtt_chunks) if self.rtt_chunks else np.empty(0, np.float32)
+
+    def joins(self) -> np.ndarray:
+        return np.concatenate(self.join_chunks) if self.join_chunks else np.empty(0, np.float32)
 
     def intervals(self) -> np.ndarray:
         return np.concatenate(self.interval_chunks) if self.interval_chunks else np.empty(0, np.float32)

@@ -61,6 +61,7 @@ def assert_plausible(report: dict, *, bots: int) -> None:
     assert report["rtt_ms"]["p50"] <= report["rtt_ms"]["p99"] <= report["rtt_ms"]["max"]
     assert 20 < report["snapshot_interval_ms"]["p50"] < 200  # 50 ms at 20 Hz
     assert report["max_gap_ms"] >= report["snapshot_interval_ms"]["max"]
+    assert 0 < report["join_ms"]["p50"] <= report["join_ms"]["max"] < 10_000
     assert 10 < report["snapshots_per_bot_s"] < 25  # ~ the tick rate, 20 Hz
     assert 10 < report["inputs_per_bot_s"] < 25  # default input rate: the tick rate
     assert report["bytes_in_per_bot_s"] > 100 and report["bytes_out_per_bot_s"] > 100

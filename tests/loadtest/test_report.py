@@ -19,6 +19,7 @@ def delta(worker, second, rtt, **kw):
     d = Delta(worker, second, **kw)
     d.rtt_ms = array("f", rtt)
     d.interval_ms = array("f", [50.0] * len(rtt))
+    d.join_ms = array("f", [5.0] * d.joins)
     return d
 
 
@@ -38,6 +39,7 @@ def test_percentiles_are_exact_over_every_workers_samples():
     assert report["connected"] == 2 and report["joins"] == 2 and report["leaves"] == 2
     assert report["snapshots_per_bot_s"] == 19.5  # 78 snapshots over 4 bot-seconds
     assert report["bytes_in_per_bot_s"] == 1000.0
+    assert report["join_ms"] == {"p50": 5.0, "p99": 5.0, "max": 5.0}
     assert [row["connected"] for row in report["series"]] == [2, 0]
     assert report["series"][0] == {"t": 1, "connected": 2, "inputs_per_s": 40, "snapshots_per_s": 40, "rtt_p50_ms": 30.0, "rtt_p99_ms": 40.0}
 
