@@ -79,12 +79,12 @@ def tree_cpu_seconds(root: int) -> float:
         parents[pid] = int(fields[1])
         cpu[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
     total = 0.0
-    for pid in cpu:
+    for pid, seconds in cpu.items():
         p = pid
         while p and p != root:
             p = parents.get(p, 0)
         if p == root:
-            total += cpu[pid]
+            total += seconds
     return total
 
 

@@ -129,7 +129,7 @@ async def run_bot(spec: BotSpec, target: Target, meter: Meter, *, start: float, 
         meter.delta.leaves += 1
 
 
-async def _live(bot: "_Bot", target: Target, *, start: float, deadline: float) -> None:
+async def _live(bot: _Bot, target: Target, *, start: float, deadline: float) -> None:
     """Connect, play, and resume after drops until ``deadline``."""
     meter = bot.meter
     client = None  # the last connected Client: its session is what a rejoin resumes
@@ -249,7 +249,7 @@ class _Bot:
             return
 
     async def _read_worlds(self, client, sent: dict[int, float]) -> None:
-        delta_of = lambda: self.meter.delta  # noqa: E731 - the meter swaps its Delta every second
+        delta_of = lambda: self.meter.delta
         last = None
         try:
             async for _ in client.worlds():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import secrets
 import sys
@@ -164,7 +165,7 @@ class _Progress:
         self.last: tuple[float, int, int] = (0.0, 0, 0)
         self.rates = (0.0, 0.0)
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.enabled and self.console.is_terminal:
             from rich.live import Live
 
@@ -185,7 +186,7 @@ class _Progress:
         (p99,) = percentiles(totals.recent_rtt(5), (99,))
         line = (
             f"{elapsed:5.0f} s  bots {totals.connected}/{self.bots}  inputs/s {self.rates[0]:,.0f}  "
-            f"snapshots/s {self.rates[1]:,.0f}  RTT p99 {'-' if p99 != p99 else f'{p99:.0f} ms'}  "
+            f"snapshots/s {self.rates[1]:,.0f}  RTT p99 {'-' if math.isnan(p99) else f'{p99:.0f} ms'}  "
             f"errors {sum(totals.errors.values())}  reconnects {totals.counts['reconnects']}"
         )
         if self.live is not None:

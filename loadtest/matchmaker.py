@@ -61,7 +61,7 @@ def allocate(control: str, api_key: str | None, *, players: list[str], game: str
     room = json.loads(raw)
     if status != 201 or "room_id" not in room:
         raise ControlError(f"POST /v1/rooms: unexpected answer {status} {room!r}")
-    body = {"players": players, "ttl_s": max(TICKET_TTL_MIN_S, int(math.ceil(ttl_s)))}
+    body = {"players": players, "ttl_s": max(TICKET_TTL_MIN_S, math.ceil(ttl_s))}
     status, raw = _request("POST", f"{base}/v1/rooms/{room['room_id']}/tickets", api_key, body)
     answer = json.loads(raw)
     tickets = answer.get("tickets", {})

@@ -6,8 +6,6 @@ import math
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
 from .stats import Totals, percentiles
 
 REPORT_VERSION = 1
@@ -168,7 +166,3 @@ def summary_table(report: dict):
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
-
-def exact_percentile(values: list[float], q: float) -> float:
-    """For callers outside the run (the benchmark): same rule as the report."""
-    return percentiles(np.asarray(values, dtype=np.float64), (q,))[0]

@@ -11,6 +11,7 @@ want mergeable log-bucket histograms instead.
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
@@ -152,4 +153,4 @@ class Totals:
 
 
 def _round(value: float) -> float | None:
-    return None if value != value else round(value, 2)  # NaN -> null in JSON
+    return None if math.isnan(value) else round(value, 2)  # NaN -> null in JSON

@@ -18,8 +18,8 @@ import multiprocessing as mp
 import queue as queue_mod
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import trio
 
@@ -147,11 +147,10 @@ def run_workers(
         try:
             kind, worker, payload = out.get(timeout=0.25)
         except queue_mod.Empty:
-            if not any(p.is_alive() for p in procs):
-                # Every process is gone; drain what they sent, then stop.
-                if out.empty():
-                    failures.extend(f"worker {w} exited without a report" for w in sorted(pending))
-                    break
+            if not any(p.is_alive() for p in procs) and out.empty():
+                # Every process is gone and nothing is left to read: stop.
+                failures.extend(f"worker {w} exited without a report" for w in sorted(pending))
+                break
             continue
         if kind == "delta":
             assert isinstance(payload, Delta)
