@@ -1,4 +1,4 @@
-"""The ``tickroom`` command: ``tickroom serve`` (and, later, more).
+"""The ``tickroom`` command: ``tickroom serve``, ``tickroom loadtest``.
 
 Every flag has an environment variable, TICKROOM_ plus the flag's name in
 capitals (--tick-rate -> TICKROOM_TICK_RATE); a flag given on the command
@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tickroom", description="tickroom: authoritative multiplayer game server")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run a game server node")
+    # Listed for --help only: main() hands everything after "loadtest" to
+    # the load tester's own parser (loadtest/cli.py).
+    sub.add_parser("loadtest", help="run headless bots against a node or the control API (tickroom loadtest --help)", add_help=False)
     for flag, name, kind, help_text in _SERVE_FLAGS:
         convert = {"bool": _parse_bool, "file": _read_secret_file}.get(kind, kind)
         env = _env_name(flag)
@@ -134,6 +137,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["loadtest"]:
+        from loadtest.cli import main as loadtest_main
+
+        return loadtest_main(argv[1:], prog="tickroom loadtest")
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "serve":

@@ -1,0 +1,276 @@
+"""``python -m loadtest.bench``: the benchmark record. Starts a server
+process per run on 127.0.0.1, runs the load tester against it in its own
+processes, and writes the figures to docs/benchmarks.md.
+
+    python -m loadtest.bench --sizes 10x8,10x10,20x10,40x10 --duration 20 --runs 3 --write docs/benchmarks.md
+
+Per run: a fresh server (so nothing of an earlier run ticks), then
+``python -m loadtest`` with the size. Figures:
+
+- server CPU per CCU-second: the server process's user+system time
+  (/proc/<pid>/stat, sampled every 0.25 s) over the steady window (a second
+  after the ramp-up to half a second before the end), divided by the
+  bots connected meanwhile times the window's length;
+- server peak RSS: VmHWM from /proc/<pid>/status;
+- tick p50/p99: the server's own log line (--stats-interval), the last one
+  while players were connected: the last 2,048 ticks of every room;
+- RTT p50/p99, bytes per player per second, inputs and snapshots per
+  bot-second: the load tester's report;
+- load generator cores: the CPU time of the load tester and its workers
+  (/proc, the process tree) over the same window;
+- other processes' cores: the machine's busy time (/proc/stat) less the
+  server's and the load generator's, over the same window: on a shared
+  machine, what the run competed with.
+
+Sizes run in order; stepping up stops after a size whose median tick p99 is
+over --max-tick-p99-ms, or whose bots got less than 90% of their snapshots
+(the load generator, on the same cores, is then the limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess  # nosec B404 - the bench starts our own server and load tester
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+START_TIMEOUT_S = 20.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SAMPLE_PERIOD_S = 0.25
+_LISTENING = re.compile(r"listening on ws://[^:]+:(\d+)")
+_LOAD = re.compile(r"load: rooms=(\d+) players=(\d+) .*tick_ms_p50=([\d.]+) tick_ms_p99=([\d.]+) overruns=(\d+)")
+BEGIN, END = "<!-- loadtest-bench:begin -->", "<!-- loadtest-bench:end -->"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent busy (not idle or waiting on I/O), from
+    /proc/stat: what other processes on a shared machine take shows as the
+    busy time that is neither the server's nor the load generator's."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of ``root`` and its descendants alive now (the load tester
+    and its worker processes)."""
+    parents, cpu = {}, {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    total = 0.0
+    for pid, seconds in cpu.items():
+        p = pid
+        while p and p != root:
+            p = parents.get(p, 0)
+        if p == root:
+            total += seconds
+    return total
+
+
+def peak_rss_mb(pid: int) -> float:
+    found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(found.group(1)) / 1024 if found else float("nan")
+
+
+def one_run(rooms: int, per_room: int, *, duration: float, ramp_up: float, processes: int, seed: int) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    with tempfile.TemporaryDirectory(prefix="tickroom-bench-") as tmp:
+        log_path, report_path = Path(tmp) / "server.log", Path(tmp) / "report.json"
+        with open(log_path, "w") as log:
+            server = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own server
+                [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--stats-interval", "2",
+                 "--max-players", str(max(16, per_room))],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            url = _wait_listening(server, log_path)
+            loadtest = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own load tester
+                [sys.executable, "-m", "loadtest", "--url", url, "--rooms", str(rooms), "--bots-per-room", str(per_room),
+                 "--duration", str(duration), "--ramp-up", str(ramp_up), "--processes", str(processes), "--seed", str(seed),
+                 "--no-progress", "--report", str(report_path)],
+                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            samples = []  # (time.time(), server CPU s, load generator CPU s, machine busy s)
+            give_up = time.monotonic() + duration + 120
+            while loadtest.poll() is None and time.monotonic() < give_up:
+                samples.append((time.time(), cpu_seconds(server.pid), tree_cpu_seconds(loadtest.pid), machine_busy_seconds()))
+                time.sleep(SAMPLE_PERIOD_S)
+            if loadtest.poll() is None:
+                loadtest.kill()
+            loadtest.wait()
+            rss = peak_rss_mb(server.pid)
+            time.sleep(2.5)  # one more stats line, in case the run ended between two
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        report = json.loads(report_path.read_text())
+        lines = [m for m in _LOAD.finditer(log_path.read_text()) if int(m.group(2)) > 0]
+    # The steady window: from a second after the ramp-up to half a second
+    # before the bots leave; every bot is connected (the report's series says
+    # how many were), so CPU over it is per CCU-second of play, without
+    # process start-up, joins or leaves.
+    t0 = report["t0_unix"]
+    w0, w1 = t0 + ramp_up + 1.0, t0 + duration - 0.5
+    inside = [s for s in samples if w0 <= s[0] <= w1]
+    if len(inside) < 2:
+        raise RuntimeError(f"no steady window: duration {duration} s is too short for ramp-up {ramp_up} s")
+    (ta, sa, la, ma), (tb, sb, lb, mb) = inside[0], inside[-1]
+    rows = [r for r in report["series"] if w0 - t0 <= r["t"] <= w1 - t0] or report["series"]
+    ccu_now = statistics.mean(r["connected"] for r in rows)
+    ccu_s = max(ccu_now * (tb - ta), 1e-9)
+    last = lines[-1] if lines else None
+    return {
+        "ccu": rooms * per_room,
+        "connected": report["connected"],
+        "errors": report["errors_total"],
+        "server_cpu_ms_per_ccu_s": (sb - sa) * 1e3 / ccu_s,
+        "server_cores": (sb - sa) / (tb - ta),
+        "server_rss_mb": rss,
+        "tick_p50_ms": float(last.group(3)) if last else None,
+        "tick_p99_ms": float(last.group(4)) if last else None,
+        "rtt_p50_ms": report["rtt_ms"]["p50"],
+        "rtt_p99_ms": report["rtt_ms"]["p99"],
+        "bytes_in_per_bot_s": report["bytes_in_per_bot_s"],
+        "bytes_out_per_bot_s": report["bytes_out_per_bot_s"],
+        "snapshots_per_bot_s": report["snapshots_per_bot_s"],
+        "inputs_per_bot_s": report["inputs_per_bot_s"],
+        "loadgen_cpu_ms_per_bot_s": (lb - la) * 1e3 / ccu_s,
+        "loadgen_cores": (lb - la) / (tb - ta),
+        "other_cores": max(0.0, (mb - ma) - (sb - sa) - (lb - la)) / (tb - ta),
+    }
+
+
+def _wait_listening(server: subprocess.Popen, log_path: Path) -> str:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        found = _LISTENING.search(log_path.read_text(errors="replace"))
+        if found:
+            return f"ws://127.0.0.1:{found.group(1)}"
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()}")
+        time.sleep(0.05)
+    raise TimeoutError("server did not start")
+
+
+COLUMNS = [
+    ("CCU", "ccu", "{:.0f}"),
+    ("server CPU ms per CCU-s", "server_cpu_ms_per_ccu_s", "{:.2f}"),
+    ("server cores", "server_cores", "{:.2f}"),
+    ("server peak RSS MB", "server_rss_mb", "{:.0f}"),
+    ("tick p50 ms", "tick_p50_ms", "{:.2f}"),
+    ("tick p99 ms", "tick_p99_ms", "{:.1f}"),
+    ("RTT p50 ms", "rtt_p50_ms", "{:.0f}"),
+    ("RTT p99 ms", "rtt_p99_ms", "{:.0f}"),
+    ("down B per player-s", "bytes_in_per_bot_s", "{:,.0f}"),
+    ("up B per player-s", "bytes_out_per_bot_s", "{:,.0f}"),
+    ("snapshots per player-s", "snapshots_per_bot_s", "{:.1f}"),
+    ("load gen cores", "loadgen_cores", "{:.2f}"),
+    ("other processes' cores", "other_cores", "{:.2f}"),
+]
+
+
+def cell(values: list, fmt: str) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1 or min(values) == max(values):
+        return fmt.format(values[0])
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def render(results: dict[str, list[dict]], command: str) -> str:
+    head = "| size | " + " | ".join(name for name, _, _ in COLUMNS) + " | errors |"
+    rows = [head, "| --- |" + " ---: |" * (len(COLUMNS) + 1)]
+    for size, runs in results.items():
+        errors = sum(r["errors"] for r in runs)
+        connected = f"{min(r['connected'] for r in runs)}/{runs[0]['ccu']}"
+        rows.append(f"| {size} ({len(runs)} runs, {connected} connected) | " + " | ".join(cell([r.get(key) for r in runs], fmt) for _, key, fmt in COLUMNS) + f" | {errors} |")
+    machine = f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), Python {platform.python_version()}, {platform.system()} {platform.machine()}"
+    return "\n".join([
+        BEGIN,
+        f"Generated by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        f"Machine: {machine}. Cells: median (min-max) over the runs.",
+        "",
+        *rows,
+        END,
+    ])  # fmt: skip
+
+
+def write_section(path: Path, block: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        before, rest = text.split(BEGIN, 1)
+        text = before + block + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## Load tester against one server process\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10x8,10x10,20x10,40x10", help="ROOMSxBOTS,... in the order to run (default 10x8,10x10,20x10,40x10)")
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--ramp-up", type=float, default=3.0)
+    parser.add_argument("--runs", type=int, default=3, help="runs per size (min/median/max)")
+    parser.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--max-tick-p99-ms", type=float, default=25.0, help="stop stepping up past this tick p99")
+    parser.add_argument("--keep-going", action="store_true", help="run every size, even past the limits")
+    parser.add_argument("--write", metavar="FILE.md", help="write the table into this file (between the bench markers)")
+    parser.add_argument("--json", metavar="FILE.json", help="write every run's figures here")
+    parser.add_argument("--render", metavar="FILE.json", nargs="+", help="run nothing: render (and --write) the table from --json files, sizes in CCU order")
+    args = parser.parse_args(argv)
+    command = "python -m loadtest.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    results: dict[str, list[dict]] = {}
+    if args.render:
+        for path in args.render:
+            results.update(json.loads(Path(path).read_text()))
+        results = dict(sorted(results.items(), key=lambda item: item[1][0]["ccu"]))
+    for size in [] if args.render else args.sizes.split(","):
+        rooms, per_room = (int(x) for x in size.lower().split("x"))
+        runs = []
+        for i in range(args.runs):
+            run = one_run(rooms, per_room, duration=args.duration, ramp_up=args.ramp_up, processes=args.processes, seed=i + 1)
+            print(json.dumps({"size": size, "run": i + 1, **run}), flush=True)
+            runs.append(run)
+        results[size] = runs
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        tick = statistics.median([r["tick_p99_ms"] or 0 for r in runs])
+        snaps = statistics.median([r["snapshots_per_bot_s"] for r in runs])
+        if not args.keep_going and (tick > args.max_tick_p99_ms or snaps < 18):
+            print(f"stopping at {size}: tick p99 {tick} ms, {snaps} snapshots per bot-second", flush=True)
+            break
+    block = render(results, command)
+    print(block)
+    if args.write:
+        write_section(Path(args.write), block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
