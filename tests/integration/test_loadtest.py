@@ -217,3 +217,20 @@ async def test_bots_that_never_get_in_are_errors(tmp_path):
     assert report["errors"]["never_connected"] == 2
     assert report["errors"]["connect_ConnectionRefusedError"] >= 2
     assert report["rtt_ms"]["p50"] is None
+
+
+async def test_control_api_path_against_the_real_control_api(tmp_path):
+    # The matchmaker path end to end: the real control API allocates rooms
+    # and signs tickets, the real server verifies them, /metrics feeds the
+    # report's server figures.
+    with running_server("--api-key", "qa-key", "--ticket-secret", "qa-ticket-secret") as proc:
+        assert proc.control_url
+        code, report, output = await loadtest(
+            "--control", proc.control_url, "--api-key", "qa-key", "--rooms", "2", "--bots-per-room", "2",
+            "--duration", "2", "--ramp-up", "0.2", "--processes", "1", "--fail-on", "errors=0",
+            report_dir=tmp_path,
+        )  # fmt: skip
+    assert code == 0, output
+    assert report["connected"] == 4 and report["errors"] == {}, report["errors"]
+    assert report["server"] is not None and report["server"]["ticks"] > 0
+    assert report["server"]["tick_p99_ms"] > 0
