@@ -13,3 +13,24 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("tickroom")
+
+
+import pytest  # noqa: E402
+import redis  # noqa: E402
+
+from tests.redis_server import redis_server_process  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One real redis-server for the session; tests get it empty (redis_url)."""
+    with redis_server_process() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    return redis_server
