@@ -16,6 +16,8 @@ import socket
 
 import trio
 
+from protocol.errors import Code
+
 from .config import ServerConfig
 from .connection import Connection
 from .registry import RoomRegistry
@@ -37,6 +39,7 @@ class GameServer:
         self.registry = RoomRegistry(config.registry())
         self.ports: list[int] = []
         self.connections: set[Connection] = set()
+        self.failover = None  # server.failover.Failover with --redis-url
         self._shutdown = trio.Event()
 
     @property
@@ -54,6 +57,10 @@ class GameServer:
                 root.start_soon(self._log_stats_every, self.config.stats_interval_s)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host or None)
             self.ports = sorted({listener.socket.getsockname()[1] for listener in listeners})
+            if self.config.redis_url:
+                from .cluster import start_failover
+
+                self.failover = await start_failover(self.config, self.registry, self.ports[0], root)
             async with trio.open_nursery() as connections:
                 accepting = trio.CancelScope()
                 connections.start_soon(self._accept_all, listeners, connections, accepting)
@@ -67,11 +74,19 @@ class GameServer:
                 log.info("shutting down: closing rooms (up to %g s)", self.config.graceful_timeout_s)
                 accepting.cancel()
                 connections.cancel_scope.deadline = trio.current_time() + self.config.graceful_timeout_s
-                self.registry.drain()
+                if self.failover is not None:
+                    # Rooms move: each checkpoints and releases its lease as
+                    # it ends, and its clients rejoin elsewhere (REDIRECT).
+                    self.failover.drain()
+                    self.registry.drain(Code.REDIRECT, "server draining; rejoin to continue on another node")
+                else:
+                    self.registry.drain()
                 await self.registry.wait_empty()
                 while self.connections:
                     await trio.sleep(0.05)
                 connections.cancel_scope.cancel()
+            if self.failover is not None:
+                await self.failover.leave_cluster()
             root.cancel_scope.cancel()
         log.info("stopped")
 

@@ -39,6 +39,10 @@ _SERVE_FLAGS = [
     ("--stats-interval", "stats_interval_s", float, "seconds between load summaries in the log (0: never)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
     ("--sentry-dsn", "sentry_dsn", str, "report errors to this Sentry DSN"),
+    ("--redis-url", "redis_url", str, "share rooms with other nodes through this Redis (redis://, rediss://, unix://); enables failover"),
+    ("--public-url", "public_url", str, "WebSocket URL other nodes send this node's clients to (default ws://HOST:PORT)"),
+    ("--lease-ttl", "lease_ttl_s", float, "seconds before a silent node's rooms move to another node"),
+    ("--checkpoint-interval", "checkpoint_interval", int, "ticks between room checkpoints (0: one second's worth)"),
 ]
 
 

@@ -29,6 +29,11 @@ class ServerConfig:
     stats_interval_s: float = 60.0  # log a load summary this often; 0: never
     log_level: str = "INFO"
     sentry_dsn: str | None = None
+    # Failover (server.failover): off without a Redis URL.
+    redis_url: str | None = None
+    public_url: str | None = None  # what other nodes redirect clients to; default ws://HOST:PORT
+    lease_ttl_s: float = 3.0  # a dead node's rooms move after this long
+    checkpoint_interval: int = 0  # ticks between checkpoints; 0: tick_rate (one second)
 
     def registry(self) -> RegistryConfig:
         return RegistryConfig(

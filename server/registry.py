@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 import trio
 
@@ -42,6 +44,11 @@ class RoomRegistry:
         self._nursery: trio.Nursery | None = None
         self.draining = False
         self.crashes = 0
+        # Set by server.failover when rooms are shared through a store: an
+        # async context manager around each room's run, and a lookup that
+        # raises JoinRefused (REDIRECT / ROOM_RECOVERING) for rooms elsewhere.
+        self.host: Callable[[Room], AbstractAsyncContextManager[None]] | None = None
+        self.locate: Callable[[str], Awaitable[None]] | None = None
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Host the room tasks until cancelled."""
@@ -85,10 +92,25 @@ class RoomRegistry:
             config=GameConfig(tick_rate=rc.tick_rate, max_players=rc.max_players),
         )
         room = Room(room_id, game_obj, rc)
-        self._rooms[room_id] = room
-        self._nursery.start_soon(self._run_room, room, name=f"room {room_id}")
+        self._start(room)
         log.info("room %s: created (%s)", room_id, game_name)
         return room
+
+    def adopt(self, room: Room) -> None:
+        """Run a room built elsewhere (restored from a checkpoint). Raises
+        JoinRefused when draining or when the id is taken."""
+        if self._nursery is None:
+            raise RuntimeError("registry is not running")
+        if self.draining:
+            raise JoinRefused(Code.SERVER_FULL, "server is shutting down; no new rooms")
+        if room.room_id in self._rooms:
+            raise JoinRefused(Code.INVALID_MESSAGE, f"room {room.room_id!r} exists")
+        self._start(room)
+
+    def _start(self, room: Room) -> None:
+        assert self._nursery is not None
+        self._rooms[room.room_id] = room
+        self._nursery.start_soon(self._run_room, room, name=f"room {room.room_id}")
 
     def close(self, room_id: str, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:
         """Ask a room to close its clients and end. False if no such room."""
@@ -114,6 +136,8 @@ class RoomRegistry:
         Raises JoinRefused.
         """
         room = self._rooms.get(join.room) if join.room else None
+        if room is None and join.room and self.locate is not None:
+            await self.locate(join.room)  # raises when another node has (or had) it
         if join.session is not None:
             if room is None:
                 raise JoinRefused(Code.SESSION_UNKNOWN, "the session's room is not on this server")
@@ -141,7 +165,8 @@ class RoomRegistry:
 
     async def _run_room(self, room: Room) -> None:
         try:
-            await room.run()
+            async with self.host(room) if self.host is not None else nullcontext():
+                await room.run()
         except Exception:  # the per-room fence: one room's bug ends that room only
             self.crashes += 1
             log.exception("room %s crashed at tick %d", room.room_id, room.game.tick)
