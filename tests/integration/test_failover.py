@@ -1,0 +1,127 @@
+"""Failover end to end: real server processes sharing a real redis-server.
+
+A client plays in a room on node A; A dies (SIGKILL), is paused past its
+lease (SIGSTOP/SIGCONT) or drains (SIGTERM); node B takes the room over and
+the client, reconnecting by itself, keeps its entity, its position and a
+rising tick. Every wait polls a condition under a deadline."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+
+import redis
+import trio
+
+from client import connect
+
+from .harness import eventually, running_server
+
+TTL_S = 1.5
+CHECKPOINT_TICKS = 10
+RATE = 20
+SPEED = 12.0  # arena PLAYER_SPEED, units per second
+RECOVERY_DEADLINE_S = TTL_S + 8.0  # lease expiry + a watcher round + restore + rejoin, with CI slack
+
+
+def node(redis_url: str):
+    return running_server(
+        "--redis-url", redis_url, "--lease-ttl", str(TTL_S), "--checkpoint-interval", str(CHECKPOINT_TICKS),
+        "--tick-rate", str(RATE), "--rejoin-grace", "20", "--idle-close", "30",
+    )  # fmt: skip
+
+
+def pos(client, world, entity) -> tuple[float, float]:
+    """The entity's position in game units (the wire value over the schema's scale)."""
+    found = world.entity(entity)
+    assert found is not None, f"entity {entity} not in world at tick {world.tick}"
+    scale = client.session.schema["pos"].scale or 1
+    return tuple(v / scale for v in found["pos"])
+
+
+async def play(client, ticks: int) -> None:
+    for _ in range(ticks):
+        await client.send_input(mx=1.0, my=0.0)
+        await client.next_world()
+
+
+def recovered_tick(log: str, room: str) -> int | None:
+    found = re.search(rf"room {re.escape(room)}: recovered at tick (\d+)", log)
+    return int(found.group(1)) if found else None
+
+
+async def test_killed_node_room_resumes_on_the_other_node_and_the_client_follows(redis_url):
+    with node(redis_url) as a, node(redis_url) as b:
+        async with connect(a.url, room="fo-kill", name="ada", reconnect=True, urls=[b.url]) as client:
+            player = client.player
+            await play(client, 2 * CHECKPOINT_TICKS + 5)
+            before = client.world
+            x0, y0 = pos(client, before, player)
+
+            a.proc.kill()  # SIGKILL: no drain, no last checkpoint
+            killed_at = trio.current_time()
+            with trio.fail_after(RECOVERY_DEADLINE_S):
+                after = await client.next_world(after=before.tick)
+            unavailable_s = trio.current_time() - killed_at
+
+            assert client.url == b.url and client.reconnects >= 1
+            assert client.player == player and after.entity(player) is not None
+            resumed = recovered_tick(b.log(), "fo-kill")
+            assert resumed is not None, b.log()
+            lost = before.tick - resumed
+            print(f"failover: {lost} ticks lost, room unavailable {unavailable_s:.2f} s")
+            assert lost <= CHECKPOINT_TICKS  # the input log covers all but the last few ticks
+            assert unavailable_s < RECOVERY_DEADLINE_S
+            # Continuous: the avatar kept moving right from where it was
+            # (at most a tick of speed per tick elapsed), not respawned.
+            x1, y1 = pos(client, after, player)
+            assert abs(y1 - y0) < 0.5
+            assert x0 - 1.0 <= x1 <= x0 + SPEED / RATE * (after.tick - resumed + lost + 2) + 1.0
+            # And play goes on, on node B, with ticks rising.
+            await play(client, 5)
+            assert client.world.tick > after.tick
+
+
+async def test_paused_node_cannot_overwrite_the_new_owner_and_hands_its_clients_over(redis_url):
+    store = redis.Redis.from_url(redis_url)
+    try:
+        with node(redis_url) as a, node(redis_url) as b:
+            async with connect(a.url, room="fo-stop", name="bo", reconnect=True, urls=[b.url]) as client:
+                player = client.player
+                await play(client, CHECKPOINT_TICKS + 5)
+                os.kill(a.proc.pid, signal.SIGSTOP)
+                try:
+                    await eventually(lambda: recovered_tick(b.log(), "fo-stop") is not None,
+                                     timeout=RECOVERY_DEADLINE_S, what="node B to recover the room")  # fmt: skip
+                    with trio.fail_after(RECOVERY_DEADLINE_S):
+                        await client.next_world(after=client.world.tick)
+                    assert client.url == b.url
+                finally:
+                    os.kill(a.proc.pid, signal.SIGCONT)
+                # A wakes up past its lease: its fenced writes are refused and it
+                # stops its copy of the room.
+                await eventually(lambda: "room fo-stop: lease lost" in a.log(), timeout=10, what="A to notice")
+                await eventually(lambda: "room fo-stop: ended" in a.log(), timeout=10, what="A to stop its copy")
+                assert store.get("tickroom:{fo-stop}:epoch") == b"2"
+                assert store.hget("tickroom:{fo-stop}:ckpt", "epoch") == b"2"
+                assert store.get("tickroom:{fo-stop}:lease").decode().startswith("2|")
+                await play(client, 5)
+                assert client.player == player and client.url == b.url
+    finally:
+        store.close()
+
+
+async def test_drained_node_hands_its_room_over_without_losing_a_tick(redis_url):
+    with node(redis_url) as a, node(redis_url) as b:
+        async with connect(a.url, room="fo-drain", name="cy", reconnect=True, urls=[b.url]) as client:
+            await play(client, CHECKPOINT_TICKS + 3)
+            last = client.world.tick
+            a.proc.send_signal(signal.SIGTERM)
+            with trio.fail_after(RECOVERY_DEADLINE_S):
+                await client.next_world(after=last)
+            assert client.url == b.url
+            resumed = recovered_tick(b.log(), "fo-drain")
+            assert resumed is not None and resumed >= last  # the final checkpoint holds every tick
+            assert a.proc.wait(timeout=10) == 0
+            assert "handed over" in a.log()
