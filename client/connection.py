@@ -43,6 +43,7 @@ RECONNECT_FIRST_S = 0.1  # backoff after a failed rejoin, doubling ...
 RECONNECT_MAX_S = 2.0  # ... up to this
 RECONNECT_WINDOW_S = 15.0  # give up after trying this long (the server's rejoin grace is 10 s)
 SILENCE_TIMEOUT_S = 2.0  # with reconnect: no message for this long means the server is gone (paused, partitioned)
+MAX_FIRST_REDIRECTS = 3  # a first join follows at most this many redirects
 DISCONNECT_TIMEOUT_S = 2.0  # with reconnect: a close handshake with a dead server is not waited for longer
 #: Close codes after which the session lives on elsewhere: rejoin.
 RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, int(Code.ROOM_RECOVERING), int(Code.REDIRECT)})
@@ -328,6 +329,10 @@ class Client:
                         self.reconnects += 1
                     await self._read_loop()
             except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, JoinFailed) as exc:
+                if first and self._redirect_url is not None and self.redirects < MAX_FIRST_REDIRECTS:
+                    self.redirects += 1  # the named room is on another node: join there
+                    url, self._redirect_url, self._dropped = self._redirect_url, None, None
+                    continue
                 if first:
                     raise
                 if self.closed is not None:

@@ -188,13 +188,12 @@ class Failover:
             try:
                 if snap is not None:
                     if not await self.store.write_checkpoint(room_id, keeper.epoch, snap["tick"], checkpoint.pack(snap)):
-                        self._lost(keeper, "its checkpoint write was refused")
-                        return
+                        await self._refused(keeper, "its checkpoint write was refused")
+                        continue
                     keeper.written_tick = snap["tick"]
                 entries = [(t, checkpoint.pack(e)) for t, e in entries if t > keeper.written_tick]
                 if entries and not await self.store.append_log(room_id, keeper.epoch, entries):
-                    self._lost(keeper, "its input-log write was refused")
-                    return
+                    await self._refused(keeper, "its input-log write was refused")
             except StoreUnavailable as exc:
                 keeper.failures += 1
                 log.warning("room %s: checkpoint write failed (%d so far): %s", room_id, keeper.failures, exc)
@@ -202,6 +201,20 @@ class Failover:
                     keeper.hole = True  # what was not written leaves a hole; wait for the next checkpoint
                     keeper.entries.clear()
                 await trio.sleep(RETRY_S)
+
+    async def _refused(self, keeper: RoomKeeper, why: str) -> None:
+        """A fenced write or renewal was refused: another node owns the room
+        (lost), or the store lost its data (restarted empty): claim it anew."""
+        if await self.store.current_epoch(keeper.room.room_id) != 0:
+            self._lost(keeper, why)
+            return
+        epoch = await self.store.claim(keeper.room.room_id, self.config.node_id, self.config.lease_ttl_s)
+        if epoch is None:
+            self._lost(keeper, why)
+            return
+        log.warning("room %s: the store had lost it (%s); claimed it again as epoch %d", keeper.room.room_id, why, epoch)
+        keeper.epoch, keeper.written_tick = epoch, -1
+        keeper.hole, keeper.entries = True, []  # nothing is logged until the next checkpoint anchors it
 
     def _lost(self, keeper: RoomKeeper, why: str) -> None:
         if not keeper.lost:
@@ -262,7 +275,7 @@ class Failover:
                         if keeper.epoch is None:
                             self._lost(keeper, "another node claimed its id")
                     elif not await self.store.renew(room_id, node, keeper.epoch, self.config.lease_ttl_s):
-                        self._lost(keeper, f"epoch {keeper.epoch} is stale")
+                        await self._refused(keeper, f"epoch {keeper.epoch} is stale")
                 except StoreUnavailable as exc:
                     log.warning("room %s: lease renewal failed: %s", room_id, exc)
 

@@ -71,6 +71,10 @@ class Store(Protocol):
     async def lease(self, room_id: str) -> Lease | None:
         """The live lease of the room, or None."""
 
+    async def current_epoch(self, room_id: str) -> int:
+        """The room's epoch; 0 when the store has never heard of the room
+        (or lost its data: a Redis restarted without persistence)."""
+
     # -- checkpoints ---------------------------------------------------------------
 
     async def write_checkpoint(self, room_id: str, epoch: int, tick: int, data: bytes) -> bool:

@@ -67,6 +67,11 @@ class MemoryStore:
         assert room.lease_node is not None
         return Lease(room_id, room.lease_node, room.epoch)
 
+    async def current_epoch(self, room_id: str) -> int:
+        await trio.lowlevel.checkpoint()
+        room = self._rooms.get(room_id)
+        return room.epoch if room is not None else self._retired.get(room_id, 0)
+
     async def write_checkpoint(self, room_id: str, epoch: int, tick: int, data: bytes) -> bool:
         await trio.lowlevel.checkpoint()
         room = self._rooms.get(room_id)

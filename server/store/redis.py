@@ -129,6 +129,9 @@ class RedisStore:
         epoch, _, node = raw.decode().partition("|")
         return Lease(room_id, node, int(epoch))
 
+    async def current_epoch(self, room_id: str) -> int:
+        return int(await self._call(self._client.get, _key(room_id, "epoch")) or 0)
+
     # -- checkpoints -------------------------------------------------------------
 
     async def write_checkpoint(self, room_id: str, epoch: int, tick: int, data: bytes) -> bool:

@@ -10,13 +10,18 @@ from __future__ import annotations
 import os
 import re
 import signal
+from contextlib import ExitStack
 
 import redis
 import trio
 
 from client import connect
+from protocol import messages as m
+from protocol.errors import Code
 
-from .harness import eventually, running_server
+from tests.redis_server import _free_port, redis_server_process
+
+from .harness import eventually, raw_client, running_server
 
 TTL_S = 1.5
 CHECKPOINT_TICKS = 10
@@ -125,3 +130,51 @@ async def test_drained_node_hands_its_room_over_without_losing_a_tick(redis_url)
             assert resumed is not None and resumed >= last  # the final checkpoint holds every tick
             assert a.proc.wait(timeout=10) == 0
             assert "handed over" in a.log()
+
+
+async def test_a_node_that_does_not_own_the_room_redirects_to_its_owner(redis_url):
+    with node(redis_url) as a, node(redis_url) as b:
+        async with connect(a.url, room="fo-where", name="di", reconnect=True) as owner:
+            await play(owner, 3)
+            # A rejoin at the wrong node: a redirect message, then close 4202.
+            async with raw_client(b.url) as raw:
+                raw.session.welcome = owner.welcome
+                raw.session._join = m.Join(version=m.PROTOCOL_VERSION, name="di", room="fo-where")
+                await raw.ws.send_message(raw.session.rejoin())
+                msg = await raw.next_message()
+                assert msg == m.Redirect(room="fo-where", url=a.url)
+                await raw.expect_close(Code.REDIRECT)
+            # The Python client follows it by itself, even for a first join.
+            async with connect(b.url, room="fo-where", name="el", reconnect=True) as other:
+                assert other.url == a.url and other.redirects == 1
+                assert other.welcome.room == "fo-where" and other.player != owner.player
+
+
+async def test_play_goes_on_while_redis_restarts_and_checkpoints_resume():
+    port = _free_port()
+    with ExitStack() as stack:
+        url = stack.enter_context(redis_server_process(port))
+        store = redis.Redis.from_url(url, socket_timeout=1)
+        stack.callback(store.close)
+
+        def checkpoint_tick() -> int:
+            try:
+                return int(store.hget("tickroom:{fo-redis}:ckpt", "tick") or -1)
+            except redis.ConnectionError:
+                return -1
+
+        a = stack.enter_context(node(url))
+        async with connect(a.url, room="fo-redis", name="fy", reconnect=True) as client:
+            await play(client, CHECKPOINT_TICKS + 2)
+            await eventually(lambda: checkpoint_tick() >= CHECKPOINT_TICKS, what="a first checkpoint")
+            store.shutdown(nosave=True)  # Redis goes away, and its data with it
+            await eventually(lambda: "checkpoint write failed" in a.log(), timeout=10, what="a failed write")
+            down_tick = client.world.tick
+            await play(client, 2 * RATE)  # two seconds of play without Redis
+            assert client.world.tick >= down_tick + 2 * RATE
+            stack.enter_context(redis_server_process(port))  # back, empty
+            resumed_from = client.world.tick
+            # The node claims its room again and checkpoints resume by themselves.
+            await eventually(lambda: checkpoint_tick() > resumed_from, timeout=10, what="checkpoints to resume")
+            await play(client, 3)
+            assert client.reconnects == 0 and client.closed is None

@@ -139,3 +139,11 @@ async def test_an_unreachable_redis_raises_store_unavailable():
     with pytest.raises(StoreUnavailable):
         await store.claim("r1", "a", 1)
     await store.aclose()
+
+
+async def test_current_epoch_is_zero_for_unknown_rooms_and_survives_forget(store):
+    assert await store.current_epoch("r1") == 0
+    await store.claim("r1", "a", 10)
+    assert await store.current_epoch("r1") == 1
+    await store.forget("r1", 1)
+    assert await store.current_epoch("r1") == 1
