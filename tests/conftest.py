@@ -1,6 +1,10 @@
-"""Suite-wide test settings."""
+"""Suite-wide test settings, and the real redis-server of the failover tests."""
 
+import pytest
+import redis
 from hypothesis import HealthCheck, settings
+
+from tests.redis_server import redis_server_process
 
 # Deterministic property tests: the same examples on every run and machine,
 # so CI never fails on a draw a developer could not reproduce; no per-example
@@ -13,12 +17,6 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("tickroom")
-
-
-import pytest  # noqa: E402
-import redis  # noqa: E402
-
-from tests.redis_server import redis_server_process  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,6 @@ import trio
 from client import connect
 from protocol import messages as m
 from protocol.errors import Code
-
 from tests.redis_server import _free_port, redis_server_process
 
 from .harness import eventually, raw_client, running_server

@@ -83,7 +83,7 @@ async def play(link: FakeLink, room, ticks: int, first_seq: int = 1) -> int:
         move(link, seq)
         seq += 1
         target = room.game.tick + 1
-        await until(lambda: room.game.tick >= target)
+        await until(lambda target=target: room.game.tick >= target)
     return seq
 
 
