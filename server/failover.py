@@ -156,10 +156,11 @@ class Failover:
             with trio.move_on_after(FINAL_WRITE_S, shield=True):
                 await self._room_ended(keeper)
 
-    async def locate(self, room_id: str) -> None:
+    async def locate(self, room_id: str, *, rejoin: bool) -> None:
         """For a join naming a room this node does not run: raise
         JoinRefused(REDIRECT, url=owner) or JoinRefused(ROOM_RECOVERING);
-        return when the store knows no such room."""
+        return when the store knows no such room, or when it cannot be
+        reached and this is not a rejoin (new rooms run without the store)."""
         try:
             lease = await self.store.lease(room_id)
             if lease is None:
@@ -172,6 +173,8 @@ class Failover:
                         raise JoinRefused(Code.REDIRECT, f"room {room_id} is on {node.url}", url=node.url)
         except StoreUnavailable as exc:
             log.warning("locating room %s: %s", room_id, exc)
+            if not rejoin:
+                return
         raise JoinRefused(Code.ROOM_RECOVERING, "the room's owner is not known now; retry")
 
     # -- per room ------------------------------------------------------------------

@@ -48,7 +48,7 @@ class RoomRegistry:
         # async context manager around each room's run, and a lookup that
         # raises JoinRefused (REDIRECT / ROOM_RECOVERING) for rooms elsewhere.
         self.host: Callable[[Room], AbstractAsyncContextManager[None]] | None = None
-        self.locate: Callable[[str], Awaitable[None]] | None = None
+        self.locate: Callable[..., Awaitable[None]] | None = None
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Host the room tasks until cancelled."""
@@ -137,7 +137,7 @@ class RoomRegistry:
         """
         room = self._rooms.get(join.room) if join.room else None
         if room is None and join.room and self.locate is not None:
-            await self.locate(join.room)  # raises when another node has (or had) it
+            await self.locate(join.room, rejoin=join.session is not None)  # raises when another node has (or had) it
         if join.session is not None:
             if room is None:
                 raise JoinRefused(Code.SESSION_UNKNOWN, "the session's room is not on this server")

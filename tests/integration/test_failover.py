@@ -177,3 +177,12 @@ async def test_play_goes_on_while_redis_restarts_and_checkpoints_resume():
             await eventually(lambda: checkpoint_tick() > resumed_from, timeout=10, what="checkpoints to resume")
             await play(client, 3)
             assert client.reconnects == 0 and client.closed is None
+
+
+async def test_a_node_whose_redis_is_unreachable_says_so_and_serves_anyway():
+    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    with node(url) as a:
+        await eventually(lambda: "cannot reach the store" in a.log(), timeout=10, what="the node to say so")
+        async with connect(a.url, room="fo-noredis", name="gu") as client:
+            await play(client, 5)
+        assert a.proc.poll() is None
