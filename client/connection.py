@@ -342,6 +342,7 @@ class Client:
                 return
             url = await self._next_url(url, urls)
             if url is None:
+                self.reconnect = False  # giving up: this close is final
                 self._dropped, dropped = None, self._dropped
                 self._set_closed(None, dropped or ClientClosed(1006, "could not rejoin"))
                 self._up.set()

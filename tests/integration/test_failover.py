@@ -12,10 +12,11 @@ import re
 import signal
 from contextlib import ExitStack
 
+import pytest
 import redis
 import trio
 
-from client import connect
+from client import ClientClosed, connect
 from protocol import messages as m
 from protocol.errors import Code
 from tests.redis_server import _free_port, redis_server_process
@@ -186,3 +187,15 @@ async def test_a_node_whose_redis_is_unreachable_says_so_and_serves_anyway():
         async with connect(a.url, room="fo-noredis", name="gu") as client:
             await play(client, 5)
         assert a.proc.poll() is None
+
+
+async def test_a_reconnecting_client_gives_up_after_its_window():
+    with running_server() as a:
+        async with connect(a.url, room="fo-gone", name="ha", reconnect=True, reconnect_window_s=1.0) as client:
+            await play(client, 3)
+            a.proc.kill()
+            with trio.fail_after(10):
+                closed = await client.wait_closed()
+            assert closed.code == 1006 and client.reconnects == 0
+            with pytest.raises(ClientClosed):
+                await client.next_world(after=client.world.tick)
