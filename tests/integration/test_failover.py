@@ -58,7 +58,10 @@ def recovered_tick(log: str, room: str) -> int | None:
 
 async def test_killed_node_room_resumes_on_the_other_node_and_the_client_follows(redis_url):
     with node(redis_url) as a, node(redis_url) as b:
-        async with connect(a.url, room="fo-kill", name="ada", reconnect=True, urls=[b.url]) as client:
+        async with (
+            connect(a.url, room="fo-kill-2", name="zed", reconnect=True, urls=[b.url]) as other,
+            connect(a.url, room="fo-kill", name="ada", reconnect=True, urls=[b.url]) as client,
+        ):
             player = client.player
             await play(client, 2 * CHECKPOINT_TICKS + 5)
             before = client.world
@@ -86,6 +89,11 @@ async def test_killed_node_room_resumes_on_the_other_node_and_the_client_follows
             # And play goes on, on node B, with ticks rising.
             await play(client, 5)
             assert client.world.tick > after.tick
+            # Every room of the dead node moved, with its client.
+            other_before = other.world.tick
+            with trio.fail_after(RECOVERY_DEADLINE_S):
+                await other.next_world(after=other_before)
+            assert other.url == b.url and recovered_tick(b.log(), "fo-kill-2") is not None
 
 
 async def test_paused_node_cannot_overwrite_the_new_owner_and_hands_its_clients_over(redis_url):
