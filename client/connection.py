@@ -279,6 +279,8 @@ class Client:
                     sent, done, result = pending
                     result.append(trio.current_time() - sent)
                     done.set()
+            elif isinstance(msg, m.Redirect):
+                self._redirect_url = msg.url  # a drain: rejoin there after the close
             elif isinstance(msg, m.Error):
                 log.warning("server error %s: %s", msg.code, msg.message)
                 self.errors.append(msg)
@@ -337,7 +339,8 @@ class Client:
                     raise
                 if self.closed is not None:
                     return  # a final close: nothing to rejoin
-                self._dropped = self._dropped or ClientClosed(1006, f"{type(exc).__name__}: {exc}")
+                if not isinstance(exc, JoinFailed):  # a refused join already set it
+                    self._dropped = ClientClosed(1006, f"{type(exc).__name__}: {exc}")
             if self.closed is not None or self._leaving:
                 return
             url = await self._next_url(url, urls)
@@ -353,6 +356,8 @@ class Client:
         if self._redirect_url is not None:
             self.redirects += 1
             url, self._redirect_url = self._redirect_url, None
+            if url not in urls:
+                urls.append(url)  # a node we now know of, for later rotations
             return url
         now = trio.current_time()
         if self._drop_started is None:
@@ -361,6 +366,8 @@ class Client:
             return None
         await trio.sleep(self._backoff)
         self._backoff = min(self._backoff * 2, RECONNECT_MAX_S)
+        if self._dropped is not None and self._dropped.code == Code.ROOM_RECOVERING:
+            return failed  # that node is alive and knows the room: ask it again
         # A URL that just failed (a dead node) is tried again only after the others.
         return urls[(urls.index(failed) + 1) % len(urls)] if failed in urls else urls[0]
 

@@ -16,6 +16,8 @@ import socket
 
 import trio
 
+from protocol import messages as m
+from protocol.codec import encode_redirect
 from protocol.errors import Code
 
 from .config import ServerConfig
@@ -78,6 +80,7 @@ class GameServer:
                     # Rooms move: each checkpoints and releases its lease as
                     # it ends, and its clients rejoin elsewhere (REDIRECT).
                     self.failover.drain()
+                    await self._tell_clients_where_to_go()
                     self.registry.drain(Code.REDIRECT, "server draining; rejoin to continue on another node")
                 else:
                     self.registry.drain()
@@ -89,6 +92,17 @@ class GameServer:
                 await self.failover.leave_cluster()
             root.cancel_scope.cancel()
         log.info("stopped")
+
+    async def _tell_clients_where_to_go(self) -> None:
+        """Before a drain closes them (4202): a redirect to another node,
+        where the rooms will be recovered (clients retry there on 4105)."""
+        assert self.failover is not None
+        url = await self.failover.successor_url()
+        if url is None:
+            return
+        for conn in list(self.connections):
+            if conn.joined is not None and not conn.closed:
+                conn.send(encode_redirect(m.Redirect(room=conn.joined.room_id, url=url)))
 
     def load_summary(self) -> str:
         """One line on the node's load: rooms, players, tick times."""

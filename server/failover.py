@@ -114,6 +114,20 @@ class Failover:
         """Take no more rooms; hosted rooms checkpoint and release when they end."""
         self.draining = True
 
+    async def successor_url(self) -> str | None:
+        """The least loaded other live node that is not draining, for the
+        clients of a draining node; None if there is none (or no store)."""
+        with trio.move_on_after(FINAL_WRITE_S):
+            try:
+                nodes = [
+                    n for n in await self.store.nodes() if n.node_id != self.config.node_id and not n.draining
+                ]
+            except StoreUnavailable:
+                return None
+            if nodes:
+                return min(nodes, key=lambda n: (n.rooms / max(n.capacity, 1), n.players)).url
+        return None
+
     async def leave_cluster(self) -> None:
         with trio.move_on_after(FINAL_WRITE_S, shield=True):
             try:

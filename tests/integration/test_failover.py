@@ -127,13 +127,13 @@ async def test_paused_node_cannot_overwrite_the_new_owner_and_hands_its_clients_
 
 async def test_drained_node_hands_its_room_over_without_losing_a_tick(redis_url):
     with node(redis_url) as a, node(redis_url) as b:
-        async with connect(a.url, room="fo-drain", name="cy", reconnect=True, urls=[b.url]) as client:
+        async with connect(a.url, room="fo-drain", name="cy", reconnect=True) as client:
             await play(client, CHECKPOINT_TICKS + 3)
             last = client.world.tick
             a.proc.send_signal(signal.SIGTERM)
             with trio.fail_after(RECOVERY_DEADLINE_S):
                 await client.next_world(after=last)
-            assert client.url == b.url
+            assert client.url == b.url and client.redirects == 1  # told where to go
             resumed = recovered_tick(b.log(), "fo-drain")
             assert resumed is not None and resumed >= last  # the final checkpoint holds every tick
             assert a.proc.wait(timeout=10) == 0
