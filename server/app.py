@@ -114,11 +114,14 @@ class GameServer:
             ordered = sorted(durations)
             p50 = ordered[len(ordered) // 2] * 1e3
             p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
-        return (
+        summary = (
             f"rooms={len(rooms)} players={sum(s.connected for s in stats)} connections={len(self.connections)} "
             f"tick_ms_p50={p50:.3f} tick_ms_p99={p99:.3f} overruns={sum(s.overruns for s in stats)} "
             f"crashes={self.registry.crashes}"
         )
+        if self.failover is not None:
+            summary += f" {self.failover.summary()}"
+        return summary
 
     async def _log_stats_every(self, interval: float) -> None:
         while True:

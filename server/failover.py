@@ -110,6 +110,11 @@ class Failover:
             nursery.start_soon(self._watch_loop)
             task_status.started(self)
 
+    def summary(self) -> str:
+        """One log fragment: rooms recovered here, checkpoint write failures."""
+        failures = sum(k.failures for k in self.keepers.values())
+        return f"recovered={self.recovered} checkpoint_failures={failures}"
+
     def drain(self) -> None:
         """Take no more rooms; hosted rooms checkpoint and release when they end."""
         self.draining = True
@@ -282,19 +287,24 @@ class Failover:
     async def _renew_loop(self) -> None:
         while True:
             await trio.sleep(self.config.beat_s)
-            for keeper in list(self.keepers.values()):
-                if keeper.lost or keeper.room.closed:
-                    continue
-                room_id, node = keeper.room.room_id, self.config.node_id
-                try:
-                    if keeper.epoch is None:
-                        keeper.epoch = await self.store.claim(room_id, node, self.config.lease_ttl_s)
-                        if keeper.epoch is None:
-                            self._lost(keeper, "another node claimed its id")
-                    elif not await self.store.renew(room_id, node, keeper.epoch, self.config.lease_ttl_s):
-                        await self._refused(keeper, f"epoch {keeper.epoch} is stale")
-                except StoreUnavailable as exc:
-                    log.warning("room %s: lease renewal failed: %s", room_id, exc)
+            # Concurrently (the store bounds its threads): one by one, a
+            # thousand rooms' renewals could outlast the renewal period.
+            async with trio.open_nursery() as nursery:
+                for keeper in list(self.keepers.values()):
+                    if not (keeper.lost or keeper.room.closed):
+                        nursery.start_soon(self._renew, keeper)
+
+    async def _renew(self, keeper: RoomKeeper) -> None:
+        room_id, node = keeper.room.room_id, self.config.node_id
+        try:
+            if keeper.epoch is None:
+                keeper.epoch = await self.store.claim(room_id, node, self.config.lease_ttl_s)
+                if keeper.epoch is None:
+                    self._lost(keeper, "another node claimed its id")
+            elif not await self.store.renew(room_id, node, keeper.epoch, self.config.lease_ttl_s):
+                await self._refused(keeper, f"epoch {keeper.epoch} is stale")
+        except StoreUnavailable as exc:
+            log.warning("room %s: lease renewal failed: %s", room_id, exc)
 
     async def _watch_loop(self) -> None:
         while True:
