@@ -183,7 +183,7 @@ class Failover:
         try:
             lease = await self.store.lease(room_id)
             if lease is None:
-                if room_id in await self.store.room_ids():
+                if await self.store.has_room(room_id):
                     raise JoinRefused(Code.ROOM_RECOVERING, "the room is moving to another node; retry")
                 return
             if lease.node_id != self.config.node_id:
@@ -318,12 +318,10 @@ class Failover:
                 log.warning("recovery scan failed: %s", exc)
 
     async def _recover_expired(self) -> None:
-        for room_id in await self.store.room_ids():
+        for room_id in await self.store.unowned_rooms():
             if self.draining or len(self.registry.rooms()) >= self.registry.config.max_rooms:
                 return
             if self.registry.get(room_id) is not None or room_id in self._restoring:
-                continue
-            if await self.store.lease(room_id) is not None:
                 continue
             epoch = await self.store.claim(room_id, self.config.node_id, self.config.lease_ttl_s)
             if epoch is None:

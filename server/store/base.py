@@ -90,6 +90,12 @@ class Store(Protocol):
     async def room_ids(self) -> list[str]:
         """Every room with state in the store (live, or waiting for a new owner)."""
 
+    async def has_room(self, room_id: str) -> bool:
+        """Whether the room has state in the store (one cheap lookup)."""
+
+    async def unowned_rooms(self) -> list[str]:
+        """The rooms with state but no live lease: the ones to recover."""
+
     async def forget(self, room_id: str, epoch: int) -> bool:
         """The room ended for good: delete its lease, checkpoint and log.
         Fenced: a stale owner forgets nothing."""

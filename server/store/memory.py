@@ -101,6 +101,14 @@ class MemoryStore:
         await trio.lowlevel.checkpoint()
         return sorted(self._rooms)
 
+    async def has_room(self, room_id: str) -> bool:
+        await trio.lowlevel.checkpoint()
+        return room_id in self._rooms
+
+    async def unowned_rooms(self) -> list[str]:
+        await trio.lowlevel.checkpoint()
+        return sorted(room_id for room_id, room in self._rooms.items() if not self._live(room))
+
     async def forget(self, room_id: str, epoch: int) -> bool:
         await trio.lowlevel.checkpoint()
         room = self._rooms.get(room_id)

@@ -160,6 +160,22 @@ class RedisStore:
     async def room_ids(self) -> list[str]:
         return sorted(m.decode() for m in await self._call(self._client.smembers, f"{PREFIX}:rooms"))
 
+    async def has_room(self, room_id: str) -> bool:
+        return bool(await self._call(self._client.sismember, f"{PREFIX}:rooms", room_id))
+
+    async def unowned_rooms(self) -> list[str]:
+        def read() -> list[str]:
+            ids = sorted(m.decode() for m in self._client.smembers(f"{PREFIX}:rooms"))
+            # One pipelined round trip for all the leases (not a transaction:
+            # the keys live in different slots; a stale answer only makes a
+            # claim fail, the claim itself is atomic).
+            pipe = self._client.pipeline(transaction=False)
+            for room_id in ids:
+                pipe.exists(_key(room_id, "lease"))
+            return [room_id for room_id, live in zip(ids, pipe.execute()) if not live]
+
+        return await self._call(read)
+
     async def forget(self, room_id: str, epoch: int) -> bool:
         keys = [_key(room_id, p) for p in ("epoch", "lease", "ckpt", "log")]
         if not await self._call(self._scripts["forget"], keys, [epoch]):

@@ -147,3 +147,16 @@ async def test_current_epoch_is_zero_for_unknown_rooms_and_survives_forget(store
     assert await store.current_epoch("r1") == 1
     await store.forget("r1", 1)
     assert await store.current_epoch("r1") == 1
+
+
+async def test_unowned_rooms_are_those_with_state_and_no_live_lease(store):
+    await store.claim("live", "a", 10)
+    await store.claim("expiring", "a", TTL_S)
+    await store.claim("released", "a", 10)
+    await store.release("released", 1)
+    assert await store.has_room("released") and not await store.has_room("nope")
+
+    async def expired():
+        return await store.unowned_rooms() == ["expiring", "released"]
+
+    await wait_for(expired)
