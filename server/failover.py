@@ -346,7 +346,7 @@ class Failover:
             await self.store.forget(room_id, epoch)
             return
         room = restored.room
-        # Anchor the restored state under the new epoch at once (and trim the log).
+        # Anchor the restored state under the new epoch at once (and empty the log).
         snap = checkpoint.capture(room)
         if not await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
             log.warning("room %s: lost it again while restoring", room_id)

@@ -8,7 +8,7 @@
   owner's state, whatever its clock says.
 - Checkpoints and input logs: the latest checkpoint of a room (its tick and
   an opaque blob) and the per-tick input entries logged after it; writing a
-  checkpoint trims the log.
+  checkpoint empties the log.
 - Nodes: each node's NodeInfo under a heartbeat TTL; a node that stops
   heartbeating disappears.
 
@@ -78,8 +78,9 @@ class Store(Protocol):
     # -- checkpoints ---------------------------------------------------------------
 
     async def write_checkpoint(self, room_id: str, epoch: int, tick: int, data: bytes) -> bool:
-        """Store the room's checkpoint and trim its input log. Fenced: False
-        (and nothing written) when ``epoch`` is stale."""
+        """Store the room's checkpoint and empty its input log (a writer logs
+        only ticks after its last checkpoint, so every entry is older).
+        Fenced: False (and nothing written) when ``epoch`` is stale."""
 
     async def append_log(self, room_id: str, epoch: int, entries: list[tuple[int, bytes]]) -> bool:
         """Append input-log entries (tick, blob). Fenced like checkpoints."""

@@ -78,7 +78,7 @@ class MemoryStore:
         if room is None or room.epoch != epoch:
             return False
         room.checkpoint = (epoch, tick, bytes(data))
-        room.log = [(t, e) for t, e in room.log if t > tick]
+        room.log = []
         return True
 
     async def append_log(self, room_id: str, epoch: int, entries: list[tuple[int, bytes]]) -> bool:

@@ -55,7 +55,10 @@ _RELEASE = _FENCE + "redis.call('DEL', KEYS[2])\nreturn 1\n"
 # KEYS: epoch, ckpt, log. ARGV: epoch, tick, data.
 _CHECKPOINT = _FENCE + """
 redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'tick', ARGV[2], 'data', ARGV[3])
-redis.call('XTRIM', KEYS[3], 'MINID', tonumber(ARGV[2]) + 1)
+-- Every entry in the log is at or before this tick (the writer logs a tick only
+-- after the checkpoint before it): drop the stream, which also resets its last
+-- id, so a new owner's entries are accepted after an old owner's hole.
+redis.call('DEL', KEYS[3])
 return 1
 """
 # KEYS: epoch, log. ARGV: epoch, then tick, data pairs.

@@ -78,15 +78,16 @@ async def test_stale_epoch_checkpoint_and_log_writes_are_refused(store):
     assert (ckpt.epoch, ckpt.tick, ckpt.data, ckpt.log) == (2, 25, b"state-b", [])
 
 
-async def test_checkpoint_trims_the_log_up_to_its_tick(store):
+async def test_checkpoint_empties_the_log(store):
     await store.claim("r1", "a", 10)
     assert await store.read_checkpoint("r1") is None
     await store.write_checkpoint("r1", 1, 10, b"c10")
     await store.append_log("r1", 1, [(t, b"i%d" % t) for t in range(11, 16)])
-    await store.write_checkpoint("r1", 1, 13, b"c13")
+    assert (await store.read_checkpoint("r1")).log == [(t, b"i%d" % t) for t in range(11, 16)]
+    await store.write_checkpoint("r1", 1, 15, b"c15")
+    await store.append_log("r1", 1, [(16, b"i16")])
     ckpt = await store.read_checkpoint("r1")
-    assert (ckpt.tick, ckpt.data) == (13, b"c13")
-    assert ckpt.log == [(14, b"i14"), (15, b"i15")]
+    assert (ckpt.tick, ckpt.data, ckpt.log) == (15, b"c15", [(16, b"i16")])
 
 
 async def test_forget_deletes_the_room_and_a_reused_id_counts_epochs_on(store):
@@ -160,3 +161,17 @@ async def test_unowned_rooms_are_those_with_state_and_no_live_lease(store):
         return await store.unowned_rooms() == ["expiring", "released"]
 
     await wait_for(expired)
+
+
+async def test_a_new_owner_can_log_after_its_checkpoint_even_past_old_entries(store):
+    # The old owner's log has a hole (13 missing); the new owner restored to
+    # 12, checkpoints there, and logs 13 on: its entries must be accepted.
+    await store.claim("r1", "a", 10)
+    await store.write_checkpoint("r1", 1, 10, b"c10")
+    await store.append_log("r1", 1, [(11, b"a11"), (12, b"a12"), (14, b"a14")])
+    await store.release("r1", 1)
+    assert await store.claim("r1", "b", 10) == 2
+    assert await store.write_checkpoint("r1", 2, 12, b"c12")
+    assert await store.append_log("r1", 2, [(13, b"b13"), (14, b"b14")])
+    ckpt = await store.read_checkpoint("r1")
+    assert (ckpt.tick, ckpt.log) == (12, [(13, b"b13"), (14, b"b14")])
