@@ -100,8 +100,29 @@ async def measure_redis(url: str, meter: Meter, rounds: int) -> dict[str, float]
         append.append((t2 - t1) * 1e6)
         renew.append((t3 - t2) * 1e6)
     await store.forget(room_id, epoch)
+    # What the node's writer sends per tick with 100 rooms: one batch holding
+    # each room's log entry (and, every 20th tick, its checkpoint too).
+    from server.store.base import Write
+
+    rooms = [f"bench-room-{i}" for i in range(100)]
+    epochs = [await store.claim(r, "bench", 30) or await store.current_epoch(r) for r in rooms]
+    entry = meter.entries[0][1]
+    batch_us, batch_ckpt_us = [], []
+    for k in range(50):
+        tick = 10_000 + k * 2
+        t0 = time.perf_counter()
+        await store.write_many([Write(r, e, None, [(tick, entry)]) for r, e in zip(rooms, epochs)])
+        t1 = time.perf_counter()
+        await store.write_many([Write(r, e, (tick + 1, meter.last_ckpt), []) for r, e in zip(rooms, epochs)])
+        t2 = time.perf_counter()
+        batch_us.append((t1 - t0) * 1e6)
+        batch_ckpt_us.append((t2 - t1) * 1e6)
+    for r, e in zip(rooms, epochs):
+        await store.forget(r, e)
     await store.aclose()
     return {
+        "redis_batch_100_log_entries_us_p50": statistics.median(batch_us),
+        "redis_batch_100_checkpoints_us_p50": statistics.median(batch_ckpt_us),
         "redis_checkpoint_write_us_p50": statistics.median(write),
         "redis_log_append_us_p50": statistics.median(append),
         "redis_renew_us_p50": statistics.median(renew),

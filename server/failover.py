@@ -6,10 +6,12 @@
 - the lease renewer: renews every hosted room's lease every TTL/3; a refused
   renewal (another node claimed the room: a newer epoch) stops the room and
   sends its clients off with REDIRECT;
-- one checkpoint writer per room (``RoomKeeper``): the room's tick hands it a
-  capture every ``checkpoint_interval`` ticks through a latest-wins slot and
-  each tick's log entry through a bounded list; the writer encodes and writes
-  them, fenced by the room's epoch. The tick never awaits the store;
+- the writer: each room's tick hands its ``RoomKeeper`` a capture every
+  ``checkpoint_interval`` ticks through a latest-wins slot and each tick's
+  log entry through a bounded list, and wakes the node's one writer task,
+  which encodes what every room has pending and writes it all in one
+  round trip (``Store.write_many``), each room fenced by its epoch. The tick
+  never awaits the store;
 - the recovery watcher: every TTL/3 it looks for rooms whose lease expired,
   claims them (exactly one node wins the atomic claim), restores them from
   checkpoint + log and hands them to the registry.
@@ -25,7 +27,7 @@ import logging
 import random
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import trio
 
@@ -35,7 +37,7 @@ from simulation.game import InputBatch
 from . import checkpoint
 from .registry import RoomRegistry
 from .room import JoinRefused, Room
-from .store.base import NodeInfo, Store, StoreUnavailable
+from .store.base import FENCED, WRITTEN, NodeInfo, Store, StoreUnavailable, Write
 
 log = logging.getLogger(__name__)
 
@@ -59,15 +61,16 @@ class FailoverConfig:
 class RoomKeeper:
     """The TickObserver of one hosted room, and the state of its writer."""
 
-    def __init__(self, room: Room, epoch: int | None, interval: int) -> None:
+    def __init__(self, room: Room, epoch: int | None, interval: int, wake: Callable[[], None]) -> None:
         self.room = room
+        self.wake = wake  # the node's writer
         self.epoch = epoch  # None: not claimed yet (the store was down at creation)
         self.interval = interval
         self.pending_checkpoint: dict[str, Any] | None = None  # latest wins
         self.entries: list[tuple[int, dict[str, Any]]] = []
         self.hole = epoch is None  # no entries until a checkpoint is written after it
         self.lost = False
-        self.wake = trio.Event()
+        self.writing = False  # part of the batch in flight
         self.failures = 0
         self.written_tick = -1
 
@@ -83,7 +86,7 @@ class RoomKeeper:
                 self.hole = True
             else:
                 self.entries.append((tick, checkpoint.log_entry(room, batch, room_events)))
-        self.wake.set()
+        self.wake()
 
 
 class Failover:
@@ -96,6 +99,7 @@ class Failover:
         self.recovered = 0
         self._nursery: trio.Nursery | None = None
         self._restoring: set[str] = set()
+        self._dirty = trio.Event()  # some room has something to write
         registry.host = self.hosting
         registry.locate = self.locate
 
@@ -108,7 +112,11 @@ class Failover:
             nursery.start_soon(self._heartbeat_loop)
             nursery.start_soon(self._renew_loop)
             nursery.start_soon(self._watch_loop)
+            nursery.start_soon(self._write_loop)
             task_status.started(self)
+
+    def _wake(self) -> None:
+        self._dirty.set()
 
     def summary(self) -> str:
         """One log fragment: rooms recovered here, checkpoint write failures."""
@@ -149,7 +157,7 @@ class Failover:
         hand it over (drain), forget it (it ended) or do nothing (lost)."""
         keeper = self.keepers.get(room.room_id)
         if keeper is None or keeper.room is not room:
-            keeper = RoomKeeper(room, None, self.config.checkpoint_interval)
+            keeper = RoomKeeper(room, None, self.config.checkpoint_interval, self._wake)
             try:
                 keeper.epoch = await self.store.claim(room.room_id, self.config.node_id, self.config.lease_ttl_s)
             except StoreUnavailable as exc:
@@ -163,16 +171,13 @@ class Failover:
             self.keepers[room.room_id] = keeper
         room.observer = keeper
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write_loop, keeper)
-                try:
-                    yield
-                finally:
-                    nursery.cancel_scope.cancel()
+            yield
         finally:
             room.observer = None
             self.keepers.pop(room.room_id, None)
             with trio.move_on_after(FINAL_WRITE_S, shield=True):
+                while keeper.writing:  # its last batch must land before the final write
+                    await trio.sleep(0.01)
                 await self._room_ended(keeper)
 
     async def locate(self, room_id: str, *, rejoin: bool) -> None:
@@ -198,30 +203,49 @@ class Failover:
 
     # -- per room ------------------------------------------------------------------
 
-    async def _write_loop(self, keeper: RoomKeeper) -> None:
-        room_id = keeper.room.room_id
-        while not keeper.lost:
-            await keeper.wake.wait()
-            keeper.wake = trio.Event()
-            if keeper.epoch is None:
-                continue  # the renewer claims it; entries are not kept meanwhile
-            snap, keeper.pending_checkpoint = keeper.pending_checkpoint, None
-            entries, keeper.entries = keeper.entries, []
+    async def _write_loop(self) -> None:
+        """The node's writer: everything the rooms have pending, in one batch."""
+        while True:
+            await self._dirty.wait()
+            self._dirty = trio.Event()
+            batch: list[tuple[RoomKeeper, int | None, Write]] = []
+            for keeper in list(self.keepers.values()):
+                if keeper.lost or keeper.epoch is None:
+                    continue  # the renewer claims an unclaimed room; nothing is kept meanwhile
+                snap, keeper.pending_checkpoint = keeper.pending_checkpoint, None
+                entries, keeper.entries = keeper.entries, []
+                floor = snap["tick"] if snap is not None else keeper.written_tick
+                packed = [(t, checkpoint.pack(e)) for t, e in entries if t > floor]
+                if snap is None and not packed:
+                    continue
+                ckpt = (snap["tick"], checkpoint.pack(snap)) if snap is not None else None
+                batch.append((keeper, ckpt[0] if ckpt else None, Write(keeper.room.room_id, keeper.epoch, ckpt, packed)))
+            if not batch:
+                continue
+            for keeper, _, _ in batch:
+                keeper.writing = True
             try:
-                if snap is not None:
-                    if not await self.store.write_checkpoint(room_id, keeper.epoch, snap["tick"], checkpoint.pack(snap)):
-                        await self._refused(keeper, "its checkpoint write was refused")
-                        continue
-                    keeper.written_tick = snap["tick"]
-                entries = [(t, checkpoint.pack(e)) for t, e in entries if t > keeper.written_tick]
-                if entries and not await self.store.append_log(room_id, keeper.epoch, entries):
-                    await self._refused(keeper, "its input-log write was refused")
+                results = await self.store.write_many([w for _, _, w in batch])
             except StoreUnavailable as exc:
-                keeper.failures += 1
-                log.warning("room %s: checkpoint write failed (%d so far): %s", room_id, keeper.failures, exc)
-                if keeper.pending_checkpoint is None:
-                    keeper.hole = True  # what was not written leaves a hole; wait for the next checkpoint
-                    keeper.entries.clear()
+                results = [str(exc)] * len(batch)
+            finally:
+                for keeper, _, _ in batch:
+                    keeper.writing = False
+            failed = False
+            for (keeper, tick, _), result in zip(batch, results):
+                if result == WRITTEN:
+                    if tick is not None:
+                        keeper.written_tick = tick
+                elif result == FENCED:
+                    await self._refused(keeper, "its checkpoint or log write was refused")
+                else:
+                    failed = True
+                    keeper.failures += 1
+                    log.warning("room %s: checkpoint write failed (%d so far): %s", keeper.room.room_id, keeper.failures, result)
+                    if keeper.pending_checkpoint is None:
+                        keeper.hole = True  # what was not written leaves a hole; wait for the next checkpoint
+                        keeper.entries.clear()
+            if failed:
                 await trio.sleep(RETRY_S)
 
     async def _refused(self, keeper: RoomKeeper, why: str) -> None:
@@ -351,7 +375,7 @@ class Failover:
         if not await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
             log.warning("room %s: lost it again while restoring", room_id)
             return
-        keeper = RoomKeeper(room, epoch, self.config.checkpoint_interval)
+        keeper = RoomKeeper(room, epoch, self.config.checkpoint_interval, self._wake)
         keeper.written_tick = snap["tick"]
         self.keepers[room_id] = keeper
         try:

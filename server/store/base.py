@@ -44,6 +44,20 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
+class Write:
+    """One room's share of a batched write: a checkpoint (tick, data) and/or
+    log entries after it, fenced by ``epoch``."""
+
+    room_id: str
+    epoch: int
+    checkpoint: tuple[int, bytes] | None = None
+    entries: list[tuple[int, bytes]] = field(default_factory=list)
+
+
+WRITTEN, FENCED, FAILED = "written", "fenced", "failed"
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     room_id: str
     epoch: int  # epoch of the owner that wrote it
@@ -84,6 +98,12 @@ class Store(Protocol):
 
     async def append_log(self, room_id: str, epoch: int, entries: list[tuple[int, bytes]]) -> bool:
         """Append input-log entries (tick, blob). Fenced like checkpoints."""
+
+    async def write_many(self, writes: list[Write]) -> list[str]:
+        """Several rooms' writes in one round trip (checkpoint first, then
+        entries, per room). Per write: WRITTEN; FENCED (a stale epoch,
+        nothing of it written); FAILED (that room's write hit an error, e.g.
+        a log entry out of order). Raises StoreUnavailable for the batch."""
 
     async def read_checkpoint(self, room_id: str) -> Checkpoint | None:
         """The latest checkpoint with the log entries after it, or None."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .base import Checkpoint, Lease, NodeInfo
+from .base import FENCED, WRITTEN, Checkpoint, Lease, NodeInfo, Write
 
 
 @dataclass
@@ -88,6 +88,14 @@ class MemoryStore:
             return False
         room.log.extend((int(t), bytes(e)) for t, e in entries)
         return True
+
+    async def write_many(self, writes: list[Write]) -> list[str]:
+        results = []
+        for w in writes:
+            ok = w.checkpoint is None or await self.write_checkpoint(w.room_id, w.epoch, *w.checkpoint)
+            ok = ok and (not w.entries or await self.append_log(w.room_id, w.epoch, w.entries))
+            results.append(WRITTEN if ok else FENCED)
+        return results
 
     async def read_checkpoint(self, room_id: str) -> Checkpoint | None:
         await trio.lowlevel.checkpoint()

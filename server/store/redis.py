@@ -26,7 +26,7 @@ from typing import Any, Callable
 import redis
 import trio
 
-from .base import Checkpoint, Lease, NodeInfo, StoreUnavailable
+from .base import FAILED, FENCED, WRITTEN, Checkpoint, Lease, NodeInfo, StoreUnavailable, Write
 
 PREFIX = "tickroom"
 MAX_THREADS = 16  # concurrent Redis calls per node
@@ -147,6 +147,39 @@ class RedisStore:
             args += [int(tick), data]
         keys = [_key(room_id, "epoch"), _key(room_id, "log")]
         return bool(await self._call(self._scripts["append"], keys, args))
+
+    async def write_many(self, writes: list[Write]) -> list[str]:
+        def run() -> list[str]:
+            # One pipelined round trip (not a transaction: rooms live in
+            # different slots); each script is fenced on its own.
+            pipe = self._client.pipeline(transaction=False)
+            parts: list[int] = []
+            for w in writes:
+                epoch_key, n = _key(w.room_id, "epoch"), 0
+                if w.checkpoint is not None:
+                    keys = [epoch_key, _key(w.room_id, "ckpt"), _key(w.room_id, "log")]
+                    self._scripts["checkpoint"](keys, [w.epoch, *w.checkpoint], client=pipe)
+                    n += 1
+                if w.entries:
+                    args: list[Any] = [w.epoch]
+                    for tick, data in w.entries:
+                        args += [int(tick), data]
+                    self._scripts["append"]([epoch_key, _key(w.room_id, "log")], args, client=pipe)
+                    n += 1
+                parts.append(n)
+            replies = iter(pipe.execute(raise_on_error=False))
+            results = []
+            for n in parts:
+                mine = [next(replies) for _ in range(n)]
+                if any(isinstance(r, redis.ConnectionError | redis.TimeoutError) for r in mine):
+                    raise StoreUnavailable(f"pipeline: {mine}")
+                if any(isinstance(r, Exception) for r in mine):
+                    results.append(FAILED)
+                else:
+                    results.append(WRITTEN if all(int(r) == 1 for r in mine) else FENCED)
+            return results
+
+        return await self._call(run)
 
     async def read_checkpoint(self, room_id: str) -> Checkpoint | None:
         def read() -> Checkpoint | None:

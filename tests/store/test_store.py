@@ -175,3 +175,22 @@ async def test_a_new_owner_can_log_after_its_checkpoint_even_past_old_entries(st
     assert await store.append_log("r1", 2, [(13, b"b13"), (14, b"b14")])
     ckpt = await store.read_checkpoint("r1")
     assert (ckpt.tick, ckpt.log) == (12, [(13, b"b13"), (14, b"b14")])
+
+
+async def test_write_many_writes_each_room_fenced_on_its_own(store):
+    from server.store.base import FENCED, WRITTEN, Write
+
+    await store.claim("r1", "a", 10)
+    await store.claim("r2", "a", 10)
+    await store.release("r2", 1)
+    await store.claim("r2", "b", 10)  # r2 now belongs to b, epoch 2
+    results = await store.write_many(
+        [
+            Write("r1", 1, (10, b"c10"), [(11, b"i11")]),
+            Write("r2", 1, (10, b"stale"), [(11, b"stale")]),
+            Write("r1", 1, None, [(12, b"i12")]),
+        ]
+    )
+    assert results == [WRITTEN, FENCED, WRITTEN]
+    assert (await store.read_checkpoint("r1")).log == [(11, b"i11"), (12, b"i12")]
+    assert await store.read_checkpoint("r2") is None
