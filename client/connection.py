@@ -11,25 +11,42 @@ acknowledges it (piggy-backed on the next input when the game sends one
 before the next snapshot, else as a standalone "ack"). ``worlds()`` yields
 the newest world each time the caller asks: a slow caller skips worlds, it
 never builds a backlog.
+
+With ``reconnect=True`` the client survives its server: when the connection
+drops (1006), the server drains (1001), redirects (4202) or the room is being
+recovered (4105), it rejoins with its session token, with bounded backoff,
+at the redirect's URL, else the URL it used, else the other ``urls`` given,
+and resumes from the newest world it holds (docs/protocol.md 3.9). Inputs
+sent while it is reconnecting are dropped; ``worlds()`` just waits.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
 
 from protocol import messages as m
 from protocol.client_session import ClientSession
 from protocol.delta import DeltaError, WorldState
+from protocol.errors import Code
 
 log = logging.getLogger(__name__)
 
 MAX_SERVER_MESSAGE_BYTES = 16 * 2**20  # a full snapshot of a big world
 CONNECT_TIMEOUT_S = 10.0
+RECONNECT_FIRST_S = 0.1  # backoff after a failed rejoin, doubling ...
+RECONNECT_MAX_S = 1.0  # ... up to this
+RECONNECT_WINDOW_S = 15.0  # give up after trying this long (the server's rejoin grace is 10 s)
+SILENCE_TIMEOUT_S = 2.0  # with reconnect: no message for this long means the server is gone (paused, partitioned)
+MAX_FIRST_REDIRECTS = 3  # a first join follows at most this many redirects
+DISCONNECT_TIMEOUT_S = 2.0  # with reconnect: a close handshake with a dead server is not waited for longer
+#: Close codes after which the session lives on elsewhere: rejoin.
+RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, int(Code.ROOM_RECOVERING), int(Code.REDIRECT)})
 
 
 class ClientClosed(Exception):
@@ -71,6 +88,16 @@ class Client:
         self._closed_event = trio.Event()
         self._pings: dict[int, tuple[float, trio.Event, list]] = {}
         self._input_since_snapshot = False
+        self.reconnect = False  # set by connect(reconnect=True)
+        self.reconnects = 0  # successful rejoins after a drop
+        self.redirects = 0
+        self._leaving = False
+        self._dropped: ClientClosed | None = None  # the transient close being recovered from
+        self._redirect_url: str | None = None
+        self._up = trio.Event()  # set while a joined connection is open
+        self.reconnect_window_s = RECONNECT_WINDOW_S
+        self._drop_started: float | None = None  # when the current outage began
+        self._backoff = RECONNECT_FIRST_S
 
     # -- what the game sees ----------------------------------------------------
 
@@ -179,12 +206,17 @@ class Client:
     # -- internals ---------------------------------------------------------------
 
     async def _send(self, payload: bytes) -> None:
+        if self.reconnect and self.closed is None and self._dropped is not None:
+            await self._up.wait()  # woken by a rejoin, or by giving up (closed)
         if self.closed is not None or self._ws is None:
             raise self.closed or ClientClosed(1006, "not connected")
         try:
             await self._ws.send_message(payload)
         except ConnectionClosed as exc:
-            raise self._set_closed(exc) from None
+            closed = self._set_closed(exc)
+            if self.closed is None:
+                return  # dropped; the client is rejoining: this input is lost
+            raise closed from None
 
     async def _handshake(self, ws: WebSocketConnection, join: bytes) -> None:
         """Send the join and wait for the welcome (or the refusal)."""
@@ -199,6 +231,8 @@ class Client:
             msg = self.session.receive(data)
             if isinstance(msg, m.Welcome):
                 return
+            if isinstance(msg, m.Redirect):
+                self._redirect_url = msg.url
             if isinstance(msg, m.Error):
                 self.errors.append(msg)
 
@@ -207,7 +241,13 @@ class Client:
         assert ws is not None
         while True:
             try:
-                data = await ws.get_message()
+                with trio.move_on_after(SILENCE_TIMEOUT_S if self.reconnect else math.inf) as silence:
+                    data = await ws.get_message()
+                if silence.cancelled_caught:
+                    # A paused or partitioned server sends nothing, not even a
+                    # close: treat the silence as a lost connection.
+                    self._set_closed(None, ClientClosed(1006, f"server silent for {SILENCE_TIMEOUT_S:g} s"))
+                    return
             except ConnectionClosed as exc:
                 self._set_closed(exc)
                 return
@@ -226,7 +266,7 @@ class Client:
                 self.snapshots_received += 1
                 self._new_world.set()
                 self._new_world = trio.Event()
-                if self.auto_ack and not self._input_since_snapshot:
+                if self.auto_ack and not self._input_since_snapshot and not self._leaving:
                     try:
                         await ws.send_message(self.session.ack())
                     except ConnectionClosed as exc:
@@ -239,6 +279,8 @@ class Client:
                     sent, done, result = pending
                     result.append(trio.current_time() - sent)
                     done.set()
+            elif isinstance(msg, m.Redirect):
+                self._redirect_url = msg.url  # a drain: rejoin there after the close
             elif isinstance(msg, m.Error):
                 log.warning("server error %s: %s", msg.code, msg.message)
                 self.errors.append(msg)
@@ -250,12 +292,84 @@ class Client:
                 code = reason.code if reason is not None else 1006
                 text = (reason.reason or "") if reason is not None else "connection lost"
                 closed = ClientClosed(code, text)
+            if self.reconnect and not self._leaving and closed.code in RECONNECT_CODES:
+                # Transient: _keep_connected rejoins; readers and writers wait.
+                self._dropped = closed
+                self._up = trio.Event()
+                return closed
             self.closed = closed
             self._closed_event.set()
             self._new_world.set()
             for _, done, _ in self._pings.values():
                 done.set()
         return self.closed
+
+
+    # -- reconnecting ------------------------------------------------------------
+
+    async def _keep_connected(self, join: bytes, urls: list[str], *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Hold a joined connection; after a transient close, rejoin (see the
+        module docstring). The first join's failure is raised to connect()."""
+        first = True
+        url = urls[0]
+        while True:
+            try:
+                async with open_websocket_url(
+                    url,
+                    max_message_size=MAX_SERVER_MESSAGE_BYTES,
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                    disconnect_timeout=DISCONNECT_TIMEOUT_S,
+                ) as ws:
+                    with trio.fail_after(CONNECT_TIMEOUT_S):
+                        await self._handshake(ws, join if first else self.session.rejoin())
+                    self.url, self._dropped, self._drop_started = url, None, None
+                    self._up.set()
+                    if first:
+                        task_status.started()
+                        first = False
+                    else:
+                        self.reconnects += 1
+                    await self._read_loop()
+            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, JoinFailed) as exc:
+                if first and self._redirect_url is not None and self.redirects < MAX_FIRST_REDIRECTS:
+                    self.redirects += 1  # the named room is on another node: join there
+                    url, self._redirect_url, self._dropped = self._redirect_url, None, None
+                    continue
+                if first:
+                    raise
+                if self.closed is not None:
+                    return  # a final close: nothing to rejoin
+                if not isinstance(exc, JoinFailed):  # a refused join already set it
+                    self._dropped = ClientClosed(1006, f"{type(exc).__name__}: {exc}")
+            if self.closed is not None or self._leaving:
+                return
+            url = await self._next_url(url, urls)
+            if url is None:
+                self.reconnect = False  # giving up: this close is final
+                self._dropped, dropped = None, self._dropped
+                self._set_closed(None, dropped or ClientClosed(1006, "could not rejoin"))
+                self._up.set()
+                return
+
+    async def _next_url(self, failed: str, urls: list[str]) -> str | None:
+        """Where to rejoin next, after the backoff; None past the window."""
+        if self._redirect_url is not None:
+            self.redirects += 1
+            url, self._redirect_url = self._redirect_url, None
+            if url not in urls:
+                urls.append(url)  # a node we now know of, for later rotations
+            return url
+        now = trio.current_time()
+        if self._drop_started is None:
+            self._drop_started, self._backoff = now, RECONNECT_FIRST_S
+        elif now - self._drop_started > self.reconnect_window_s:
+            return None
+        await trio.sleep(self._backoff)
+        self._backoff = min(self._backoff * 2, RECONNECT_MAX_S)
+        if self._dropped is not None and self._dropped.code == Code.ROOM_RECOVERING:
+            return failed  # that node is alive and knows the room: ask it again
+        # A URL that just failed (a dead node) is tried again only after the others.
+        return urls[(urls.index(failed) + 1) % len(urls)] if failed in urls else urls[0]
 
 
 @asynccontextmanager
@@ -267,16 +381,41 @@ async def connect(
     name: str = "",
     ticket: str | None = None,
     auto_ack: bool = True,
+    reconnect: bool = False,
+    urls: list[str] | tuple[str, ...] = (),
+    reconnect_window_s: float = RECONNECT_WINDOW_S,
 ) -> AsyncIterator[Client]:
     """Connect, join a room and yield the Client; leave on exit.
 
     ``room`` None asks the server for any open room of ``game``. Raises
     JoinFailed when the server refuses (room full, unknown game, ...).
+    ``reconnect``: rejoin by itself after a drop, a drain or a redirect, for
+    up to ``reconnect_window_s``, trying ``url`` and then ``urls`` (other
+    nodes) in turn; ``client.closed`` is set only when it gives up.
     """
     session = ClientSession()
     join = session.join(room=room, game=game, name=name, ticket=ticket)
-    async with _connected(Client(url, session, auto_ack=auto_ack), join) as client:
-        yield client
+    client = Client(url, session, auto_ack=auto_ack)
+    if not reconnect:
+        async with _connected(client, join) as client:
+            yield client
+        return
+    client.reconnect = True
+    client.reconnect_window_s = reconnect_window_s
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client._keep_connected, join, [url, *[u for u in urls if u != url]])
+        try:
+            yield client
+        finally:
+            client._leaving = True
+            if client.closed is None and client._dropped is None and client._ws is not None:
+                with trio.move_on_after(2, shield=True):
+                    try:
+                        await client._ws.send_message(session.leave())
+                        await client._closed_event.wait()  # the server closes after a leave
+                    except ConnectionClosed:
+                        pass
+            nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager

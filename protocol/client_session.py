@@ -116,6 +116,8 @@ class ClientSession:
             return m.Pong(id=obj["id"], tick=obj["tick"])
         if kind == m.ERROR:
             return m.Error(code=obj["code"], message=obj["msg"])
+        if kind == m.REDIRECT:
+            return m.Redirect(room=obj["room"], url=obj["url"])
         raise ValueError(f"unknown server message type {kind!r}")
 
     def take_events(self) -> list[list[Any]]:

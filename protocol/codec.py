@@ -98,6 +98,10 @@ def encode_pong(msg: m.Pong) -> bytes:
     return packb({"t": m.PONG, "id": msg.id, "tick": msg.tick})
 
 
+def encode_redirect(msg: m.Redirect) -> bytes:
+    return packb({"t": m.REDIRECT, "room": msg.room, "url": msg.url})
+
+
 def encode_error(msg: m.Error) -> bytes:
     return packb({"t": m.ERROR, "code": int(msg.code), "msg": msg.message})
 

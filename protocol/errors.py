@@ -41,6 +41,7 @@ class Code(IntEnum):
     ROOM_CLOSED = 4102  # the room ended (idle, closed by an operator)
     ROOM_CRASHED = 4103  # the room's simulation failed; its state is gone
     UNKNOWN_GAME = 4104
+    ROOM_RECOVERING = 4105  # the room's node is gone and another is taking it over: retry soon
     SESSION_UNKNOWN = 4110  # rejoin with a token that is unknown or past its grace period
     SESSION_REPLACED = 4111  # the same session joined again on another connection
     ACK_TIMEOUT = 4112  # no snapshot acknowledged for too long (a client not reading)
@@ -49,6 +50,7 @@ class Code(IntEnum):
     # 4200-4299: the server
     INTERNAL_ERROR = 4200
     SERVER_FULL = 4201
+    REDIRECT = 4202  # the room is on another node (see the "redirect" message): reconnect there
 
 
 #: Codes sent as an "error" message while the connection stays open, unless

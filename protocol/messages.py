@@ -22,6 +22,7 @@ WELCOME = "welcome"
 SNAPSHOT = "snap"
 PONG = "pong"
 ERROR = "error"
+REDIRECT = "redirect"
 
 NO_TICK = -1  # "ack"/"base" value meaning: no snapshot
 
@@ -128,4 +129,13 @@ class Error:
     message: str  # wire "msg"
 
 
-ServerMessage = Welcome | Snapshot | Pong | Error
+@dataclass(frozen=True)
+class Redirect:
+    """The room is on another node: rejoin (same session) at ``url``. Sent
+    before closing with code REDIRECT (4202)."""
+
+    room: str
+    url: str
+
+
+ServerMessage = Welcome | Snapshot | Pong | Error | Redirect

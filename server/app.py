@@ -18,6 +18,8 @@ import socket
 
 import trio
 
+from protocol import messages as m
+from protocol.codec import encode_redirect
 from protocol.errors import Code
 
 from .config import ServerConfig
@@ -57,6 +59,7 @@ class GameServer:
         self.metrics = ServerMetrics(self)
         self.node_id = config.node_id or socket.gethostname()
         self.control_url: str | None = None  # http://HOST:PORT once the control API is bound
+        self.failover = None  # server.failover.Failover with --redis-url
         self._control_stop = trio.Event()
         self._control_done = trio.Event()
         if config.control_port is not None:
@@ -80,6 +83,10 @@ class GameServer:
                 root.start_soon(self._log_stats_every, self.config.stats_interval_s)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host or None)
             self.ports = sorted({listener.socket.getsockname()[1] for listener in listeners})
+            if self.config.redis_url:
+                from .cluster import start_failover
+
+                self.failover = await start_failover(self.config, self.registry, self.ports[0], root)
             if self.config.control_port is not None:
                 self.control_url = await root.start(self._serve_control)
             async with trio.open_nursery() as connections:
@@ -96,7 +103,14 @@ class GameServer:
                 log.info("shutting down: closing rooms (up to %g s)", self.config.graceful_timeout_s)
                 accepting.cancel()
                 connections.cancel_scope.deadline = trio.current_time() + self.config.graceful_timeout_s
-                self.registry.drain()
+                if self.failover is not None:
+                    # Rooms move: each checkpoints and releases its lease as
+                    # it ends, and its clients rejoin elsewhere (REDIRECT).
+                    self.failover.drain()
+                    await self._tell_clients_where_to_go()
+                    self.registry.drain(Code.REDIRECT, "server draining; rejoin to continue on another node")
+                else:
+                    self.registry.drain()
                 await self.registry.wait_empty()
                 while self.connections:
                     await trio.sleep(0.05)
@@ -105,8 +119,21 @@ class GameServer:
             if self.config.control_port is not None:
                 with trio.move_on_after(self.config.graceful_timeout_s):
                     await self._control_done.wait()
+            if self.failover is not None:
+                await self.failover.leave_cluster()
             root.cancel_scope.cancel()
         log.info("stopped")
+
+    async def _tell_clients_where_to_go(self) -> None:
+        """Before a drain closes them (4202): a redirect to another node,
+        where the rooms will be recovered (clients retry there on 4105)."""
+        assert self.failover is not None
+        url = await self.failover.successor_url()
+        if url is None:
+            return
+        for conn in list(self.connections):
+            if conn.joined is not None and not conn.closed:
+                conn.send(encode_redirect(m.Redirect(room=conn.joined.room_id, url=url)))
 
     @property
     def ws_url(self) -> str:
@@ -148,13 +175,16 @@ class GameServer:
         # Backpressure at a glance: latest-wins replacements (slow readers)
         # and the largest reliable backlog any one client holds.
         outboxes = [conn.ws.outbox.statistics() for conn in self.connections]
-        return (
+        summary = (
             f"rooms={len(rooms)} players={sum(s.connected for s in stats)} connections={len(self.connections)} "
             f"tick_ms_p50={p50:.3f} tick_ms_p99={p99:.3f} overruns={sum(s.overruns for s in stats)} "
             f"crashes={self.registry.crashes} refused={self.refused_connections} "
             f"snapshots_replaced={self.replaced_by_closed + sum(o.snapshots_replaced for o in outboxes)} "
             f"pending_bytes_max={max((o.pending_bytes for o in outboxes), default=0)}"
         )
+        if self.failover is not None:
+            summary += f" {self.failover.summary()}"
+        return summary
 
     async def _log_stats_every(self, interval: float) -> None:
         while True:

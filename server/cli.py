@@ -60,6 +60,9 @@ _SERVE_FLAGS = [
     ("--ticket-secret", "ticket_secret", str, "HMAC secret of join tickets; joins then need one (prefer the env variable or --ticket-secret-file)"),
     ("--ticket-secret-file", "ticket_secret", "file", "read the join-ticket secret from this file"),
     ("--sentry-dsn-file", "sentry_dsn_file", str, "read the Sentry DSN from this file"),
+    ("--redis-url", "redis_url", str, "share rooms with other nodes through this Redis (redis://, rediss://, unix://); enables failover"),
+    ("--lease-ttl", "lease_ttl_s", float, "seconds before a silent node's rooms move to another node"),
+    ("--checkpoint-interval", "checkpoint_interval", int, "ticks between room checkpoints (0: one second's worth)"),
 ]
 
 # Defaults of the command that differ from ServerConfig's (a library default

@@ -52,6 +52,10 @@ class ServerConfig:
     public_url: str | None = None  # ws:// URL clients reach this node at; None: from host and port
     environment: str = "production"  # Sentry environment
     release: str | None = None  # Sentry release; None: tickroom@<version>
+    # Failover (server.failover): off without a Redis URL.
+    redis_url: str | None = None
+    lease_ttl_s: float = 3.0  # a dead node's rooms move after this long
+    checkpoint_interval: int = 0  # ticks between checkpoints; 0: tick_rate (one second)
 
     @property
     def client_rooms_allowed(self) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import trio
 
 from protocol import messages as m
-from protocol.codec import encode_error, encode_pong
+from protocol.codec import encode_error, encode_pong, encode_redirect
 from protocol.errors import Code, RemoteProtocolError
 from protocol.session import RATE_PER_TICK, STRIKE_LIMIT, ServerSession
 
@@ -152,6 +152,8 @@ class Connection:
         try:
             self.joined = await registry.join(join, self)
         except JoinRefused as exc:
+            if exc.url is not None:
+                self.send(encode_redirect(m.Redirect(room=join.room or "", url=exc.url)))
             self._set_close(exc.code, exc.message)
             return False
         self.session.joined(self.joined.input_fields, self.joined.tick_rate, trio.current_time())

@@ -72,6 +72,9 @@ class PlayerTable:
         player = self._by_link.get(id(link))
         return player if player is not None and player.link is link else None
 
+    def by_id(self, player_id: int) -> Player | None:
+        return self._by_id.get(player_id)
+
     def by_session(self, token: str) -> Player | None:
         return self._by_session.get(token)
 

@@ -12,8 +12,9 @@ import logging
 import secrets
 import time
 from collections import deque
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Awaitable, Callable, Mapping
 
 import trio
 
@@ -69,6 +70,11 @@ class RoomRegistry:
         # counters are not lost (see server.metrics). Bounded: without a
         # scraper the oldest are dropped.
         self.ended: deque[Room] = deque(maxlen=ENDED_ROOMS_KEPT)
+        # Set by server.failover when rooms are shared through a store: an
+        # async context manager around each room's run, and a lookup that
+        # raises JoinRefused (REDIRECT / ROOM_RECOVERING) for rooms elsewhere.
+        self.host: Callable[[Room], AbstractAsyncContextManager[None]] | None = None
+        self.locate: Callable[..., Awaitable[None]] | None = None
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Host the room tasks until cancelled."""
@@ -125,11 +131,28 @@ class RoomRegistry:
             config=GameConfig(tick_rate=rc.tick_rate, max_players=rc.max_players),
         )
         room = Room(room_id, game_obj, rc)
-        self._rooms[room_id] = room
         self._meta[room_id] = RoomMeta(labels=dict(labels or {}), created_at=time.time())
-        self._nursery.start_soon(self._run_room, room, name=f"room {room_id}")
+        self._start(room)
         log.info("room %s: created (%s)", room_id, game_name, extra={"room_id": room_id})
         return room
+
+    def adopt(self, room: Room) -> None:
+        """Run a room built elsewhere (restored from a checkpoint). Raises
+        JoinRefused when draining or when the id is taken."""
+        if self._nursery is None:
+            raise RuntimeError("registry is not running")
+        if self.draining:
+            raise JoinRefused(Code.SERVER_FULL, "server is shutting down; no new rooms")
+        if room.room_id in self._rooms:
+            raise JoinRefused(Code.INVALID_MESSAGE, f"room {room.room_id!r} exists")
+        self._start(room)
+
+    def _start(self, room: Room) -> None:
+        assert self._nursery is not None
+        self._rooms[room.room_id] = room
+        # A restored room keeps no labels: they live with its allocation.
+        self._meta.setdefault(room.room_id, RoomMeta(labels={}, created_at=time.time()))
+        self._nursery.start_soon(self._run_room, room, name=f"room {room.room_id}")
 
     def close(self, room_id: str, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:
         """Ask a room to close its clients and end. False if no such room."""
@@ -176,6 +199,8 @@ class RoomRegistry:
 
     async def _join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
         room = self._rooms.get(join.room) if join.room else None
+        if room is None and join.room and self.locate is not None:
+            await self.locate(join.room, rejoin=join.session is not None)  # raises when another node has (or had) it
         if join.session is not None:
             if room is None:
                 raise JoinRefused(Code.SESSION_UNKNOWN, "the session's room is not on this server")
@@ -204,7 +229,8 @@ class RoomRegistry:
     async def _run_room(self, room: Room) -> None:
         logs.ROOM_ID.set(room.room_id)  # this task's lines carry the room id (server.logs)
         try:
-            await room.run()
+            async with self.host(room) if self.host is not None else nullcontext():
+                await room.run()
         except Exception:  # the per-room fence: one room's bug ends that room only
             self.crashes += 1
             with reporting.tagged(room_id=room.room_id, tick=room.game.tick, game=room.game.name):

@@ -22,7 +22,7 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import trio
 
@@ -62,10 +62,11 @@ class RoomConfig:
 
 
 class JoinRefused(Exception):
-    def __init__(self, code: Code, message: str) -> None:
+    def __init__(self, code: Code, message: str, *, url: str | None = None) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code = code
         self.message = message
+        self.url = url  # with Code.REDIRECT: where the room is
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ class RoomStatistics:
     deltas_encoded: int
     last_tick_ms: float
     max_tick_ms: float
+
+
+class TickObserver(Protocol):
+    def ticked(self, room: "Room", batch: InputBatch, room_events: list[list[Any]]) -> None:
+        """Called after each step with its inputs and the joins/leaves
+        (["join", pid, name] / ["leave", pid]) applied before it, in order."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,9 @@ class Room:
         self._last_tick_s = self._max_tick_s = 0.0
         self.tick_durations: deque[float] = deque(maxlen=2048)  # seconds, for metrics
         self.ticks_timed = 0  # durations ever recorded: tells a scraper how many of the deque are new
+        # Sees every tick's joins, leaves and inputs (server.failover's
+        # checkpointer); it must not block: the tick never waits on storage.
+        self.observer: TickObserver | None = None
 
     # -- requests from other tasks -------------------------------------------
 
@@ -253,6 +263,8 @@ class Room:
         tick = self.game.tick
         tagged = [[tick, *event] for event in self._room_events]
         tagged.extend([tick, *event] for event in events)
+        if self.observer is not None:
+            self.observer.ticked(self, batch, self._room_events)
         self._room_events.clear()
         view = self.game.view()
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)

@@ -1,6 +1,10 @@
-"""Suite-wide test settings."""
+"""Suite-wide test settings, and the real redis-server of the failover tests."""
 
+import pytest
+import redis
 from hypothesis import HealthCheck, settings
+
+from tests.redis_server import redis_server_process
 
 # Deterministic property tests: the same examples on every run and machine,
 # so CI never fails on a draw a developer could not reproduce; no per-example
@@ -13,3 +17,18 @@ settings.register_profile(
     print_blob=True,
 )
 settings.load_profile("tickroom")
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """One real redis-server for the session; tests get it empty (redis_url)."""
+    with redis_server_process() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    client = redis.Redis.from_url(redis_server)
+    client.flushall()
+    client.close()
+    return redis_server

@@ -113,5 +113,5 @@ def test_every_error_code_is_in_the_table() -> None:
 
 
 def test_every_message_type_has_a_section() -> None:
-    for tag in (m.JOIN, m.INPUT, m.ACK, m.PING, m.LEAVE, m.WELCOME, m.SNAPSHOT, m.PONG, m.ERROR):
+    for tag in (m.JOIN, m.INPUT, m.ACK, m.PING, m.LEAVE, m.WELCOME, m.SNAPSHOT, m.PONG, m.ERROR, m.REDIRECT):
         assert re.search(rf"^### \d+\.\d+ `{tag}`$", DOC, re.M), f"no section for message {tag!r}"
