@@ -28,7 +28,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from protocol import messages as m
 from protocol.client_session import ClientSession
@@ -305,73 +305,6 @@ class Client:
         return self.closed
 
 
-    # -- reconnecting ------------------------------------------------------------
-
-    async def _keep_connected(self, join: bytes, urls: list[str], *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Hold a joined connection; after a transient close, rejoin (see the
-        module docstring). The first join's failure is raised to connect()."""
-        first = True
-        url = urls[0]
-        while True:
-            try:
-                async with open_websocket_url(
-                    url,
-                    max_message_size=MAX_SERVER_MESSAGE_BYTES,
-                    connect_timeout=CONNECT_TIMEOUT_S,
-                    disconnect_timeout=DISCONNECT_TIMEOUT_S,
-                ) as ws:
-                    with trio.fail_after(CONNECT_TIMEOUT_S):
-                        await self._handshake(ws, join if first else self.session.rejoin())
-                    self.url, self._dropped, self._drop_started = url, None, None
-                    self._up.set()
-                    if first:
-                        task_status.started()
-                        first = False
-                    else:
-                        self.reconnects += 1
-                    await self._read_loop()
-            except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, JoinFailed) as exc:
-                if first and self._redirect_url is not None and self.redirects < MAX_FIRST_REDIRECTS:
-                    self.redirects += 1  # the named room is on another node: join there
-                    url, self._redirect_url, self._dropped = self._redirect_url, None, None
-                    continue
-                if first:
-                    raise
-                if self.closed is not None:
-                    return  # a final close: nothing to rejoin
-                if not isinstance(exc, JoinFailed):  # a refused join already set it
-                    self._dropped = ClientClosed(1006, f"{type(exc).__name__}: {exc}")
-            if self.closed is not None or self._leaving:
-                return
-            url = await self._next_url(url, urls)
-            if url is None:
-                self.reconnect = False  # giving up: this close is final
-                self._dropped, dropped = None, self._dropped
-                self._set_closed(None, dropped or ClientClosed(1006, "could not rejoin"))
-                self._up.set()
-                return
-
-    async def _next_url(self, failed: str, urls: list[str]) -> str | None:
-        """Where to rejoin next, after the backoff; None past the window."""
-        if self._redirect_url is not None:
-            self.redirects += 1
-            url, self._redirect_url = self._redirect_url, None
-            if url not in urls:
-                urls.append(url)  # a node we now know of, for later rotations
-            return url
-        now = trio.current_time()
-        if self._drop_started is None:
-            self._drop_started, self._backoff = now, RECONNECT_FIRST_S
-        elif now - self._drop_started > self.reconnect_window_s:
-            return None
-        await trio.sleep(self._backoff)
-        self._backoff = min(self._backoff * 2, RECONNECT_MAX_S)
-        if self._dropped is not None and self._dropped.code == Code.ROOM_RECOVERING:
-            return failed  # that node is alive and knows the room: ask it again
-        # A URL that just failed (a dead node) is tried again only after the others.
-        return urls[(urls.index(failed) + 1) % len(urls)] if failed in urls else urls[0]
-
-
 @asynccontextmanager
 async def connect(
     url: str,
@@ -400,22 +333,10 @@ async def connect(
         async with _connected(client, join) as client:
             yield client
         return
-    client.reconnect = True
-    client.reconnect_window_s = reconnect_window_s
-    async with trio.open_nursery() as nursery:
-        await nursery.start(client._keep_connected, join, [url, *[u for u in urls if u != url]])
-        try:
-            yield client
-        finally:
-            client._leaving = True
-            if client.closed is None and client._dropped is None and client._ws is not None:
-                with trio.move_on_after(2, shield=True):
-                    try:
-                        await client._ws.send_message(session.leave())
-                        await client._closed_event.wait()  # the server closes after a leave
-                    except ConnectionClosed:
-                        pass
-            nursery.cancel_scope.cancel()
+    from .reconnect import reconnecting  # the reconnecting mode lives apart
+
+    async with reconnecting(client, join, [url, *[u for u in urls if u != url]], reconnect_window_s) as client:
+        yield client
 
 
 @asynccontextmanager

@@ -69,6 +69,9 @@ async def test_killed_node_room_resumes_on_the_other_node_and_the_client_follows
 
             a.proc.kill()  # SIGKILL: no drain, no last checkpoint
             killed_at = trio.current_time()
+            # (A snapshot already in flight from A may still arrive: wait for
+            # the move itself, then for a world newer than ``before``.)
+            await eventually(lambda: client.url == b.url, timeout=RECOVERY_DEADLINE_S, what="the client to move")
             with trio.fail_after(RECOVERY_DEADLINE_S):
                 after = await client.next_world(after=before.tick)
             unavailable_s = trio.current_time() - killed_at
@@ -90,10 +93,10 @@ async def test_killed_node_room_resumes_on_the_other_node_and_the_client_follows
             await play(client, 5)
             assert client.world.tick > after.tick
             # Every room of the dead node moved, with its client.
-            other_before = other.world.tick
+            await eventually(lambda: other.url == b.url, timeout=RECOVERY_DEADLINE_S, what="the other client to move")
             with trio.fail_after(RECOVERY_DEADLINE_S):
-                await other.next_world(after=other_before)
-            assert other.url == b.url and recovered_tick(b.log(), "fo-kill-2") is not None
+                await other.next_world(after=other.world.tick)
+            assert recovered_tick(b.log(), "fo-kill-2") is not None
 
 
 async def test_paused_node_cannot_overwrite_the_new_owner_and_hands_its_clients_over(redis_url):
@@ -107,9 +110,9 @@ async def test_paused_node_cannot_overwrite_the_new_owner_and_hands_its_clients_
                 try:
                     await eventually(lambda: recovered_tick(b.log(), "fo-stop") is not None,
                                      timeout=RECOVERY_DEADLINE_S, what="node B to recover the room")  # fmt: skip
+                    await eventually(lambda: client.url == b.url, timeout=RECOVERY_DEADLINE_S, what="the move")
                     with trio.fail_after(RECOVERY_DEADLINE_S):
                         await client.next_world(after=client.world.tick)
-                    assert client.url == b.url
                 finally:
                     os.kill(a.proc.pid, signal.SIGCONT)
                 # A wakes up past its lease: its fenced writes are refused and it
@@ -131,9 +134,11 @@ async def test_drained_node_hands_its_room_over_without_losing_a_tick(redis_url)
             await play(client, CHECKPOINT_TICKS + 3)
             last = client.world.tick
             a.proc.send_signal(signal.SIGTERM)
+            # A keeps ticking until the drain reaches the room: wait for the move.
+            await eventually(lambda: client.url == b.url, timeout=RECOVERY_DEADLINE_S, what="the client to move")
             with trio.fail_after(RECOVERY_DEADLINE_S):
                 await client.next_world(after=last)
-            assert client.url == b.url and client.redirects == 1  # told where to go
+            assert client.redirects == 1  # told where to go
             resumed = recovered_tick(b.log(), "fo-drain")
             assert resumed is not None and resumed >= last  # the final checkpoint holds every tick
             assert a.proc.wait(timeout=10) == 0
