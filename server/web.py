@@ -107,7 +107,7 @@ def web_app(static_dir: Path | str = STATIC_DIR) -> Callable[[Scope, Receive, Se
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await answer_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return  # websockets are the game port's business
@@ -153,7 +153,7 @@ async def _respond(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def answer_lifespan(receive: Receive, send: Send) -> None:
     """Nothing to set up or tear down; answer so that servers do not warn."""
     while True:
         message = await receive()

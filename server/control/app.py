@@ -26,7 +26,7 @@ from protocol.tickets import sign_ticket
 from ..metrics import CONTENT_TYPE
 from ..placement import Allocation, AllocationRefused, NoCapacity, Placement
 from . import validation
-from ..web import handles, web_app
+from ..web import answer_lifespan, handles, web_app
 from .auth import PUBLIC_PATHS, authorized
 from .serve import MAX_BODY_BYTES
 
@@ -80,7 +80,7 @@ class ControlAPI:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await answer_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -268,12 +268,3 @@ async def _read_body(receive) -> bytes:
             break
     return bytes(body)
 
-
-async def _lifespan(receive, send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
