@@ -16,7 +16,7 @@ With ``reconnect=True`` the client survives its server: when the connection
 drops (1006), the server drains (1001), redirects (4202) or the room is being
 recovered (4105), it rejoins with its session token, with bounded backoff,
 at the redirect's URL, else the URL it used, else the other ``urls`` given,
-and resumes from the newest world it holds (docs/protocol.md 3.9). Inputs
+and resumes from the newest world it holds (docs/protocol.md 3.10). Inputs
 sent while it is reconnecting are dropped; ``worlds()`` just waits.
 """
 

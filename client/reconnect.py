@@ -6,7 +6,7 @@ the newest tick it holds, with bounded exponential backoff: first at the URL
 a ``redirect`` named, else (4105) the same node again, else the next of the
 URLs it knows (a dead node is retried after the others), for at most its
 reconnect window; then the close is final (``client.closed``). The rule is
-docs/protocol.md, 3.9.
+docs/protocol.md, 3.10.
 """
 
 from __future__ import annotations
