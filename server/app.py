@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
@@ -38,6 +39,15 @@ ACCEPT_BACKOFF_S = 0.1
 # connections over the caps cannot hold unbounded sockets for the handshake
 # timeout each.
 MAX_REFUSING = 256
+
+
+def reachable_url(url: str) -> str:
+    """``url`` with a wildcard host (0.0.0.0, ::) replaced by this host's
+    name, for other nodes to reach it at."""
+    parts = urlsplit(url)
+    if parts.hostname in ("0.0.0.0", "::"):  # noqa: S104 - recognising the wildcard, not binding to it  # nosec B104
+        return urlunsplit(parts._replace(netloc=f"{socket.gethostname()}:{parts.port}"))
+    return url
 
 
 class GameServer:
@@ -87,8 +97,14 @@ class GameServer:
                 from .cluster import start_failover
 
                 self.failover = await start_failover(self.config, self.registry, self.ports[0], root)
+                # One id for the node: in the registry and in allocations.
+                self.node_id = self.failover.config.node_id
             if self.config.control_port is not None:
                 self.control_url = await root.start(self._serve_control)
+                if self.failover is not None:
+                    # Other nodes forward allocations here (cluster placement).
+                    self.failover.control_url = reachable_url(self.control_url)
+                    await self.failover.heartbeat_now()
             async with trio.open_nursery() as connections:
                 accepting = trio.CancelScope()
                 connections.start_soon(self._accept_all, listeners, connections, accepting)
@@ -151,10 +167,14 @@ class GameServer:
         # Imported here: hypercorn is only needed when the API is served.
         from .control.app import ControlAPI
         from .control.serve import serve_control_api
-        from .placement import LocalPlacement
+        from .cluster_placement import ClusterPlacement
+        from .placement import LocalPlacement, Placement
 
         host = self.config.control_bind_host()
-        placement = LocalPlacement(self.registry, node_id=self.node_id, ws_url=self.ws_url)
+        placement: Placement = LocalPlacement(self.registry, node_id=self.node_id, ws_url=self.ws_url)
+        if self.failover is not None:
+            # A shared store: rooms go to the node with the most free capacity.
+            placement = ClusterPlacement(placement, self.failover, api_key=self.config.api_key)
         try:
             await serve_control_api(
                 ControlAPI(self, placement), host, self.config.control_port, self._control_stop, task_status=task_status

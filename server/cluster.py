@@ -42,7 +42,9 @@ async def start_failover(config: ServerConfig, registry: RoomRegistry, port: int
     assert config.redis_url
     store = RedisStore(config.redis_url)
     fc = FailoverConfig(
-        node_id=f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
+        # --node-id names the node everywhere (it must then be unique in the
+        # cluster); without it, an id no other process shares.
+        node_id=config.node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
         public_url=public_url(config, port),
         lease_ttl_s=config.lease_ttl_s,
         checkpoint_interval=config.checkpoint_interval or config.tick_rate,

@@ -100,6 +100,7 @@ class Failover:
         self._nursery: trio.Nursery | None = None
         self._restoring: set[str] = set()
         self._dirty = trio.Event()  # some room has something to write
+        self.control_url: str | None = None  # registered with the heartbeat once the control API is bound
         registry.host = self.hosting
         registry.locate = self.locate
 
@@ -285,18 +286,31 @@ class Failover:
 
     # -- node-wide loops -------------------------------------------------------------
 
+    def node_info(self) -> NodeInfo:
+        """This node as the registry shows it: capacity and load now."""
+        rooms = self.registry.rooms()
+        return NodeInfo(
+            node_id=self.config.node_id,
+            url=self.config.public_url,
+            capacity=self.registry.config.max_rooms,
+            rooms=len(rooms),
+            players=sum(r.players.connected_count() for r in rooms),
+            draining=self.draining or self.registry.draining,
+            control_url=self.control_url,
+        )
+
+    async def heartbeat_now(self) -> None:
+        """Register the current load at once (after a room was placed here),
+        so that the next placement decision anywhere sees it."""
+        try:
+            await self.store.heartbeat(self.node_info(), self.config.lease_ttl_s)
+        except StoreUnavailable as exc:
+            log.warning("could not register the node's load: %s", exc)
+
     async def _heartbeat_loop(self) -> None:
         reachable = True
         while True:
-            rooms = self.registry.rooms()
-            info = NodeInfo(
-                node_id=self.config.node_id,
-                url=self.config.public_url,
-                capacity=self.registry.config.max_rooms,
-                rooms=len(rooms),
-                players=sum(r.players.connected_count() for r in rooms),
-                draining=self.draining,
-            )
+            info = self.node_info()
             try:
                 await self.store.heartbeat(info, self.config.lease_ttl_s)
                 if not reachable:

@@ -1,10 +1,10 @@
 """Where a new room goes: the ``Placement`` protocol and its one-node version.
 
 The control API asks a Placement for a room and never calls the registry's
-``create`` itself, so a cluster placement (choose the node with the most
-free capacity from a shared node registry, create the room there, keep
-idempotency keys in the shared store) replaces ``LocalPlacement`` without
-touching the HTTP layer.
+``create`` itself, so the cluster placement (server.cluster_placement:
+choose the node with the most free capacity from the shared node registry,
+create the room there) replaces ``LocalPlacement`` without touching the HTTP
+layer.
 """
 
 from __future__ import annotations
@@ -67,9 +67,14 @@ class AllocationRefused(Exception):
 
 
 class Placement(Protocol):
-    async def allocate(self, request: AllocationRequest) -> Allocation:
+    async def allocate(self, request: AllocationRequest, *, forwarded: bool = False) -> Allocation:
         """Create a room (or return the one made for the same idempotency
-        key). Raises NoCapacity or AllocationRefused."""
+        key). Raises NoCapacity or AllocationRefused. ``forwarded``: another
+        node chose this one (server.cluster_placement); allocate here."""
+        ...
+
+    def describe(self, room_id: str) -> Allocation | None:
+        """The allocation view of a room on this node, or None."""
         ...
 
 
@@ -84,7 +89,14 @@ class LocalPlacement:
         # key is dropped first when full.
         self._keys: dict[str, tuple[AllocationRequest, str]] = {}
 
-    async def allocate(self, request: AllocationRequest) -> Allocation:
+    def has_room_for_key(self, key: str) -> bool:
+        """Whether an earlier request with this idempotency key made a room
+        here that still runs."""
+        found = self._keys.get(key)
+        room = self.registry.get(found[1]) if found is not None else None
+        return room is not None and not room.closed
+
+    async def allocate(self, request: AllocationRequest, *, forwarded: bool = False) -> Allocation:
         key = request.idempotency_key
         if key is not None and key in self._keys:
             earlier, room_id = self._keys[key]

@@ -46,6 +46,7 @@ class HTTPError(Exception):
 
 
 Response = tuple[int, Any]  # (status, JSON value)
+FORWARDED_HEADER = b"x-tickroom-forwarded"  # server.cluster_placement.FORWARDED_HEADER, as ASGI spells it
 _PARAM = re.compile(r"\{(\w+)\}")
 _PARAM_RE = r"(?P<\1>[A-Za-z0-9_.:-]{1,64})"  # every path parameter is a room id
 
@@ -156,7 +157,11 @@ class ControlAPI:
         request = validation.allocation(_json(body))
         counter = self.server.metrics.allocations
         try:
-            allocation = await self.placement.allocate(request)
+            if any(name == FORWARDED_HEADER for name, _ in scope["headers"]):
+                # Another node chose this one: allocate here, never forward again.
+                allocation = await self.placement.allocate(request, forwarded=True)
+            else:
+                allocation = await self.placement.allocate(request)
         except NoCapacity as exc:
             counter.labels("no_capacity").inc()
             raise HTTPError(503, exc.reason, exc.message, [(b"retry-after", b"5")]) from None

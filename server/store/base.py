@@ -41,6 +41,7 @@ class NodeInfo:
     rooms: int = 0
     players: int = 0
     draining: bool = False
+    control_url: str | None = None  # http://HOST:PORT of its control API, for cluster placement
 
 
 @dataclass(frozen=True)

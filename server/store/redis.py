@@ -233,6 +233,7 @@ class RedisStore:
                     "rooms": info.rooms,
                     "players": info.players,
                     "draining": int(info.draining),
+                    "control_url": info.control_url or "",
                 },
             )
             pipe.pexpire(key, int(ttl_s * 1000))
@@ -265,6 +266,7 @@ class RedisStore:
                         rooms=int(fields[b"rooms"]),
                         players=int(fields[b"players"]),
                         draining=bool(int(fields[b"draining"])),
+                        control_url=fields.get(b"control_url", b"").decode() or None,
                     )
                 )
             return sorted(found, key=lambda n: n.node_id)

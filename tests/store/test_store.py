@@ -123,9 +123,10 @@ async def test_concurrent_claims_of_one_expired_room_have_one_winner(store):
 
 async def test_nodes_that_stop_heartbeating_disappear(store):
     await store.heartbeat(NodeInfo("a", "ws://a:1", 10, rooms=2, players=5), 10)
-    await store.heartbeat(NodeInfo("b", "ws://b:1", 10), TTL_S)
+    await store.heartbeat(NodeInfo("b", "ws://b:1", 10, control_url="http://b:2"), TTL_S)
     assert [n.node_id for n in await store.nodes()] == ["a", "b"]
     assert (await store.nodes())[0] == NodeInfo("a", "ws://a:1", 10, rooms=2, players=5)
+    assert (await store.nodes())[1] == NodeInfo("b", "ws://b:1", 10, control_url="http://b:2")
 
     async def only_a():
         return [n.node_id for n in await store.nodes()] == ["a"]
