@@ -39,6 +39,9 @@ ACCEPT_BACKOFF_S = 0.1
 # connections over the caps cannot hold unbounded sockets for the handshake
 # timeout each.
 MAX_REFUSING = 256
+# How long a draining node waits to tell the cluster so before it sends its
+# clients on; a slow Redis must not hold the drain.
+DRAIN_NOTICE_S = 2.0
 
 
 def reachable_url(url: str) -> str:
@@ -123,6 +126,10 @@ class GameServer:
                     # Rooms move: each checkpoints and releases its lease as
                     # it ends, and its clients rejoin elsewhere (REDIRECT).
                     self.failover.drain()
+                    # The registry shows us draining before any client is
+                    # sent on, so the other nodes do not send it back here.
+                    with trio.move_on_after(DRAIN_NOTICE_S):
+                        await self.failover.heartbeat_now()
                     await self._tell_clients_where_to_go()
                     self.registry.drain(Code.REDIRECT, "server draining; rejoin to continue on another node")
                 else:

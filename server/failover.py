@@ -194,6 +194,10 @@ class Failover:
                 return
             if lease.node_id != self.config.node_id:
                 for node in await self.store.nodes():
+                    if node.node_id == lease.node_id and node.draining:
+                        # Its owner is handing it over: sending the client back
+                        # there would only bounce it between the two nodes.
+                        raise JoinRefused(Code.ROOM_RECOVERING, "the room is moving to another node; retry")
                     if node.node_id == lease.node_id:
                         raise JoinRefused(Code.REDIRECT, f"room {room_id} is on {node.url}", url=node.url)
         except StoreUnavailable as exc:
