@@ -45,37 +45,18 @@ from protocol import messages as m  # noqa: E402
 from server.failover import Failover, FailoverConfig  # noqa: E402
 from server.registry import RegistryConfig, RoomRegistry  # noqa: E402
 from server.room import RoomConfig  # noqa: E402
-from server.store.base import StoreUnavailable  # noqa: E402
 from server.store.redis import RedisStore, _key  # noqa: E402
+from tests.fakes import CuttableStore  # noqa: E402
 
 RATE = 20
 POLL_S = 0.005
 RECOVER_TIMEOUT_S = 60.0  # after the lease TTL; then the run reports what it has
 
 
-class Cuttable:
-    """A store this node can be cut off from (as in tests/server/test_failover.py)."""
-
-    def __init__(self, store: RedisStore) -> None:
-        self.store = store
-        self.cut = False
-
-    def __getattr__(self, name: str):
-        method = getattr(self.store, name)
-
-        async def call(*args, **kwargs):
-            if self.cut:
-                await trio.lowlevel.checkpoint()
-                raise StoreUnavailable("cut off (benchmark: node crashed)")
-            return await method(*args, **kwargs)
-
-        return call
-
-
 class Node:
     def __init__(self, node_id: str, url: str, ttl: float, interval: int, players: int) -> None:
         self.redis = RedisStore(url)
-        self.store = Cuttable(self.redis)
+        self.store = CuttableStore(self.redis, why="cut off (benchmark: node crashed)")
         room = RoomConfig(tick_rate=RATE, max_players=max(players, 8), rejoin_grace_s=120, idle_close_s=120)
         self.registry = RoomRegistry(RegistryConfig(room=room, max_rooms=10_000))
         config = FailoverConfig(node_id, f"ws://{node_id}", lease_ttl_s=ttl, checkpoint_interval=interval)

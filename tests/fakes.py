@@ -91,3 +91,27 @@ async def run_ticks(room: Room, n: int) -> None:
         # Most of the way in one sleep, then half ticks, so that we stop
         # exactly at ``target`` without a wake-up per tick.
         await trio.sleep((max(target - room.game.tick - 1, 0) + 0.5) / room.config.tick_rate)
+
+
+class CuttableStore:
+    """Wraps a real store (memory or Redis) so that a test or benchmark can
+    cut a node off from it: every call then raises StoreUnavailable, as when
+    Redis is unreachable or the node has crashed."""
+
+    def __init__(self, store, *, why: str = "cut off") -> None:
+        self.store = store
+        self.cut = False
+        self.why = why
+
+    def __getattr__(self, name: str):
+        from server.store.base import StoreUnavailable
+
+        method = getattr(self.store, name)
+
+        async def call(*args, **kwargs):
+            if self.cut:
+                await trio.lowlevel.checkpoint()
+                raise StoreUnavailable(self.why)
+            return await method(*args, **kwargs)
+
+        return call

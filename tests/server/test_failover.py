@@ -13,37 +13,16 @@ from protocol.errors import Code
 from server.failover import Failover, FailoverConfig
 from server.registry import RegistryConfig, RoomRegistry
 from server.room import JoinRefused, RoomConfig
-from server.store.base import StoreUnavailable
 from server.store.memory import MemoryStore
-from tests.fakes import FakeLink
+from tests.fakes import CuttableStore, FakeLink
 
 RATE = 20
 TTL_S = 3.0
 
 
-class Cuttable:
-    """A store a test can cut this node off from: every call then raises
-    StoreUnavailable, as when Redis is unreachable."""
-
-    def __init__(self, store: MemoryStore) -> None:
-        self.store = store
-        self.cut = False
-
-    def __getattr__(self, name: str):
-        method = getattr(self.store, name)
-
-        async def call(*args, **kwargs):
-            if self.cut:
-                await trio.lowlevel.checkpoint()
-                raise StoreUnavailable("cut off (test)")
-            return await method(*args, **kwargs)
-
-        return call
-
-
 class Node:
     def __init__(self, node_id: str, store: MemoryStore) -> None:
-        self.store = Cuttable(store)
+        self.store = CuttableStore(store, why="cut off (test)")
         self.registry = RoomRegistry(RegistryConfig(room=RoomConfig(tick_rate=RATE, max_players=4, rejoin_grace_s=30)))
         config = FailoverConfig(node_id, f"ws://{node_id}", lease_ttl_s=TTL_S, checkpoint_interval=RATE)
         self.failover = Failover(config, self.store, self.registry)
