@@ -16,9 +16,12 @@ COPY server ./server
 COPY client ./client
 COPY loadtest ./loadtest
 RUN pip install . \
-    && useradd --system --uid 10001 --no-create-home tickroom
+    && groupadd --system --gid 10001 tickroom \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home tickroom
 
-USER tickroom
+# Numeric, so Kubernetes' runAsNonRoot can check it (a name cannot be) and
+# the id resolves the same on the host (hadolint DL3066).
+USER 10001:10001
 # 7350: WebSocket game port. 7351: control API (matchmaker, /healthz, /metrics).
 EXPOSE 7350 7351
 # Without an API key the control API listens on loopback only; give it

