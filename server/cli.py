@@ -267,5 +267,8 @@ async def _serve_until_signal(config: ServerConfig) -> None:
                         nursery.cancel_scope.cancel()
 
             nursery.start_soon(stop_on_signal)
+            from .workers import stop_when_orphaned
+
+            nursery.start_soon(stop_when_orphaned, lambda: server.stopping or server.shutdown())
             await server.run()
             nursery.cancel_scope.cancel()

@@ -7,7 +7,8 @@ control_base+i (a base of 0 stays 0: free ports), node id
 ``--redis-url``, so the rooms of a worker that dies fail over to the others
 while the parent restarts it (after a bounded backoff). SIGTERM or SIGINT
 to the parent is forwarded to every worker, which drains; the parent exits
-0 once all have exited.
+0 once all have exited. A worker whose parent is gone (SIGKILL) drains
+itself rather than run unsupervised.
 """
 
 from __future__ import annotations
@@ -28,6 +29,20 @@ log = logging.getLogger("tickroom.workers")
 RESTART_DELAY_S = 0.5  # first restart delay; doubles per quick death
 MAX_RESTART_DELAY_S = 10.0
 STABLE_S = 30.0  # a worker that lived this long restarts at the first delay again
+SUPERVISOR_ENV = "TICKROOM_SUPERVISOR_PID"  # a worker whose parent is gone drains itself
+ORPHAN_CHECK_S = 1.0
+
+
+async def stop_when_orphaned(stop) -> None:
+    """In a worker: call ``stop()`` once the supervising parent is gone
+    (killed with SIGKILL, say), so no worker outlives it."""
+    parent = int(os.environ.get(SUPERVISOR_ENV, "0") or 0)
+    if not parent:
+        return
+    while os.getppid() == parent:
+        await trio.sleep(ORPHAN_CHECK_S)
+    log.warning("supervisor (pid %d) is gone: stopping this worker", parent)
+    stop()
 
 
 def worker_count(text: str) -> int:
@@ -84,7 +99,7 @@ class Supervisor:
     async def _keep(self, index: int) -> None:
         """Run worker ``index``; restart it when it dies, until a signal."""
         delay = RESTART_DELAY_S
-        env = {**os.environ, "TICKROOM_WORKERS": "1", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "TICKROOM_WORKERS": "1", "PYTHONUNBUFFERED": "1", SUPERVISOR_ENV: str(os.getpid())}
         while not self.stopping:
             started = trio.current_time()
             # Its own process group: a Ctrl-C at the terminal reaches the

@@ -51,6 +51,15 @@ def nodes_by_id(redis_url: str) -> dict[str, dict[str, Any]]:
     return {n["node_id"]: n for n in status(redis_url)["nodes"]}
 
 
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting for init to reap it)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z"
+
+
 def test_workers_without_redis_url_is_a_clear_error():
     env = {k: v for k, v in ENV.items() if k != "TICKROOM_REDIS_URL"}
     out = subprocess.run([sys.executable, "-m", "server", "serve", "--workers", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=20)
@@ -142,3 +151,31 @@ def test_two_workers_register_fail_over_and_drain(redis_url):
                 except ProcessLookupError:
                     pass
         log_file.close()
+
+
+def test_workers_stop_when_the_parent_is_killed(redis_url):
+    parent = subprocess.Popen(
+        [
+            sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--control-port", "0",
+            "--workers", "2", "--redis-url", redis_url, "--node-id", "o",
+        ],
+        cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    pids: list[int] = []
+    try:
+        nodes = wait_for(lambda: (n := nodes_by_id(redis_url)).keys() == {"o-w0", "o-w1"} and n, "both workers to register")
+        pids = [n["pid"] for n in nodes.values()]
+        parent.kill()
+        parent.wait()
+        # Orphaned, each worker drains, unregisters and exits.
+        wait_for(lambda: not any(alive(pid) for pid in pids), "the orphaned workers to exit")
+        assert status(redis_url)["nodes"] == []
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
