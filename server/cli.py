@@ -1,4 +1,5 @@
-"""The ``tickroom`` command: ``tickroom serve``, ``tickroom loadtest``.
+"""The ``tickroom`` command: ``tickroom serve``, ``tickroom status``,
+``tickroom loadtest``.
 
 Every flag has an environment variable, TICKROOM_ plus the flag's name in
 capitals (--tick-rate -> TICKROOM_TICK_RATE); a flag given on the command
@@ -104,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help only: main() hands everything after "loadtest" to
     # the load tester's own parser (loadtest/cli.py).
     sub.add_parser("loadtest", help="run headless bots against a node or the control API (tickroom loadtest --help)", add_help=False)
+    _add_workers_flag(serve)
+    from .status import add_arguments as add_status_arguments
+
+    add_status_arguments(sub.add_parser("status", help="nodes, rooms, players and tick times of a cluster, from its Redis"))
     for flag, name, kind, help_text in _SERVE_FLAGS:
         convert = {"bool": _parse_bool, "file": _read_secret_file}.get(kind, kind)
         env = _env_name(flag)
@@ -128,6 +133,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_workers_flag(serve: argparse.ArgumentParser) -> None:
+    from .workers import worker_count
+
+    def convert(text: str) -> int:
+        try:
+            return worker_count(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a count or auto, got {text!r}") from None
+
+    env = _env_name("--workers")
+    default = 1
+    if env in os.environ:
+        try:
+            default = convert(os.environ[env])
+        except argparse.ArgumentTypeError as exc:
+            serve.error(f"{env}: {exc}")
+    serve.add_argument(
+        "--workers",
+        type=convert,
+        default=default,
+        metavar="N|auto",
+        help=f"node processes on this machine, each on port base+i, sharing --redis-url (0 or auto: one per CPU) [env {env}; default 1]",
+    )
+
+
 def _show_default(name: str) -> object:
     if name == "allow_client_rooms":
         return "on, off with a ticket secret"
@@ -147,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         return loadtest_main(argv[1:], prog="tickroom loadtest")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "status":
+        from .status import run as run_status
+
+        return run_status(args)
     if args.command == "serve":
         config = config_from_args(args)
         if config.log_format not in ("text", "json"):
@@ -166,6 +200,17 @@ def main(argv: list[str] | None = None) -> int:
             config.ssl_context  # noqa: B018 - load the certificate now: fail at start, not at the first client
         except (ValueError, OSError) as exc:
             parser.error(f"TLS: {exc}")
+        if args.workers != 1:
+            if not config.redis_url:
+                print("tickroom: error: --workers needs --redis-url: the workers share their rooms through Redis", file=sys.stderr)
+                return 2
+            if config.public_url:
+                print("tickroom: error: --public-url names one node; with --workers each worker derives its own", file=sys.stderr)
+                return 2
+            from .workers import supervise
+
+            _setup_logging(config)
+            return supervise(argv, config, args.workers)
         _setup_logging(config)
         trio.run(_serve_until_signal, config)
         return 0
@@ -222,5 +267,8 @@ async def _serve_until_signal(config: ServerConfig) -> None:
                         nursery.cancel_scope.cancel()
 
             nursery.start_soon(stop_on_signal)
+            from .workers import stop_when_orphaned
+
+            nursery.start_soon(stop_when_orphaned, lambda: server.stopping or server.shutdown())
             await server.run()
             nursery.cancel_scope.cancel()

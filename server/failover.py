@@ -24,6 +24,7 @@ name a room it does not have.
 from __future__ import annotations
 
 import logging
+import os
 import random
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -293,6 +294,10 @@ class Failover:
     def node_info(self) -> NodeInfo:
         """This node as the registry shows it: capacity and load now."""
         rooms = self.registry.rooms()
+        durations = sorted(d for room in rooms for d in room.tick_durations)
+        p50 = durations[len(durations) // 2] * 1e3 if durations else 0.0
+        p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))] * 1e3 if durations else 0.0
+        lags = [k.room.game.tick - k.written_tick for k in self.keepers.values() if k.written_tick >= 0]
         return NodeInfo(
             node_id=self.config.node_id,
             url=self.config.public_url,
@@ -301,6 +306,11 @@ class Failover:
             players=sum(r.players.connected_count() for r in rooms),
             draining=self.draining or self.registry.draining,
             control_url=self.control_url,
+            tick_ms_p50=round(p50, 3),
+            tick_ms_p99=round(p99, 3),
+            overruns=sum(r.statistics().overruns for r in rooms),
+            checkpoint_lag=max(lags, default=0),
+            pid=os.getpid(),
         )
 
     async def heartbeat_now(self) -> None:

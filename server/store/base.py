@@ -42,6 +42,12 @@ class NodeInfo:
     players: int = 0
     draining: bool = False
     control_url: str | None = None  # http://HOST:PORT of its control API, for cluster placement
+    # Figures for ``tickroom status`` (server/status.py); 0 when unknown.
+    tick_ms_p50: float = 0.0
+    tick_ms_p99: float = 0.0
+    overruns: int = 0  # ticks that finished after the next tick's deadline, all rooms
+    checkpoint_lag: int = 0  # ticks since the oldest last durable write of a hosted room
+    pid: int = 0  # the node's process id on its machine
 
 
 @dataclass(frozen=True)

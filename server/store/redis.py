@@ -234,6 +234,11 @@ class RedisStore:
                     "players": info.players,
                     "draining": int(info.draining),
                     "control_url": info.control_url or "",
+                    "tick_ms_p50": info.tick_ms_p50,
+                    "tick_ms_p99": info.tick_ms_p99,
+                    "overruns": info.overruns,
+                    "checkpoint_lag": info.checkpoint_lag,
+                    "pid": info.pid,
                 },
             )
             pipe.pexpire(key, int(ttl_s * 1000))
@@ -267,6 +272,12 @@ class RedisStore:
                         players=int(fields[b"players"]),
                         draining=bool(int(fields[b"draining"])),
                         control_url=fields.get(b"control_url", b"").decode() or None,
+                        # Absent in a hash written by an older node.
+                        tick_ms_p50=float(fields.get(b"tick_ms_p50", 0)),
+                        tick_ms_p99=float(fields.get(b"tick_ms_p99", 0)),
+                        overruns=int(fields.get(b"overruns", 0)),
+                        checkpoint_lag=int(fields.get(b"checkpoint_lag", 0)),
+                        pid=int(fields.get(b"pid", 0)),
                     )
                 )
             return sorted(found, key=lambda n: n.node_id)

@@ -122,10 +122,11 @@ async def test_concurrent_claims_of_one_expired_room_have_one_winner(store):
 
 
 async def test_nodes_that_stop_heartbeating_disappear(store):
-    await store.heartbeat(NodeInfo("a", "ws://a:1", 10, rooms=2, players=5), 10)
+    figures = dict(tick_ms_p50=0.25, tick_ms_p99=1.5, overruns=3, checkpoint_lag=7, pid=4242)
+    await store.heartbeat(NodeInfo("a", "ws://a:1", 10, rooms=2, players=5, **figures), 10)
     await store.heartbeat(NodeInfo("b", "ws://b:1", 10, control_url="http://b:2"), TTL_S)
     assert [n.node_id for n in await store.nodes()] == ["a", "b"]
-    assert (await store.nodes())[0] == NodeInfo("a", "ws://a:1", 10, rooms=2, players=5)
+    assert (await store.nodes())[0] == NodeInfo("a", "ws://a:1", 10, rooms=2, players=5, **figures)
     assert (await store.nodes())[1] == NodeInfo("b", "ws://b:1", 10, control_url="http://b:2")
 
     async def only_a():
