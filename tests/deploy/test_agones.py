@@ -16,6 +16,7 @@ from client import connect
 from server.agones import AgonesSDK, port_from_env
 from server.app import GameServer
 from server.config import ServerConfig
+from tests.in_process import serving
 
 DEADLINE = 10.0
 HEALTH_PERIOD = 0.2
@@ -67,18 +68,8 @@ class FakeSidecar:
 async def running_server(sdk: AgonesSDK | None) -> AsyncIterator[GameServer]:
     server = GameServer(ServerConfig(host="127.0.0.1", port=0, graceful_timeout_s=2.0, stats_interval_s=0, max_rooms=50))
     server.agones = sdk
-    returned = trio.Event()
-
-    async def run(task_status=trio.TASK_STATUS_IGNORED) -> None:
-        await server.run(task_status=task_status)
-        returned.set()
-
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run)
+    async with serving(server, stop_deadline=DEADLINE):
         yield server
-        server.shutdown()
-        with trio.fail_after(DEADLINE):
-            await returned.wait()
 
 
 async def wait_for(predicate: Callable[[], bool], what: str) -> None:

@@ -19,6 +19,7 @@ from protocol.client_session import ClientSession
 from protocol.errors import Code
 from server.app import GameServer
 from server.config import ServerConfig
+from tests.in_process import serving
 
 SHORT = 0.3  # s: the timeout under test
 LONG = 60.0  # s: the timeouts that must not interfere
@@ -41,18 +42,8 @@ async def running_server(**overrides) -> AsyncIterator[GameServer]:
         }
     )
     server = GameServer(config)
-    returned = trio.Event()
-
-    async def run(task_status=trio.TASK_STATUS_IGNORED) -> None:
-        await server.run(task_status=task_status)
-        returned.set()
-
-    async with trio.open_nursery() as nursery:
-        await nursery.start(run)
+    async with serving(server, stop_deadline=DEADLINE):
         yield server
-        server.shutdown()
-        with trio.fail_after(DEADLINE):
-            await returned.wait()
     assert server.connections == set()
 
 
