@@ -1,10 +1,13 @@
 """One client connection: WebSocket upgrade, join, then inputs to the room.
 
-A Connection is the room's ClientLink for one socket. Its task reads frames,
-validates them through the sans-IO ServerSession and forwards inputs to the
-room with send_nowait (a full room drops the input, never stalls the reader,
-so pings keep being answered). Snapshots from the room go straight to the
-socket through the outbox; the outbox's flusher is the only other task.
+A Connection is the room's ClientLink for one socket. Its task does the
+upgrade and reads the join through the sans-IO ServerSession. Once the player
+is in a room, the task only keeps the idle timer: the room's tick reads the
+socket itself (``take_inputs``: one non-blocking recv, every frame in it
+parsed and validated), so a player costs no task wake-up per message
+(PERFORMANCE.md: the reader task and its channel hop are what saturate a core
+with stock trio-websocket). Snapshots from the room go straight to the socket
+through the outbox; the outbox's flusher is the only other task.
 
 Every way out ends in ``_finish``: an error message when the close has a
 4xxx code, the close frame, a bounded wait for the peer's, and the socket
@@ -33,6 +36,8 @@ from .room import JoinAccepted, JoinRefused
 from .websocket import ConnectionClosed, HandshakeFailed, MessageTooBig, ServerWebSocket, TextFrame, binary_frame
 
 log = logging.getLogger(__name__)
+
+_NOTHING: list = []  # take_inputs' answer when nothing came (shared: never mutated)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Connection:
         self._close: tuple[int, str] | None = None
         self._peer_closed = False
         self._error_sent = False
+        self._heard_at = 0.0  # trio time of the last client message (idle timer)
 
     # -- ClientLink ------------------------------------------------------------
 
@@ -161,38 +167,70 @@ class Connection:
         return True
 
     async def _read_loop(self) -> None:
+        """In a room: the room's tick reads this socket (``take_inputs``);
+        the task keeps the idle timer and waits for the end (a kick, or
+        ``take_inputs`` finding the connection over, cancels ``_scope``)."""
         assert self.joined is not None
-        inputs = self.joined.inputs
-        async with inputs:
+        async with self.joined.inputs:  # unused: the room reads us itself
+            idle = self.limits.idle_timeout_s
+            self._heard_at = trio.current_time()
             while True:
-                with trio.move_on_after(self.limits.idle_timeout_s) as idle:
-                    data = await self._receive()
-                if idle.cancelled_caught:
-                    self._set_close(Code.IDLE_TIMEOUT, f"nothing received for {self.limits.idle_timeout_s:g} s")
+                deadline = self._heard_at + idle
+                if trio.current_time() >= deadline:
+                    self._set_close(Code.IDLE_TIMEOUT, f"nothing received for {idle:g} s")
                     return
-                if data is None:
-                    return
-                try:
-                    msg = self.session.receive_message(data, trio.current_time())
-                except RemoteProtocolError as exc:
-                    self._refuse(exc)
-                    if exc.fatal:
-                        return
+                await trio.sleep_until(deadline)
+
+    def take_inputs(self) -> list:
+        """What the client sent since the last tick: its inputs and acks,
+        validated, in order. Called by the room's tick; never blocks.
+
+        Answers pings, refuses bad messages (a strike, or the close) and
+        ends the connection on a close frame, a leave or a fatal error,
+        exactly as the awaiting read path does before the join.
+        """
+        if self.joined is None or self._close is not None:
+            return _NOTHING  # not ready (the join reply is on its way) or ending
+        try:
+            items = self.ws.receive_available()
+        except OutboxOverflow as exc:  # WebSocket pings whose pongs pile up unread
+            self._end(Code.ACK_TIMEOUT, str(exc))
+            return _NOTHING
+        if not items:
+            return _NOTHING
+        now = trio.current_time()
+        out = []
+        session = self.session
+        for item in items:
+            if type(item) is not bytes:
+                if not self._receive_failed(item):
                     continue
-                if isinstance(msg, (m.Input, m.Ack)):
-                    try:
-                        inputs.send_nowait((self, msg))
-                    except trio.WouldBlock:
-                        self.inputs_dropped += 1
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        self._set_close(Code.ROOM_CLOSED, "room closed")
-                        return
-                elif isinstance(msg, m.Ping):
-                    self.send(encode_pong(m.Pong(id=msg.id, tick=self._room_tick())))
-                elif isinstance(msg, m.Leave):
-                    self.left = True
-                    self._set_close(Code.NORMAL, "left")
-                    return
+                self._scope.cancel()
+                break
+            self.messages_received += 1
+            self._heard_at = now
+            try:
+                msg = session.receive_message(item, now)
+            except RemoteProtocolError as exc:
+                self._refuse(exc)
+                if exc.fatal:
+                    self._scope.cancel()
+                    break
+                continue
+            kind = type(msg)
+            if kind is m.Input or kind is m.Ack:
+                out.append(msg)
+            elif kind is m.Ping:
+                self.send(encode_pong(m.Pong(id=msg.id, tick=self._room_tick())))
+            elif kind is m.Leave:
+                self.left = True
+                self._end(Code.NORMAL, "left")
+                break
+        return out
+
+    def _end(self, code: int, reason: str) -> None:
+        self._set_close(code, reason)
+        self._scope.cancel()
 
     async def _receive(self) -> bytes | None:
         """The next client message, or None when the connection is over
@@ -200,26 +238,32 @@ class Connection:
         while True:
             try:
                 data = await self.ws.receive_message()
-                self.messages_received += 1
-                return data
-            except ConnectionClosed as exc:
-                self._set_close(exc.code, exc.reason, peer_closed=True)
-                return None
-            except MessageTooBig as exc:
-                try:
-                    self.session.check_size(exc.size)
-                except RemoteProtocolError as refusal:
-                    self._refuse(refusal)
-                return None
+            except (ConnectionClosed, MessageTooBig, TextFrame) as exc:
+                if self._receive_failed(exc):
+                    return None
+                continue
             except OutboxOverflow as exc:
                 # WebSocket pings from a peer that reads none of the pongs.
                 self._set_close(Code.ACK_TIMEOUT, str(exc))
                 return None
-            except TextFrame:
-                exc = self.session.text_frame(trio.current_time())
-                self._refuse(exc)
-                if exc.fatal:
-                    return None
+            self.messages_received += 1
+            return data
+
+    def _receive_failed(self, exc: Exception) -> bool:
+        """Handle what the transport raised instead of a message; True if
+        the connection is over (the close code is then set)."""
+        if isinstance(exc, ConnectionClosed):
+            self._set_close(exc.code, exc.reason, peer_closed=True)
+            return True
+        if isinstance(exc, MessageTooBig):
+            try:
+                self.session.check_size(exc.size)
+            except RemoteProtocolError as refusal:
+                self._refuse(refusal)
+            return True
+        refusal = self.session.text_frame(trio.current_time())  # a TextFrame
+        self._refuse(refusal)
+        return refusal.fatal
 
     async def _flush(self) -> None:
         try:

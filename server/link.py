@@ -1,8 +1,10 @@
 """The narrow interface between a room and the transport.
 
 A room hands encoded messages to its clients' links and reads what they
-received from its input channel; it knows nothing of sockets, frames or
-WebSockets. server.connection implements it over our WebSocket transport;
+received, either from its input channel (links that push, like the tests'
+fakes) or, once per tick, from the link itself (a PolledLink: the real
+connection, whose socket the tick reads so that no task wakes per message);
+it knows nothing of sockets, frames or WebSockets. server.connection implements it over our WebSocket transport;
 the tests implement it in memory (tests/fakes.py).
 """
 
@@ -32,3 +34,11 @@ class ClientLink(Protocol):
 
     def kick(self, code: Code, reason: str) -> None:
         """Close the connection with an error message and this close code."""
+
+
+class PolledLink(ClientLink, Protocol):
+    """A link the room's tick reads instead of waiting for pushes."""
+
+    def take_inputs(self) -> list:
+        """The inputs and acks (validated protocol.messages) received since
+        the last call, in order. Never blocks; called once per tick."""

@@ -8,7 +8,7 @@ over (same entity, no duplicate).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from protocol import messages as m
 
@@ -26,6 +26,12 @@ class Player:
     last_seq: int = 0  # newest input seq applied
     acked: int = m.NO_TICK  # newest snapshot tick the current link acknowledged
     pending: list = field(default_factory=list)  # inputs received since the last tick
+    # The link's ``take_inputs`` when the room's tick reads it (server.link.PolledLink).
+    take_inputs: Callable[[], list] | None = None
+
+
+def _by_id(player: Player) -> int:
+    return player.id
 
 
 class PlayerTable:
@@ -56,6 +62,7 @@ class PlayerTable:
         if player.link is not None:
             self._by_link.pop(id(player.link), None)
         player.link = link
+        player.take_inputs = getattr(link, "take_inputs", None)
         player.linked_tick = tick
         player.acked = m.NO_TICK
         player.pending.clear()
@@ -65,6 +72,7 @@ class PlayerTable:
         if player.link is not None:
             self._by_link.pop(id(player.link), None)
             player.link = None
+            player.take_inputs = None
             player.detached_tick = tick
         player.pending.clear()
 
@@ -84,5 +92,10 @@ class PlayerTable:
     def connected_count(self) -> int:
         return sum(1 for p in self._by_id.values() if p.link is not None)
 
-    def with_pending(self) -> Iterator[Player]:
-        return (p for p in self._by_id.values() if p.pending)
+    def with_pending(self) -> list[Player]:
+        """In id order: the batch's rows, hence the game's, are deterministic."""
+        return sorted((p for p in self._by_id.values() if p.pending), key=_by_id)
+
+    def polled(self) -> list[Player]:
+        """Connected players whose link the tick reads (server.link.PolledLink)."""
+        return [p for p in self._by_id.values() if p.take_inputs is not None]

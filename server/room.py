@@ -272,23 +272,31 @@ class Room:
         self._broadcast()
 
     def _collect_inputs(self) -> InputBatch:
-        """Drain the input channel: record acks, queue inputs per player,
-        then batch them (server.input_batch)."""
+        """Read the polled links and drain the input channel: record acks,
+        queue inputs per player, then batch them (server.input_batch)."""
+        tick = self.game.tick
+        for player in self.players.polled():
+            for msg in player.take_inputs():
+                self._receive(player, msg, tick)
         while True:
             try:
                 link, msg = self._inputs_recv.receive_nowait()
             except trio.WouldBlock:
                 break
             player = self.players.by_link(link)
-            if player is None:
-                continue  # a replaced or reaped connection's leftovers
-            ack = msg.tick if isinstance(msg, m.Ack) else msg.ack
-            if player.acked < ack <= self.game.tick:  # never a tick we did not send
-                player.acked = ack
-            if isinstance(msg, m.Input):
-                player.pending.append(msg)
+            if player is not None:  # else a replaced or reaped connection's leftovers
+                self._receive(player, msg, tick)
+        return self._batcher.batch(self.players.with_pending())
 
-        return self._batcher.batch(sorted(self.players.with_pending(), key=lambda p: p.id))
+    @staticmethod
+    def _receive(player: Player, msg: m.Input | m.Ack, tick: int) -> None:
+        if type(msg) is m.Input:
+            ack = msg.ack
+            player.pending.append(msg)
+        else:
+            ack = msg.tick
+        if player.acked < ack <= tick:  # never a tick we did not send
+            player.acked = ack
 
     def _reap_players(self) -> None:
         tick = self.game.tick

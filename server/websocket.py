@@ -1,13 +1,22 @@
-"""The server's WebSocket transport: wsproto for the handshake and parsing,
-our own framing for what we send.
+"""The server's WebSocket transport: wsproto for the HTTP upgrade, our own
+frame parser (server.wsframes) and framing for everything after it.
 
 We own the socket (a non-blocking stdlib socket, waited on with
 trio.lowlevel.wait_readable/wait_writable) instead of using trio-websocket's
 server so that:
-- a frame over the size limit is refused while it arrives, with our own
-  error message and close code, before it is buffered;
+- a frame over the size limit is refused as soon as its header arrives, with
+  our own error message and close code, before it is buffered;
 - snapshots are framed once per baseline and written straight to the socket
-  by the room's tick (server.outbox), never through a task hop.
+  by the room's tick (server.outbox), never through a task hop;
+- a player's frames are read by the room's tick itself (``receive_available``:
+  one non-blocking recv, every complete message parsed from it), instead of by
+  a reader task per connection. PERFORMANCE.md measures the per-message cost
+  of a reader task with wsproto events at ~60 us; reading every socket once
+  per tick amortises the scheduler, and the minimal parser costs a few us.
+
+Before the join (and while closing) the connection's own task reads with the
+awaiting ``receive_message``; both read paths share one parser, so bytes that
+arrive with the upgrade request or the join are never lost.
 
 Server frames are not masked (RFC 6455 5.1), so one frame's bytes fit every
 client. We never fragment and never compress (no extensions negotiated).
@@ -23,29 +32,24 @@ from collections import deque
 
 import trio
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import ConnectionState
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    Request,
-    TextMessage,
-)
+from wsproto.events import AcceptConnection, RejectConnection, Request
 from wsproto.utilities import RemoteProtocolError as WSProtocolError
 
 from .outbox import Outbox, OutboxClosed
 from .tls import TlsHandshakeFailed, TlsSocket
+from .wsframes import CloseFrame, FrameParser, MessageTooBig as TooBigFrame, PingFrame, ProtocolViolation, TextMessage
+from .wsframes import close_frame, pong_frame
 
 RECEIVE_BYTES = 64 * 2**10  # 64 KiB per recv: many small frames per syscall
 MAX_HANDSHAKE_BYTES = 16 * 2**10  # 16 KiB of HTTP upgrade request, at most
 CLOSE_DRAIN_BYTES = 2 * 2**20  # after our close frame, read and discard up to 2 MiB
+_END_OF_HEAD = b"\r\n\r\n"
+_EMPTY_CLOSE = b"\x88\x00"  # a close frame without a status code (answers one)
 
 
 class ConnectionClosed(Exception):
     """The peer closed (``code``, ``reason`` from its close frame, or 1006 for
-    a dropped TCP connection)."""
+    a dropped TCP connection), or broke the WebSocket protocol (1002, 1007)."""
 
     def __init__(self, code: int, reason: str = "") -> None:
         super().__init__(f"connection closed: {code} {reason}".rstrip())
@@ -110,11 +114,15 @@ class ServerWebSocket:
         self.max_message_bytes = max_message_bytes
         self.request: Request | None = None
         self.bytes_received = 0
-        self._ws = WSConnection(ConnectionType.SERVER)
-        self._events: deque = deque()
-        self._message = bytearray()
-        self._message_is_text = False
+        self._handshake = WSConnection(ConnectionType.SERVER)
+        self._parser = FrameParser(max_message_bytes)
+        # Parsed, not yet taken: bytes (a message) or the exception that
+        # receive_message raises for it, in arrival order.
+        self._items: deque = deque()
+        self._message_began = 0  # bytes_received when the message being read began
         self._eof = False
+        self._close_sent = False
+        self._close_received = False
         self._closed = False
 
     # -- handshake ---------------------------------------------------------
@@ -131,28 +139,38 @@ class ServerWebSocket:
                 await self.sock.do_handshake()
             except TlsHandshakeFailed as exc:
                 raise HandshakeFailed(f"TLS: {exc}") from None
-        received = 0
-        while self.request is None:
+        # wsproto gets the request's bytes only: whatever follows them (a
+        # client may send its join before our answer) is frames, and ours.
+        head = bytearray()
+        while (end := head.find(_END_OF_HEAD)) < 0:
+            if len(head) > MAX_HANDSHAKE_BYTES:
+                raise HandshakeFailed("upgrade request too long")
             data = await self._recv()
-            received += len(data)
-            if not data or received > MAX_HANDSHAKE_BYTES:
+            if not data:
                 raise HandshakeFailed("no complete upgrade request")
-            try:
-                self._ws.receive_data(data)
-                for event in self._ws.events():
-                    if isinstance(event, Request):
-                        self._check_origin(event)
-                        self.request = event
-                    else:
-                        self._events.append(event)
-            except WSProtocolError as exc:
-                hint = exc.event_hint or RejectConnection(status_code=400)
-                # A best-effort answer to a peer that is not speaking
-                # WebSocket; whatever goes wrong with it changes nothing.
-                with contextlib.suppress(Exception):
-                    self.outbox.send(self._ws.send(hint))
-                raise HandshakeFailed(str(exc)) from None
-        self.outbox.send(self._ws.send(AcceptConnection()))
+            head += data
+        end += len(_END_OF_HEAD)
+        if end > MAX_HANDSHAKE_BYTES:
+            raise HandshakeFailed("upgrade request too long")
+        try:
+            self._handshake.receive_data(bytes(head[:end]))
+            for event in self._handshake.events():
+                if isinstance(event, Request):
+                    self._check_origin(event)
+                    self.request = event
+            if self.request is None:
+                raise WSProtocolError("incomplete upgrade request", event_hint=RejectConnection(status_code=400))
+        except WSProtocolError as exc:
+            hint = exc.event_hint or RejectConnection(status_code=400)
+            # A best-effort answer to a peer that is not speaking
+            # WebSocket; whatever goes wrong with it changes nothing.
+            with contextlib.suppress(Exception):
+                self.outbox.send(self._handshake.send(hint))
+            raise HandshakeFailed(str(exc)) from None
+        self.outbox.send(self._handshake.send(AcceptConnection()))
+        self._message_began = self.bytes_received - (len(head) - end)
+        if len(head) > end:
+            self._parse(bytes(head[end:]))
         return self.request
 
     # -- receiving ---------------------------------------------------------
@@ -160,45 +178,81 @@ class ServerWebSocket:
     async def receive_message(self) -> bytes:
         """The next complete binary message.
 
-        Raises ConnectionClosed, MessageTooBig (as soon as the limit is
-        passed, before the rest arrives), TextFrame, or OutboxOverflow
-        (pings keep coming and their pongs pile up unread).
+        Raises ConnectionClosed, MessageTooBig (as soon as the frame header
+        says the limit is passed, before the rest arrives), TextFrame, or
+        OutboxOverflow (pings keep coming and their pongs pile up unread).
         """
-        while True:
-            while self._events:
-                event = self._events.popleft()
-                if isinstance(event, (BytesMessage, TextMessage)):
-                    if not self._message:
-                        self._message_is_text = isinstance(event, TextMessage)
-                    chunk = event.data.encode() if isinstance(event, TextMessage) else event.data
-                    if len(self._message) + len(chunk) > self.max_message_bytes:
-                        size = len(self._message) + len(chunk)
-                        self._message.clear()
-                        raise MessageTooBig(size)
-                    self._message += chunk
-                    if event.message_finished:
-                        data, is_text = bytes(self._message), self._message_is_text
-                        self._message.clear()
-                        if is_text:
-                            raise TextFrame()
-                        return data
-                elif isinstance(event, Ping):
-                    self._send_control(event.response())
-                elif isinstance(event, CloseConnection):
-                    if self._ws.state is ConnectionState.REMOTE_CLOSING:
-                        self._send_control(event.response())
-                    raise ConnectionClosed(event.code, event.reason or "")
-                # Pong and anything else: nothing to do.
+        while not self._items:
             if self._eof:
                 raise ConnectionClosed(1006, "connection lost")
             data = await self._recv()
-            if not data:
+            if data:
+                self._parse(data)
+            else:
                 self._eof = True
+        item = self._items.popleft()
+        if type(item) is bytes:
+            return item
+        raise item
+
+    def receive_available(self) -> list:
+        """Every message that has arrived, without waiting: the room's tick
+        calls this once per player.
+
+        One recv (64 KiB covers any burst the rate limit lets through; the
+        rest waits in the kernel for the next tick, which is backpressure on
+        a flooder). Returns, in order, bytes for each complete binary message
+        and, for whatever receive_message would raise, the exception itself;
+        after a ConnectionClosed or MessageTooBig nothing follows. Raises
+        OutboxOverflow like receive_message.
+        """
+        if not self._eof:
             try:
-                self._ws.receive_data(data or None)
-                self._events.extend(self._ws.events())
-            except WSProtocolError as exc:
-                raise ConnectionClosed(1002, f"WebSocket protocol error: {exc}") from None
+                data = self.sock.recv(RECEIVE_BYTES)
+            except BlockingIOError:
+                data = None
+            except OSError:
+                data = b""
+            if data:
+                self.bytes_received += len(data)
+                self._parse(data)
+            elif data is not None:
+                self._eof = True
+                self._items.append(ConnectionClosed(1006, "connection lost"))
+        if not self._items:
+            return []
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    def _parse(self, data: bytes) -> None:
+        """Feed the parser; answer control frames now; queue the rest."""
+        items = self._items
+        for event in self._parser.receive(data):
+            if type(event) is bytes:
+                items.append(event)
+                self._message_began = self.bytes_received
+            elif isinstance(event, PingFrame):
+                self._send_control(pong_frame(event.payload))
+            elif isinstance(event, TextMessage):
+                items.append(TextFrame())
+                self._message_began = self.bytes_received
+            elif isinstance(event, CloseFrame):
+                self._close_received = True
+                # Echo the peer's code (RFC 6455 5.5.1); none for none.
+                if event.code == 1005:
+                    self._send_control(_EMPTY_CLOSE)
+                else:
+                    self._send_control(close_frame(event.code, event.reason))
+                items.append(ConnectionClosed(event.code, event.reason))
+            elif isinstance(event, TooBigFrame):
+                # What has arrived of it (at least the limit plus one), not
+                # what its header claims: a liar's header proves nothing.
+                seen = self.bytes_received - self._message_began
+                items.append(MessageTooBig(max(self.max_message_bytes + 1, min(event.size, seen))))
+            elif isinstance(event, ProtocolViolation):
+                items.append(ConnectionClosed(event.code, f"WebSocket protocol error: {event.reason}"))
+            # PongFrame: nothing to do.
 
     # -- sending and closing -----------------------------------------------
 
@@ -217,27 +271,26 @@ class ServerWebSocket:
             # reply to wait for.
             timeout = 0
         with trio.move_on_after(timeout, shield=True):
-            if self._ws.state is ConnectionState.OPEN:
+            if self.request is not None and not self._close_received:
                 # Best effort: the socket may already be gone.
                 with contextlib.suppress(Exception):
-                    self._send_control(CloseConnection(code=code, reason=reason[:120]))
+                    self._send_control(close_frame(code, reason))
             self.outbox.close()
             await self.outbox.wait_drained()
             # Read (and drop) until the peer answers or hangs up, so that the
             # kernel does not reset the connection over unread data and
             # destroy our close frame before the client reads it.
             drained = 0
-            while not self._eof and self._ws.state is not ConnectionState.CLOSED and drained < CLOSE_DRAIN_BYTES:
+            while not self._eof and not self._close_received and not self._parser.finished:
+                if drained >= CLOSE_DRAIN_BYTES:
+                    break
                 data = await self._recv()
                 drained += len(data)
                 if not data:
                     break
-                try:
-                    self._ws.receive_data(data)
-                    for _ in self._ws.events():
-                        pass
-                except WSProtocolError:
-                    break
+                for event in self._parser.receive(data):
+                    if isinstance(event, CloseFrame):
+                        self._close_received = True
         self.outbox.close()
         if isinstance(self.sock, TlsSocket):
             self.sock.close_notify()
@@ -258,15 +311,18 @@ class ServerWebSocket:
                     )
                 return
 
-    def _send_control(self, event) -> None:
-        """Answer a ping or a close. Raises OutboxOverflow (the peer does not
-        read); after the outbox closed (our close, a dead socket) there is
-        nobody to answer, which is not an error."""
-        if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            try:
-                self.outbox.send(self._ws.send(event))
-            except OutboxClosed:
-                pass
+    def _send_control(self, frame: bytes) -> None:
+        """Send a pong or a close. Raises OutboxOverflow (the peer does not
+        read); after our close frame, or after the outbox closed (a dead
+        socket), there is nobody to answer, which is not an error."""
+        if self._close_sent:
+            return
+        if frame[0] == 0x88:
+            self._close_sent = True
+        try:
+            self.outbox.send(frame)
+        except OutboxClosed:
+            pass
 
     async def _recv(self) -> bytes:
         while True:
