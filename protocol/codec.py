@@ -127,9 +127,12 @@ def pack_snapshot_shared(tick: int, base: int, fields: dict, events: list) -> by
     return b"".join(parts)
 
 
+_seq_packer = msgpack.Packer(**_packer_opts)  # packs one int: no state between calls
+
+
 def finish_snapshot(shared: bytes, seq: int) -> bytes:
     """One client's snapshot message: the shared pairs plus its own "seq"."""
-    return b"".join((_SNAPSHOT_MAP_HEADER, _SEQ_KEY, packb(seq), shared))
+    return b"".join((_SNAPSHOT_MAP_HEADER, _SEQ_KEY, _seq_packer.pack(seq), shared))
 
 
 def encode_snapshot(msg: m.Snapshot) -> bytes:
