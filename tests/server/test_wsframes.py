@@ -479,3 +479,12 @@ def test_mutated_streams_never_raise(messages, mutations, cut):
     for where, value in mutations:
         data[where % len(data)] = value
     check_never_raises(bytes(data), 4000, cut % (len(data) + 1))
+
+
+@pytest.mark.parametrize("sizes", [range(0, 300), range(1016, 1048), range(8184, 8200)])
+def test_unmask_every_size_and_tail(sizes):
+    # Each size in every unmasking branch (table, big int, numpy + tail), at
+    # an odd offset inside one read.
+    for n in sizes:
+        payload = bytes((i * 31 + n) % 256 for i in range(n))
+        assert parse(frame(9, b"x") + binary(payload), 1 << 14) == [PingFrame(b"x"), payload], n
