@@ -202,6 +202,16 @@ class FrameParser:
                 return events, pos
             b0 = buf[pos]
             b1 = buf[pos + 1]
+            # The common frame again (several per read): whole masked binary
+            # frame, FIN, 7-bit length, no message in progress.
+            if b0 == 0x82 and 0x80 <= b1 < 0xFE and not self._frag_opcode:
+                n = b1 - 0x80
+                stop = pos + 6 + n
+                if stop <= end and n <= self._max:
+                    w = int.from_bytes(buf[pos + 2 : stop])
+                    events.append(((w & _LOW[n]) ^ ((w >> 8 * n) * _REPEAT[n] >> _CUT[n])).to_bytes(n))
+                    pos = stop
+                    continue
             if b0 & 0x70:
                 return self._fail(events, ProtocolViolation(1002, "RSV bits set without a negotiated extension"))
             if not b1 & 0x80:
