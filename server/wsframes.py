@@ -76,29 +76,50 @@ class ProtocolViolation:
 
 
 #: From this payload size on numpy unmasks faster than Python's big ints
-#: (measured: about even at 1 KiB, 3x faster at 4 KiB, 30x at 64 KiB).
+#: (measured: slower at 512 bytes, 4.2 vs 5.9 us at 1 KiB, 4x faster at
+#: 4 KiB, 35x at 64 KiB; big-int XOR is linear but its constant is high).
 _NUMPY_UNMASK_FROM = 1024
 
+# Unmasking a payload of n <= 125 bytes (every control frame, and the usual
+# input) without building the repeated mask as bytes: read the 4 mask bytes
+# and the payload as one big-endian int w, so the mask is w >> 8n; the mask
+# repeated over ceil(n / 4) * 4 bytes is mask * _REPEAT[n] (1 every 32 bits)
+# and its first n bytes are that >> _CUT[n]; _LOW[n] keeps the payload's
+# bits of w. Measured 35-40% faster than (mask * (n // 4 + 1))[:n] + two
+# from_bytes for a 32-byte payload. Tables of 126 small ints: ~20 KB.
+_REPEAT = [sum(1 << 32 * i for i in range((n + 3) // 4)) for n in range(126)]
+_CUT = [8 * ((n + 3) // 4 * 4 - n) for n in range(126)]
+_LOW = [(1 << 8 * n) - 1 for n in range(126)]
 
-def _unmask(buf, start: int, n: int, mask) -> bytes:
-    """XOR ``buf[start:start + n]`` with the repeated 4-byte ``mask``."""
+
+def _unmask(buf, start: int, n: int) -> bytes:
+    """Unmask the payload ``buf[start:start + n]`` with the 4-byte mask just
+    before it (where the frame header puts it)."""
+    if n < 126:
+        w = int.from_bytes(buf[start - 4 : start + n])
+        return ((w & _LOW[n]) ^ ((w >> 8 * n) * _REPEAT[n] >> _CUT[n])).to_bytes(n)
+    mask = buf[start - 4 : start]
     if n < _NUMPY_UNMASK_FROM:
         # One big-int XOR instead of a byte loop: the whole payload against
-        # the mask repeated to its length, in C. Zero bytes give b"".
+        # the mask repeated to its length, in C.
         return (
             int.from_bytes(buf[start : start + n], "little")
             ^ int.from_bytes((mask * (n // 4 + 1))[:n], "little")
         ).to_bytes(n, "little")
     # 8 bytes at a time straight from the buffer (no slice copy); the mask
     # repeats every 4 bytes, so twice it is the 64-bit key at any 8-aligned
-    # offset of the payload. The < 8 byte tail goes the big-int way.
+    # offset of the payload. The < 8 byte tail (8-aligned, so the mask
+    # starts over) goes the big-int way.
     words = n >> 3
     key = np.uint64(int.from_bytes(mask * 2, "little"))
     head = (np.frombuffer(buf, dtype="<u8", count=words, offset=start) ^ key).tobytes()
     done = words << 3
     if done == n:
         return head
-    return head + _unmask(buf, start + done, n - done, mask)
+    tail = n - done
+    return head + (
+        int.from_bytes(buf[start + done : start + n]) ^ int.from_bytes((mask * 2)[:tail])
+    ).to_bytes(tail)
 
 
 def _valid_close_code(code: int) -> bool:
@@ -144,8 +165,9 @@ class FrameParser:
                 del buf[:pos]
             return events
         # Fast path: exactly one whole masked binary frame with FIN set and a
-        # 7-bit length, no message in progress. ``data[1] - 0x80`` is the
-        # length only when the MASK bit is set; n < 132 keeps it below 126.
+        # 7-bit length, no message in progress. ``data[1] - 0x80`` equals
+        # n >= 0 only when the MASK bit is set; n < 126 rules out the 16- and
+        # 64-bit length forms.
         n = len(data) - 6
         if (
             0 <= n < 126
@@ -154,12 +176,9 @@ class FrameParser:
             and n <= self._max
             and not self._frag_opcode
         ):
-            return [
-                (
-                    int.from_bytes(data[6:], "little")
-                    ^ int.from_bytes((data[2:6] * (n // 4 + 1))[:n], "little")
-                ).to_bytes(n, "little")
-            ]
+            # _unmask inlined, on the whole frame: the & drops the header.
+            w = int.from_bytes(data)
+            return [((w & _LOW[n]) ^ ((w >> 8 * n & 0xFFFFFFFF) * _REPEAT[n] >> _CUT[n])).to_bytes(n)]
         events, pos = self._parse(data)
         if pos < len(data) and not self.finished:
             # Parse straight from ``data``; only an incomplete tail is copied.
@@ -185,6 +204,16 @@ class FrameParser:
                 return events, pos
             b0 = buf[pos]
             b1 = buf[pos + 1]
+            # The common frame again (several per read): whole masked binary
+            # frame, FIN, 7-bit length, no message in progress.
+            if b0 == 0x82 and 0x80 <= b1 < 0xFE and not self._frag_opcode:
+                n = b1 - 0x80
+                stop = pos + 6 + n
+                if stop <= end and n <= self._max:
+                    w = int.from_bytes(buf[pos + 2 : stop])
+                    events.append(((w & _LOW[n]) ^ ((w >> 8 * n) * _REPEAT[n] >> _CUT[n])).to_bytes(n))
+                    pos = stop
+                    continue
             if b0 & 0x70:
                 return self._fail(events, ProtocolViolation(1002, "RSV bits set without a negotiated extension"))
             if not b1 & 0x80:
@@ -237,7 +266,7 @@ class FrameParser:
             if stop > end:
                 self._need = stop - pos
                 return events, pos
-            payload = _unmask(buf, start, length, buf[start - 4 : start])
+            payload = _unmask(buf, start, length)
             pos = stop
             if opcode == 2:
                 if fin:
