@@ -27,6 +27,7 @@ from .config import ServerConfig
 from .connection import Connection
 from .metrics import ServerMetrics
 from .registry import RoomRegistry
+from .room import TickProfile
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class GameServer:
         self.ports: list[int] = []
         self.connections: set[Connection] = set()
         self.refused_connections = 0  # over --max-connections or --max-connections-per-ip
+        self._profiles_seen: dict = {}  # id(TickProfile) -> (profile, seconds, player_ticks) at the last load line
         self._refusing = 0  # refusals in progress
         self.replaced_by_closed = 0  # latest-wins replacements of connections that ended
         self._per_ip: dict[str, int] = {}  # admitted connections by source address
@@ -220,9 +222,32 @@ class GameServer:
             f"snapshots_replaced={self.replaced_by_closed + sum(o.snapshots_replaced for o in outboxes)} "
             f"pending_bytes_max={max((o.pending_bytes for o in outboxes), default=0)}"
         )
+        summary += f" {self._tick_profile(rooms)}"
         if self.failover is not None:
             summary += f" {self.failover.summary()}"
         return summary
+
+    def _tick_profile(self, rooms) -> str:
+        """Microseconds per player per tick by phase (server.room.TickProfile)
+        since the previous load line, over the rooms alive at both."""
+        totals = [0.0, 0.0, 0.0, 0.0]
+        player_ticks = 0
+        seen = {}
+        for room in rooms:
+            profile = room.profile
+            now = (list(profile.seconds), profile.player_ticks)
+            before = self._profiles_seen.get(id(profile), (None, [0.0] * 4, 0))
+            if before[0] is not profile:  # not the profile we saw under that id
+                before = (profile, [0.0] * 4, 0)
+            before = before[1:]
+            seen[id(profile)] = (profile, *now)
+            for k in range(4):
+                totals[k] += now[0][k] - before[0][k]
+            player_ticks += now[1] - before[1]
+        self._profiles_seen = seen
+        per = [t / player_ticks * 1e6 if player_ticks else 0.0 for t in totals]
+        phases = ",".join(f"{name}:{v:.1f}" for name, v in zip(TickProfile.PHASES, per, strict=True))
+        return f"us_per_player_tick={phases},total:{sum(per):.1f}"
 
     async def _log_stats_every(self, interval: float) -> None:
         while True:

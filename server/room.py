@@ -99,6 +99,28 @@ class RoomStatistics:
     max_tick_ms: float
 
 
+class TickProfile:
+    """Where a room's tick time goes, summed since the room started: read
+    (sockets, parsing, validation, batching), simulate (inputs applied, the
+    step), snapshot (the view recorded in the ring) and send (deltas encoded,
+    framed, written). Four clock reads per tick; the node's load line turns
+    it into microseconds per player per tick (docs/benchmarks.md)."""
+
+    PHASES = ("read", "simulate", "snapshot", "send")
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0, 0.0]
+        self.player_ticks = 0  # players in the room, summed over its ticks
+
+    def add(self, read: float, simulate: float, snapshot: float, send: float, players: int) -> None:
+        seconds = self.seconds
+        seconds[0] += read
+        seconds[1] += simulate
+        seconds[2] += snapshot
+        seconds[3] += send
+        self.player_ticks += players
+
+
 class TickObserver(Protocol):
     def ticked(self, room: "Room", batch: InputBatch, room_events: list[list[Any]]) -> None:
         """Called after each step with its inputs and the joins/leaves
@@ -140,6 +162,7 @@ class Room:
         self._last_tick_s = self._max_tick_s = 0.0
         self.tick_durations: deque[float] = deque(maxlen=2048)  # seconds, for metrics
         self.ticks_timed = 0  # durations ever recorded: tells a scraper how many of the deque are new
+        self.profile = TickProfile()
         # Sees every tick's joins, leaves and inputs (server.failover's
         # checkpointer); it must not block: the tick never waits on storage.
         self.observer: TickObserver | None = None
@@ -256,10 +279,14 @@ class Room:
     # -- one tick --------------------------------------------------------------
 
     def _tick(self) -> None:
+        clock = time.perf_counter
+        t0 = clock()
         batch = self._collect_inputs()
+        t1 = clock()
         self._reap_players()
         self.game.apply_inputs(batch)
         events = self.game.step()
+        t2 = clock()
         tick = self.game.tick
         tagged = [[tick, *event] for event in self._room_events]
         tagged.extend([tick, *event] for event in events)
@@ -269,7 +296,9 @@ class Room:
         view = self.game.view()
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)
         self.history.record(world, tagged)
+        t3 = clock()
         self._broadcast()
+        self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
 
     def _collect_inputs(self) -> InputBatch:
         """Read the polled links and drain the input channel: record acks,
