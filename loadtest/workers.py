@@ -1,5 +1,7 @@
-"""Worker processes: each runs its share of the bots in its own trio loop and
-streams a Delta to the parent once a second over a multiprocessing queue.
+"""Worker processes: each runs its share of the bots in its own trio loop
+(client bots) or epoll loop (raw bots, loadtest/rawbots.py) and streams a
+Delta to the parent once a second over a multiprocessing queue, with the
+worker's own CPU time so that the report says what the load costs to make.
 
 Processes, not threads: one Python process drives only a few dozen
 trio-websocket bots at 20 Hz before its core saturates, and the load

@@ -69,3 +69,10 @@ def test_a_refused_join_is_counted_by_its_code():
     assert errors == {"server_error_4101": 1, "closed_4101": 1, "never_connected": 1}, errors
     assert sum(d.leaves for d in deltas) == 3 and sum(d.reconnects for d in deltas) == 0
     assert sum(d.snapshots for d in deltas) > 0 and deltas[-1].connected == 0
+
+
+def test_help_names_the_bot_kind():
+    done = subprocess.run([sys.executable, "-m", "loadtest", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "--bot-kind" in done.stdout and "raw" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "loadtest.bench", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and "--bot-kind" in done.stdout
