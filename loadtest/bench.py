@@ -31,7 +31,7 @@ and the last line names the largest CCU held: median tick p99 under
 --max-tick-p99-ms, at least 90% of the snapshots, every bot connected.
 
 --bot-kind raw (loadtest/rawbots.py) drives the load with cheap protocol
-bots, ~15 us of CPU per snapshot instead of ~0.6 ms, so that one core
+bots, ~30-40 us of CPU per snapshot instead of ~0.6 ms, so that one core
 generates 1,500 players and the other is left to the server:
 
     python -m loadtest.bench --bot-kind raw --processes 1 --sizes 50x10,100x10,150x10 --duration 20 --runs 3

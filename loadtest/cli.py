@@ -49,7 +49,7 @@ def build_parser(prog: str = "python -m loadtest") -> argparse.ArgumentParser:
         choices=("client", "raw"),
         default="client",
         help="client: the full Python client per bot (applies every delta, ~0.6 ms CPU per snapshot); "
-        "raw: cheap protocol bots on one epoll loop per process (~15 us per snapshot, one input per snapshot, ws:// only) "
+        "raw: cheap protocol bots on one epoll loop per process (~30-40 us per snapshot, one input per snapshot, ws:// only) "
         "(default client)",
     )
     return parser

@@ -27,6 +27,7 @@ Differences from the client bots, on purpose:
 
 from __future__ import annotations
 
+import errno
 import heapq
 import math
 import os
@@ -154,7 +155,7 @@ class RawBot:
     __slots__ = (
         "fleet", "spec", "target", "name", "rng", "heading", "state", "sock", "out", "head", "key", "parser",
         "url", "room", "session", "seq", "sent", "ever", "gen", "attempt", "tried_at", "connected_at",
-        "last_snap", "conn_last", "redirect", "close_sent", "ended_by_server",
+        "last_snap", "conn_last", "redirect", "close_sent",
     )  # fmt: skip
 
     def __init__(self, fleet: Fleet, spec: BotSpec, target: Target) -> None:
@@ -183,7 +184,6 @@ class RawBot:
         self.conn_last: float | None = None  # this connection's previous snapshot
         self.redirect: str | None = None
         self.close_sent = False
-        self.ended_by_server = False
 
     # -- connection set-up -------------------------------------------------
 
@@ -196,15 +196,15 @@ class RawBot:
         self.tried_at = time.monotonic()
         self.parser = FrameParser()
         self.out = self.head = b""
-        self.close_sent = self.ended_by_server = False
+        self.close_sent = False
         self.conn_last = None
         try:
             host, port, _ = parse_ws_url(self.url)
             family, kind, proto, addr = self.fleet.address(host, port)
             sock = socket.socket(family, kind, proto)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # a bad URL (a redirect to wss://), no such host
             meter.error(f"connect_{type(exc).__name__}")
-            self.state = DONE
+            self.finish()
             return
         sock.setblocking(False)
         # Inputs are ~80-byte writes: without TCP_NODELAY Nagle would hold
@@ -213,7 +213,7 @@ class RawBot:
         self.sock = sock
         self.state = CONNECTING
         err = sock.connect_ex(addr)
-        if err not in (0, 115, 36, 10035):  # 0, EINPROGRESS (Linux), (macOS), WSAEWOULDBLOCK
+        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
             self._end(0, f"connect_{type(OSError(err, os.strerror(err))).__name__}")
             return
         self.fleet.sel.register(sock, selectors.EVENT_WRITE, self)
@@ -290,9 +290,9 @@ class RawBot:
         except OSError:
             data = b""
         if not data:
-            # EOF: after a close handshake (or our "leave") it is the end we
-            # expected; otherwise the connection dropped (1006).
-            self._end(1000 if self.ended_by_server else 1006, None if self.ended_by_server else "closed_1006")
+            # EOF without a close frame: the connection dropped (1006). (After
+            # a close frame the bot has already ended the connection.)
+            self._end(1006, "closed_1006")
             return
         if self.state == UPGRADING:
             self.head += data

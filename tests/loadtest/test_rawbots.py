@@ -6,14 +6,19 @@ library (wsproto) where it can tell."""
 from __future__ import annotations
 
 import base64
+import socket
 import struct
+import time
+from collections import Counter
 
 import msgpack
 import pytest
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from loadtest.bench import held, largest_held, spread
-from loadtest.rawbots import parse_ws_url
+from loadtest.bots import Target
+from loadtest.rawbots import parse_ws_url, run_fleet
+from loadtest.scenarios import schedule
 from loadtest.wsframe import (
     OP_BINARY,
     OP_CLOSE,
@@ -182,3 +187,29 @@ def test_bench_largest_ccu_held_needs_tick_p99_snapshots_and_every_bot():
     assert held(results["100x10"], 25.0) and not held(results["150x10"], 25.0)
     assert largest_held(results, 25.0) == 1000
     assert largest_held({"x": [run(10, None)]}, 25.0) is None
+
+
+def fleet_errors(url: str, *, bots: int = 2, duration: float = 0.6) -> tuple[dict, int]:
+    """Run a fleet against ``url`` until its bots give up; (errors, leaves)."""
+    specs = schedule("burst", rooms=1, bots_per_room=bots, duration=duration, ramp_up=0, seed=1)
+    deltas = []
+    t0 = time.monotonic()
+    run_fleet([(s, Target(url, "r")) for s in specs], 0, t0=t0, until=t0 + 10, ship=deltas.append)
+    assert time.monotonic() - t0 < 5  # every bot ended by itself, not by the deadline
+    errors: Counter = Counter()
+    for d in deltas:
+        errors.update(d.errors)
+    return dict(errors), sum(d.leaves for d in deltas)
+
+
+def test_a_url_raw_bots_cannot_use_ends_the_bots_at_once():
+    errors, leaves = fleet_errors("wss://127.0.0.1:1/")
+    assert errors == {"connect_ValueError": 2, "never_connected": 2} and leaves == 2
+
+
+def test_refused_connections_are_retried_and_counted_until_the_bot_leaves():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        errors, leaves = fleet_errors(f"ws://127.0.0.1:{sock.getsockname()[1]}/")
+    assert errors["never_connected"] == 2 and leaves == 2
+    assert errors["connect_ConnectionRefusedError"] >= 4  # the first try and at least one retry each
