@@ -49,6 +49,10 @@ def build(totals: Totals, *, meta: dict, bots: int, duration: float, server: dic
         "reconnects": counts["reconnects"],
         "redirects": counts["redirects"],
         "desyncs": counts["desyncs"],
+        # The load generator's own cost (its worker processes' CPU time), to
+        # tell a server limit from a load-generator limit.
+        "worker_cpu_s": round(counts["cpu_ms"] / 1e3, 2),
+        "worker_cpu_us_per_snapshot": round(counts["cpu_ms"] * 1e3 / counts["snapshots"], 1) if counts["snapshots"] else None,
         "connect_spread_s": round(connect_at[-1] - connect_at[0], 3) if connect_at else None,
         "server": server,
         "worker_failures": failures,
@@ -153,6 +157,7 @@ def summary_table(report: dict):
         ("bytes in / out per bot-second", f"{report['bytes_in_per_bot_s']:,.0f} / {report['bytes_out_per_bot_s']:,.0f}"),
         ("joins / leaves / reconnects / redirects", f"{report['joins']} / {report['leaves']} / {report['reconnects']} / {report['redirects']}"),
         ("desyncs", str(report["desyncs"])),
+        ("worker CPU per snapshot (us)", _fmt(report.get("worker_cpu_us_per_snapshot"))),
         ("errors", ", ".join(f"{k}={v}" for k, v in report["errors"].items()) or "0"),
     ]
     if report.get("server"):

@@ -47,9 +47,10 @@ class Delta:
     max_gap_ms: float = 0.0
     connect_at: array = field(default_factory=lambda: array("f"))  # s since start, first connects
     join_ms: array = field(default_factory=lambda: array("f"))  # TCP connect to welcome, every (re)join
+    cpu_ms: int = 0  # the worker process's own CPU time (user+system): what the load generator costs per snapshot
 
 
-COUNTS = ("connected_ms", "inputs", "snapshots", "bytes_in", "bytes_out", "joins", "leaves", "reconnects", "redirects", "desyncs", "ever_connected")
+COUNTS = ("connected_ms", "inputs", "snapshots", "bytes_in", "bytes_out", "joins", "leaves", "reconnects", "redirects", "desyncs", "ever_connected", "cpu_ms")
 
 
 def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:

@@ -1,5 +1,7 @@
-"""Worker processes: each runs its share of the bots in its own trio loop and
-streams a Delta to the parent once a second over a multiprocessing queue.
+"""Worker processes: each runs its share of the bots in its own trio loop
+(client bots) or epoll loop (raw bots, loadtest/rawbots.py) and streams a
+Delta to the parent once a second over a multiprocessing queue, with the
+worker's own CPU time so that the report says what the load costs to make.
 
 Processes, not threads: one Python process drives only a few dozen
 trio-websocket bots at 20 Hz before its core saturates, and the load
@@ -41,6 +43,7 @@ class Job:
     bots: list[tuple[BotSpec, Target]]
     duration: float
     input_rate: float | None
+    bot_kind: str = "client"  # "client": bots.py over trio; "raw": rawbots.py on one epoll loop
 
 
 def worker_main(job: Job, out, start_event, t0_value) -> None:
@@ -51,7 +54,13 @@ def worker_main(job: Job, out, start_event, t0_value) -> None:
         out.put(("ready", job.worker, None))
         if not start_event.wait(START_TIMEOUT_S):
             raise TimeoutError("no start signal from the parent")
-        trio.run(_run_worker, job, t0_value.value, out)
+        if job.bot_kind == "raw":
+            from .rawbots import run_fleet
+
+            until = job.duration + WORKER_GRACE_S + t0_value.value
+            run_fleet(job.bots, job.worker, t0=t0_value.value, until=until, ship=lambda d: out.put(("delta", job.worker, d)))
+        else:
+            trio.run(_run_worker, job, t0_value.value, out)
         out.put(("done", job.worker, None))
     except BaseException:  # noqa: BLE001 - the process's last words go to the parent
         out.put(("done", job.worker, traceback.format_exc()))
@@ -59,13 +68,17 @@ def worker_main(job: Job, out, start_event, t0_value) -> None:
 
 async def _run_worker(job: Job, t0: float, out) -> None:
     meter = Meter(job.worker)
+    cpu = [time.process_time()]
     # time.monotonic() is one clock for every process on the machine, so the
     # workers' seconds line up; trio's clock has its own offset per process.
     start = trio.current_time() - (time.monotonic() - t0)
 
     def ship() -> None:
         second = int(trio.current_time() - start + 0.5)  # the report ticks at whole seconds
-        out.put(("delta", job.worker, meter.take(second)))
+        delta = meter.take(second)
+        delta.cpu_ms = int((time.process_time() - cpu[0]) * 1e3)
+        cpu[0] += delta.cpu_ms / 1e3  # the remainder counts in the next interval
+        out.put(("delta", job.worker, delta))
 
     with trio.move_on_at(start + job.duration + WORKER_GRACE_S):
         async with trio.open_nursery() as outer:
@@ -119,6 +132,7 @@ def run_workers(
     duration: float,
     input_rate: float | None,
     on_delta: Callable[[Totals, float], None] | None = None,
+    bot_kind: str = "client",
 ) -> tuple[Totals, list[str], float]:
     """Run the bots over ``processes`` workers; return the merged totals,
     the tracebacks of workers that failed and the start of the schedule
@@ -130,7 +144,7 @@ def run_workers(
     t0_value = ctx.Value("d", 0.0)
     procs = []
     for worker, share in enumerate(split(bots, processes)):
-        job = Job(worker, share, duration, input_rate)
+        job = Job(worker, share, duration, input_rate, bot_kind)
         proc = ctx.Process(target=worker_main, args=(job, out, start_event, t0_value), daemon=True)
         proc.start()
         procs.append(proc)

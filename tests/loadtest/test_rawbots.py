@@ -1,0 +1,215 @@
+"""The raw bots' WebSocket pieces (loadtest/wsframe.py) and their pure
+helpers (loadtest/rawbots.py), without sockets: frames built by hand as
+RFC 6455 lays them out, and checked against the server's own framing
+library (wsproto) where it can tell."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import struct
+import time
+from collections import Counter
+
+import msgpack
+import pytest
+from wsproto.frame_protocol import FrameProtocol, Opcode
+
+from loadtest.bench import held, largest_held, spread
+from loadtest.bots import Target
+from loadtest.rawbots import parse_ws_url, run_fleet
+from loadtest.scenarios import schedule
+from loadtest.wsframe import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
+    FrameError,
+    FrameParser,
+    HandshakeError,
+    accept_for,
+    client_frame,
+    close_payload,
+    mask_payload,
+    new_key,
+    parse_close,
+    parse_upgrade_response,
+    upgrade_request,
+)
+
+
+def server_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """A server frame: unmasked, the shortest length encoding."""
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | opcode
+    if n < 126:
+        return bytes((b0, n)) + payload
+    if n < 1 << 16:
+        return bytes((b0, 126)) + struct.pack("!H", n) + payload
+    return bytes((b0, 127)) + struct.pack("!Q", n) + payload
+
+
+def test_accept_is_the_rfc_6455_example():
+    # RFC 6455 section 1.3's worked example.
+    assert accept_for(b"dGhlIHNhbXBsZSBub25jZQ==") == b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+def test_new_key_is_16_random_bytes_in_base64():
+    key = new_key()
+    assert len(base64.b64decode(key)) == 16 and key != new_key()
+
+
+def test_upgrade_request_names_no_subprotocol_or_extension():
+    text = upgrade_request("127.0.0.1", 7350, "/", b"abc=").decode()
+    assert text.startswith("GET / HTTP/1.1\r\n") and text.endswith("\r\n\r\n")
+    assert "Host: 127.0.0.1:7350\r\n" in text and "Sec-WebSocket-Key: abc=\r\n" in text
+    assert "Upgrade: websocket\r\n" in text and "Sec-WebSocket-Version: 13\r\n" in text
+    assert "Protocol" not in text and "Extensions" not in text
+
+
+def answer(key: bytes, *, status: str = "101 Switching Protocols", accept: bytes | None = None) -> bytes:
+    accept = accept_for(key) if accept is None else accept
+    return f"HTTP/1.1 {status}\r\nupgrade: WebSocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept.decode()}\r\n\r\n".encode()
+
+
+def test_upgrade_response_is_parsed_in_pieces_and_frames_after_it_stay():
+    key = new_key()
+    head = answer(key)
+    data = head + server_frame(OP_BINARY, b"\x80")
+    assert parse_upgrade_response(data[:10], key) is None  # incomplete: wait for more
+    assert parse_upgrade_response(data, key) == len(head)
+
+
+@pytest.mark.parametrize(
+    "status, accept, match",
+    [("400 Bad Request", None, "refused"), ("403 Forbidden", None, "refused"), ("101 Switching Protocols", b"d3Jvbmc=", "Accept")],
+)
+def test_a_bad_upgrade_answer_is_refused(status, accept, match):
+    key = new_key()
+    with pytest.raises(HandshakeError, match=match):
+        parse_upgrade_response(answer(key, status=status, accept=accept), key)
+
+
+def test_an_endless_head_is_refused():
+    with pytest.raises(HandshakeError):
+        parse_upgrade_response(b"HTTP/1.1 101 x\r\n" + b"x" * 20000, b"k")
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 72, 125, 126, 127, 65535, 65536, 70000])
+def test_client_frames_decode_with_wsproto(n):
+    payload = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
+    frame = client_frame(OP_BINARY, payload, b"\x01\x02\x03\x04")
+    # wsproto is the server's own frame decoder; as a server it requires a mask.
+    proto = FrameProtocol(client=False, extensions=[])
+    proto.receive_bytes(frame)
+    got = list(proto.received_frames())
+    assert len(got) == 1 and got[0].opcode is Opcode.BINARY and got[0].message_finished
+    assert bytes(got[0].payload) == payload
+
+
+def test_mask_is_an_involution_and_masks():
+    payload = msgpack.packb({"t": "input", "seq": 1})
+    masked = mask_payload(payload, b"\xaa\xbb\xcc\xdd")
+    assert masked != payload and mask_payload(masked, b"\xaa\xbb\xcc\xdd") == payload
+    assert masked[0] == payload[0] ^ 0xAA and masked[5] == payload[5] ^ 0xBB
+
+
+@pytest.mark.parametrize("n", [0, 125, 126, 65535, 65536])
+def test_parser_reads_every_length_encoding_byte_by_byte(n):
+    payload = b"x" * n
+    frame = server_frame(OP_BINARY, payload)
+    parser = FrameParser()
+    got = []
+    for i in range(len(frame)):
+        got += parser.feed(frame[i : i + 1])
+    assert got == [(OP_BINARY, payload, len(frame))]
+    assert parser.buf == b""
+
+
+def test_parser_returns_several_frames_of_one_read_and_keeps_the_rest():
+    a, b, c = server_frame(OP_BINARY, b"one"), server_frame(OP_PING, b"p"), server_frame(OP_CLOSE, close_payload(1000, "bye"))
+    parser = FrameParser()
+    assert parser.feed(a + b + c[:3]) == [(OP_BINARY, b"one", 5), (OP_PING, b"p", 3)]
+    assert parser.feed(c[3:]) == [(OP_CLOSE, close_payload(1000, "bye"), len(c))]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        server_frame(OP_BINARY, b"abc", fin=False),  # the server never fragments
+        bytes((0x80, 3)) + b"abc",  # a continuation frame
+        bytes((0x82, 0x83)) + b"\x00" * 4 + b"abc",  # masked: servers never mask
+        bytes((0xC2, 3)) + b"abc",  # RSV1: no compression was negotiated
+    ],
+)
+def test_parser_refuses_frames_the_server_never_sends(frame):
+    with pytest.raises(FrameError):
+        FrameParser().feed(frame)
+
+
+def test_parser_refuses_an_oversized_frame_from_its_header():
+    with pytest.raises(FrameError):
+        FrameParser(max_message=1000).feed(bytes((0x82, 127)) + struct.pack("!Q", 10**9))
+
+
+def test_close_payloads():
+    assert parse_close(close_payload(4101, "room full")) == (4101, "room full")
+    assert parse_close(b"") == (1005, "")
+    assert len(close_payload(1000, "x" * 500)) == 2 + 123
+
+
+def test_ws_urls():
+    assert parse_ws_url("ws://127.0.0.1:7350") == ("127.0.0.1", 7350, "/")
+    assert parse_ws_url("ws://example.org/play?x=1") == ("example.org", 80, "/play?x=1")
+    with pytest.raises(ValueError):
+        parse_ws_url("wss://example.org:443/")
+
+
+def run(ccu: int, tick_p99: float | None, snaps: float = 20.0, connected: int | None = None) -> dict:
+    return {"ccu": ccu, "connected": ccu if connected is None else connected, "errors": 0, "tick_p99_ms": tick_p99,
+            "snapshots_per_bot_s": snaps, "server_cpu_ms_per_ccu_s": 0.5}  # fmt: skip
+
+
+def test_bench_summary_is_min_median_max_over_the_runs():
+    summary = spread([run(500, 10.0), run(500, 30.0), run(500, 12.0)])
+    assert summary["tick_p99_ms"] == {"min": 10.0, "median": 12.0, "max": 30.0}
+    assert summary["runs"] == 3 and summary["connected"] == [500] * 3
+    assert summary["rtt_p50_ms"] is None  # no run measured it
+
+
+def test_bench_largest_ccu_held_needs_tick_p99_snapshots_and_every_bot():
+    results = {
+        "50x10": [run(500, 10.0)] * 3,
+        "100x10": [run(1000, 20.0), run(1000, 40.0), run(1000, 22.0)],  # median 22 < 25: held
+        "150x10": [run(1500, 30.0)] * 3,  # tick p99 over the limit
+        "160x10": [run(1600, 10.0, snaps=15.0)] * 3,  # bots starved
+        "170x10": [run(1700, 10.0, connected=1600)] * 3,  # not everyone got in
+    }
+    assert held(results["100x10"], 25.0) and not held(results["150x10"], 25.0)
+    assert largest_held(results, 25.0) == 1000
+    assert largest_held({"x": [run(10, None)]}, 25.0) is None
+
+
+def fleet_errors(url: str, *, bots: int = 2, duration: float = 0.6) -> tuple[dict, int]:
+    """Run a fleet against ``url`` until its bots give up; (errors, leaves)."""
+    specs = schedule("burst", rooms=1, bots_per_room=bots, duration=duration, ramp_up=0, seed=1)
+    deltas = []
+    t0 = time.monotonic()
+    run_fleet([(s, Target(url, "r")) for s in specs], 0, t0=t0, until=t0 + 10, ship=deltas.append)
+    assert time.monotonic() - t0 < 5  # every bot ended by itself, not by the deadline
+    errors: Counter = Counter()
+    for d in deltas:
+        errors.update(d.errors)
+    return dict(errors), sum(d.leaves for d in deltas)
+
+
+def test_a_url_raw_bots_cannot_use_ends_the_bots_at_once():
+    errors, leaves = fleet_errors("wss://127.0.0.1:1/")
+    assert errors == {"connect_ValueError": 2, "never_connected": 2} and leaves == 2
+
+
+def test_refused_connections_are_retried_and_counted_until_the_bot_leaves():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        errors, leaves = fleet_errors(f"ws://127.0.0.1:{sock.getsockname()[1]}/")
+    assert errors["never_connected"] == 2 and leaves == 2
+    assert errors["connect_ConnectionRefusedError"] >= 4  # the first try and at least one retry each
