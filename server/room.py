@@ -270,7 +270,7 @@ class Room:
                         # start the schedule again from now.
                         self._resyncs += 1
                         self._skipped += behind
-                        start, n = now - dt, 0
+                        start, n = math.floor(now / dt) * dt - dt, 0  # back on the grid
                         deadline = now
                     began = time.perf_counter()
                     self._tick()
