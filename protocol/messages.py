@@ -30,7 +30,7 @@ NO_TICK = -1  # "ack"/"base" value meaning: no snapshot
 # --- client -> server -------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Join:
     """First message on a connection: join (or create) a room, or rejoin.
 
@@ -48,7 +48,7 @@ class Join:
     ack: int = NO_TICK
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Input:
     """One input: ``seq`` counts up from 1 per session; ``ack`` piggy-backs the
     newest snapshot tick the client has applied; ``data`` (wire "in") is the
@@ -60,19 +60,19 @@ class Input:
     data: Mapping[str, Any]  # wire "in"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ack:
     """Acknowledges a snapshot tick without sending an input (spectators)."""
 
     tick: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Ping:
     id: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Leave:
     pass
 
@@ -83,7 +83,7 @@ ClientMessage = Join | Input | Ack | Ping | Leave
 # --- server -> client -------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Welcome:
     """Answer to a successful join: who you are and how to read snapshots."""
 
@@ -101,7 +101,7 @@ class Welcome:
     players: list = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """A state delta (or a full state when ``base`` is NO_TICK).
 
@@ -117,19 +117,19 @@ class Snapshot:
     events: list = field(default_factory=list)  # wire "ev"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pong:
     id: int
     tick: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Error:
     code: int
     message: str  # wire "msg"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Redirect:
     """The room is on another node: rejoin (same session) at ``url``. Sent
     before closing with code REDIRECT (4202)."""

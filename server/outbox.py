@@ -94,7 +94,8 @@ class Outbox:
             self._wake.set()
             return
         self._write(frame)
-        self._after_write()
+        if self._pending:  # else nothing changed: it was drained and still is
+            self._after_write()
 
     def close(self) -> None:
         """Stop sending; a waiting snapshot is dropped. Idempotent."""
