@@ -164,9 +164,9 @@ def test_ws_urls():
         parse_ws_url("wss://example.org:443/")
 
 
-def run(ccu: int, tick_p99: float | None, snaps: float = 20.0, connected: int | None = None) -> dict:
+def run(ccu: int, tick_p99: float | None, snaps: float = 20.0, connected: int | None = None, rtt_p99: float = 60.0) -> dict:
     return {"ccu": ccu, "connected": ccu if connected is None else connected, "errors": 0, "tick_p99_ms": tick_p99,
-            "snapshots_per_bot_s": snaps, "server_cpu_ms_per_ccu_s": 0.5}  # fmt: skip
+            "snapshots_per_bot_s": snaps, "server_cpu_ms_per_ccu_s": 0.5, "rtt_p99_ms": rtt_p99}  # fmt: skip
 
 
 def test_bench_summary_is_min_median_max_over_the_runs():
@@ -176,15 +176,17 @@ def test_bench_summary_is_min_median_max_over_the_runs():
     assert summary["rtt_p50_ms"] is None  # no run measured it
 
 
-def test_bench_largest_ccu_held_needs_tick_p99_snapshots_and_every_bot():
+def test_bench_largest_ccu_held_needs_tick_p99_rtt_p99_snapshots_and_every_bot():
     results = {
         "50x10": [run(500, 10.0)] * 3,
         "100x10": [run(1000, 20.0), run(1000, 40.0), run(1000, 22.0)],  # median 22 < 25: held
         "150x10": [run(1500, 30.0)] * 3,  # tick p99 over the limit
         "160x10": [run(1600, 10.0, snaps=15.0)] * 3,  # bots starved
         "170x10": [run(1700, 10.0, connected=1600)] * 3,  # not everyone got in
+        "180x10": [run(1800, 10.0, rtt_p99=150.0)] * 3,  # short ticks, but the process fell behind
     }
     assert held(results["100x10"], 25.0) and not held(results["150x10"], 25.0)
+    assert not held(results["180x10"], 25.0) and held(results["180x10"], 25.0, max_rtt_p99_ms=200.0)
     assert largest_held(results, 25.0) == 1000
     assert largest_held({"x": [run(10, None)]}, 25.0) is None
 
