@@ -2,9 +2,11 @@
 
 A real Room running the arena, ticked by trio's MockClock (so only CPU time
 counts), with in-memory clients that send one input and ack every snapshot
-per tick, as the reference workload does. Reports the room's own tick
-duration (collect inputs, step, snapshot, encode deltas, hand each client its
-message), per tick and per player.
+per tick, as the reference workload does, playing like the load tester's
+bots: a wandering stick and aim, fire in 10% of inputs. Reports the room's own
+tick duration (collect inputs, step, snapshot, encode deltas, hand each
+client its message), per tick and per player, its phases (server.room's
+TickProfile), and where the downstream bytes go.
 
     python benchmarks/room_tick.py                 # 10 players, 2000 ticks
     python benchmarks/room_tick.py --players 16 --ticks 5000
@@ -13,10 +15,13 @@ message), per tick and per player.
 from __future__ import annotations
 
 import argparse
+import math
+import random
 import statistics
 import sys
 from pathlib import Path
 
+import msgpack
 import trio
 import trio.testing
 
@@ -32,18 +37,27 @@ class BotLink:
     """Acks each snapshot and sends one input, without decoding (the client's
     cost is not the server's)."""
 
-    def __init__(self, room: Room) -> None:
+    def __init__(self, room: Room, seed: int) -> None:
         self.room = room
         self.closed = self.left = False
         self.accepted = None
         self.seq = 0
         self.bytes = 0
+        self.payloads: list[bytes] = []  # kept for the byte breakdown
+        self.rng = random.Random(seed)
+        self.heading = self.rng.uniform(-math.pi, math.pi)
 
     def offer(self, payload: bytes) -> None:
         self.bytes += len(payload)
+        if len(self.payloads) < 4000:
+            self.payloads.append(payload)
         if self.accepted is not None:
             self.seq += 1
-            data = {"mx": 1.0, "my": 0.5, "aim": 0.3, "fire": self.seq % 7 == 0}
+            # As loadtest/rawbots.py plays: wander, fire in 10% of inputs.
+            rng = self.rng
+            self.heading = (self.heading + rng.uniform(-0.3, 0.3) + math.pi) % (2 * math.pi) - math.pi
+            h = self.heading
+            data = {"mx": math.cos(h), "my": math.sin(h), "aim": h, "fire": rng.random() < 0.1}
             self.accepted.inputs.send_nowait((self, m.Input(seq=self.seq, tick=0, ack=self.room.game.tick, data=data)))
 
     def send(self, payload: bytes) -> None:
@@ -60,23 +74,49 @@ async def run(players: int, ticks: int, rate: int) -> dict:
     async with trio.open_nursery() as nursery:
         await nursery.start(room.run)
         for i in range(players):
-            link = BotLink(room)
+            link = BotLink(room, seed=i)
             link.accepted = await room.join(m.Join(version=m.PROTOCOL_VERSION, name=f"bot{i}"), link)
             links.append(link)
         await trio.sleep(200 / rate)  # warm up
         room.tick_durations.clear()
+        before = (list(room.profile.seconds), room.profile.player_ticks)
+        for link in links:
+            link.payloads.clear()
         start_bytes = sum(link.bytes for link in links)
         await trio.sleep(ticks / rate)
         durations = sorted(room.tick_durations)
         sent = sum(link.bytes for link in links) - start_bytes
+        phases = [(a - b) / (room.profile.player_ticks - before[1]) * 1e6 for a, b in zip(room.profile.seconds, before[0], strict=True)]
         room.request_close()
+    seconds = len(durations) / rate
+    per_player_s = players * seconds
     return {
         "ticks": len(durations),
         "tick_us_p50": statistics.median(durations) * 1e6,
         "tick_us_p99": durations[int(len(durations) * 0.99)] * 1e6,
         "per_player_tick_us": statistics.median(durations) * 1e6 / players,
-        "bytes_per_player_s": sent / players / (len(durations) / rate),
+        **{f"{name}_us_per_player_tick": v for name, v in zip(("read", "simulate", "snapshot", "send"), phases, strict=True)},
+        "bytes_per_player_s": sent / per_player_s,
+        **{f"bytes_per_player_s_{k}": v / per_player_s for k, v in byte_breakdown([p for link in links for p in link.payloads], len(links[0].payloads) * players, sent).items()},
     }
+
+
+def byte_breakdown(payloads: list[bytes], kept: int, sent: int) -> dict[str, float]:
+    """Where the snapshot bytes go: entity ids, each component's values and
+    masks, events, and the rest (msgpack framing of the message); scaled
+    from the payloads kept to everything sent."""
+    totals: dict[str, float] = {}
+    for payload in payloads:
+        msg = msgpack.unpackb(payload, raw=False)
+        parts = {"ids": len(msg["ids"]) + len(msg["rm"])}
+        for name, (mask, values) in msg["c"].items():
+            parts[name] = len(mask) + len(values)
+        parts["events"] = len(msgpack.packb(msg["ev"]))
+        parts["message framing"] = len(payload) - sum(parts.values())
+        for k, v in parts.items():
+            totals[k] = totals.get(k, 0) + v
+    scale = sent / max(1, sum(len(p) for p in payloads))
+    return {k: v * scale for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
 def main() -> None:
