@@ -39,16 +39,20 @@ TICK_RATE = 20
 # outwards wins; order matters where a caller and a callee both match.
 PARTS = [
     ("send: socket.send", r"^Outbox\._(write|flush_pending) "),
-    ("read: socket.recv", r"^ServerWebSocket\.receive_available "),
-    ("read: WebSocket frame parsing", r"wsframes\.py|ServerWebSocket\._parse "),
+    ("read: socket.recv", r"^ServerWebSocket\.(receive_available|_recv) "),
+    ("read: WebSocket frame parsing", r"wsframes\.py|wsproto/|^ServerWebSocket\.(_parse|receive_message) "),
     ("read: msgpack decode + validation", r"protocol/(codec|validate|session)\.py|<string>"),
-    ("delta encode (once per room per tick)", r"protocol/delta\.py\)$|^encode_delta |pack_snapshot_shared|SnapshotHistory\.(shared_payload|_events_after) "),
-    ("view + snapshot ring", r"build_view|Arena\.view |WorldState\.from_view|SnapshotHistory\.record "),
+    ("delta encode (once per room per tick)",
+     r"^(encode_delta|_component_starts|_id_bytes|WorldState\._rows|_row_keys|_rows_differ|pack_snapshot_shared"
+     r"|SnapshotHistory\.(shared_payload|_events_after)) "),
+    ("view + snapshot ring", r"build_view|^Arena\.view |^WorldState\.from_view |^SnapshotHistory\.record "),
     ("simulation step + inputs", r"simulation/"),
     ("send: framing + outbox", r"binary_frame|finish_snapshot|Outbox\.|Connection\.offer "),
     ("room + connection bookkeeping", r"server/(room|players|input_batch|connection|snapshots)\.py"),
     ("trio scheduler, timers", r"trio/|outcome/"),
-]
+]  # fmt: skip
+# Helpers that serve several parts (numpy wrappers, delta.py's _count and
+# _frozen, ...) match none: their time goes to the caller that matches.
 _COMPILED = [(part, re.compile(pattern)) for part, pattern in PARTS]
 _LOAD_PLAYERS = re.compile(r"load: rooms=\d+ players=(\d+)")
 

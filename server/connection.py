@@ -78,7 +78,7 @@ class Connection:
             self.peer = "?"
         self.closed = False
         self.left = False
-        self.inputs_dropped = 0  # the room's input channel was full
+        self.inputs_dropped = 0  # metrics (room_busy): 0 since the room reads us itself and never drops
         self.messages_received = 0  # client messages read (for metrics)
         self.refusals: Counter[int] = Counter()  # error code -> messages refused (for metrics)
         self.joined: JoinAccepted | None = None

@@ -28,6 +28,7 @@ from . import logs, reporting
 from .admission import Admission
 from .link import ClientLink
 from .room import JoinAccepted, JoinRefused, Room, RoomConfig
+from .tick_clock import TickClock
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class RoomRegistry:
         self.config = config
         self._rooms: dict[str, Room] = {}
         self._nursery: trio.Nursery | None = None
+        self.clock = TickClock()  # one timer wakes every room (server.tick_clock)
         self.draining = False
         self.crashes = 0
         # With a secret, tickets are required unless client rooms were
@@ -79,6 +81,7 @@ class RoomRegistry:
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Host the room tasks until cancelled."""
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.clock.run, name="tick clock")
             self._nursery = nursery
             task_status.started(self)
             await trio.sleep_forever()
@@ -152,6 +155,7 @@ class RoomRegistry:
         self._rooms[room.room_id] = room
         # A restored room keeps no labels: they live with its allocation.
         self._meta.setdefault(room.room_id, RoomMeta(labels={}, created_at=time.time()))
+        room.clock = self.clock
         self._nursery.start_soon(self._run_room, room, name=f"room {room.room_id}")
 
     def close(self, room_id: str, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:

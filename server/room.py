@@ -43,6 +43,7 @@ from .input_batch import InputBatcher
 from .link import ClientLink
 from .players import Player, PlayerTable
 from .snapshots import SnapshotHistory
+from .tick_clock import TickClock
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,9 @@ class Room:
         self.tick_durations: deque[float] = deque(maxlen=2048)  # seconds, for metrics
         self.ticks_timed = 0  # durations ever recorded: tells a scraper how many of the deque are new
         self.profile = TickProfile()
+        # The node's shared timer (server.tick_clock), set by the registry;
+        # None: trio.sleep_until (a room on its own, as in the unit tests).
+        self.clock: TickClock | None = None
         # Sees every tick's joins, leaves and inputs (server.failover's
         # checkpointer); it must not block: the tick never waits on storage.
         self.observer: TickObserver | None = None
@@ -244,6 +248,7 @@ class Room:
         """Tick until closed or idle. Exceptions propagate to the caller's
         fence (the registry), which closes the clients with ROOM_CRASHED."""
         dt = 1.0 / self.config.tick_rate
+        sleep_until = self.clock.sleep_until if self.clock is not None else trio.sleep_until
         async with self._control_recv, self._inputs_recv:
             try:
                 # Every room of the node ticks on the same grid (multiples of
@@ -259,7 +264,7 @@ class Room:
                     deadline = start + (n + 1) * dt
                     # One wake-up per tick: control requests (joins, close) wait
                     # for the tick boundary, at most one tick, like inputs do.
-                    await trio.sleep_until(deadline)
+                    await sleep_until(deadline)
                     self._drain_control()
                     if self.closed:
                         break
