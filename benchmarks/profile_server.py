@@ -31,8 +31,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from loadtest.bench import REPO, cpu_seconds, wait_listening
+
 TICK_RATE = 20
 
 # (part, pattern on "function (file)"), first match from the innermost frame
@@ -43,7 +43,7 @@ PARTS = [
     ("read: WebSocket frame parsing", r"wsframes\.py|wsproto/|^ServerWebSocket\.(_parse|receive_message) "),
     ("read: msgpack decode + validation", r"protocol/(codec|validate|session)\.py|<string>"),
     ("delta encode (once per room per tick)",
-     r"^(encode_delta|_component_starts|_id_bytes|WorldState\._rows|_row_keys|_rows_differ|pack_snapshot_shared"
+     r"^(encode_delta|_id_bytes|WorldState\._rows|_row_keys|_rows_differ|pack_snapshot_shared"
      r"|SnapshotHistory\.(shared_payload|_events_after)) "),
     ("view + snapshot ring", r"build_view|^Arena\.view |^WorldState\.from_view |^SnapshotHistory\.record "),
     ("simulation step + inputs", r"simulation/"),
@@ -55,11 +55,6 @@ PARTS = [
 # _frozen, ...) match none: their time goes to the caller that matches.
 _COMPILED = [(part, re.compile(pattern)) for part, pattern in PARTS]
 _LOAD_PLAYERS = re.compile(r"load: rooms=\d+ players=(\d+)")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def part_of(stack: list[str]) -> str:
@@ -102,16 +97,9 @@ def main() -> int:
                 cwd=args.server_repo, env={**env, "PYTHONPATH": str(args.server_repo)}, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
-            port = None
-            deadline = time.monotonic() + 20
-            while port is None and time.monotonic() < deadline:
-                found = re.search(r"listening on ws://[^:]+:(\d+)", log_path.read_text())
-                port = found.group(1) if found else None
-                time.sleep(0.05)
-            if port is None:
-                sys.exit(f"server did not start: {log_path.read_text()}")
+            url = wait_listening(server, log_path)
             bots = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own load tester
-                [sys.executable, "-m", "loadtest", "--url", f"ws://127.0.0.1:{port}", "--rooms", str(args.rooms),
+                [sys.executable, "-m", "loadtest", "--url", url, "--rooms", str(args.rooms),
                  "--bots-per-room", "10", "--duration", str(args.duration), "--ramp-up", str(args.ramp_up),
                  "--bot-kind", "raw", "--processes", "1", "--no-progress", "--report", str(Path(tmp) / "report.json")],
                 cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

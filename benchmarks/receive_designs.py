@@ -23,10 +23,11 @@ import time
 
 import trio
 
+from loadtest.wsframe import client_frame
 from server.wsframes import FrameParser
 
 TICK_S = 0.05
-FRAME = bytes((0x82, 0x80 | 40)) + b"\x01\x02\x03\x04" + bytes(40)  # masked, 40 bytes
+FRAME = client_frame(0x2, bytes(40), b"\x01\x02\x03\x04")  # one masked 40-byte input
 
 
 def connections(n: int) -> tuple[list[socket.socket], list[socket.socket]]:

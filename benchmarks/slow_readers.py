@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import socket
@@ -40,6 +39,7 @@ from wsproto.events import Request
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from loadtest.bench import cpu_seconds  # noqa: E402
 from protocol.client_session import ClientSession  # noqa: E402
 from tests.integration.harness import running_server  # noqa: E402
 
@@ -200,12 +200,6 @@ async def read_to_close(stream, buf, result) -> None:
                 handle(parse_frames(buf), result, [False])
         except trio.BrokenResourceError:
             pass
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of the process, from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:

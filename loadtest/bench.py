@@ -128,7 +128,7 @@ def one_run(
                 cwd=server_repo, env=server_env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
-            url = _wait_listening(server, log_path)
+            url = wait_listening(server, log_path)
             loadtest = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own load tester
                 [sys.executable, "-m", "loadtest", "--url", url, "--rooms", str(rooms), "--bots-per-room", str(per_room),
                  "--duration", str(duration), "--ramp-up", str(ramp_up), "--processes", str(processes), "--seed", str(seed),
@@ -197,7 +197,8 @@ def one_run(
     }
 
 
-def _wait_listening(server: subprocess.Popen, log_path: Path) -> str:
+def wait_listening(server: subprocess.Popen, log_path: Path) -> str:
+    """The ws:// URL a server started with --port 0 logged, once it did."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         found = _LISTENING.search(log_path.read_text(errors="replace"))

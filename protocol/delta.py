@@ -220,7 +220,7 @@ def encode_delta(current: WorldState, baseline: WorldState | None, schema: Schem
     # whatever the schema, instead of a dozen per component.
     cur_ids, base_ids = current.ids, baseline.ids
     cur_rows, base_rows = current._rows(schema), baseline._rows(schema)
-    starts, hollow = _component_starts(schema)
+    starts, hollow = schema.row_starts, schema.hollow
     if _same_ids(cur_ids, base_ids):
         # Same entities as the baseline (the usual tick): rows line up as is.
         if n and starts.shape[0]:
@@ -229,6 +229,7 @@ def encode_delta(current: WorldState, baseline: WorldState | None, schema: Schem
                 carry[:, hollow] = False
         else:
             carry = np.zeros((n, starts.shape[0]), dtype=bool)
+        carried = np.logical_or.reduce(carry, axis=1)
         rm = _EMPTY
     else:
         # Both id arrays ascend: one binary search pairs the survivors.
@@ -247,11 +248,13 @@ def encode_delta(current: WorldState, baseline: WorldState | None, schema: Schem
             if hollow is not None:
                 changed[:, hollow] = False
             carry[cur_idx] = changed
+        # New entities are carried even in a schema with no bytes to send.
+        carried = np.ones(n, dtype=bool)
+        carried[cur_idx] = np.logical_or.reduce(carry[cur_idx], axis=1)
         gone = np.ones(m, dtype=bool)
         gone[base_idx] = False
         rm = _id_bytes(base_ids[gone])
 
-    carried = np.logical_or.reduce(carry, axis=1)
     total = _count(carried)
     counts = np.count_nonzero(carry, axis=0).tolist()
     comps = {}
@@ -269,21 +272,6 @@ def encode_delta(current: WorldState, baseline: WorldState | None, schema: Schem
             comps[spec.name] = [mask, np.ascontiguousarray(rows, dtype=spec.dtype).tobytes()]
     ids = cur_ids if total == n else cur_ids[carried]
     return {"ids": _id_bytes(ids), "c": comps, "rm": rm, "n": n}
-
-
-_STARTS: dict[int, tuple[Schema, np.ndarray, np.ndarray | None]] = {}
-
-
-def _component_starts(schema: Schema) -> tuple[np.ndarray, np.ndarray | None]:
-    """Where each component's bytes start in a WorldState._rows row, and
-    which components have no bytes at all (None: none), which never change."""
-    known = _STARTS.get(id(schema))
-    if known is None or known[0] is not schema:
-        sizes = [spec.row_bytes for spec in schema]
-        hollow = [k for k, size in enumerate(sizes) if size == 0]
-        starts = np.cumsum([0] + sizes[:-1]).astype(np.intp)
-        known = _STARTS[id(schema)] = (schema, starts, np.asarray(hollow, dtype=np.intp) if hollow else None)
-    return known[1], known[2]
 
 
 def _require(fields: Mapping, key: str) -> Any:

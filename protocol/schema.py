@@ -153,6 +153,11 @@ class Schema:
 
     components: tuple[ComponentSpec, ...]
     _by_name: dict[str, ComponentSpec] = field(init=False, repr=False, compare=False, hash=False)
+    # The byte layout of a row of every component side by side, which is how
+    # protocol.delta compares two worlds: where each component starts, and
+    # which components have no bytes at all (they never change; None: none).
+    row_starts: np.ndarray = field(init=False, repr=False, compare=False, hash=False)
+    hollow: np.ndarray | None = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         specs = tuple(self.components)
@@ -167,6 +172,11 @@ class Schema:
             raise SchemaError("duplicate component names")
         object.__setattr__(self, "components", specs)
         object.__setattr__(self, "_by_name", by_name)
+        sizes = [spec.row_bytes for spec in specs]
+        hollow = [k for k, size in enumerate(sizes) if size == 0]
+        starts = np.cumsum([0] + sizes[:-1]).astype(np.intp) if sizes else np.zeros(0, dtype=np.intp)
+        object.__setattr__(self, "row_starts", starts)
+        object.__setattr__(self, "hollow", np.asarray(hollow, dtype=np.intp) if hollow else None)
 
     @classmethod
     def from_description(cls, desc: Mapping[str, Mapping[str, Any]]) -> "Schema":

@@ -64,7 +64,9 @@ class GameServer:
         self.ports: list[int] = []
         self.connections: set[Connection] = set()
         self.refused_connections = 0  # over --max-connections or --max-connections-per-ip
-        self._profiles_seen: dict = {}  # id(TickProfile) -> (profile, seconds, player_ticks) at the last load line
+        # Each live room's TickProfile -> (seconds, player_ticks) at the last
+        # load line (keyed by the object: a room's profile dies with it).
+        self._profiles_seen: dict = {}
         self._refusing = 0  # refusals in progress
         self.replaced_by_closed = 0  # latest-wins replacements of connections that ended
         self._per_ip: dict[str, int] = {}  # admitted connections by source address
@@ -229,18 +231,15 @@ class GameServer:
 
     def _tick_profile(self, rooms) -> str:
         """Microseconds per player per tick by phase (server.room.TickProfile)
-        since the previous load line, over the rooms alive at both."""
+        since the previous load line, over the rooms alive now (one that
+        started since counts from its start)."""
         totals = [0.0, 0.0, 0.0, 0.0]
         player_ticks = 0
         seen = {}
         for room in rooms:
             profile = room.profile
-            now = (list(profile.seconds), profile.player_ticks)
-            before = self._profiles_seen.get(id(profile), (None, [0.0] * 4, 0))
-            if before[0] is not profile:  # not the profile we saw under that id
-                before = (profile, [0.0] * 4, 0)
-            before = before[1:]
-            seen[id(profile)] = (profile, *now)
+            now = seen[profile] = (list(profile.seconds), profile.player_ticks)
+            before = self._profiles_seen.get(profile, ([0.0] * 4, 0))  # a room new since: from zero
             for k in range(4):
                 totals[k] += now[0][k] - before[0][k]
             player_ticks += now[1] - before[1]

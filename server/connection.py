@@ -122,7 +122,7 @@ class Connection:
                     nursery.start_soon(self._flush)
                     try:
                         if await self._join(registry, refuse):
-                            await self._read_loop()
+                            await self._wait_in_room()
                     finally:
                         nursery.cancel_scope.cancel()
         except Exception:  # the fence: a bug here ends this connection only
@@ -166,7 +166,7 @@ class Connection:
         logs.ROOM_ID.set(self.joined.room_id)  # this task's lines carry the room id (server.logs)
         return True
 
-    async def _read_loop(self) -> None:
+    async def _wait_in_room(self) -> None:
         """In a room: the room's tick reads this socket (``take_inputs``);
         the task keeps the idle timer and waits for the end (a kick, or
         ``take_inputs`` finding the connection over, cancels ``_scope``)."""

@@ -241,9 +241,9 @@ class ServerWebSocket:
                 self._close_received = True
                 # Echo the peer's code (RFC 6455 5.5.1); none for none.
                 if event.code == 1005:
-                    self._send_control(_EMPTY_CLOSE)
+                    self._send_control(_EMPTY_CLOSE, closing=True)
                 else:
-                    self._send_control(close_frame(event.code, event.reason))
+                    self._send_control(close_frame(event.code, event.reason), closing=True)
                 items.append(ConnectionClosed(event.code, event.reason))
             elif isinstance(event, TooBigFrame):
                 # What has arrived of it (at least the limit plus one), not
@@ -274,7 +274,7 @@ class ServerWebSocket:
             if self.request is not None and not self._close_received:
                 # Best effort: the socket may already be gone.
                 with contextlib.suppress(Exception):
-                    self._send_control(close_frame(code, reason))
+                    self._send_control(close_frame(code, reason), closing=True)
             self.outbox.close()
             await self.outbox.wait_drained()
             # Read (and drop) until the peer answers or hangs up, so that the
@@ -311,14 +311,14 @@ class ServerWebSocket:
                     )
                 return
 
-    def _send_control(self, frame: bytes) -> None:
-        """Send a pong or a close. Raises OutboxOverflow (the peer does not
-        read); after our close frame, or after the outbox closed (a dead
-        socket), there is nobody to answer, which is not an error."""
+    def _send_control(self, frame: bytes, *, closing: bool = False) -> None:
+        """Send a pong, or with ``closing`` our close frame. Raises
+        OutboxOverflow (the peer does not read); after our close frame, or
+        after the outbox closed (a dead socket), there is nobody to answer,
+        which is not an error."""
         if self._close_sent:
             return
-        if frame[0] == 0x88:
-            self._close_sent = True
+        self._close_sent = closing
         try:
             self.outbox.send(frame)
         except OutboxClosed:

@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import os
 import socket
-import struct
 
 import pytest
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Ping, Pong, Request
 
+from loadtest.wsframe import client_frame
 from server.websocket import ConnectionClosed, MessageTooBig, ServerWebSocket, TextFrame
 
 MAX_MESSAGE = 1000  # bytes
 
 
-def masked(payload: bytes, opcode: int = 0x2, *, fin: bool = True, mask: bytes | None = None) -> bytes:
-    """A client frame built by hand (7- or 16-bit length)."""
-    mask = os.urandom(4) if mask is None else mask
-    first = (0x80 if fin else 0) | opcode
-    n = len(payload)
-    head = bytes((first, 0x80 | n)) if n < 126 else struct.pack("!BBH", first, 0x80 | 126, n)
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + body
+def masked(payload: bytes) -> bytes:
+    return client_frame(0x2, payload, os.urandom(4))
 
 
 def unmasked(payload: bytes) -> bytes:
@@ -110,7 +104,7 @@ async def test_a_fragmented_message_is_joined_and_a_ping_between_is_answered(ope
 
 async def test_masked_frames_are_read_and_an_unmasked_one_is_a_protocol_error(opened):
     ws, peer = opened
-    peer.send(masked(b"one") + masked(b"two", mask=b"\x00\x00\x00\x00") + unmasked(b"three") + masked(b"never"))
+    peer.send(masked(b"one") + client_frame(0x2, b"two", b"\x00\x00\x00\x00") + unmasked(b"three") + masked(b"never"))
     items = await poll(ws)
     assert items[:2] == [b"one", b"two"]
     assert len(items) == 3 and isinstance(items[2], ConnectionClosed) and items[2].code == 1002
