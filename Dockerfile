@@ -15,6 +15,8 @@ COPY simulation ./simulation
 COPY server ./server
 COPY client ./client
 COPY loadtest ./loadtest
+# tickroom/: the public API and a link to each folder above (pyproject.toml).
+COPY tickroom ./tickroom
 RUN pip install . \
     && groupadd --system --gid 10001 tickroom \
     && useradd --system --uid 10001 --gid 10001 --no-create-home tickroom

@@ -6,7 +6,7 @@ one input per player per tick) under trio's MockClock. An observer measures,
 on every tick, what failover's keeper does on the tick path (capture every
 ``--interval`` ticks, build the log entry) and what its writer does off it
 (msgpack encoding), in microseconds and bytes. With ``--redis-url`` it then
-times the fenced writes on a real Redis through server.store.redis (thread
+times the fenced writes on a real Redis through tickroom.server.cluster.store.redis (thread
 hop included).
 
     python benchmarks/checkpoint.py                         # 8 players
@@ -27,11 +27,11 @@ import trio.testing
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.room_tick import BotLink  # noqa: E402
-from protocol import messages as m  # noqa: E402
-from server import checkpoint  # noqa: E402
-from server.room import Room, RoomConfig  # noqa: E402
-from simulation.game import GameConfig  # noqa: E402
-from simulation.games.arena import Arena  # noqa: E402
+from tickroom.protocol import messages as m  # noqa: E402
+from tickroom.server import checkpoint  # noqa: E402
+from tickroom.server.rooms.room import Room, RoomConfig  # noqa: E402
+from tickroom.simulation.game import GameConfig  # noqa: E402
+from tickroom.simulation.games.arena import Arena  # noqa: E402
 
 
 class Meter:
@@ -82,7 +82,7 @@ async def measure_room(players: int, ticks: int, rate: int) -> Meter:
 
 
 async def measure_redis(url: str, meter: Meter, rounds: int) -> dict[str, float]:
-    from server.store.redis import RedisStore
+    from tickroom.server.cluster.store.redis import RedisStore
 
     store = RedisStore(url)
     room_id = "bench-checkpoint"
@@ -102,7 +102,7 @@ async def measure_redis(url: str, meter: Meter, rounds: int) -> dict[str, float]
     await store.forget(room_id, epoch)
     # What the node's writer sends per tick with 100 rooms: one batch holding
     # each room's log entry (and, every 20th tick, its checkpoint too).
-    from server.store.base import Write
+    from tickroom.server.cluster.store.base import Write
 
     rooms = [f"bench-room-{i}" for i in range(100)]
     epochs = [await store.claim(r, "bench", 30) or await store.current_epoch(r) for r in rooms]
@@ -113,7 +113,9 @@ async def measure_redis(url: str, meter: Meter, rounds: int) -> dict[str, float]
         t0 = time.perf_counter()
         await store.write_many([Write(r, e, None, [(tick, entry)]) for r, e in zip(rooms, epochs, strict=True)])
         t1 = time.perf_counter()
-        await store.write_many([Write(r, e, (tick + 1, meter.last_ckpt), []) for r, e in zip(rooms, epochs, strict=True)])
+        await store.write_many(
+            [Write(r, e, (tick + 1, meter.last_ckpt), []) for r, e in zip(rooms, epochs, strict=True)]
+        )
         t2 = time.perf_counter()
         batch_us.append((t1 - t0) * 1e6)
         batch_ckpt_us.append((t2 - t1) * 1e6)
@@ -137,7 +139,9 @@ def main() -> None:
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--rounds", type=int, default=500)
     args = parser.parse_args()
-    meter = trio.run(measure_room, args.players, args.ticks, args.rate, clock=trio.testing.MockClock(autojump_threshold=0))
+    meter = trio.run(
+        measure_room, args.players, args.ticks, args.rate, clock=trio.testing.MockClock(autojump_threshold=0)
+    )
     p50 = statistics.median
     result = {
         "checkpoint_bytes": p50(meter.ckpt_bytes),

@@ -1,8 +1,8 @@
 """Failover time and ticks lost when a node hosting many rooms dies, on a
 real Redis.
 
-Two in-process nodes (a RoomRegistry and the real server.failover.Failover
-each, with its own server.store.redis.RedisStore), in real time:
+Two in-process nodes (a RoomRegistry and the real tickroom.server.cluster.failover.Failover
+each, with its own tickroom.server.cluster.store.redis.RedisStore), in real time:
 
 - node A hosts ``--rooms`` arena rooms with ``--players`` players each; the
   players are in-memory links (benchmarks/room_tick.py's BotLink: one input
@@ -41,12 +41,12 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.room_tick import BotLink  # noqa: E402
-from protocol import messages as m  # noqa: E402
-from server.failover import Failover, FailoverConfig  # noqa: E402
-from server.registry import RegistryConfig, RoomRegistry  # noqa: E402
-from server.room import RoomConfig  # noqa: E402
-from server.store.redis import RedisStore, _key  # noqa: E402
 from tests.fakes import CuttableStore  # noqa: E402
+from tickroom.protocol import messages as m  # noqa: E402
+from tickroom.server.cluster.failover import Failover, FailoverConfig  # noqa: E402
+from tickroom.server.cluster.store.redis import RedisStore, _key  # noqa: E402
+from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry  # noqa: E402
+from tickroom.server.rooms.room import RoomConfig  # noqa: E402
 
 RATE = 20
 POLL_S = 0.005
@@ -105,7 +105,9 @@ async def one_run(args: argparse.Namespace, run: int) -> dict:
             room = a.registry.create(rid)
             for p in range(args.players):  # a join waits for a tick boundary: rooms fill concurrently
                 link = BotLink(room)
-                link.accepted = await a.registry.join(m.Join(version=m.PROTOCOL_VERSION, name=f"bot{p}", room=rid), link)
+                link.accepted = await a.registry.join(
+                    m.Join(version=m.PROTOCOL_VERSION, name=f"bot{p}", room=rid), link
+                )
 
         with trio.fail_after(60):
             async with trio.open_nursery() as fillers:
@@ -144,7 +146,10 @@ async def one_run(args: argparse.Namespace, run: int) -> dict:
         t0 = time.monotonic()
         ttl_ms = await trio.to_thread.run_sync(pttls)
         t1 = time.monotonic()
-        expiry = {rid: (t0 + t1) / 2 + ms / 1000 - death if ms > 0 else float("nan") for rid, ms in zip(ids, ttl_ms, strict=True)}
+        expiry = {
+            rid: (t0 + t1) / 2 + ms / 1000 - death if ms > 0 else float("nan")
+            for rid, ms in zip(ids, ttl_ms, strict=True)
+        }
 
         # -- B recovers ---------------------------------------------------------
         with trio.move_on_after(args.lease_ttl + RECOVER_TIMEOUT_S):
@@ -216,7 +221,9 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=8)
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--lease-ttl", type=float, default=3.0)
-    parser.add_argument("--interval", type=int, default=RATE, help="ticks between checkpoints (the server's default: tick rate)")
+    parser.add_argument(
+        "--interval", type=int, default=RATE, help="ticks between checkpoints (the server's default: tick rate)"
+    )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds A runs before it crashes")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()

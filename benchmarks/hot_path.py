@@ -32,13 +32,13 @@ import numpy as np
 import trio
 
 # The checkout under test: PYTHONPATH comes before the installed one.
-from protocol.codec import pack_snapshot_shared
-from protocol.delta import WorldState, encode_delta
-from protocol.schema import Schema
-from protocol.session import ServerSession
-from protocol.validate import InputFields
-from simulation.game import GameConfig, InputBatch
-from simulation.games.arena import Arena
+from tickroom.protocol.codec import pack_snapshot_shared
+from tickroom.protocol.delta import WorldState, encode_delta
+from tickroom.protocol.schema import Schema
+from tickroom.protocol.session import ServerSession
+from tickroom.protocol.validate import InputFields
+from tickroom.simulation.game import GameConfig, InputBatch
+from tickroom.simulation.games.arena import Arena
 
 REPEATS = 7
 
@@ -97,15 +97,15 @@ def bench_encode() -> float:
 
 
 def bench_wake(rooms: int = 100, ticks: int = 100, dt: float = 0.01) -> dict[str, float]:
-    import server
+    from tickroom import server
 
     try:
-        from server import tick_clock
+        from tickroom.server.rooms import tick_clock
     except ImportError:
         tick_clock = None
     # A checkout before the tick clock has none; an editable install of a
     # newer one would lend its module, which is not the checkout's.
-    if tick_clock is not None and Path(tick_clock.__file__).parent != Path(server.__file__).parent:
+    if tick_clock is not None and Path(tick_clock.__file__).parent.parent != Path(server.__file__).parent:
         tick_clock = None
     TickClock = tick_clock.TickClock if tick_clock is not None else None  # noqa: N806
 
@@ -138,7 +138,7 @@ def bench_wake(rooms: int = 100, ticks: int = 100, dt: float = 0.01) -> dict[str
 
 
 def main() -> None:
-    import protocol
+    from tickroom import protocol
 
     print(f"checkout: {protocol.__file__.rsplit('/protocol/', 1)[0]}")
     print(f"receive_us_per_input: {bench_receive():.2f}")

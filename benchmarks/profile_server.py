@@ -1,7 +1,7 @@
 """Where a server's CPU goes, per player per tick, under the load tester.
 
-Starts ``python -m server serve`` on 127.0.0.1, plays ROOMS x 10 raw bots
-against it (``python -m loadtest --bot-kind raw``, in its own process), and
+Starts ``python -m tickroom.server serve`` on 127.0.0.1, plays ROOMS x 10 raw bots
+against it (``python -m tickroom.loadtest --bot-kind raw``, in its own process), and
 while they play samples the server with py-spy (``pip install py-spy``; it
 reads the process from outside, so the server runs unmodified). The samples
 are sorted into the parts of the hot path by the innermost frame that names
@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from loadtest.bench import REPO, cpu_seconds, wait_listening
+from tickroom.loadtest.bench import REPO, cpu_seconds, wait_listening
 
 TICK_RATE = 20
 
@@ -93,13 +93,13 @@ def main() -> int:
         log_path, raw = Path(tmp) / "server.log", Path(tmp) / "stacks.txt"
         with open(log_path, "w") as log:
             server = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own server
-                [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--stats-interval", "2"],
+                [sys.executable, "-m", "tickroom.server", "serve", "--host", "127.0.0.1", "--port", "0", "--stats-interval", "2"],
                 cwd=args.server_repo, env={**env, "PYTHONPATH": str(args.server_repo)}, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
             url = wait_listening(server, log_path)
             bots = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own load tester
-                [sys.executable, "-m", "loadtest", "--url", url, "--rooms", str(args.rooms),
+                [sys.executable, "-m", "tickroom.loadtest", "--url", url, "--rooms", str(args.rooms),
                  "--bots-per-room", "10", "--duration", str(args.duration), "--ramp-up", str(args.ramp_up),
                  "--bot-kind", "raw", "--processes", "1", "--no-progress", "--report", str(Path(tmp) / "report.json")],
                 cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

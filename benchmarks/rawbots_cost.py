@@ -35,10 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtest.bots import Meter, Target  # noqa: E402
-from loadtest.rawbots import Fleet  # noqa: E402
-from loadtest.scenarios import schedule  # noqa: E402
-from loadtest.wsframe import accept_for  # noqa: E402
+from tickroom.loadtest.bots import Meter, Target  # noqa: E402
+from tickroom.loadtest.rawbots import Fleet  # noqa: E402
+from tickroom.loadtest.scenarios import schedule  # noqa: E402
+from tickroom.loadtest.wsframe import accept_for  # noqa: E402
 
 RATE = 20
 ROOM = 10
@@ -92,8 +92,16 @@ def fake_node(listener: socket.socket, rooms: int) -> None:
                 if end < 0:
                     c["buf"] = buf
                     continue
-                key = next(line.split(b":", 1)[1].strip() for line in buf[:end].split(b"\r\n") if line.lower().startswith(b"sec-websocket-key"))
-                c["sock"].send(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept_for(key) + b"\r\n\r\n")
+                key = next(
+                    line.split(b":", 1)[1].strip()
+                    for line in buf[:end].split(b"\r\n")
+                    if line.lower().startswith(b"sec-websocket-key")
+                )
+                c["sock"].send(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+                    + accept_for(key)
+                    + b"\r\n\r\n"
+                )
                 c["up"], buf = True, buf[end + 4 :]
             # Count whole client frames (masked: 4 mask bytes after the length).
             pos = 0
@@ -123,7 +131,9 @@ def fake_node(listener: socket.socket, rooms: int) -> None:
             for c in members[r]:
                 snap = msgpack.packb({"seq": c["frames"] - 1, "t": "snap", "tick": tick[r], "base": tick[r] - 1, "ids": IDS,
                                       "c": {"aim": [b"", b"\x14" * ROOM], "pos": [b"", b"\x48\x05\xba\x0b" * ROOM]}, "rm": b"", "n": ROOM, "ev": []})  # fmt: skip
-                frame = (bytes((0x82, len(snap))) if len(snap) < 126 else bytes((0x82, 126)) + len(snap).to_bytes(2, "big")) + snap
+                frame = (
+                    bytes((0x82, len(snap))) if len(snap) < 126 else bytes((0x82, 126)) + len(snap).to_bytes(2, "big")
+                ) + snap
                 try:
                     c["sock"].send(frame)
                 except OSError:

@@ -9,7 +9,7 @@ time (the child's is not counted) per message received:
 - ``task``: one task per connection looping on wait_readable + recv + parse
   (what a reader task costs even without wsproto's events and a channel);
 - ``tick``: one task that, every 50 ms, does a non-blocking recv on every
-  connection and parses what came (server.connection's take_inputs path).
+  connection and parses what came (tickroom.server.transport.connection's take_inputs path).
 
     python benchmarks/receive_designs.py --connections 500 --seconds 5
 """
@@ -23,8 +23,8 @@ import time
 
 import trio
 
-from loadtest.wsframe import client_frame
-from server.wsframes import FrameParser
+from tickroom.loadtest.wsframe import client_frame
+from tickroom.protocol.websocket_frames import FrameParser
 
 TICK_S = 0.05
 FRAME = client_frame(0x2, bytes(40), b"\x01\x02\x03\x04")  # one masked 40-byte input
@@ -120,7 +120,10 @@ def main() -> None:
     args = parser.parse_args()
     for design in ("task", "tick") * args.rounds:
         us, rate = measure(design, args.connections, args.seconds)
-        print(f"{design}: {us:.1f} us CPU per message ({rate:,.0f} messages/s, {args.connections} connections)", flush=True)
+        print(
+            f"{design}: {us:.1f} us CPU per message ({rate:,.0f} messages/s, {args.connections} connections)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

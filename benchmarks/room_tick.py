@@ -5,7 +5,7 @@ counts), with in-memory clients that send one input and ack every snapshot
 per tick, as the reference workload does, playing like the load tester's
 bots: a wandering stick and aim, fire in 10% of inputs. Reports the room's own
 tick duration (collect inputs, step, snapshot, encode deltas, hand each
-client its message), per tick and per player, its phases (server.room's
+client its message), per tick and per player, its phases (tickroom.server.rooms.room's
 TickProfile), and where the downstream bytes go.
 
     python benchmarks/room_tick.py                 # 10 players, 2000 ticks
@@ -27,10 +27,10 @@ import trio.testing
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocol import messages as m  # noqa: E402
-from server.room import Room, RoomConfig  # noqa: E402
-from simulation.game import GameConfig  # noqa: E402
-from simulation.games.arena import Arena  # noqa: E402
+from tickroom.protocol import messages as m  # noqa: E402
+from tickroom.server.rooms.room import Room, RoomConfig  # noqa: E402
+from tickroom.simulation.game import GameConfig  # noqa: E402
+from tickroom.simulation.games.arena import Arena  # noqa: E402
 
 
 class BotLink:
@@ -86,7 +86,10 @@ async def run(players: int, ticks: int, rate: int) -> dict:
         await trio.sleep(ticks / rate)
         durations = sorted(room.tick_durations)
         sent = sum(link.bytes for link in links) - start_bytes
-        phases = [(a - b) / (room.profile.player_ticks - before[1]) * 1e6 for a, b in zip(room.profile.seconds, before[0], strict=True)]
+        phases = [
+            (a - b) / (room.profile.player_ticks - before[1]) * 1e6
+            for a, b in zip(room.profile.seconds, before[0], strict=True)
+        ]
         room.request_close()
     seconds = len(durations) / rate
     per_player_s = players * seconds
@@ -95,9 +98,17 @@ async def run(players: int, ticks: int, rate: int) -> dict:
         "tick_us_p50": statistics.median(durations) * 1e6,
         "tick_us_p99": durations[int(len(durations) * 0.99)] * 1e6,
         "per_player_tick_us": statistics.median(durations) * 1e6 / players,
-        **{f"{name}_us_per_player_tick": v for name, v in zip(("read", "simulate", "snapshot", "send"), phases, strict=True)},
+        **{
+            f"{name}_us_per_player_tick": v
+            for name, v in zip(("read", "simulate", "snapshot", "send"), phases, strict=True)
+        },
         "bytes_per_player_s": sent / per_player_s,
-        **{f"bytes_per_player_s_{k}": v / per_player_s for k, v in byte_breakdown([p for link in links for p in link.payloads], len(links[0].payloads) * players, sent).items()},
+        **{
+            f"bytes_per_player_s_{k}": v / per_player_s
+            for k, v in byte_breakdown(
+                [p for link in links for p in link.payloads], len(links[0].payloads) * players, sent
+            ).items()
+        },
     }
 
 

@@ -39,9 +39,9 @@ from wsproto.events import Request
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from loadtest.bench import cpu_seconds  # noqa: E402
-from protocol.client_session import ClientSession  # noqa: E402
 from tests.integration.harness import running_server  # noqa: E402
+from tickroom.loadtest.bench import cpu_seconds  # noqa: E402
+from tickroom.protocol.client_session import ClientSession  # noqa: E402
 
 SMALL_RCVBUF = 4096  # bytes: slow and mute clients back up quickly
 ACK_EVERY = 5  # snapshots between acks of a good client
@@ -209,7 +209,9 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-async def run(connections: int, slow_fraction: float, duration: float, room_size: int, tick_rate: int, ack_timeout: float) -> Report:
+async def run(
+    connections: int, slow_fraction: float, duration: float, room_size: int, tick_rate: int, ack_timeout: float
+) -> Report:
     args = ["--tick-rate", str(tick_rate), "--max-players", str(room_size), "--ack-timeout", str(ack_timeout),
             "--stats-interval", "1", "--max-connections", str(connections + 10)]  # fmt: skip
     report = Report(connections=connections, tick_rate=tick_rate)

@@ -1,6 +1,6 @@
 """What parsing a client's WebSocket input costs, per message.
 
-server/wsframes.py's FrameParser against wsproto's FrameProtocol (the layer
+protocol/websocket_frames.py's FrameParser against wsproto's FrameProtocol (the layer
 under wsproto's events) on the same bytes: 32-byte masked binary frames, one
 per receive call (the usual tick) and five per call. Median of repeats.
 
@@ -18,7 +18,7 @@ from wsproto.frame_protocol import FrameProtocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from server.wsframes import FrameParser  # noqa: E402
+from tickroom.protocol.websocket_frames import FrameParser  # noqa: E402
 
 NUMBER = 20000
 REPEAT = 7

@@ -24,16 +24,17 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from protocol import messages as m
-from protocol.client_session import ClientSession
-from protocol.delta import DeltaError, WorldState
-from protocol.errors import Code
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.delta import DeltaError, WorldState
+from tickroom.protocol.errors import Code
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,7 @@ async def connect(
         async with _connected(client, join) as client:
             yield client
         return
-    from .reconnect import reconnecting  # the reconnecting mode lives apart
+    from tickroom.client.reconnect import reconnecting  # the reconnecting mode lives apart
 
     async with reconnecting(client, join, [url, *[u for u in urls if u != url]], reconnect_window_s) as client:
         yield client

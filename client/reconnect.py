@@ -11,15 +11,13 @@ docs/protocol.md, 3.10.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
-from protocol.errors import Code
-
-from .connection import (
+from tickroom.client.connection import (
     CONNECT_TIMEOUT_S,
     DISCONNECT_TIMEOUT_S,
     MAX_FIRST_REDIRECTS,
@@ -30,6 +28,7 @@ from .connection import (
     ClientClosed,
     JoinFailed,
 )
+from tickroom.protocol.errors import Code
 
 
 @asynccontextmanager
@@ -97,6 +96,7 @@ async def keep_connected(client: Client, join: bytes, urls: list[str], *, task_s
             client._set_closed(None, dropped or ClientClosed(1006, "could not rejoin"))
             client._up.set()
             return
+
 
 async def _next_url(client: Client, failed: str, urls: list[str]) -> str | None:
     """Where to rejoin next, after the backoff; None past the window."""

@@ -1,9 +1,9 @@
 """Generate the annotated byte dumps and the limits table of docs/protocol.md.
 
 Every byte below is produced by the real code: the arena game
-(simulation.games.arena) with a fixed seed, the server's snapshot history and
-codec (server.snapshots, protocol.codec, protocol.delta), the server's input
-validation (protocol.session) and the reference client (protocol.client_session).
+(tickroom.simulation.games.arena) with a fixed seed, the server's snapshot history and
+codec (tickroom.server.rooms.snapshots, tickroom.protocol.codec, tickroom.protocol.delta), the server's input
+validation (tickroom.protocol.session) and the reference client (tickroom.protocol.client_session).
 Nothing is random: the seed, the names and the session token are fixed, so the
 output is the same on every run.
 
@@ -13,7 +13,7 @@ output is the same on every run.
 tests/protocol/test_protocol_doc.py regenerates the blocks and checks that each
 one appears verbatim in docs/protocol.md, so the page cannot drift from the code.
 
-The scenario mirrors what a room does (server/room.py, Room._tick and
+The scenario mirrors what a room does (server/rooms/room.py, Room._tick and
 Room._admit) without sockets or trio:
 
     tick 0   "ada" (entity 1) and "bob" (entity 2) join room "lobby";
@@ -39,24 +39,26 @@ if str(_ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
-from protocol import codec  # noqa: E402
-from protocol import messages as m  # noqa: E402
-from protocol import session as server_session  # noqa: E402
-from protocol import validate  # noqa: E402
-from protocol.client_session import MAX_HISTORY, ClientSession  # noqa: E402
-from protocol.delta import WorldState  # noqa: E402
-from protocol.errors import Code, RemoteProtocolError  # noqa: E402
-from protocol.schema import MAX_COMPONENTS, MAX_ROW_BYTES, MAX_SHAPE_DIMS, Schema  # noqa: E402
-from protocol.schema import MAX_NAME_CHARS as MAX_COMPONENT_NAME_CHARS  # noqa: E402
-from protocol.session import ServerSession  # noqa: E402
-from protocol.validate import InputFields  # noqa: E402
-from server.config import ServerConfig  # noqa: E402
-from server.connection import ConnectionLimits  # noqa: E402
-from server.outbox import MAX_PENDING_BYTES  # noqa: E402
-from server.room import RoomConfig  # noqa: E402
-from server.snapshots import SnapshotHistory  # noqa: E402
-from simulation.game import GameConfig, InputBatch  # noqa: E402
-from simulation.games.arena import Arena  # noqa: E402
+from tickroom.protocol import (
+    codec,  # noqa: E402
+    validate,  # noqa: E402
+)
+from tickroom.protocol import messages as m  # noqa: E402
+from tickroom.protocol import session as server_session  # noqa: E402
+from tickroom.protocol.client_session import MAX_HISTORY, ClientSession  # noqa: E402
+from tickroom.protocol.delta import WorldState  # noqa: E402
+from tickroom.protocol.errors import Code, RemoteProtocolError  # noqa: E402
+from tickroom.protocol.schema import MAX_COMPONENTS, MAX_ROW_BYTES, MAX_SHAPE_DIMS, Schema  # noqa: E402
+from tickroom.protocol.schema import MAX_NAME_CHARS as MAX_COMPONENT_NAME_CHARS  # noqa: E402
+from tickroom.protocol.session import ServerSession  # noqa: E402
+from tickroom.protocol.validate import InputFields  # noqa: E402
+from tickroom.server.config import ServerConfig  # noqa: E402
+from tickroom.server.rooms.room import RoomConfig  # noqa: E402
+from tickroom.server.rooms.snapshots import SnapshotHistory  # noqa: E402
+from tickroom.server.transport.connection import ConnectionLimits  # noqa: E402
+from tickroom.server.transport.outbox import MAX_PENDING_BYTES  # noqa: E402
+from tickroom.simulation.game import GameConfig, InputBatch  # noqa: E402
+from tickroom.simulation.games.arena import Arena  # noqa: E402
 
 SEED = 20240601
 ROOM = "lobby"
@@ -218,7 +220,9 @@ class _Annotator:
     def emit(self, offset: int, raw: bytes, text: str) -> None:
         """One logical item; long ones wrap over several lines."""
         for start in range(0, max(len(raw), 1), HEX_BYTES_PER_LINE):
-            self.lines.append(_Line(offset + start, raw[start : start + HEX_BYTES_PER_LINE], text if start == 0 else ""))
+            self.lines.append(
+                _Line(offset + start, raw[start : start + HEX_BYTES_PER_LINE], text if start == 0 else "")
+            )
 
     def render(self) -> str:
         out = []
@@ -452,34 +456,84 @@ def limits_table() -> str:
     cfg, room, conn = ServerConfig(), RoomConfig(), ConnectionLimits()
     rows = [
         ("protocol version (`v`)", m.PROTOCOL_VERSION, "no", "protocol/messages.py `PROTOCOL_VERSION`"),
-        ("client frame, max bytes", cfg.max_message_bytes, "`--max-message-size`", "server/config.py `max_message_bytes`"),
+        (
+            "client frame, max bytes",
+            cfg.max_message_bytes,
+            "`--max-message-size`",
+            "server/config.py `max_message_bytes`",
+        ),
         ("client str or bin, max bytes", codec.MAX_CLIENT_STR_BYTES, "no", "protocol/codec.py `MAX_CLIENT_STR_BYTES`"),
-        ("client array or map, max items", codec.MAX_CLIENT_CONTAINER_LEN, "no", "protocol/codec.py `MAX_CLIENT_CONTAINER_LEN`"),
+        (
+            "client array or map, max items",
+            codec.MAX_CLIENT_CONTAINER_LEN,
+            "no",
+            "protocol/codec.py `MAX_CLIENT_CONTAINER_LEN`",
+        ),
         ("`name`, max characters", validate.MAX_NAME_CHARS, "no", "protocol/validate.py `MAX_NAME_CHARS`"),
-        ("`room` / `game`, max characters", validate.MAX_ROOM_ID_CHARS, "no", "protocol/validate.py `MAX_ROOM_ID_CHARS`"),
+        (
+            "`room` / `game`, max characters",
+            validate.MAX_ROOM_ID_CHARS,
+            "no",
+            "protocol/validate.py `MAX_ROOM_ID_CHARS`",
+        ),
         ("`session`, max characters", validate.MAX_TOKEN_CHARS, "no", "protocol/validate.py `MAX_TOKEN_CHARS`"),
         ("`ticket`, max characters", validate.MAX_TICKET_CHARS, "no", "protocol/validate.py `MAX_TICKET_CHARS`"),
         ("input `seq`, max", validate.MAX_SEQ, "no", "protocol/validate.py `MAX_SEQ`"),
         ("any tick, max", validate.MAX_TICK, "no", "protocol/validate.py `MAX_TICK`"),
         ("ping `id`, max", validate.MAX_PING_ID, "no", "protocol/validate.py `MAX_PING_ID`"),
         ("messages per tick (average)", cfg.rate_per_tick, "`--rate-per-tick`", "server/config.py `rate_per_tick`"),
-        ("rate-limit burst, seconds of rate", server_session.BURST_SECONDS, "no", "protocol/session.py `BURST_SECONDS`"),
+        (
+            "rate-limit burst, seconds of rate",
+            server_session.BURST_SECONDS,
+            "no",
+            "protocol/session.py `BURST_SECONDS`",
+        ),
         ("strikes tolerated", cfg.strike_limit, "`--strike-limit`", "server/config.py `strike_limit`"),
-        ("strikes forgiven per second", server_session.STRIKE_DECAY_PER_S, "no", "protocol/session.py `STRIKE_DECAY_PER_S`"),
+        (
+            "strikes forgiven per second",
+            server_session.STRIKE_DECAY_PER_S,
+            "no",
+            "protocol/session.py `STRIKE_DECAY_PER_S`",
+        ),
         ("tick rate, Hz", cfg.tick_rate, "`--tick-rate`", "server/config.py `tick_rate`"),
         ("players per room", cfg.max_players, "`--max-players`", "server/config.py `max_players`"),
-        ("handshake timeout, s", cfg.handshake_timeout_s, "`--handshake-timeout`", "server/config.py `handshake_timeout_s`"),
+        (
+            "handshake timeout, s",
+            cfg.handshake_timeout_s,
+            "`--handshake-timeout`",
+            "server/config.py `handshake_timeout_s`",
+        ),
         ("idle timeout, s", cfg.idle_timeout_s, "`--idle-timeout`", "server/config.py `idle_timeout_s`"),
         ("connections per node", cfg.max_connections, "`--max-connections`", "server/config.py `max_connections`"),
-        ("connections per source address (0: no limit)", cfg.max_connections_per_ip, "`--max-connections-per-ip`", "server/config.py `max_connections_per_ip`"),
+        (
+            "connections per source address (0: no limit)",
+            cfg.max_connections_per_ip,
+            "`--max-connections-per-ip`",
+            "server/config.py `max_connections_per_ip`",
+        ),
         ("ack timeout, s", cfg.ack_timeout_s, "`--ack-timeout`", "server/config.py `ack_timeout_s`"),
         ("rejoin grace, s", cfg.rejoin_grace_s, "`--rejoin-grace`", "server/config.py `rejoin_grace_s`"),
-        ("close handshake wait, s", conn.close_timeout_s, "no", "server/connection.py `close_timeout_s`"),
-        ("baselines kept by the server, ticks", room.history_ticks, "no", "server/room.py `history_ticks`"),
-        ("inputs applied per player per tick", room.max_inputs_per_tick, "no", "server/room.py `max_inputs_per_tick`"),
-        ("unsent reliable bytes before 4112", MAX_PENDING_BYTES, "no", "server/outbox.py `MAX_PENDING_BYTES`"),
+        ("close handshake wait, s", conn.close_timeout_s, "no", "server/transport/connection.py `close_timeout_s`"),
+        ("baselines kept by the server, ticks", room.history_ticks, "no", "server/rooms/room.py `history_ticks`"),
+        (
+            "inputs applied per player per tick",
+            room.max_inputs_per_tick,
+            "no",
+            "server/rooms/room.py `max_inputs_per_tick`",
+        ),
+        (
+            "unsent reliable bytes before 4112",
+            MAX_PENDING_BYTES,
+            "no",
+            "server/transport/outbox.py `MAX_PENDING_BYTES`",
+        ),
         ("schema: components, max", MAX_COMPONENTS, "no", "protocol/schema.py `MAX_COMPONENTS`"),
-        ("schema: component name, max characters", MAX_COMPONENT_NAME_CHARS, "no", "protocol/schema.py `MAX_NAME_CHARS`"),
+        (
+            "schema: component name, max characters",
+            MAX_COMPONENT_NAME_CHARS,
+            "no",
+            "protocol/schema.py `MAX_NAME_CHARS`",
+        ),
         ("schema: shape dimensions, max", MAX_SHAPE_DIMS, "no", "protocol/schema.py `MAX_SHAPE_DIMS`"),
         ("schema: row bytes, max", MAX_ROW_BYTES, "no", "protocol/schema.py `MAX_ROW_BYTES`"),
         ("worlds kept by the reference client, max", MAX_HISTORY, "no", "protocol/client_session.py `MAX_HISTORY`"),

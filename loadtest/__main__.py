@@ -1,8 +1,8 @@
-"""``python -m loadtest``: see loadtest/cli.py."""
+"""``python -m tickroom.loadtest``: see loadtest/cli.py."""
 
 import sys
 
-from .cli import main
+from tickroom.loadtest.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

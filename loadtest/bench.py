@@ -1,11 +1,11 @@
-"""``python -m loadtest.bench``: the benchmark record. Starts a server
+"""``python -m tickroom.loadtest.bench``: the benchmark record. Starts a server
 process per run on 127.0.0.1, runs the load tester against it in its own
 processes, and writes the figures to docs/benchmarks.md.
 
-    python -m loadtest.bench --sizes 10x8,10x10,20x10,40x10 --duration 20 --runs 3 --write docs/benchmarks.md
+    python -m tickroom.loadtest.bench --sizes 10x8,10x10,20x10,40x10 --duration 20 --runs 3 --write docs/benchmarks.md
 
 Per run: a fresh server (so nothing of an earlier run ticks), then
-``python -m loadtest`` with the size. Figures:
+``python -m tickroom.loadtest`` with the size. Figures:
 
 - server CPU per CCU-second: the server process's user+system time
   (/proc/<pid>/stat, sampled every 0.25 s) over the steady window (a second
@@ -34,7 +34,7 @@ and the last line names the largest CCU held: median tick p99 under
 bots, ~30-40 us of CPU per snapshot instead of ~0.6 ms, so that one core
 generates 1,500 players and the other is left to the server:
 
-    python -m loadtest.bench --bot-kind raw --processes 1 --sizes 50x10,100x10,150x10 --duration 20 --runs 3
+    python -m tickroom.loadtest.bench --bot-kind raw --processes 1 --sizes 50x10,100x10,150x10 --duration 20 --runs 3
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SAMPLE_PERIOD_S = 0.25
 _LISTENING = re.compile(r"listening on ws://[^:]+:(\d+)")
 _LOAD = re.compile(r"load: rooms=(\d+) players=(\d+) .*tick_ms_p50=([\d.]+) tick_ms_p99=([\d.]+) overruns=(\d+)")
-_PROFILE = re.compile(r"us_per_player_tick=read:([\d.]+),simulate:([\d.]+),snapshot:([\d.]+),send:([\d.]+),total:([\d.]+)")
+_PROFILE = re.compile(
+    r"us_per_player_tick=read:([\d.]+),simulate:([\d.]+),snapshot:([\d.]+),send:([\d.]+),total:([\d.]+)"
+)
 BEGIN, END = "<!-- loadtest-bench:begin -->", "<!-- loadtest-bench:end -->"
 
 
@@ -78,7 +80,9 @@ def machine_busy_seconds() -> float:
     """CPU time all cores spent busy (not idle or waiting on I/O), from
     /proc/stat: what other processes on a shared machine take shows as the
     busy time that is neither the server's nor the load generator's."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in Path("/proc/stat").read_text().split()[1:9])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(x) for x in Path("/proc/stat").read_text().split()[1:9]
+    )
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
@@ -112,7 +116,14 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def one_run(
-    rooms: int, per_room: int, *, duration: float, ramp_up: float, processes: int, seed: int, bot_kind: str = "client",
+    rooms: int,
+    per_room: int,
+    *,
+    duration: float,
+    ramp_up: float,
+    processes: int,
+    seed: int,
+    bot_kind: str = "client",
     server_repo: Path = REPO,
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
@@ -123,14 +134,14 @@ def one_run(
         log_path, report_path = Path(tmp) / "server.log", Path(tmp) / "report.json"
         with open(log_path, "w") as log:
             server = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own server
-                [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--stats-interval", "2",
+                [sys.executable, "-m", "tickroom.server", "serve", "--host", "127.0.0.1", "--port", "0", "--stats-interval", "2",
                  "--max-players", str(max(16, per_room))],
                 cwd=server_repo, env=server_env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
             url = wait_listening(server, log_path)
             loadtest = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own load tester
-                [sys.executable, "-m", "loadtest", "--url", url, "--rooms", str(rooms), "--bots-per-room", str(per_room),
+                [sys.executable, "-m", "tickroom.loadtest", "--url", url, "--rooms", str(rooms), "--bots-per-room", str(per_room),
                  "--duration", str(duration), "--ramp-up", str(ramp_up), "--processes", str(processes), "--seed", str(seed),
                  "--no-progress", "--report", str(report_path), "--bot-kind", bot_kind],
                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -138,7 +149,9 @@ def one_run(
             samples = []  # (time.time(), server CPU s, load generator CPU s, machine busy s)
             give_up = time.monotonic() + duration + 120
             while loadtest.poll() is None and time.monotonic() < give_up:
-                samples.append((time.time(), cpu_seconds(server.pid), tree_cpu_seconds(loadtest.pid), machine_busy_seconds()))
+                samples.append(
+                    (time.time(), cpu_seconds(server.pid), tree_cpu_seconds(loadtest.pid), machine_busy_seconds())
+                )
                 time.sleep(SAMPLE_PERIOD_S)
             if loadtest.poll() is None:
                 loadtest.kill()
@@ -157,7 +170,9 @@ def one_run(
         lines = [m for m in _LOAD.finditer(log_text) if int(m.group(2)) > 0]
         # The tick profile of the last line with players (servers since this
         # change print it; older ones do not).
-        profiles = [_PROFILE.search(line) for line in log_text.splitlines() if "load: " in line and " players=0 " not in line]
+        profiles = [
+            _PROFILE.search(line) for line in log_text.splitlines() if "load: " in line and " players=0 " not in line
+        ]
         profile = next((p for p in reversed(profiles) if p is not None), None)
     # The steady window: from a second after the ramp-up to half a second
     # before the bots leave; every bot is connected (the report's series says
@@ -192,8 +207,10 @@ def one_run(
         "loadgen_cpu_us_per_snapshot": report.get("worker_cpu_us_per_snapshot"),  # the workers' own clock, whole run
         "loadgen_cores": (lb - la) / (tb - ta),
         "other_cores": max(0.0, (mb - ma) - (sb - sa) - (lb - la)) / (tb - ta),
-        **{f"tick_us_per_player_{name}": float(profile.group(k + 1)) if profile else None
-           for k, name in enumerate(("read", "simulate", "snapshot", "send", "total"))},
+        **{
+            f"tick_us_per_player_{name}": float(profile.group(k + 1)) if profile else None
+            for k, name in enumerate(("read", "simulate", "snapshot", "send", "total"))
+        },
     }
 
 
@@ -252,7 +269,12 @@ SUMMARY_KEYS = (
 def spread(runs: list[dict]) -> dict:
     """min/median/max over the runs of each headline figure, plus the
     connected count and the errors (which must be zero) of every run."""
-    out: dict = {"ccu": runs[0]["ccu"], "runs": len(runs), "connected": [r["connected"] for r in runs], "errors": [r["errors"] for r in runs]}
+    out: dict = {
+        "ccu": runs[0]["ccu"],
+        "runs": len(runs),
+        "connected": [r["connected"] for r in runs],
+        "errors": [r["errors"] for r in runs],
+    }
     for key in SUMMARY_KEYS:
         values = [r[key] for r in runs if r.get(key) is not None]
         out[key] = {"min": min(values), "median": statistics.median(values), "max": max(values)} if values else None
@@ -280,7 +302,10 @@ def largest_held(results: dict[str, list[dict]], max_tick_p99_ms: float, max_rtt
 
 
 def render(
-    results: dict[str, list[dict]], command: str, max_tick_p99_ms: float = 25.0, max_rtt_p99_ms: float = 100.0,
+    results: dict[str, list[dict]],
+    command: str,
+    max_tick_p99_ms: float = 25.0,
+    max_rtt_p99_ms: float = 100.0,
     section: str | None = None,
 ) -> str:
     head = "| size | " + " | ".join(name for name, _, _ in COLUMNS) + " | errors |"
@@ -288,7 +313,11 @@ def render(
     for size, runs in results.items():
         errors = sum(r["errors"] for r in runs)
         connected = f"{min(r['connected'] for r in runs)}/{runs[0]['ccu']}"
-        rows.append(f"| {size} ({len(runs)} runs, {connected} connected) | " + " | ".join(cell([r.get(key) for r in runs], fmt) for _, key, fmt in COLUMNS) + f" | {errors} |")
+        rows.append(
+            f"| {size} ({len(runs)} runs, {connected} connected) | "
+            + " | ".join(cell([r.get(key) for r in runs], fmt) for _, key, fmt in COLUMNS)
+            + f" | {errors} |"
+        )
     machine = f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), Python {platform.python_version()}, {platform.system()} {platform.machine()}"
     best = largest_held(results, max_tick_p99_ms, max_rtt_p99_ms)
     begin, end = markers(section)
@@ -317,23 +346,41 @@ def write_section(path: Path, block: str, section: str | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtest.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10x8,10x10,20x10,40x10", help="ROOMSxBOTS,... in the order to run (default 10x8,10x10,20x10,40x10)")
+    parser = argparse.ArgumentParser(prog="python -m tickroom.loadtest.bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes",
+        default="10x8,10x10,20x10,40x10",
+        help="ROOMSxBOTS,... in the order to run (default 10x8,10x10,20x10,40x10)",
+    )
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--ramp-up", type=float, default=3.0)
     parser.add_argument("--runs", type=int, default=3, help="runs per size (min/median/max)")
     parser.add_argument("--processes", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--max-tick-p99-ms", type=float, default=25.0, help="stop stepping up past this tick p99")
-    parser.add_argument("--max-rtt-p99-ms", type=float, default=100.0, help="... or past this RTT p99 (default 100: 2 ticks)")
-    parser.add_argument("--server-repo", type=Path, default=REPO, help="run the server from this checkout (before/after figures)")
+    parser.add_argument(
+        "--max-rtt-p99-ms", type=float, default=100.0, help="... or past this RTT p99 (default 100: 2 ticks)"
+    )
+    parser.add_argument(
+        "--server-repo", type=Path, default=REPO, help="run the server from this checkout (before/after figures)"
+    )
     parser.add_argument("--section", help="write between the markers of this name (several tables in one file)")
     parser.add_argument("--keep-going", action="store_true", help="run every size, even past the limits")
     parser.add_argument("--write", metavar="FILE.md", help="write the table into this file (between the bench markers)")
     parser.add_argument("--json", metavar="FILE.json", help="write every run's figures here")
-    parser.add_argument("--bot-kind", choices=("client", "raw"), default="client", help="the load tester's bots (default client; raw: cheap epoll bots)")
-    parser.add_argument("--render", metavar="FILE.json", nargs="+", help="run nothing: render (and --write) the table from --json files, sizes in CCU order")
+    parser.add_argument(
+        "--bot-kind",
+        choices=("client", "raw"),
+        default="client",
+        help="the load tester's bots (default client; raw: cheap epoll bots)",
+    )
+    parser.add_argument(
+        "--render",
+        metavar="FILE.json",
+        nargs="+",
+        help="run nothing: render (and --write) the table from --json files, sizes in CCU order",
+    )
     args = parser.parse_args(argv)
-    command = "python -m loadtest.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m tickroom.loadtest.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     results: dict[str, list[dict]] = {}
     if args.render:
         for path in args.render:
@@ -344,8 +391,14 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for i in range(args.runs):
             run = one_run(
-                rooms, per_room, duration=args.duration, ramp_up=args.ramp_up, processes=args.processes, seed=i + 1,
-                bot_kind=args.bot_kind, server_repo=args.server_repo.resolve(),
+                rooms,
+                per_room,
+                duration=args.duration,
+                ramp_up=args.ramp_up,
+                processes=args.processes,
+                seed=i + 1,
+                bot_kind=args.bot_kind,
+                server_repo=args.server_repo.resolve(),
             )
             print(json.dumps({"size": size, "run": i + 1, **run}), flush=True)
             runs.append(run)
@@ -360,7 +413,12 @@ def main(argv: list[str] | None = None) -> int:
             break
     block = render(results, command, args.max_tick_p99_ms, args.max_rtt_p99_ms, args.section)
     best = largest_held(results, args.max_tick_p99_ms, args.max_rtt_p99_ms)
-    print(json.dumps({"largest_ccu_held": best, "max_tick_p99_ms": args.max_tick_p99_ms, "max_rtt_p99_ms": args.max_rtt_p99_ms}), flush=True)
+    print(
+        json.dumps(
+            {"largest_ccu_held": best, "max_tick_p99_ms": args.max_tick_p99_ms, "max_rtt_p99_ms": args.max_rtt_p99_ms}
+        ),
+        flush=True,
+    )
     print(block)
     if args.write:
         write_section(Path(args.write), block, args.section)

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 import trio
 
-from client import ClientClosed, Desynced, connect, rejoin
-
-from .scenarios import BotSpec
-from .stats import Delta
+from tickroom.client import ClientClosed, Desynced, connect, rejoin
+from tickroom.loadtest.scenarios import BotSpec
+from tickroom.loadtest.stats import Delta
 
 MAX_RECONNECTS = 20  # per bot: a bound on the retry loop whatever the server does
 RETRY_BACKOFF_S = 0.2  # times the attempt number, at most MAX_BACKOFF_S

@@ -1,7 +1,7 @@
-"""``tickroom loadtest`` / ``python -m loadtest``: headless bots against a
+"""``tickroom loadtest`` / ``python -m tickroom.loadtest``: headless bots against a
 node (--url) or through the control API as a matchmaker would (--control).
 
-    python -m loadtest --url ws://127.0.0.1:7350 --rooms 10 --bots-per-room 10 --duration 60 \\
+    python -m tickroom.loadtest --url ws://127.0.0.1:7350 --rooms 10 --bots-per-room 10 --duration 60 \\
         --report report.json --plot report.png --fail-on "rtt_p99_ms=100,errors=0"
 
 Exit codes: 0 the run finished and every --fail-on threshold holds; 1 a
@@ -18,28 +18,54 @@ import secrets
 import sys
 import time
 
-from .bots import Target
-from .report import FAIL_ON_HELP, build, check, parse_fail_on, summary_table
-from .scenarios import SCENARIOS, schedule
-from .stats import Totals, percentiles
+from tickroom.loadtest.bots import Target
+from tickroom.loadtest.report import FAIL_ON_HELP, build, check, parse_fail_on, summary_table
+from tickroom.loadtest.scenarios import SCENARIOS, schedule
+from tickroom.loadtest.stats import Totals, percentiles
 
 MAX_BOTS = 100_000  # a bound on one run, whatever the flags
 
 
-def build_parser(prog: str = "python -m loadtest") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default="ws://127.0.0.1:7350", help="WebSocket URL of a node or load balancer (ignored with --control)")
-    parser.add_argument("--control", help="control API base URL: rooms and tickets come from it, server figures from its /metrics")
-    parser.add_argument("--api-key", default=os.environ.get("TICKROOM_API_KEY"), help="control API key [env TICKROOM_API_KEY]")
+def build_parser(prog: str = "python -m tickroom.loadtest") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--url", default="ws://127.0.0.1:7350", help="WebSocket URL of a node or load balancer (ignored with --control)"
+    )
+    parser.add_argument(
+        "--control", help="control API base URL: rooms and tickets come from it, server figures from its /metrics"
+    )
+    parser.add_argument(
+        "--api-key", default=os.environ.get("TICKROOM_API_KEY"), help="control API key [env TICKROOM_API_KEY]"
+    )
     parser.add_argument("--rooms", type=int, default=10, help="rooms (default 10)")
     parser.add_argument("--bots-per-room", type=int, default=10, help="bots in each room at once (default 10)")
-    parser.add_argument("--duration", type=float, default=30.0, help="seconds from the start to the end of the run, ramp-up included (default 30)")
-    parser.add_argument("--ramp-up", type=float, default=5.0, help="seconds over which the bots join (steady, churn; default 5)")
-    parser.add_argument("--input-rate", type=float, default=None, help="inputs per second per bot (default: the room's tick rate from the welcome)")
-    parser.add_argument("--processes", type=int, default=None, help="worker processes for the bots (default: the cores available)")
-    parser.add_argument("--scenario", choices=SCENARIOS, default="steady", help="steady, churn or burst (default steady)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=30.0,
+        help="seconds from the start to the end of the run, ramp-up included (default 30)",
+    )
+    parser.add_argument(
+        "--ramp-up", type=float, default=5.0, help="seconds over which the bots join (steady, churn; default 5)"
+    )
+    parser.add_argument(
+        "--input-rate",
+        type=float,
+        default=None,
+        help="inputs per second per bot (default: the room's tick rate from the welcome)",
+    )
+    parser.add_argument(
+        "--processes", type=int, default=None, help="worker processes for the bots (default: the cores available)"
+    )
+    parser.add_argument(
+        "--scenario", choices=SCENARIOS, default="steady", help="steady, churn or burst (default steady)"
+    )
     parser.add_argument("--report", metavar="FILE.json", help="write the JSON report here")
-    parser.add_argument("--plot", metavar="FILE.png", help="write a PNG of RTT, snapshot rate and connected bots over time")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="write a PNG of RTT, snapshot rate and connected bots over time"
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the schedule and the bots' inputs (default 1)")
     parser.add_argument("--fail-on", default="", metavar="THRESHOLDS", help=FAIL_ON_HELP)
     parser.add_argument("--game", default="arena", help="game of the rooms allocated through --control (default arena)")
@@ -55,7 +81,7 @@ def build_parser(prog: str = "python -m loadtest") -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None, *, prog: str = "python -m loadtest") -> int:
+def main(argv: list[str] | None = None, *, prog: str = "python -m tickroom.loadtest") -> int:
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     try:
@@ -70,7 +96,14 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m loadtest") -> 
         parser.error("--input-rate does not apply to --bot-kind raw: raw bots send one input per snapshot")
     if args.bot_kind == "raw" and not args.control and not args.url.startswith("ws://"):
         parser.error("--bot-kind raw needs a ws:// URL (no TLS)")
-    specs = schedule(args.scenario, rooms=args.rooms, bots_per_room=args.bots_per_room, duration=args.duration, ramp_up=args.ramp_up, seed=args.seed)
+    specs = schedule(
+        args.scenario,
+        rooms=args.rooms,
+        bots_per_room=args.bots_per_room,
+        duration=args.duration,
+        ramp_up=args.ramp_up,
+        seed=args.seed,
+    )
     if len(specs) > MAX_BOTS:
         parser.error(f"{len(specs)} bots: more than {MAX_BOTS} in one run")
     processes = args.processes or len(os.sched_getaffinity(0))
@@ -80,7 +113,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m loadtest") -> 
     console = Console(stderr=True)
     before = None
     if args.control:
-        from .matchmaker import ControlError, allocate, fetch_metrics
+        from tickroom.loadtest.matchmaker import ControlError, allocate, fetch_metrics
 
         try:
             targets = _targets_from_control(args, specs, allocate)
@@ -96,7 +129,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m loadtest") -> 
         console.print("[red]--bot-kind raw needs ws:// game URLs; the control API gave others[/red]")
         return 2
 
-    from .workers import run_workers
+    from tickroom.loadtest.workers import run_workers
 
     started = time.time()
     with _Progress(console, len(specs), enabled=not args.no_progress) as progress:
@@ -137,7 +170,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m loadtest") -> 
             json.dump(report, f, indent=2)
             f.write("\n")
     if args.plot:
-        from .plot import write_plot
+        from tickroom.loadtest.plot import write_plot
 
         write_plot(report, args.plot)
     broken = check(report, thresholds)
@@ -163,7 +196,7 @@ def _targets_from_control(args, specs, allocate) -> dict[int, Target]:
 
 
 def server_figures_after(args, before: str | None) -> dict:
-    from .matchmaker import fetch_metrics, server_figures
+    from tickroom.loadtest.matchmaker import fetch_metrics, server_figures
 
     return server_figures(before, fetch_metrics(args.control, args.api_key))
 

@@ -55,7 +55,9 @@ def _request(method: str, url: str, api_key: str | None, body: dict | None = Non
         raise ControlError(f"{method} {url}: {exc}") from None
 
 
-def allocate(control: str, api_key: str | None, *, players: list[str], game: str = "arena", ttl_s: float = TICKET_TTL_MIN_S) -> Allocated:
+def allocate(
+    control: str, api_key: str | None, *, players: list[str], game: str = "arena", ttl_s: float = TICKET_TTL_MIN_S
+) -> Allocated:
     """Allocate one room for ``players`` and get a ticket for each."""
     base = control.rstrip("/")
     # max_players: the seats at once; with churn more players than seats
@@ -97,7 +99,9 @@ def _scrape(text: str) -> tuple[dict[float, float], float, float]:
                 buckets[le] = buckets.get(le, 0.0) + sample.value
             elif sample.name == TICK_HISTOGRAM + "_count":
                 count += sample.value
-            elif sample.name in (OVERRUNS, OVERRUNS.removesuffix("_total")) and family.name.startswith("tickroom_tick_overruns"):
+            elif sample.name in (OVERRUNS, OVERRUNS.removesuffix("_total")) and family.name.startswith(
+                "tickroom_tick_overruns"
+            ):
                 overruns += sample.value
     return buckets, count, overruns
 

@@ -41,9 +41,17 @@ from urllib.parse import urlsplit
 
 import msgpack
 
-from .bots import FRESH_CODES, MAX_BACKOFF_S, MAX_RECONNECTS, RESUME_CODES, RETRY_BACKOFF_S, Meter, Target
-from .scenarios import BotSpec
-from .wsframe import (
+from tickroom.loadtest.bots import (
+    FRESH_CODES,
+    MAX_BACKOFF_S,
+    MAX_RECONNECTS,
+    RESUME_CODES,
+    RETRY_BACKOFF_S,
+    Meter,
+    Target,
+)
+from tickroom.loadtest.scenarios import BotSpec
+from tickroom.loadtest.wsframe import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
@@ -93,7 +101,9 @@ def parse_ws_url(url: str) -> tuple[str, int, str]:
 class Fleet:
     """The bots of one worker process and the loop that drives them."""
 
-    def __init__(self, bots: list[tuple[BotSpec, Target]], meter: Meter, *, start: float, poll_interval: float = POLL_INTERVAL_S) -> None:
+    def __init__(
+        self, bots: list[tuple[BotSpec, Target]], meter: Meter, *, start: float, poll_interval: float = POLL_INTERVAL_S
+    ) -> None:
         self.meter = meter
         self.poll_interval = poll_interval
         self.start = start  # time.monotonic() of the schedule's zero
@@ -423,7 +433,10 @@ class RawBot:
             self.state = LEAVING
             self._send_message({"t": "leave"})
             gen = self.gen
-            self.fleet.at(time.monotonic() + LEAVE_TIMEOUT_S, lambda: gen == self.gen and self.state == LEAVING and self._end(0, None))
+            self.fleet.at(
+                time.monotonic() + LEAVE_TIMEOUT_S,
+                lambda: gen == self.gen and self.state == LEAVING and self._end(0, None),
+            )
         elif self.state != LEAVING:
             self._drop_socket()
             self.finish()

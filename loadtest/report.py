@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .stats import Totals, percentiles
+from tickroom.loadtest.stats import Totals, percentiles
 
 REPORT_VERSION = 1
 
@@ -32,9 +32,18 @@ def build(totals: Totals, *, meta: dict, bots: int, duration: float, server: dic
         "connected": counts["ever_connected"],
         "errors": dict(sorted(totals.errors.items())),
         "errors_total": sum(totals.errors.values()),
-        "rtt_ms": {"p50": _ms(r50), "p95": _ms(r95), "p99": _ms(r99), "max": _ms(float(rtt.max()) if rtt.size else math.nan)},
+        "rtt_ms": {
+            "p50": _ms(r50),
+            "p95": _ms(r95),
+            "p99": _ms(r99),
+            "max": _ms(float(rtt.max()) if rtt.size else math.nan),
+        },
         "rtt_samples": int(rtt.size),
-        "snapshot_interval_ms": {"p50": _ms(g50), "p99": _ms(g99), "max": _ms(float(gaps.max()) if gaps.size else math.nan)},
+        "snapshot_interval_ms": {
+            "p50": _ms(g50),
+            "p99": _ms(g99),
+            "max": _ms(float(gaps.max()) if gaps.size else math.nan),
+        },
         "max_gap_ms": _ms(totals.max_gap_ms),
         "join_ms": {"p50": _ms(j50), "p99": _ms(j99), "max": _ms(float(joins.max()) if joins.size else math.nan)},
         "bot_seconds": round(counts["connected_ms"] / 1e3, 1),
@@ -52,7 +61,9 @@ def build(totals: Totals, *, meta: dict, bots: int, duration: float, server: dic
         # The load generator's own cost (its worker processes' CPU time), to
         # tell a server limit from a load-generator limit.
         "worker_cpu_s": round(counts["cpu_ms"] / 1e3, 2),
-        "worker_cpu_us_per_snapshot": round(counts["cpu_ms"] * 1e3 / counts["snapshots"], 1) if counts["snapshots"] else None,
+        "worker_cpu_us_per_snapshot": round(counts["cpu_ms"] * 1e3 / counts["snapshots"], 1)
+        if counts["snapshots"]
+        else None,
         "connect_spread_s": round(connect_at[-1] - connect_at[0], 3) if connect_at else None,
         "server": server,
         "worker_failures": failures,
@@ -133,7 +144,9 @@ def check(report: dict, thresholds: list[Threshold]) -> list[str]:
     for th in thresholds:
         value = metric(report, th.name)
         if value is None:
-            broken.append(f"{th.name}: no value (needs samples{', --control' if th.name.startswith('server_') else ''})")
+            broken.append(
+                f"{th.name}: no value (needs samples{', --control' if th.name.startswith('server_') else ''})"
+            )
         elif not (value <= th.limit if th.op == "<=" else value >= th.limit):
             broken.append(f"{th.name} = {value} (wanted {th.op} {th.limit:g})")
     return broken
@@ -154,15 +167,26 @@ def summary_table(report: dict):
         ("longest gap without a snapshot (ms)", _fmt(report["max_gap_ms"])),
         ("join p50 / p99 / max (ms)", " / ".join(_fmt(report["join_ms"][k]) for k in ("p50", "p99", "max"))),
         ("snapshots / inputs per bot-second", f"{report['snapshots_per_bot_s']} / {report['inputs_per_bot_s']}"),
-        ("bytes in / out per bot-second", f"{report['bytes_in_per_bot_s']:,.0f} / {report['bytes_out_per_bot_s']:,.0f}"),
-        ("joins / leaves / reconnects / redirects", f"{report['joins']} / {report['leaves']} / {report['reconnects']} / {report['redirects']}"),
+        (
+            "bytes in / out per bot-second",
+            f"{report['bytes_in_per_bot_s']:,.0f} / {report['bytes_out_per_bot_s']:,.0f}",
+        ),
+        (
+            "joins / leaves / reconnects / redirects",
+            f"{report['joins']} / {report['leaves']} / {report['reconnects']} / {report['redirects']}",
+        ),
         ("desyncs", str(report["desyncs"])),
         ("worker CPU per snapshot (us)", _fmt(report.get("worker_cpu_us_per_snapshot"))),
         ("errors", ", ".join(f"{k}={v}" for k, v in report["errors"].items()) or "0"),
     ]
     if report.get("server"):
         s = report["server"]
-        rows.append(("server tick p50 / p99 (ms), overruns", f"{_fmt(s['tick_p50_ms'])} / {_fmt(s['tick_p99_ms'])}, {s['overruns']}"))
+        rows.append(
+            (
+                "server tick p50 / p99 (ms), overruns",
+                f"{_fmt(s['tick_p50_ms'])} / {_fmt(s['tick_p99_ms'])}, {s['overruns']}",
+            )
+        )
     for row in rows:
         table.add_row(*row)
     return table
@@ -170,4 +194,3 @@ def summary_table(report: dict):
 
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:,.1f}"
-

@@ -35,7 +35,9 @@ class BotSpec:
     seed: int  # the bot's own RNG seed (its inputs)
 
 
-def schedule(scenario: str, *, rooms: int, bots_per_room: int, duration: float, ramp_up: float, seed: int) -> list[BotSpec]:
+def schedule(
+    scenario: str, *, rooms: int, bots_per_room: int, duration: float, ramp_up: float, seed: int
+) -> list[BotSpec]:
     """Every bot of the run, in join order."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r} (one of {', '.join(SCENARIOS)})")

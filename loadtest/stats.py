@@ -50,7 +50,20 @@ class Delta:
     cpu_ms: int = 0  # the worker process's own CPU time (user+system): what the load generator costs per snapshot
 
 
-COUNTS = ("connected_ms", "inputs", "snapshots", "bytes_in", "bytes_out", "joins", "leaves", "reconnects", "redirects", "desyncs", "ever_connected", "cpu_ms")
+COUNTS = (
+    "connected_ms",
+    "inputs",
+    "snapshots",
+    "bytes_in",
+    "bytes_out",
+    "joins",
+    "leaves",
+    "reconnects",
+    "redirects",
+    "desyncs",
+    "ever_connected",
+    "cpu_ms",
+)
 
 
 def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
@@ -148,7 +161,9 @@ class Totals:
                 }
             )
         # The workers' last reports come after the bots left: no figures.
-        while rows and rows[-1]["connected"] == 0 and rows[-1]["inputs_per_s"] == 0 and rows[-1]["snapshots_per_s"] == 0:
+        while (
+            rows and rows[-1]["connected"] == 0 and rows[-1]["inputs_per_s"] == 0 and rows[-1]["snapshots_per_s"] == 0
+        ):
             rows.pop()
         return rows
 

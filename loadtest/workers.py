@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import trio
 
-from .bots import Meter, Target, run_bot
-from .scenarios import BotSpec
-from .stats import Delta, Totals
+from tickroom.loadtest.bots import Meter, Target, run_bot
+from tickroom.loadtest.scenarios import BotSpec
+from tickroom.loadtest.stats import Delta, Totals
 
 WORKER_GRACE_S = 10.0  # leave handshakes and retries past the end of the run
 RUN_GRACE_S = 30.0  # then the parent stops waiting
@@ -55,10 +55,12 @@ def worker_main(job: Job, out, start_event, t0_value) -> None:
         if not start_event.wait(START_TIMEOUT_S):
             raise TimeoutError("no start signal from the parent")
         if job.bot_kind == "raw":
-            from .rawbots import run_fleet
+            from tickroom.loadtest.rawbots import run_fleet
 
             until = job.duration + WORKER_GRACE_S + t0_value.value
-            run_fleet(job.bots, job.worker, t0=t0_value.value, until=until, ship=lambda d: out.put(("delta", job.worker, d)))
+            run_fleet(
+                job.bots, job.worker, t0=t0_value.value, until=until, ship=lambda d: out.put(("delta", job.worker, d))
+            )
         else:
             trio.run(_run_worker, job, t0_value.value, out)
         out.put(("done", job.worker, None))
@@ -93,7 +95,9 @@ async def _run_worker(job: Job, t0: float, out) -> None:
             outer.start_soon(report)
             async with trio.open_nursery() as nursery:
                 for spec, target in job.bots:
-                    nursery.start_soon(lambda s=spec, t=target: run_bot(s, t, meter, start=start, input_rate=job.input_rate))
+                    nursery.start_soon(
+                        lambda s=spec, t=target: run_bot(s, t, meter, start=start, input_rate=job.input_rate)
+                    )
             outer.cancel_scope.cancel()
     ship()
 

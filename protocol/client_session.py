@@ -19,11 +19,11 @@ from typing import Any
 
 import msgpack
 
-from . import messages as m
-from .codec import encode_client
-from .delta import DeltaError, WorldState, apply_delta
-from .errors import LocalProtocolError
-from .schema import Schema
+from tickroom.protocol import messages as m
+from tickroom.protocol.codec import encode_client
+from tickroom.protocol.delta import DeltaError, WorldState, apply_delta
+from tickroom.protocol.errors import LocalProtocolError
+from tickroom.protocol.schema import Schema
 
 MAX_HISTORY = 128  # worlds kept for baselines, at most
 
@@ -54,7 +54,9 @@ class ClientSession:
 
     # -- outgoing ------------------------------------------------------------
 
-    def join(self, *, room: str | None = None, game: str | None = None, name: str = "", ticket: str | None = None) -> bytes:
+    def join(
+        self, *, room: str | None = None, game: str | None = None, name: str = "", ticket: str | None = None
+    ) -> bytes:
         self._join = m.Join(version=m.PROTOCOL_VERSION, name=name, room=room, game=game, ticket=ticket)
         return encode_client(self._join)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import msgpack
 
-from . import messages as m
-from .errors import Code, RemoteProtocolError
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import Code, RemoteProtocolError
 
 #: Default limit on one client frame; refused unread above this.
 MAX_CLIENT_MESSAGE_BYTES = 4 * 2**10  # 4 KiB

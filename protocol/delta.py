@@ -35,12 +35,13 @@ rather than copied every tick.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from .schema import Schema
+from tickroom.protocol.schema import Schema
 
 #: Entity ids on the wire and in a WorldState.
 ID_DTYPE = np.dtype("<u4")
@@ -126,8 +127,8 @@ class WorldState:
         return self._packed[0]
 
     @classmethod
-    def from_view(cls, tick: int, ids: Any, components: Mapping[str, Any], schema: Schema) -> "WorldState":
-        """Wrap a game's view (simulation.game.View fields) as a world.
+    def from_view(cls, tick: int, ids: Any, components: Mapping[str, Any], schema: Schema) -> WorldState:
+        """Wrap a game's view (tickroom.simulation.game.View fields) as a world.
 
         Sorts by id if the ids are not ascending. The arrays are kept by
         reference when already sorted: the caller hands them over and must not
@@ -156,8 +157,7 @@ class WorldState:
             expected = (ids.shape[0],) + spec.shape
             if arr.dtype != spec.dtype or arr.shape != expected:
                 raise ValueError(
-                    f"component {spec.name!r}: expected {spec.dtype.str} {expected}, "
-                    f"got {arr.dtype.str} {arr.shape}"
+                    f"component {spec.name!r}: expected {spec.dtype.str} {expected}, got {arr.dtype.str} {arr.shape}"
                 )
             arrays[spec.name] = arr
         if not _ascending(ids):
@@ -168,7 +168,7 @@ class WorldState:
             arrays = {name: arr[order] for name, arr in arrays.items()}
         return cls(int(tick), _frozen(ids), {name: _frozen(arr) for name, arr in arrays.items()})
 
-    def equals(self, other: "WorldState") -> bool:
+    def equals(self, other: WorldState) -> bool:
         """Whether both hold the same ids and bit-identical components (ticks aside)."""
         if not isinstance(other, WorldState) or not _same_ids(self.ids, other.ids):
             return False

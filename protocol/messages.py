@@ -7,8 +7,9 @@ the field names below are the wire keys unless a comment says otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 PROTOCOL_VERSION = 1
 
@@ -106,7 +107,7 @@ class Snapshot:
     """A state delta (or a full state when ``base`` is NO_TICK).
 
     ``fields`` holds the delta codec's "ids", "c", "rm" and "n" (see
-    protocol.delta); ``events`` are the game events of the ticks after
+    tickroom.protocol.delta); ``events`` are the game events of the ticks after
     ``base`` up to ``tick``, each ``[tick, kind, ...]``.
     """
 

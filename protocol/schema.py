@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -71,8 +72,7 @@ def _check_dtype(name: str, raw: Any) -> np.dtype:
         raise SchemaError(f"component {name!r}: unknown dtype {raw!r}") from exc
     if dtype.kind not in ALLOWED_KINDS or dtype.itemsize not in ALLOWED_ITEM_SIZES:
         raise SchemaError(
-            f"component {name!r}: dtype {dtype.str!r} not allowed; "
-            "use bool, int, uint or float of 1, 2, 4 or 8 bytes"
+            f"component {name!r}: dtype {dtype.str!r} not allowed; use bool, int, uint or float of 1, 2, 4 or 8 bytes"
         )
     if dtype.str[0] == ">":
         raise SchemaError(f"component {name!r}: dtype {dtype.str!r} is big-endian; the wire is little-endian")
@@ -154,7 +154,7 @@ class Schema:
     components: tuple[ComponentSpec, ...]
     _by_name: dict[str, ComponentSpec] = field(init=False, repr=False, compare=False, hash=False)
     # The byte layout of a row of every component side by side, which is how
-    # protocol.delta compares two worlds: where each component starts, and
+    # tickroom.protocol.delta compares two worlds: where each component starts, and
     # which components have no bytes at all (they never change; None: none).
     row_starts: np.ndarray = field(init=False, repr=False, compare=False, hash=False)
     hollow: np.ndarray | None = field(init=False, repr=False, compare=False, hash=False)
@@ -179,7 +179,7 @@ class Schema:
         object.__setattr__(self, "hollow", np.asarray(hollow, dtype=np.intp) if hollow else None)
 
     @classmethod
-    def from_description(cls, desc: Mapping[str, Mapping[str, Any]]) -> "Schema":
+    def from_description(cls, desc: Mapping[str, Mapping[str, Any]]) -> Schema:
         """Build a schema from a game's declaration or a welcome message's.
 
         ``desc`` maps a component name to ``{"dtype": str, "shape": list}``

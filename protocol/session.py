@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import enum
 
-from . import messages as m
-from .codec import MAX_CLIENT_MESSAGE_BYTES, unpack_client_frame
-from .errors import Code, LocalProtocolError, RemoteProtocolError
-from .validate import InputFields, validate_client_message
+from tickroom.protocol import messages as m
+from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, unpack_client_frame
+from tickroom.protocol.errors import Code, LocalProtocolError, RemoteProtocolError
+from tickroom.protocol.validate import InputFields, validate_client_message
 
 STRIKE_LIMIT = 8  # recoverable errors tolerated in a burst
 STRIKE_DECAY_PER_S = 1.0  # ... and forgiven at this rate

@@ -23,8 +23,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from .errors import Code, RemoteProtocolError
-from .validate import MAX_TICKET_CHARS, ROOM_ID_RE
+from tickroom.protocol.errors import Code, RemoteProtocolError
+from tickroom.protocol.validate import MAX_TICKET_CHARS, ROOM_ID_RE
 
 VERSION = "v1"
 MAX_PLAYER_ID_CHARS = 64
@@ -91,7 +91,9 @@ def sign_ticket(secret: bytes, room: str, player: str, exp: int, nonce: str) -> 
     return token
 
 
-def verify_ticket(secret: bytes, token: str, now: float, room: str | None = None, *, leeway_s: float = 0.0) -> TicketClaims:
+def verify_ticket(
+    secret: bytes, token: str, now: float, room: str | None = None, *, leeway_s: float = 0.0
+) -> TicketClaims:
     """Check ``token`` and return its claims.
 
     ``now`` is unix seconds; a ticket is expired once ``now >= exp +
@@ -103,7 +105,9 @@ def verify_ticket(secret: bytes, token: str, now: float, room: str | None = None
     """
 
     def invalid(why: str) -> TicketError:
-        return TicketError(Code.INVALID_TICKET, "malformed" if why != "bad signature" else "forged", f"invalid ticket: {why}")
+        return TicketError(
+            Code.INVALID_TICKET, "malformed" if why != "bad signature" else "forged", f"invalid ticket: {why}"
+        )
 
     if not isinstance(token, str) or len(token) > MAX_TICKET_CHARS:
         raise invalid("not a ticket")

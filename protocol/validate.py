@@ -12,10 +12,11 @@ import math
 import numbers
 import re
 import unicodedata
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from . import messages as m
-from .errors import Code, RemoteProtocolError
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import Code, RemoteProtocolError
 
 MAX_NAME_CHARS = 32
 MAX_ROOM_ID_CHARS = 64
@@ -94,7 +95,7 @@ def _name(obj: Mapping) -> str:
 
 class InputFields:
     """Validator for a game's input payload, built from its plain description
-    (``{"mx": ("float", -1, 1), "fire": ("bool",)}``, see simulation.game)."""
+    (``{"mx": ("float", -1, 1), "fire": ("bool",)}``, see tickroom.simulation.game)."""
 
     KINDS = ("float", "int", "bool")
 

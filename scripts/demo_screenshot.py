@@ -19,9 +19,9 @@ import trio
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from client import connect
 from tests.integration.harness import running_server
 from tests.web.browser import chromium, open_play
+from tickroom.client import connect
 
 ROOM = "lobby"
 BOTS = ["bot-kai", "bot-zoe", "bot-max"]
@@ -34,7 +34,9 @@ async def bots(url: str, stop: threading.Event) -> None:
             while not stop.is_set():
                 t += 1
                 angle = t / 25 + i * 2.1
-                await client.send_input(mx=math.cos(angle), my=math.sin(angle), aim=math.remainder(angle * 3, 2 * math.pi), fire=t % 9 < 2)
+                await client.send_input(
+                    mx=math.cos(angle), my=math.sin(angle), aim=math.remainder(angle * 3, 2 * math.pi), fire=t % 9 < 2
+                )
                 await client.next_world()
 
     async with trio.open_nursery() as nursery:

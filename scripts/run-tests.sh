@@ -25,7 +25,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The browser client's npm packages (package-lock.json), copied into
-# server/static/vendor/; tests/web/test_web_app.py checks the copy.
+# server/control/static/vendor/; tests/web/test_web_app.py checks the copy.
 bash scripts/vendor-js.sh
 
 python=${PYTHON:-python3}
@@ -39,8 +39,11 @@ fi
 # No `playwright install`: the tests launch /usr/bin/chromium themselves.
 # (hadolint and kubernetes-validate come with the test extra: the suite
 # lints the Dockerfile and validates deploy/k8s/ offline.)
-# Static analysis first (config in pyproject.toml): ruff on everything,
-# bandit on the packages. A finding fails the run, as a test would.
+# Static analysis first (config in pyproject.toml): ruff's lint and its
+# formatter's check on everything, mypy on the installed packages, bandit on
+# them too. A finding fails the run, as a test would.
 .venv/bin/python -m ruff check .
+.venv/bin/python -m ruff format --check .
+.venv/bin/python -m mypy
 .venv/bin/python -m bandit -q -c pyproject.toml -r server protocol simulation loadtest client
 exec .venv/bin/python -m pytest "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Vendor the browser client's npm dependencies into server/static/vendor/.
+# Vendor the browser client's npm dependencies into server/control/static/vendor/.
 #
 # The page loads plain ES modules with no bundler, so the ESM build of
 # @msgpack/msgpack (dist.esm/*.mjs, which import each other by relative
@@ -16,7 +16,7 @@ fi
 npm ci --no-audit --no-fund --loglevel=error
 
 src=node_modules/@msgpack/msgpack/dist.esm
-dst=server/static/vendor/msgpack
+dst=server/control/static/vendor/msgpack
 rm -rf "$dst"
 mkdir -p "$dst"
 # Only the runnable modules: no source maps, type declarations or build info.

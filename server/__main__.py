@@ -1,8 +1,8 @@
-"""``python -m server`` is ``tickroom``."""
+"""``python -m tickroom.server`` is ``tickroom``."""
 
 import sys
 
-from .cli import main
+from tickroom.server.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,5 @@
 """Server configuration: one frozen dataclass, filled from flags and
-TICKROOM_* environment variables by server.cli."""
+TICKROOM_* environment variables by tickroom.server.cli.main."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ import ssl
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from protocol.session import RATE_PER_TICK, STRIKE_LIMIT
-
-from .connection import ConnectionLimits
-from .registry import RegistryConfig
-from .room import RoomConfig
+from tickroom.protocol.session import RATE_PER_TICK, STRIKE_LIMIT
+from tickroom.server.rooms.registry import RegistryConfig
+from tickroom.server.rooms.room import RoomConfig
+from tickroom.server.transport.connection import ConnectionLimits
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class ServerConfig:
     log_level: str = "INFO"
     log_format: str = "text"  # or "json"
     sentry_dsn: str | None = field(default=None, repr=False)
-    # The control API (server.control). None: not served (the library
+    # The control API (tickroom.server.control). None: not served (the library
     # default, so in-process servers in tests bind nothing extra); the
     # `tickroom serve` command defaults to 7351.
     control_port: int | None = None
@@ -52,7 +51,7 @@ class ServerConfig:
     public_url: str | None = None  # ws:// URL clients reach this node at; None: from host and port
     environment: str = "production"  # Sentry environment
     release: str | None = None  # Sentry release; None: tickroom@<version>
-    # Failover (server.failover): off without a Redis URL.
+    # Failover (tickroom.server.cluster.failover): off without a Redis URL.
     redis_url: str | None = None
     lease_ttl_s: float = 3.0  # a dead node's rooms move after this long
     checkpoint_interval: int = 0  # ticks between checkpoints; 0: tick_rate (one second)
@@ -72,6 +71,7 @@ class ServerConfig:
         if self.control_host is not None:
             return self.control_host
         return self.host if self.api_key else "127.0.0.1"
+
     # A secret (it authorises sending events): kept out of repr, so out of
     # any log line or traceback that prints the config.
     sentry_dsn_file: str | None = None  # read the DSN from this file instead
@@ -88,7 +88,7 @@ class ServerConfig:
             return None
         if not (self.tls_cert and self.tls_key):
             raise ValueError("TLS needs both --tls-cert and --tls-key")
-        from .tls import load_server_context
+        from tickroom.server.transport.tls import load_server_context
 
         return load_server_context(self.tls_cert, self.tls_key)
 

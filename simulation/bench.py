@@ -1,4 +1,4 @@
-"""Step-time benchmark for the arena: ``python -m simulation.bench``.
+"""Step-time benchmark for the arena: ``python -m tickroom.simulation.bench``.
 
 Prints median and p99 wall time, in microseconds, of apply_inputs(), step()
 and view() for three workloads:
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulation.game import GameConfig, InputBatch
-from simulation.games.arena import PROJECTILE_SPEED, Arena
+from tickroom.simulation.game import GameConfig, InputBatch
+from tickroom.simulation.games.arena import PROJECTILE_SPEED, Arena
 
 US = 1e6  # microseconds per second
 EPISODE = 5  # timed ticks per restore of a crowded checkpoint
@@ -136,10 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     n = args.samples
     print(f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()}")
-    print(
-        f"{n} timed ticks per run, best of {args.repeat} runs (lowest step median); "
-        "times in us: median p99\n"
-    )
+    print(f"{n} timed ticks per run, best of {args.repeat} runs (lowest step median); times in us: median p99\n")
     print(f"{'workload':44} {'entities':>8}  {'step':>15}  {'view':>15}  {'apply_inputs':>15}")
     runs = [
         ("(a) 16 players + 500 projectiles (sweep)", lambda: crowded(16, 500, 100.0, n)),

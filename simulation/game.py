@@ -28,8 +28,9 @@ Rules a game keeps (the tests hold every game to them):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class InputBatch:
         return int(self.players.shape[0])
 
     @classmethod
-    def empty(cls, input_fields: Mapping[str, InputFieldSpec]) -> "InputBatch":
+    def empty(cls, input_fields: Mapping[str, InputFieldSpec]) -> InputBatch:
         dtypes = {"float": np.float64, "int": np.int64, "bool": np.bool_}
         return cls(
             players=np.zeros(0, dtype=np.int64),
@@ -136,7 +137,7 @@ class Game(Protocol):
         arrays are turned into bytes by the checkpoint codec."""
 
     @classmethod
-    def restore(cls, state: Mapping[str, Any], config: GameConfig) -> "Game":
+    def restore(cls, state: Mapping[str, Any], config: GameConfig) -> Game:
         """Rebuild a game from state(); it continues bit-identically."""
 
 

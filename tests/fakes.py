@@ -1,6 +1,6 @@
 """Hand-written fakes for the collaborators that are not under test.
 
-FakeLink stands in for a client connection (server.link.ClientLink): it
+FakeLink stands in for a client connection (tickroom.server.rooms.link.ClientLink): it
 decodes what the room sends with the real protocol.ClientSession, so a test
 sees exactly what a client would, and can acknowledge snapshots the way a
 well-behaved client does, synchronously, without sockets.
@@ -12,10 +12,10 @@ from typing import Any
 
 import trio
 
-from protocol import messages as m
-from protocol.client_session import ClientSession
-from protocol.errors import Code
-from server.room import JoinAccepted, Room
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.errors import Code
+from tickroom.server.rooms.room import JoinAccepted, Room
 
 
 class FakeLink:
@@ -104,7 +104,7 @@ class CuttableStore:
         self.why = why
 
     def __getattr__(self, name: str):
-        from server.store.base import StoreUnavailable
+        from tickroom.server.cluster.store.base import StoreUnavailable
 
         method = getattr(self.store, name)
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 
-ARENA_INPUTS = {"mx": ("float", -1.0, 1.0), "my": ("float", -1.0, 1.0), "aim": ("float", -math.pi, math.pi), "fire": ("bool",)}
+ARENA_INPUTS = {
+    "mx": ("float", -1.0, 1.0),
+    "my": ("float", -1.0, 1.0),
+    "aim": ("float", -math.pi, math.pi),
+    "fire": ("bool",),
+}
 
 VALID_MAPS: list[dict[str, Any]] = [
     {"t": "join", "v": 1, "name": "fuzz", "room": "fuzz-room"},
@@ -97,7 +103,9 @@ def _raw_deep_header(rng: random.Random, data: bytes) -> bytes:
 
 def _huge_lengths(rng: random.Random, data: bytes) -> bytes:
     # Headers that announce huge containers or strings with nothing behind.
-    return rng.choice([b"\xdf\xff\xff\xff\xff", b"\xdd\x7f\xff\xff\xff", b"\xdb\xff\xff\xff\xff", b"\xc6\xff\xff\xff\xff"])
+    return rng.choice(
+        [b"\xdf\xff\xff\xff\xff", b"\xdd\x7f\xff\xff\xff", b"\xdb\xff\xff\xff\xff", b"\xc6\xff\xff\xff\xff"]
+    )
 
 
 def _ext(rng: random.Random, data: bytes) -> bytes:

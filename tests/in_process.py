@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import trio
 
-from server.app import GameServer
+from tickroom.server.node import GameServer
 
 STOP_DEADLINE_S = 10.0
 

@@ -13,10 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from protocol.tickets import PLAYER_ID_RE
-from protocol.validate import ROOM_ID_RE
-
-from ..placement import AllocationRequest
+from tickroom.protocol.tickets import PLAYER_ID_RE
+from tickroom.protocol.validate import ROOM_ID_RE
+from tickroom.server.rooms.placement import AllocationRequest
 
 MAX_PLAYERS_LIMIT = 1024
 MAX_TICK_RATE = 240  # Hz

@@ -2,12 +2,12 @@
 
 A room asks for its game by name (the matchmaker passes it along), so the
 server itself knows no game: adding one is a class implementing
-simulation.game.Game plus a line here.
+tickroom.simulation.game.Game plus a line here.
 """
 
 from __future__ import annotations
 
-from simulation.games.arena import Arena
+from tickroom.simulation.games.arena import Arena
 
 GAMES: dict[str, type] = {
     Arena.name: Arena,

@@ -39,13 +39,14 @@ Options (GameConfig.options):
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
-from simulation.game import GameConfig, GameFull, InputBatch, View
-from simulation.games import arena_physics
-from simulation.games.arena_world import (
+from tickroom.simulation.game import GameConfig, GameFull, InputBatch, View
+from tickroom.simulation.games import arena_physics
+from tickroom.simulation.games.arena_world import (
     COMPONENTS,
     MAX_SCORE,
     PLAYER_FIELDS,
@@ -54,7 +55,7 @@ from simulation.games.arena_world import (
     empty_players,
     players_from_columns,
 )
-from simulation.inputs import rows_by_player
+from tickroom.simulation.inputs import rows_by_player
 
 PLAYER_RADIUS = 1.0  # units
 PROJECTILE_RADIUS = 0.2  # units
@@ -324,9 +325,7 @@ class Arena:
     def _hit(self, q_rows: np.ndarray, p_rows: np.ndarray, t: int, events: list) -> None:
         """Apply damage, kills and scores for the step's hits."""
         p, qi = self._p, self._q.i
-        q_rows, p_rows, landed, dealt, killed = arena_physics.resolve_hits(
-            qi[:, 0], q_rows, p_rows, p["hp"], DAMAGE
-        )
+        q_rows, p_rows, landed, dealt, killed = arena_physics.resolve_hits(qi[:, 0], q_rows, p_rows, p["hp"], DAMAGE)
         np.subtract.at(p["hp"], p_rows[landed], dealt[landed])
         shooters = qi[q_rows, 1]
         if np.count_nonzero(killed):
@@ -382,7 +381,7 @@ class Arena:
         return state
 
     @classmethod
-    def restore(cls, state: Mapping[str, Any], config: GameConfig) -> "Arena":
+    def restore(cls, state: Mapping[str, Any], config: GameConfig) -> Arena:
         """Rebuild a game from state(); it continues bit-identically.
 
         Arrays may come back flattened or as other numeric dtypes (e.g. from

@@ -18,11 +18,12 @@ boolean-mask copy per matrix, which keeps the id order.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from simulation.game import View
+from tickroom.simulation.game import View
 
 POS_SCALE = 32  # wire units per unit: int16 reaches 1023.97 units
 AIM_SCALE = 40  # wire units per radian: +-pi -> +-126 fits an int8
@@ -71,10 +72,7 @@ def empty_players() -> dict[str, np.ndarray]:
 def players_from_columns(columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Player arrays from state() columns, copied, reshaped and cast to the
     layout (a checkpoint codec may hand back flat arrays or other dtypes)."""
-    return {
-        k: np.array(columns[k], dtype=dt).reshape((-1,) + shape)
-        for k, (dt, shape) in PLAYER_FIELDS.items()
-    }
+    return {k: np.array(columns[k], dtype=dt).reshape((-1,) + shape) for k, (dt, shape) in PLAYER_FIELDS.items()}
 
 
 class ProjectilePool:
@@ -109,12 +107,11 @@ class ProjectilePool:
         return {k: cols[k].astype(dt, copy=False) for k, (dt, _) in PROJECTILE_FIELDS.items()}
 
     @classmethod
-    def from_columns(cls, columns: Mapping[str, Any], capacity: int) -> "ProjectilePool":
+    def from_columns(cls, columns: Mapping[str, Any], capacity: int) -> ProjectilePool:
         """Raises ValueError when the columns disagree on length or exceed
         the capacity."""
         cols = {
-            k: np.asarray(columns[k], dtype=dt).reshape((-1,) + shape)
-            for k, (dt, shape) in PROJECTILE_FIELDS.items()
+            k: np.asarray(columns[k], dtype=dt).reshape((-1,) + shape) for k, (dt, shape) in PROJECTILE_FIELDS.items()
         }
         lengths = {a.shape[0] for a in cols.values()}
         if len(lengths) != 1 or max(lengths) > capacity:

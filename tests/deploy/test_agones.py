@@ -1,4 +1,4 @@
-"""server.agones against a stand-in for the Agones SDK sidecar: a minimal
+"""tickroom.server.ops.agones against a stand-in for the Agones SDK sidecar: a minimal
 HTTP server on 127.0.0.1 that records every call, and a real in-process
 GameServer talking to it."""
 
@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import json
 import socket
-from itertools import pairwise
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable
+from itertools import pairwise
 
 import trio
 
-from client import connect
-from server.agones import AgonesSDK, port_from_env
-from server.app import GameServer
-from server.config import ServerConfig
 from tests.in_process import serving
+from tickroom.client import connect
+from tickroom.server.config import ServerConfig
+from tickroom.server.node import GameServer
+from tickroom.server.ops.agones import AgonesSDK, port_from_env
 
 DEADLINE = 10.0
 HEALTH_PERIOD = 0.2
@@ -61,12 +61,16 @@ class FakeSidecar:
             while len(body) < length:
                 body += await stream.receive_some(4096)
             self.calls.append((trio.current_time(), method, path, json.loads(body or b"{}")))
-            await stream.send_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+            await stream.send_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+            )
 
 
 @asynccontextmanager
 async def running_server(sdk: AgonesSDK | None) -> AsyncIterator[GameServer]:
-    server = GameServer(ServerConfig(host="127.0.0.1", port=0, graceful_timeout_s=2.0, stats_interval_s=0, max_rooms=50))
+    server = GameServer(
+        ServerConfig(host="127.0.0.1", port=0, graceful_timeout_s=2.0, stats_interval_s=0, max_rooms=50)
+    )
     server.agones = sdk
     async with serving(server, stop_deadline=DEADLINE):
         yield server
@@ -104,8 +108,13 @@ async def test_ready_health_counters_and_shutdown() -> None:
             await wait_for(lambda: sidecar.paths("POST", "/ready"), "Ready")
             assert len(sidecar.paths("POST", "/ready")) == 1
             # Capacity of the rooms Counter: --max-rooms.
-            await wait_for(lambda: {"capacity": 50} in [b for _, b in sidecar.paths("PATCH", "/v1beta1/counters/rooms")], "rooms capacity")
-            await wait_for(lambda: sidecar.last_count("rooms") == 0 and sidecar.last_count("players") == 0, "counters at 0")
+            await wait_for(
+                lambda: {"capacity": 50} in [b for _, b in sidecar.paths("PATCH", "/v1beta1/counters/rooms")],
+                "rooms capacity",
+            )
+            await wait_for(
+                lambda: sidecar.last_count("rooms") == 0 and sidecar.last_count("players") == 0, "counters at 0"
+            )
 
             # Health at its period (not faster, not much slower).
             await wait_for(lambda: len(sidecar.paths("POST", "/health")) >= 5, "5 health calls")
@@ -115,7 +124,9 @@ async def test_ready_health_counters_and_shutdown() -> None:
 
             url = f"ws://127.0.0.1:{server.ports[0]}/"
             async with connect(url, room="r1", name="alice") as alice:
-                await wait_for(lambda: sidecar.last_count("rooms") == 1 and sidecar.last_count("players") == 1, "1 room, 1 player")
+                await wait_for(
+                    lambda: sidecar.last_count("rooms") == 1 and sidecar.last_count("players") == 1, "1 room, 1 player"
+                )
                 async with connect(url, room="r1", name="bob"):
                     await wait_for(lambda: sidecar.last_count("players") == 2, "2 players")
                 await wait_for(lambda: sidecar.last_count("players") == 1, "bob left")
@@ -147,5 +158,5 @@ async def test_unreachable_sidecar_never_stops_rooms(caplog) -> None:
             assert later.tick > first.tick
         assert not sdk.ready
     # Logged, but rate-limited: one line for many failures.
-    lines = [r for r in caplog.records if r.name == "server.agones" and "cannot reach" in r.getMessage()]
+    lines = [r for r in caplog.records if r.name == "tickroom.server.ops.agones" and "cannot reach" in r.getMessage()]
     assert 1 <= len(lines) < sdk.failures

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from server.agones import HEALTH_PERIOD_S
-from server.config import ServerConfig
+from tickroom.server.config import ServerConfig
+from tickroom.server.ops.agones import HEALTH_PERIOD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -68,7 +68,7 @@ def test_dockerfile_runs_as_non_root_with_healthcheck_and_drain_signal() -> None
     assert users[-1].split(":")[0].isdigit(), "a numeric user, so runAsNonRoot can check it"
     assert any(line.startswith("HEALTHCHECK") for line in lines)
     assert "/healthz" in (ROOT / "Dockerfile").read_text()
-    # SIGTERM is what server.cli turns into GameServer.shutdown() (the drain).
+    # SIGTERM is what tickroom.server.cli.main turns into GameServer.shutdown() (the drain).
     assert "STOPSIGNAL SIGTERM" in lines
 
 
@@ -83,7 +83,9 @@ def _validate(doc: dict) -> None:
     try:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
     except kubernetes_validate.ValidationError as exc:
-        raise AssertionError(f"{doc['kind']}/{doc['metadata'].get('name')}: {exc.message} at {list(exc.path)}") from None
+        raise AssertionError(
+            f"{doc['kind']}/{doc['metadata'].get('name')}: {exc.message} at {list(exc.path)}"
+        ) from None
 
 
 @pytest.mark.parametrize("path", sorted(K8S.glob("*.yaml")), ids=lambda p: p.name)
@@ -121,11 +123,15 @@ def test_probes_grace_and_config_fit_the_server() -> None:
 
     # The kubelet probes the pod IP: the control API must not be on loopback,
     # which (server/config.py) needs the API key, from the Secret.
-    from_secret = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    from_secret = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})
+    }
     assert set(from_secret) == SECRETS
     assert not from_secret["TICKROOM_API_KEY"].get("optional", False)
     assert not SECRETS & set(env), "secrets belong in the Secret, not the ConfigMap"
-    config = ServerConfig(host=env["TICKROOM_HOST"], api_key="from-the-secret", control_host=env.get("TICKROOM_CONTROL_HOST"))
+    config = ServerConfig(
+        host=env["TICKROOM_HOST"], api_key="from-the-secret", control_host=env.get("TICKROOM_CONTROL_HOST")
+    )
     assert config.control_bind_host() not in ("127.0.0.1", "localhost", "::1")
     (secret,) = _k8s("Secret")
     assert set(secret["stringData"]) == SECRETS

@@ -81,7 +81,11 @@ class FakeControl:
         if method == "POST" and target == "/v1/rooms":
             room_id = f"ctl-{secrets.token_hex(4)}"
             self.rooms[room_id] = {"game": data["game"], "max_players": data["max_players"]}
-            return 201, {"room_id": room_id, "node_id": "node-a", "ws_url": self.ws_url, "game": data["game"]}, "application/json"
+            return (
+                201,
+                {"room_id": room_id, "node_id": "node-a", "ws_url": self.ws_url, "game": data["game"]},
+                "application/json",
+            )
         parts = target.strip("/").split("/")
         if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "rooms"] and parts[3] == "tickets":
             if parts[2] not in self.rooms:

@@ -1,6 +1,6 @@
 """Real server processes and raw protocol clients for end-to-end tests.
 
-The server runs as ``python -m server serve`` on 127.0.0.1 with port 0; the
+The server runs as ``python -m tickroom.server serve`` on 127.0.0.1 with port 0; the
 harness reads the bound port from its log line, waiting with a deadline.
 """
 
@@ -13,16 +13,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterator
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from protocol import messages as m
-from protocol.client_session import ClientSession
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
@@ -61,7 +61,19 @@ def running_server(*args: str) -> Iterator[ServerProcess]:
     log_file = tempfile.NamedTemporaryFile(prefix="tickroom-", suffix=".log", delete=False)
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--control-port", "0", *args],
+        [
+            sys.executable,
+            "-m",
+            "tickroom.server",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--control-port",
+            "0",
+            *args,
+        ],
         cwd=REPO,
         env=env,
         stdout=log_file,

@@ -9,8 +9,8 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed
 
-from client import connect
-from protocol.errors import Code
+from tickroom.client import connect
+from tickroom.protocol.errors import Code
 
 from .harness import raw_client
 

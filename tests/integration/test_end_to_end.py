@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import trio
 
-from client import connect, rejoin
-from protocol.errors import Code
+from tickroom.client import connect, rejoin
+from tickroom.protocol.errors import Code
 
 from .harness import eventually, raw_client, running_server
 

@@ -16,10 +16,10 @@ import pytest
 import redis
 import trio
 
-from client import ClientClosed, connect
-from protocol import messages as m
-from protocol.errors import Code
 from tests.redis_server import _free_port, redis_server_process
+from tickroom.client import ClientClosed, connect
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import Code
 
 from .harness import eventually, raw_client, running_server
 

@@ -11,10 +11,10 @@ import pytest
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
-from client import connect
-from protocol import messages as m
-from protocol.client_session import ClientSession
-from protocol.errors import Code
+from tickroom.client import connect
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.errors import Code
 
 from .harness import running_server
 

@@ -17,9 +17,9 @@ from trio_websocket import ConnectionClosed, open_websocket_url
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import Request
 
-from client import connect
-from protocol.client_session import ClientSession
 from tests.fuzzing import mutate
+from tickroom.client import connect
+from tickroom.protocol.client_session import ClientSession
 
 from .harness import running_server
 

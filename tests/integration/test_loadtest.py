@@ -1,4 +1,4 @@
-"""The load tester end to end: ``python -m loadtest`` in its own process,
+"""The load tester end to end: ``python -m tickroom.loadtest`` in its own process,
 its bots in worker processes, against a real server process on 127.0.0.1.
 
 Small and short on purpose (a few rooms of a few bots, 2-3 s): these check
@@ -38,7 +38,7 @@ async def loadtest(*args: str, report_dir) -> tuple[int, dict | None, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     with trio.fail_after(RUN_TIMEOUT_S):
         done = await trio.run_process(
-            [sys.executable, "-m", "loadtest", "--no-progress", "--report", str(report_path), *args],
+            [sys.executable, "-m", "tickroom.loadtest", "--no-progress", "--report", str(report_path), *args],
             cwd=REPO,
             env=env,
             capture_stdout=True,
@@ -153,7 +153,9 @@ async def test_control_api_refusal_is_exit_code_2(server, tmp_path, nursery):
     assert "401" in output
 
 
-@pytest.mark.parametrize("command", [["-m", "loadtest", "--help"], ["-m", "server", "loadtest", "--help"]])
+@pytest.mark.parametrize(
+    "command", [["-m", "tickroom.loadtest", "--help"], ["-m", "tickroom.server", "loadtest", "--help"]]
+)
 def test_help_names_every_flag(command):
     done = subprocess.run([sys.executable, *command], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr

@@ -13,8 +13,8 @@ import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from client import connect
-from protocol.errors import Code
+from tickroom.client import connect
+from tickroom.protocol.errors import Code
 
 from .harness import REPO, eventually, raw_client, running_server
 
@@ -47,7 +47,10 @@ async def test_matchmaker_flow_end_to_end(node) -> None:
         assert issued.status_code == 200
         tickets = issued.json()["tickets"]
 
-        async with connect(room["ws_url"], ticket=tickets["alice"]) as alice, connect(room["ws_url"], ticket=tickets["bob"]) as bob:
+        async with (
+            connect(room["ws_url"], ticket=tickets["alice"]) as alice,
+            connect(room["ws_url"], ticket=tickets["bob"]) as bob,
+        ):
             assert alice.welcome.room == bob.welcome.room == room["room_id"]
             await bob.next_world()
             start = bob.entity(alice.player)
@@ -100,7 +103,7 @@ async def test_drain_then_sigterm_exits_cleanly() -> None:
 
 
 def test_without_an_api_key_the_api_stays_on_loopback() -> None:
-    from server.config import ServerConfig
+    from tickroom.server.config import ServerConfig
 
     assert ServerConfig(host="0.0.0.0").control_bind_host() == "127.0.0.1"
     assert ServerConfig(host="0.0.0.0", api_key="k").control_bind_host() == "0.0.0.0"
@@ -110,7 +113,7 @@ def test_without_an_api_key_the_api_stays_on_loopback() -> None:
 def test_an_open_api_on_the_network_refuses_to_start() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKROOM_")}
     result = subprocess.run(
-        [sys.executable, "-m", "server", "serve", "--host", "0.0.0.0", "--port", "0", "--control-port", "0",
+        [sys.executable, "-m", "tickroom.server", "serve", "--host", "0.0.0.0", "--port", "0", "--control-port", "0",
          "--control-host", "0.0.0.0", "--ticket-secret", TICKET_SECRET],
         cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
@@ -120,7 +123,7 @@ def test_an_open_api_on_the_network_refuses_to_start() -> None:
 
 
 def test_secret_files_are_read(tmp_path) -> None:
-    from server.cli import build_parser, config_from_args
+    from tickroom.server.cli.main import build_parser, config_from_args
 
     (tmp_path / "key").write_text("from-a-file\n")
     (tmp_path / "secret").write_text("ticket-secret-from-a-file\n")
@@ -128,6 +131,10 @@ def test_secret_files_are_read(tmp_path) -> None:
         ["serve", "--api-key-file", str(tmp_path / "key"), "--ticket-secret-file", str(tmp_path / "secret")]
     )
     config = config_from_args(args)
-    assert (config.api_key, config.ticket_secret, config.control_port) == ("from-a-file", "ticket-secret-from-a-file", 7351)
+    assert (config.api_key, config.ticket_secret, config.control_port) == (
+        "from-a-file",
+        "ticket-secret-from-a-file",
+        7351,
+    )
     assert not config.client_rooms_allowed
     assert "from-a-file" not in repr(config)

@@ -40,7 +40,9 @@ def registered(redis_url: str) -> set[str]:
 
 async def test_allocations_spread_over_the_cluster_and_a_full_cluster_answers_503(redis_url):
     with node(redis_url, "node-a") as a, node(redis_url, "node-b") as b:
-        await eventually(lambda: registered(redis_url) == {"node-a", "node-b"}, timeout=10, what="both nodes to register")
+        await eventually(
+            lambda: registered(redis_url) == {"node-a", "node-b"}, timeout=10, what="both nodes to register"
+        )
         headers = {"Authorization": f"Bearer {API_KEY}"}
         by_node = {"node-a": (a, []), "node-b": (b, [])}
         async with httpx.AsyncClient(base_url=a.control_url, headers=headers) as api:

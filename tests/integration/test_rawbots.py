@@ -1,5 +1,5 @@
 """Raw bots (loadtest/rawbots.py) against a real server process: through
-``python -m loadtest --bot-kind raw`` (workers and report, as the bench runs
+``python -m tickroom.loadtest --bot-kind raw`` (workers and report, as the bench runs
 them), and one fleet in-process to see a refusal counted by its code.
 
 Short and loose on purpose: CI machines are slow and shared; these check
@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-from loadtest.bots import Target
-from loadtest.rawbots import run_fleet
-from loadtest.scenarios import schedule
+from tickroom.loadtest.bots import Target
+from tickroom.loadtest.rawbots import run_fleet
+from tickroom.loadtest.scenarios import schedule
 
 from .harness import REPO, running_server
 
@@ -33,7 +33,7 @@ def test_raw_bots_play_and_report_like_client_bots(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     with running_server("--stats-interval", "1") as server:
         done = subprocess.run(
-            [sys.executable, "-m", "loadtest", "--url", server.url, "--bot-kind", "raw", "--rooms", "2", "--bots-per-room", "5",
+            [sys.executable, "-m", "tickroom.loadtest", "--url", server.url, "--bot-kind", "raw", "--rooms", "2", "--bots-per-room", "5",
              "--duration", "3", "--ramp-up", "0.5", "--processes", "1", "--no-progress", "--report", str(report_path),
              "--fail-on", "errors=0,connected_ratio=1"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
@@ -72,7 +72,21 @@ def test_a_refused_join_is_counted_by_its_code():
 
 
 def test_help_names_the_bot_kind():
-    done = subprocess.run([sys.executable, "-m", "loadtest", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "tickroom.loadtest", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0 and "--bot-kind" in done.stdout and "raw" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "loadtest.bench", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "tickroom.loadtest.bench", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0 and "--bot-kind" in done.stdout

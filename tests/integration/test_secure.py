@@ -11,9 +11,9 @@ import pytest
 import trio
 from trio_websocket import open_websocket_url
 
-from protocol import messages as m
-from protocol.client_session import ClientSession
 from tests.certs import make_self_signed
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
 
 from .harness import REPO, running_server
 
@@ -44,7 +44,7 @@ async def test_wss_with_a_self_signed_certificate(tmp_path):
 
 def test_a_missing_certificate_stops_the_server_at_start(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "server", "serve", "--port", "0", "--tls-cert", str(tmp_path / "no.pem"), "--tls-key", str(tmp_path / "no.key")],
+        [sys.executable, "-m", "tickroom.server", "serve", "--port", "0", "--tls-cert", str(tmp_path / "no.pem"), "--tls-key", str(tmp_path / "no.key")],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
     assert result.returncode == 2 and "TLS" in result.stderr
@@ -53,7 +53,12 @@ def test_a_missing_certificate_stops_the_server_at_start(tmp_path):
 def test_help_never_shows_the_dsn_from_the_environment():
     env = {**os.environ, "PYTHONPATH": str(REPO), "TICKROOM_SENTRY_DSN": DSN}
     result = subprocess.run(
-        [sys.executable, "-m", "server", "serve", "--help"], cwd=REPO, env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "tickroom.server", "serve", "--help"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 0 and "--sentry-dsn-file" in result.stdout
     assert SECRET not in result.stdout + result.stderr

@@ -15,8 +15,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -30,7 +31,7 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
 
 def status(redis_url: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-m", "server", "status", "--json", "--redis-url", redis_url],
+        [sys.executable, "-m", "tickroom.server", "status", "--json", "--redis-url", redis_url],
         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=20, check=True,
     )  # fmt: skip
     return json.loads(out.stdout)
@@ -62,7 +63,14 @@ def alive(pid: int) -> bool:
 
 def test_workers_without_redis_url_is_a_clear_error():
     env = {k: v for k, v in ENV.items() if k != "TICKROOM_REDIS_URL"}
-    out = subprocess.run([sys.executable, "-m", "server", "serve", "--workers", "2"], cwd=REPO, env=env, capture_output=True, text=True, timeout=20)
+    out = subprocess.run(
+        [sys.executable, "-m", "tickroom.server", "serve", "--workers", "2"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert out.returncode == 2
     assert "--workers needs --redis-url" in out.stderr
 
@@ -71,7 +79,7 @@ def test_two_workers_register_fail_over_and_drain(redis_url):
     log_file = tempfile.NamedTemporaryFile(prefix="tickroom-workers-", suffix=".log", delete=False)
     parent = subprocess.Popen(
         [
-            sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--control-port", "0",
+            sys.executable, "-m", "tickroom.server", "serve", "--host", "127.0.0.1", "--port", "0", "--control-port", "0",
             "--workers", "2", "--redis-url", redis_url, "--api-key", API_KEY, "--node-id", "t",
             "--lease-ttl", str(TTL_S), "--idle-close", "120",
         ],
@@ -86,7 +94,11 @@ def test_two_workers_register_fail_over_and_drain(redis_url):
     try:
         # Both workers register, each with its own control API and pid.
         nodes = wait_for(
-            lambda: (n := nodes_by_id(redis_url)).keys() == {"t-w0", "t-w1"} and all(x["control_url"] for x in n.values()) and n,
+            lambda: (
+                (n := nodes_by_id(redis_url)).keys() == {"t-w0", "t-w1"}
+                and all(x["control_url"] for x in n.values())
+                and n
+            ),
             "both workers to register",
         )
         seen_pids.update(n["pid"] for n in nodes.values())
@@ -118,7 +130,8 @@ def test_two_workers_register_fail_over_and_drain(redis_url):
         # SIGKILL one worker: the parent restarts it and its rooms fail over.
         os.kill(victim["pid"], signal.SIGKILL)
         reborn = wait_for(
-            lambda: (n := nodes_by_id(redis_url).get("t-w1")) and n["pid"] not in (0, victim["pid"]) and n, "a new t-w1 to register"
+            lambda: (n := nodes_by_id(redis_url).get("t-w1")) and n["pid"] not in (0, victim["pid"]) and n,
+            "a new t-w1 to register",
         )
         seen_pids.add(reborn["pid"])
         assert "worker w1" in log() and "died" in log()
@@ -156,14 +169,16 @@ def test_two_workers_register_fail_over_and_drain(redis_url):
 def test_workers_stop_when_the_parent_is_killed(redis_url):
     parent = subprocess.Popen(
         [
-            sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", "0", "--control-port", "0",
+            sys.executable, "-m", "tickroom.server", "serve", "--host", "127.0.0.1", "--port", "0", "--control-port", "0",
             "--workers", "2", "--redis-url", redis_url, "--node-id", "o",
         ],
         cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     pids: list[int] = []
     try:
-        nodes = wait_for(lambda: (n := nodes_by_id(redis_url)).keys() == {"o-w0", "o-w1"} and n, "both workers to register")
+        nodes = wait_for(
+            lambda: (n := nodes_by_id(redis_url)).keys() == {"o-w0", "o-w1"} and n, "both workers to register"
+        )
         pids = [n["pid"] for n in nodes.values()]
         parent.kill()
         parent.wait()

@@ -15,11 +15,11 @@ import msgpack
 import pytest
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from loadtest.bench import held, largest_held, spread
-from loadtest.bots import Target
-from loadtest.rawbots import parse_ws_url, run_fleet
-from loadtest.scenarios import schedule
-from loadtest.wsframe import (
+from tickroom.loadtest.bench import held, largest_held, spread
+from tickroom.loadtest.bots import Target
+from tickroom.loadtest.rawbots import parse_ws_url, run_fleet
+from tickroom.loadtest.scenarios import schedule
+from tickroom.loadtest.wsframe import (
     OP_BINARY,
     OP_CLOSE,
     OP_PING,
@@ -81,7 +81,11 @@ def test_upgrade_response_is_parsed_in_pieces_and_frames_after_it_stay():
 
 @pytest.mark.parametrize(
     "status, accept, match",
-    [("400 Bad Request", None, "refused"), ("403 Forbidden", None, "refused"), ("101 Switching Protocols", b"d3Jvbmc=", "Accept")],
+    [
+        ("400 Bad Request", None, "refused"),
+        ("403 Forbidden", None, "refused"),
+        ("101 Switching Protocols", b"d3Jvbmc=", "Accept"),
+    ],
 )
 def test_a_bad_upgrade_answer_is_refused(status, accept, match):
     key = new_key()
@@ -126,7 +130,11 @@ def test_parser_reads_every_length_encoding_byte_by_byte(n):
 
 
 def test_parser_returns_several_frames_of_one_read_and_keeps_the_rest():
-    a, b, c = server_frame(OP_BINARY, b"one"), server_frame(OP_PING, b"p"), server_frame(OP_CLOSE, close_payload(1000, "bye"))
+    a, b, c = (
+        server_frame(OP_BINARY, b"one"),
+        server_frame(OP_PING, b"p"),
+        server_frame(OP_CLOSE, close_payload(1000, "bye")),
+    )
     parser = FrameParser()
     assert parser.feed(a + b + c[:3]) == [(OP_BINARY, b"one", 5), (OP_PING, b"p", 3)]
     assert parser.feed(c[3:]) == [(OP_CLOSE, close_payload(1000, "bye"), len(c))]
@@ -164,7 +172,9 @@ def test_ws_urls():
         parse_ws_url("wss://example.org:443/")
 
 
-def run(ccu: int, tick_p99: float | None, snaps: float = 20.0, connected: int | None = None, rtt_p99: float = 60.0) -> dict:
+def run(
+    ccu: int, tick_p99: float | None, snaps: float = 20.0, connected: int | None = None, rtt_p99: float = 60.0
+) -> dict:
     return {"ccu": ccu, "connected": ccu if connected is None else connected, "errors": 0, "tick_p99_ms": tick_p99,
             "snapshots_per_bot_s": snaps, "server_cpu_ms_per_ccu_s": 0.5, "rtt_p99_ms": rtt_p99}  # fmt: skip
 

@@ -6,11 +6,11 @@ from array import array
 import numpy as np
 import pytest
 
-from client import ClientClosed, Desynced
-from loadtest.bots import plan_reconnect
-from loadtest.matchmaker import server_figures
-from loadtest.report import METRICS, build, check, parse_fail_on
-from loadtest.stats import Delta, Totals, percentiles
+from tickroom.client import ClientClosed, Desynced
+from tickroom.loadtest.bots import plan_reconnect
+from tickroom.loadtest.matchmaker import server_figures
+from tickroom.loadtest.report import METRICS, build, check, parse_fail_on
+from tickroom.loadtest.stats import Delta, Totals, percentiles
 
 META = {"scenario": "steady", "seed": 1, "rooms": 1, "bots_per_room": 2, "duration_s": 2.0}
 
@@ -25,7 +25,9 @@ def delta(worker, second, rtt, **kw):
 
 def merged() -> Totals:
     totals = Totals()
-    totals.add(delta(0, 1, [10, 20, 30], connected=1, inputs=20, snapshots=20, ever_connected=1, joins=1, connected_ms=1000))
+    totals.add(
+        delta(0, 1, [10, 20, 30], connected=1, inputs=20, snapshots=20, ever_connected=1, joins=1, connected_ms=1000)
+    )
     totals.add(delta(1, 1, [40], connected=1, inputs=20, snapshots=20, ever_connected=1, joins=1, connected_ms=1000))
     totals.add(delta(0, 2, [50, 60], connected=0, inputs=20, snapshots=18, leaves=1, connected_ms=1000, bytes_in=2000))
     totals.add(delta(1, 2, [1000], connected=0, inputs=20, snapshots=20, leaves=1, connected_ms=1000, bytes_in=2000))
@@ -41,7 +43,14 @@ def test_percentiles_are_exact_over_every_workers_samples():
     assert report["bytes_in_per_bot_s"] == 1000.0
     assert report["join_ms"] == {"p50": 5.0, "p99": 5.0, "max": 5.0}
     assert [row["connected"] for row in report["series"]] == [2, 0]
-    assert report["series"][0] == {"t": 1, "connected": 2, "inputs_per_s": 40, "snapshots_per_s": 40, "rtt_p50_ms": 30.0, "rtt_p99_ms": 40.0}
+    assert report["series"][0] == {
+        "t": 1,
+        "connected": 2,
+        "inputs_per_s": 40,
+        "snapshots_per_s": 40,
+        "rtt_p50_ms": 30.0,
+        "rtt_p99_ms": 40.0,
+    }
 
 
 def test_percentiles_of_nothing_are_nan_and_null_in_the_report():
@@ -56,7 +65,9 @@ def test_fail_on_default_directions_and_explicit_operators():
     assert check(report, parse_fail_on("rtt_p99_ms=1000,errors=0,connected_ratio=1,snapshots_per_bot_s=15")) == []
     broken = check(report, parse_fail_on("rtt_p50_ms=39, snapshots_per_bot_s=20, rtt_max_ms>=2000"))
     assert [b.split()[0] for b in broken] == ["rtt_p50_ms", "snapshots_per_bot_s", "rtt_max_ms"]
-    assert "server_tick_p99_ms: no value (needs samples, --control)" in check(report, parse_fail_on("server_tick_p99_ms=25"))
+    assert "server_tick_p99_ms: no value (needs samples, --control)" in check(
+        report, parse_fail_on("server_tick_p99_ms=25")
+    )
 
 
 @pytest.mark.parametrize("bad", ["rtt=5", "rtt_p99_ms", "rtt_p99_ms=fast", "errors<0"])

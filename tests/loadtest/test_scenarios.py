@@ -2,7 +2,7 @@
 
 import pytest
 
-from loadtest.scenarios import schedule
+from tickroom.loadtest.scenarios import schedule
 
 
 def run(scenario: str, seed: int = 1, **kw):

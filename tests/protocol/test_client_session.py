@@ -12,9 +12,9 @@ import msgpack
 import numpy as np
 import pytest
 
-from protocol import messages as m
-from protocol.client_session import MAX_HISTORY, ClientSession, ClientState
-from protocol.codec import (
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import MAX_HISTORY, ClientSession, ClientState
+from tickroom.protocol.codec import (
     encode_error,
     encode_pong,
     encode_welcome,
@@ -22,10 +22,10 @@ from protocol.codec import (
     pack_snapshot_shared,
     unpack_client_frame,
 )
-from protocol.delta import DeltaError, WorldState, encode_delta
-from protocol.errors import LocalProtocolError
-from protocol.schema import Schema
-from protocol.validate import InputFields, validate_client_message
+from tickroom.protocol.delta import DeltaError, WorldState, encode_delta
+from tickroom.protocol.errors import LocalProtocolError
+from tickroom.protocol.schema import Schema
+from tickroom.protocol.validate import InputFields, validate_client_message
 
 ARENA_INPUTS = InputFields(
     {

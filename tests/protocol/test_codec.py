@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import messages as m
-from protocol.client_session import ClientSession
-from protocol.codec import (
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.codec import (
     MAX_CLIENT_CONTAINER_LEN,
     MAX_CLIENT_STR_BYTES,
     encode_client,
@@ -26,10 +26,10 @@ from protocol.codec import (
     packb,
     unpack_client_frame,
 )
-from protocol.delta import WorldState, encode_delta
-from protocol.errors import Code, RemoteProtocolError
-from protocol.schema import Schema
-from protocol.validate import InputFields, validate_client_message
+from tickroom.protocol.delta import WorldState, encode_delta
+from tickroom.protocol.errors import Code, RemoteProtocolError
+from tickroom.protocol.schema import Schema
+from tickroom.protocol.validate import InputFields, validate_client_message
 
 ARENA_INPUTS = {
     "mx": ("float", -1.0, 1.0),
@@ -228,7 +228,9 @@ CLIENT_MESSAGES = {
     "rejoin": m.Join(version=m.PROTOCOL_VERSION, name="ann", room="r:1", session="tok_abc-123", ack=41),
     "rejoin without a tick": m.Join(version=m.PROTOCOL_VERSION, session="tok", ack=m.NO_TICK),
     "input": m.Input(seq=1, tick=10, ack=9, data={"mx": 0.5, "my": -1.0, "aim": 3.0, "fire": True}),
-    "input, no ack": m.Input(seq=2**32 - 1, tick=0, ack=m.NO_TICK, data={"mx": 0.0, "my": 0.0, "aim": 0.0, "fire": False}),
+    "input, no ack": m.Input(
+        seq=2**32 - 1, tick=0, ack=m.NO_TICK, data={"mx": 0.0, "my": 0.0, "aim": 0.0, "fire": False}
+    ),
     "ack": m.Ack(tick=12),
     "ack nothing": m.Ack(tick=m.NO_TICK),
     "ping": m.Ping(id=3),

@@ -15,15 +15,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocol.delta import DeltaError, WorldState, apply_delta, encode_delta
-from protocol.schema import MAX_ROW_BYTES, ComponentSpec, Schema, SchemaError
+from tickroom.protocol.delta import DeltaError, WorldState, apply_delta, encode_delta
+from tickroom.protocol.schema import MAX_ROW_BYTES, ComponentSpec, Schema, SchemaError
 
 DTYPES = ["|b1", "|u1", "|i1", "<i2", "<u2", "<i4", "<u4", "<f2", "<f4", "<f4", "<f8", "<i8", "<u8"]
 SHAPES = [(), (2,), (2, 3)]
 NAMES = ["a", "hp", "pos", "vel", "z"]
 #: Memberships of an id from the pool: only in the baseline, only now, both, neither.
 BASE, CUR, BOTH, NONE = range(4)
-ARENA = {"pos": {"dtype": "<i2", "shape": [2], "scale": 32}, "angle": {"dtype": "<i2"}, "hp": {"dtype": "|u1", "shape": []}}
+ARENA = {
+    "pos": {"dtype": "<i2", "shape": [2], "scale": 32},
+    "angle": {"dtype": "<i2"},
+    "hp": {"dtype": "|u1", "shape": []},
+}
 
 
 def wire(fields: dict) -> dict:
@@ -51,7 +55,9 @@ def random_rows(rng: np.random.Generator, spec: ComponentSpec, n: int) -> np.nda
 @st.composite
 def schemas(draw) -> Schema:
     names = draw(st.lists(st.sampled_from(NAMES), unique=True, max_size=4))
-    return Schema(tuple(ComponentSpec(name, draw(st.sampled_from(DTYPES)), draw(st.sampled_from(SHAPES))) for name in names))
+    return Schema(
+        tuple(ComponentSpec(name, draw(st.sampled_from(DTYPES)), draw(st.sampled_from(SHAPES))) for name in names)
+    )
 
 
 @st.composite
@@ -59,7 +65,9 @@ def world_pairs(draw):
     """(schema, baseline, current) with overlapping ids, some rows changed."""
     schema = draw(schemas())
     pool = draw(st.lists(st.integers(0, 40) | st.integers(0, 2**32 - 1), unique=True, max_size=40))
-    where = np.array(draw(st.lists(st.sampled_from([BASE, CUR, BOTH, NONE]), min_size=len(pool), max_size=len(pool))), dtype=int)
+    where = np.array(
+        draw(st.lists(st.sampled_from([BASE, CUR, BOTH, NONE]), min_size=len(pool), max_size=len(pool))), dtype=int
+    )
     if draw(st.booleans()):
         # The usual tick: the same entities as the baseline, some rows changed.
         where[where == BASE], where[where == CUR] = BOTH, NONE
@@ -208,7 +216,9 @@ def test_added_and_removed_entities():
     fields = encode_delta(now, world, schema)
     assert ids_of(fields["ids"]) == [99, 300] and ids_of(fields["rm"]) == [101, 104]
     assert apply_delta(world, 2, wire(fields), schema).equals(now)
-    empty = WorldState.from_view(3, np.zeros(0, np.uint32), {s.name: np.zeros((0,) + s.shape, s.dtype) for s in schema}, schema)
+    empty = WorldState.from_view(
+        3, np.zeros(0, np.uint32), {s.name: np.zeros((0,) + s.shape, s.dtype) for s in schema}, schema
+    )
     gone = encode_delta(empty, world, schema)
     assert gone["n"] == 0 and ids_of(gone["rm"]) == world.ids.tolist()
     assert apply_delta(world, 3, wire(gone), schema).equals(empty)
@@ -232,6 +242,7 @@ def _set(path, value):
         for k in head:
             f = f[k]
         f[last] = value(f[last]) if callable(value) else value
+
     return mutate
 
 
@@ -316,7 +327,9 @@ def test_from_view_sorts_checks_and_shares():
     assert world.entity(9) == {"hp": 90} and world.entity(3) is None and world.entity(-1) is None
     assert not world.ids.flags.writeable and not world.components["hp"].flags.writeable
     hp = np.array([1, 2], np.uint8)
-    assert np.shares_memory(WorldState.from_view(1, np.array([1, 2], np.uint32), {"hp": hp}, schema).components["hp"], hp)
+    assert np.shares_memory(
+        WorldState.from_view(1, np.array([1, 2], np.uint32), {"hp": hp}, schema).components["hp"], hp
+    )
     bad = [
         ([1, 1], {"hp": np.zeros(2, np.uint8)}),
         ([-1], {"hp": np.zeros(1, np.uint8)}),

@@ -12,11 +12,11 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.codec import unpack_client_frame
-from protocol.errors import RemoteProtocolError
-from protocol.session import ServerSession, ServerState
-from protocol.validate import InputFields, validate_client_message
 from tests.fuzzing import ARENA_INPUTS, VALID_FRAMES, mutate
+from tickroom.protocol.codec import unpack_client_frame
+from tickroom.protocol.errors import RemoteProtocolError
+from tickroom.protocol.session import ServerSession, ServerState
+from tickroom.protocol.validate import InputFields, validate_client_message
 
 FIELDS = InputFields(ARENA_INPUTS)
 

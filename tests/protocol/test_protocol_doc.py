@@ -20,9 +20,9 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from protocol import messages as m
-from protocol.client_session import ClientSession
-from protocol.errors import Code
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.errors import Code
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC_PATH = ROOT / "docs" / "protocol.md"

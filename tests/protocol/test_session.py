@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import messages as m
-from protocol.codec import MAX_CLIENT_MESSAGE_BYTES, encode_client, packb
-from protocol.errors import Code, LocalProtocolError, RemoteProtocolError
-from protocol.session import (
+from tickroom.protocol import messages as m
+from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, encode_client, packb
+from tickroom.protocol.errors import Code, LocalProtocolError, RemoteProtocolError
+from tickroom.protocol.session import (
     BURST_SECONDS,
     RATE_PER_TICK,
     STRIKE_DECAY_PER_S,
@@ -19,7 +19,7 @@ from protocol.session import (
     ServerSession,
     ServerState,
 )
-from protocol.validate import InputFields
+from tickroom.protocol.validate import InputFields
 
 ARENA_INPUTS = InputFields(
     {
@@ -319,9 +319,7 @@ scalars = (
 values = scalars | st.lists(scalars, max_size=3) | st.dictionaries(st.text(max_size=3), scalars, max_size=3)
 client_maps = st.fixed_dictionaries(
     {"t": st.sampled_from(["join", "input", "ack", "ping", "leave", "x"])},
-    optional={
-        key: values for key in ("v", "seq", "tick", "ack", "id", "name", "room", "session", "junk")
-    }
+    optional={key: values for key in ("v", "seq", "tick", "ack", "id", "name", "room", "session", "junk")}
     | {"in": st.dictionaries(st.sampled_from(["mx", "my", "aim", "fire", "zz"]), scalars, max_size=4) | values},
 )
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.errors import Code, RemoteProtocolError
-from protocol.tickets import TicketClaims, TicketError, sign_ticket, verify_ticket
-from protocol.validate import MAX_TICKET_CHARS, TOKEN_RE
+from tickroom.protocol.errors import Code, RemoteProtocolError
+from tickroom.protocol.tickets import TicketClaims, TicketError, sign_ticket, verify_ticket
+from tickroom.protocol.validate import MAX_TICKET_CHARS, TOKEN_RE
 
 SECRET = b"test-secret"
 ROOM = "arena-00c0ffee"

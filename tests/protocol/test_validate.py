@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from protocol import messages as m
-from protocol.errors import Code, RemoteProtocolError
-from protocol.validate import (
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import Code, RemoteProtocolError
+from tickroom.protocol.validate import (
     MAX_NAME_CHARS,
     MAX_PING_ID,
     MAX_ROOM_ID_CHARS,
@@ -174,8 +174,12 @@ def test_refusal_message_names_the_field() -> None:
 
 ACCEPTED = {
     "input at the bounds": (
-        inp(seq=MAX_SEQ, tick=MAX_TICK, ack=MAX_TICK, **{"in": {"mx": -1.0, "my": 1.0, "aim": 3.14159265, "fire": True}}),
-        m.Input(seq=MAX_SEQ, tick=MAX_TICK, ack=MAX_TICK, data={"mx": -1.0, "my": 1.0, "aim": 3.14159265, "fire": True}),
+        inp(
+            seq=MAX_SEQ, tick=MAX_TICK, ack=MAX_TICK, **{"in": {"mx": -1.0, "my": 1.0, "aim": 3.14159265, "fire": True}}
+        ),
+        m.Input(
+            seq=MAX_SEQ, tick=MAX_TICK, ack=MAX_TICK, data={"mx": -1.0, "my": 1.0, "aim": 3.14159265, "fire": True}
+        ),
     ),
     "input minimal: defaults": (
         {"t": "input", "seq": 1},

@@ -1,13 +1,13 @@
-"""server.admission: the ticket check of the join path, on a fake clock."""
+"""tickroom.server.rooms.admission: the ticket check of the join path, on a fake clock."""
 
 from __future__ import annotations
 
 import pytest
 
-from protocol import messages as m
-from protocol.errors import Code
-from protocol.tickets import TicketError, sign_ticket
-from server.admission import TICKET_LEEWAY_S, Admission
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import Code
+from tickroom.protocol.tickets import TicketError, sign_ticket
+from tickroom.server.rooms.admission import TICKET_LEEWAY_S, Admission
 
 SECRET = b"s3cret"
 NOW = 1_800_000_000

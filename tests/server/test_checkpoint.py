@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from protocol import messages as m
-from server import checkpoint
-from server.room import Room, RoomConfig
-from simulation.game import GameConfig, InputBatch
-from simulation.games.arena import Arena
 from tests.fakes import join, run_ticks
+from tickroom.protocol import messages as m
+from tickroom.server.cluster import checkpoint
+from tickroom.server.rooms.room import Room, RoomConfig
+from tickroom.simulation.game import GameConfig, InputBatch
+from tickroom.simulation.games.arena import Arena
 
 RATE = 20
 CONFIG = RoomConfig(tick_rate=RATE, max_players=4)

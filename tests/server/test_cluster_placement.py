@@ -1,8 +1,8 @@
 """The cluster placement's choice of node (the end-to-end test with two
 real nodes is tests/integration/test_placement.py)."""
 
-from server.cluster_placement import free_capacity, ranked
-from server.store.base import NodeInfo
+from tickroom.server.cluster.placement import free_capacity, ranked
+from tickroom.server.cluster.store.base import NodeInfo
 
 
 def test_nodes_rank_by_free_capacity_then_players_then_id():

@@ -11,10 +11,11 @@ import pytest
 import trio
 from trio_websocket import ConnectionRejected, open_websocket_url
 
-from protocol import messages as m
-from protocol.client_session import ClientSession
-from protocol.errors import Code
 from tests.certs import make_self_signed
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.errors import Code
+from tickroom.server import node
 
 from .test_connection_limits import DEADLINE, SHORT, joined, read_until_closed, running_server, url, wait_for
 
@@ -120,18 +121,18 @@ async def test_plain_websocket_to_a_tls_port_is_refused(cert):
 
 
 def test_tls_needs_both_files(cert):
-    from server.config import ServerConfig
+    from tickroom.server.config import ServerConfig
 
     with pytest.raises(ValueError):
         ServerConfig(tls_cert=str(cert.cert_file)).ssl_context  # noqa: B018
-    assert isinstance(ServerConfig(tls_cert=str(cert.cert_file), tls_key=str(cert.key_file)).ssl_context, ssl.SSLContext)
+    assert isinstance(
+        ServerConfig(tls_cert=str(cert.cert_file), tls_key=str(cert.key_file)).ssl_context, ssl.SSLContext
+    )
     assert ServerConfig().ssl_context is None
 
 
 async def test_past_the_refusals_in_progress_a_refused_connection_is_just_closed(monkeypatch):
-    import server.app
-
-    monkeypatch.setattr(server.app, "MAX_REFUSING", 0)
+    monkeypatch.setattr(node, "MAX_REFUSING", 0)
     async with running_server(max_connections=1) as server:
         async with open_websocket_url(url(server)) as ws:
             await joined(ws, ClientSession(), "refusing")

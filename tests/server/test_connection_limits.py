@@ -8,18 +8,18 @@ and every wait has a trio.fail_after deadline.
 from __future__ import annotations
 
 import socket
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Callable
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
-from protocol import messages as m
-from protocol.client_session import ClientSession
-from protocol.errors import Code
-from server.app import GameServer
-from server.config import ServerConfig
 from tests.in_process import serving
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.errors import Code
+from tickroom.server.config import ServerConfig
+from tickroom.server.node import GameServer
 
 SHORT = 0.3  # s: the timeout under test
 LONG = 60.0  # s: the timeouts that must not interfere

@@ -8,13 +8,13 @@ from __future__ import annotations
 import pytest
 import trio
 
-from protocol import messages as m
-from protocol.errors import Code
-from server.failover import Failover, FailoverConfig
-from server.registry import RegistryConfig, RoomRegistry
-from server.room import JoinRefused, RoomConfig
-from server.store.memory import MemoryStore
 from tests.fakes import CuttableStore, FakeLink
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import Code
+from tickroom.server.cluster.failover import Failover, FailoverConfig
+from tickroom.server.cluster.store.memory import MemoryStore
+from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry
+from tickroom.server.rooms.room import JoinRefused, RoomConfig
 
 RATE = 20
 TTL_S = 3.0
@@ -27,7 +27,7 @@ class Node:
         config = FailoverConfig(node_id, f"ws://{node_id}", lease_ttl_s=TTL_S, checkpoint_interval=RATE)
         self.failover = Failover(config, self.store, self.registry)
 
-    async def start(self, nursery: trio.Nursery) -> "Node":
+    async def start(self, nursery: trio.Nursery) -> Node:
         await nursery.start(self.registry.run)
         await nursery.start(self.failover.run)
         return self
@@ -48,7 +48,9 @@ async def until(predicate, timeout: float = 30.0, what: str = "condition") -> No
 
 async def join(registry: RoomRegistry, room: str, *, session: str | None = None) -> FakeLink:
     link = FakeLink()
-    link.accepted = await registry.join(m.Join(version=m.PROTOCOL_VERSION, name="ada", room=room, session=session), link)
+    link.accepted = await registry.join(
+        m.Join(version=m.PROTOCOL_VERSION, name="ada", room=room, session=session), link
+    )
     return link
 
 

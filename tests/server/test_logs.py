@@ -1,4 +1,4 @@
-"""server.logs: JSON lines with the node id, and the room id of the task."""
+"""tickroom.server.ops.logs: JSON lines with the node id, and the room id of the task."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import trio
 
-from server import logs
+from tickroom.server.ops import logs
 
 
 def render(record_args: dict, node_id: str = "node-1") -> dict:
@@ -17,8 +17,8 @@ def render(record_args: dict, node_id: str = "node-1") -> dict:
 
 
 def test_a_line_is_one_json_object_with_the_node_id() -> None:
-    line = render({"name": "server.app", "levelname": "INFO", "msg": "hello %s", "args": ("world",)})
-    assert line["msg"] == "hello world" and line["node_id"] == "node-1" and line["logger"] == "server.app"
+    line = render({"name": "tickroom.server.node", "levelname": "INFO", "msg": "hello %s", "args": ("world",)})
+    assert line["msg"] == "hello world" and line["node_id"] == "node-1" and line["logger"] == "tickroom.server.node"
     assert line["ts"].endswith("Z") and "room_id" not in line
 
 

@@ -14,8 +14,8 @@ import struct
 import pytest
 import trio
 
-from server.outbox import Outbox, OutboxClosed, OutboxOverflow
-from server.websocket import binary_frame
+from tickroom.server.transport.outbox import Outbox, OutboxClosed, OutboxOverflow
+from tickroom.server.transport.websocket import binary_frame
 
 BUFFER = 4096  # bytes asked for SO_SNDBUF / SO_RCVBUF (the kernel may round up)
 PAYLOAD = 1000  # bytes per test frame: a few frames fill the buffers
@@ -141,7 +141,7 @@ async def test_a_slow_peer_gets_whole_frames_and_the_newest_snapshot_last(pair, 
     # Every frame whole (tag_of checked), in offer order, the skipped ones
     # gone, and the newest offered one is the last to arrive.
     assert numbers == sorted(set(numbers))
-    assert numbers[: written] == list(range(written))
+    assert numbers[:written] == list(range(written))
     assert numbers[written:] == [total - 1]
     await trio.testing.wait_all_tasks_blocked()
     assert peer.read_available() == 0 and outbox.statistics().pending_bytes == 0

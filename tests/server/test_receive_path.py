@@ -17,8 +17,8 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Ping, Pong, Request
 
-from loadtest.wsframe import client_frame
-from server.websocket import ConnectionClosed, MessageTooBig, ServerWebSocket, TextFrame
+from tickroom.loadtest.wsframe import client_frame
+from tickroom.server.transport.websocket import ConnectionClosed, MessageTooBig, ServerWebSocket, TextFrame
 
 MAX_MESSAGE = 1000  # bytes
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import trio
 
-import simulation.games
-from protocol import messages as m
-from protocol.errors import Code
-from server.registry import RegistryConfig, RoomRegistry
-from server.room import JoinRefused, RoomConfig
-from simulation.games.arena import Arena
+import tickroom.simulation.games
 from tests.fakes import FakeLink
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import Code
+from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry
+from tickroom.server.rooms.room import JoinRefused, RoomConfig
+from tickroom.simulation.games.arena import Arena
 
 RATE = 20
 DT = 1 / RATE
@@ -32,8 +32,8 @@ class CrashingArena(Arena):
 
 @pytest.fixture
 def crashing_game(monkeypatch):
-    # get_game looks names up in simulation.games.GAMES at call time.
-    monkeypatch.setitem(simulation.games.GAMES, CrashingArena.name, CrashingArena)
+    # get_game looks names up in tickroom.simulation.games.GAMES at call time.
+    monkeypatch.setitem(tickroom.simulation.games.GAMES, CrashingArena.name, CrashingArena)
 
 
 def make_registry(**overrides) -> RoomRegistry:
@@ -176,7 +176,6 @@ async def test_max_rooms_refuses_with_server_full(nursery, autojump_clock):
         await join(registry, room="three")
     assert refused.value.code is Code.SERVER_FULL
     assert (await join(registry, room="one")).accepted.room_id == "one"
-
 
 
 async def test_concurrent_quick_matches_for_the_last_seat_open_a_new_room(registry, autojump_clock):

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import trio
 
-from protocol import messages as m
-from protocol.errors import Code
-from server.room import JoinRefused, Room, RoomConfig
-from simulation.game import GameConfig
-from simulation.games.arena import Arena
 from tests.fakes import join, run_ticks
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import Code
+from tickroom.server.rooms.room import JoinRefused, Room, RoomConfig
+from tickroom.simulation.game import GameConfig
+from tickroom.simulation.games.arena import Arena
 
 RATE = 20
 DT = 1 / RATE

@@ -20,12 +20,12 @@ import socket
 
 import trio
 
-from loadtest.wsframe import FrameParser, client_frame, new_key, parse_upgrade_response, upgrade_request
-from protocol import messages as m
-from protocol.client_session import ClientSession
-from server.app import GameServer
-from server.config import ServerConfig
 from tests.in_process import serving
+from tickroom.loadtest.wsframe import FrameParser, client_frame, new_key, parse_upgrade_response, upgrade_request
+from tickroom.protocol import messages as m
+from tickroom.protocol.client_session import ClientSession
+from tickroom.server.config import ServerConfig
+from tickroom.server.node import GameServer
 
 DEADLINE = 10.0  # s
 BUFFER = 4096  # bytes asked for the server's SO_SNDBUF and the client's SO_RCVBUF

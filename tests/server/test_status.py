@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import json
 
-from server.status import collect, render
-from server.store.base import NodeInfo
-from server.store.memory import MemoryStore
+from tickroom.server.cli.status import collect, render
+from tickroom.server.cluster.store.base import NodeInfo
+from tickroom.server.cluster.store.memory import MemoryStore
 
 
 async def test_status_reports_nodes_rooms_and_rooms_awaiting_failover():
     store = MemoryStore()
-    await store.heartbeat(NodeInfo("b", "ws://h:2", 10, rooms=1, players=3, tick_ms_p50=0.5, tick_ms_p99=2.0, overruns=1, checkpoint_lag=4, pid=12), 10)
+    await store.heartbeat(
+        NodeInfo(
+            "b",
+            "ws://h:2",
+            10,
+            rooms=1,
+            players=3,
+            tick_ms_p50=0.5,
+            tick_ms_p99=2.0,
+            overruns=1,
+            checkpoint_lag=4,
+            pid=12,
+        ),
+        10,
+    )
     await store.heartbeat(NodeInfo("a", "ws://h:1", 10, draining=True), 10)
     epoch = await store.claim("r1", "b", 10)
     assert await store.write_checkpoint("r1", epoch, 40, b"state")

@@ -1,11 +1,11 @@
-"""The node's shared room timer (server.tick_clock) under trio's MockClock."""
+"""The node's shared room timer (tickroom.server.rooms.tick_clock) under trio's MockClock."""
 
 from __future__ import annotations
 
 import trio
 import trio.testing
 
-from server.tick_clock import TickClock
+from tickroom.server.rooms.tick_clock import TickClock
 
 
 async def test_sleepers_wake_at_their_deadlines_never_before(autojump_clock):

@@ -1,4 +1,4 @@
-"""server.tls.TlsSocket under the outbox, over a real socket pair: frames
+"""tickroom.server.transport.tls.TlsSocket under the outbox, over a real socket pair: frames
 stay whole and ordered through TLS, a reader that does not read makes the
 outbox replace its pending snapshot (only frames not yet fed to TLS), and
 at most about one frame's ciphertext is ever buffered."""
@@ -11,9 +11,9 @@ import struct
 import pytest
 import trio
 
-from server.outbox import Outbox
-from server.tls import TlsSocket, load_server_context
 from tests.certs import make_self_signed
+from tickroom.server.transport.outbox import Outbox
+from tickroom.server.transport.tls import TlsSocket, load_server_context
 
 FRAME_BYTES = 64 * 2**10
 

@@ -17,7 +17,13 @@ from wsproto.events import (
     Request,
 )
 
-from server.websocket import ConnectionClosed, HandshakeFailed, MessageTooBig, ServerWebSocket, TextFrame
+from tickroom.server.transport.websocket import (
+    ConnectionClosed,
+    HandshakeFailed,
+    MessageTooBig,
+    ServerWebSocket,
+    TextFrame,
+)
 
 MAX_MESSAGE = 1000  # bytes
 
@@ -224,7 +230,7 @@ async def test_a_ping_after_the_outbox_closed_is_not_an_error(opened):
 
 
 async def test_pings_whose_pongs_are_never_read_overflow_the_outbox(opened):
-    from server.outbox import OutboxOverflow
+    from tickroom.server.transport.outbox import OutboxOverflow
 
     ws, client = opened
     ping = client.ws.send(Ping(b"x" * 125))

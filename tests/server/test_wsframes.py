@@ -1,4 +1,4 @@
-"""server/wsframes.py: the client-frame parser, against hand-made frames and
+"""protocol/websocket_frames.py: the client-frame parser, against hand-made frames and
 wsproto's client side, fed whole, in every split and byte by byte."""
 
 import struct
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode
 
-from server.wsframes import (
+from tickroom.protocol.websocket_frames import (
     CloseFrame,
     FrameParser,
     MessageTooBig,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulation.game import GameConfig, InputBatch
-from simulation.games.arena import Arena
+from tickroom.simulation.game import GameConfig, InputBatch
+from tickroom.simulation.games.arena import Arena
 
 
 def new_game(players: int = 0, seed: int = 7, **options) -> tuple[Arena, list[int]]:

@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from simulation import GameConfig, GameFull, get_game
-from simulation.games import GAMES
-from simulation.games.arena import (
+from tests.simulation.helpers import batch, edit_players, new_game, random_batch, states_equal
+from tickroom.simulation import GameConfig, GameFull, get_game
+from tickroom.simulation.games import GAMES
+from tickroom.simulation.games.arena import (
     DAMAGE,
     MAX_HP,
     PLAYER_RADIUS,
@@ -17,7 +18,6 @@ from simulation.games.arena import (
     PROJECTILE_SPEED,
     Arena,
 )
-from tests.simulation.helpers import batch, edit_players, new_game, random_batch, states_equal
 
 DT = 1 / 20  # s, GameConfig's default tick
 STEP = PLAYER_SPEED * DT  # units a full stick moves per tick
@@ -182,9 +182,7 @@ def test_hits_hurt_kills_score_and_dead_respawn_after_two_seconds():
     log = {tick: game.step() for tick in range(1, 21)}
     # Shots leave on ticks 1, 6, 11, 16 and reach x = 50 four ticks later.
     assert log[5] == [["hit", s, t, DAMAGE]]
-    assert [e for e in log.values() if e] == [[["hit", s, t, DAMAGE]]] * 3 + [
-        [["hit", s, t, DAMAGE], ["kill", s, t]]
-    ]
+    assert [e for e in log.values() if e] == [[["hit", s, t, DAMAGE]]] * 3 + [[["hit", s, t, DAMAGE], ["kill", s, t]]]
     v = game.view()
     assert v.components["hp"].tolist()[:2] == [MAX_HP, 0]
     assert v.components["score"].tolist()[:2] == [1, 0]
@@ -336,10 +334,7 @@ def test_restore_continues_bit_identically():
     scripted_run(game, ids, np.random.default_rng(1), 300)
     state = game.state()
     # As a checkpoint codec would: arrays through raw bytes, flattened.
-    wire = {
-        k: np.frombuffer(v.tobytes(), dtype=v.dtype) if isinstance(v, np.ndarray) else v
-        for k, v in state.items()
-    }
+    wire = {k: np.frombuffer(v.tobytes(), dtype=v.dtype) if isinstance(v, np.ndarray) else v for k, v in state.items()}
     copy = Arena.restore(wire, game.config)
     assert states_equal(copy.state(), state)
     rng_a, rng_b = np.random.default_rng(2), np.random.default_rng(2)

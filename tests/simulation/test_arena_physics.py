@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulation.games import arena_physics as ph
-from simulation.games.arena import HIT_RADIUS
-from simulation.inputs import rows_by_player
 from tests.simulation.helpers import new_game, random_batch, states_equal
+from tickroom.simulation.games import arena_physics as ph
+from tickroom.simulation.games.arena import HIT_RADIUS
+from tickroom.simulation.inputs import rows_by_player
 
 
 def random_layout(rng: np.random.Generator, p: int, n: int, extent: float, grid: float | None):

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import trio
 
-from server.store.base import NodeInfo, StoreUnavailable
-from server.store.memory import MemoryStore
-from server.store.redis import RedisStore
+from tickroom.server.cluster.store.base import NodeInfo, StoreUnavailable
+from tickroom.server.cluster.store.memory import MemoryStore
+from tickroom.server.cluster.store.redis import RedisStore
 
 TTL_S = 0.3  # short, so expiry tests wait little; expiry is polled, never slept for
 
@@ -180,7 +180,7 @@ async def test_a_new_owner_can_log_after_its_checkpoint_even_past_old_entries(st
 
 
 async def test_write_many_writes_each_room_fenced_on_its_own(store):
-    from server.store.base import FENCED, WRITTEN, Write
+    from tickroom.server.cluster.store.base import FENCED, WRITTEN, Write
 
     await store.claim("r1", "a", 10)
     await store.claim("r2", "a", 10)

@@ -4,8 +4,8 @@
 //   node tests/web/decode_vectors.mjs DIR   (reads DIR/manifest.json, writes DIR/decoded.json)
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { decode } from "../../server/static/vendor/msgpack/index.mjs";
-import { applySnapshot, buildSchema, DesyncError, sortedIds, entityOf } from "../../server/static/wire.js";
+import { decode } from "../../server/control/static/vendor/msgpack/index.mjs";
+import { applySnapshot, buildSchema, DesyncError, sortedIds, entityOf } from "../../server/control/static/wire.js";
 
 const dir = process.argv[2];
 const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));

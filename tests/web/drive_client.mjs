@@ -8,7 +8,7 @@
 // (the server closes or the connection drops), {"wait": MS}.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { decode } from "../../server/static/vendor/msgpack/index.mjs";
+import { decode } from "../../server/control/static/vendor/msgpack/index.mjs";
 
 const sockets = [];
 class FakeWebSocket {
@@ -24,7 +24,7 @@ class FakeWebSocket {
   close(code, reason) { this.closedWith = { code, reason }; this.readyState = 3; }
 }
 globalThis.WebSocket = FakeWebSocket;
-const { TickroomClient } = await import("../../server/static/tickroom.js");
+const { TickroomClient } = await import("../../server/control/static/tickroom.js");
 
 const dir = process.argv[2];
 const steps = JSON.parse(readFileSync(join(dir, "steps.json"), "utf8"));

@@ -2,7 +2,7 @@
 //   node tests/web/step_player.mjs IN.json OUT.json
 // IN: {rate, start: [x, y], hp, inputs: [{mx, my}, ...]}; OUT: positions after each input.
 import { readFileSync, writeFileSync } from "node:fs";
-import { stepPlayer } from "../../server/static/arena.js";
+import { stepPlayer } from "../../server/control/static/arena.js";
 
 const spec = JSON.parse(readFileSync(process.argv[2], "utf8"));
 let pos = spec.start;

@@ -14,7 +14,7 @@ import msgpack
 import pytest
 import trio
 
-from client import connect
+from tickroom.client import connect
 
 from .browser import chromium, open_play, state
 
@@ -36,7 +36,9 @@ def test_two_pages_see_each_other_move(server, browser) -> None:
     ada = open_play(browser, server.web_url, server.url, name="ada", room="e2e-two")
     bob = open_play(browser, server.web_url, server.url, name="bob", room="e2e-two")
     ada_id = state(ada)["player"]
-    bob.wait_for_function(f"() => window.tickroom.debugState().entities.some(e => e.id === {ada_id})", timeout=TIMEOUT_MS)
+    bob.wait_for_function(
+        f"() => window.tickroom.debugState().entities.some(e => e.id === {ada_id})", timeout=TIMEOUT_MS
+    )
     start = entity(state(bob), ada_id)["pos"]
     # Walk away from the nearer wall, so that the move cannot be clamped away.
     key, sign = ("a", -1) if start[0] > 50 else ("d", 1)
@@ -113,7 +115,9 @@ def test_page_and_python_bot_see_each_other(server, browser) -> None:
     assert bot_joined.wait(10), "the bot did not join"
     page = open_play(browser, server.web_url, server.url, name="webby", room=room)
     bot_id = seen["bot_id"]
-    page.wait_for_function(f"() => window.tickroom.debugState().entities.some(e => e.id === {bot_id})", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        f"() => window.tickroom.debugState().entities.some(e => e.id === {bot_id})", timeout=TIMEOUT_MS
+    )
     st = state(page)
     assert st["names"][str(bot_id)] == "pybot"
     page_id = st["player"]

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from protocol import messages as m
-from protocol.codec import encode_error, encode_snapshot, encode_welcome
-from protocol.delta import WorldState, encode_delta
-from protocol.schema import Schema
-from simulation.games.arena import Arena
+from tickroom.protocol import messages as m
+from tickroom.protocol.codec import encode_error, encode_snapshot, encode_welcome
+from tickroom.protocol.delta import WorldState, encode_delta
+from tickroom.protocol.schema import Schema
+from tickroom.simulation.games.arena import Arena
 
 SCRIPT = Path(__file__).resolve().parent / "drive_client.mjs"
 PLAYER = 7
@@ -50,7 +50,9 @@ def test_client_protocol_logic(tmp_path: Path) -> None:
         baseline = None if base == -1 else world(base if baseline_tick is None else baseline_tick, schema)
         fields = encode_delta(world(tick, schema), baseline, schema)
         name = f"snap-{len(steps)}.msgpack"
-        (tmp_path / name).write_bytes(encode_snapshot(m.Snapshot(tick=tick, base=base, seq=seq, fields=fields, events=events)))
+        (tmp_path / name).write_bytes(
+            encode_snapshot(m.Snapshot(tick=tick, base=base, seq=seq, fields=fields, events=events))
+        )
         steps.append({"recv": name})
 
     snap(1, -1, [[1, "join", PLAYER, "ada"]])  # idle: acked alone

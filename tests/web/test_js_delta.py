@@ -1,4 +1,4 @@
-"""The browser client's delta decoder (server/static/wire.js) against the
+"""The browser client's delta decoder (server/control/static/wire.js) against the
 Python encoder: the same bytes must rebuild the same world, bit for bit.
 
 Python makes random worlds (fixed seed), encodes each as a full snapshot or
@@ -21,11 +21,11 @@ import msgpack
 import numpy as np
 import pytest
 
-from protocol import messages as m
-from protocol.codec import encode_snapshot
-from protocol.delta import WorldState, apply_delta, encode_delta
-from protocol.schema import ComponentSpec, Schema
-from simulation.games.arena_world import COMPONENTS as ARENA_COMPONENTS
+from tickroom.protocol import messages as m
+from tickroom.protocol.codec import encode_snapshot
+from tickroom.protocol.delta import WorldState, apply_delta, encode_delta
+from tickroom.protocol.schema import ComponentSpec, Schema
+from tickroom.simulation.games.arena_world import COMPONENTS as ARENA_COMPONENTS
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "tests" / "web" / "decode_vectors.mjs"
@@ -114,7 +114,9 @@ def broken_case(out: Path) -> tuple[dict, list]:
     """Messages a client must refuse: each names its own flaw."""
     description = {"hp": {"dtype": "|u1", "shape": []}, "pos": {"dtype": "<i2", "shape": [2], "scale": 32}}
     schema = Schema.from_description(description)
-    full = WorldState.from_view(1, [1, 2], {"hp": np.array([1, 2], "u1"), "pos": np.array([[1, 2], [3, 4]], "<i2")}, schema)
+    full = WorldState.from_view(
+        1, [1, 2], {"hp": np.array([1, 2], "u1"), "pos": np.array([[1, 2], [3, 4]], "<i2")}, schema
+    )
     good = encode_delta(full, None, schema)
     u32 = lambda *xs: np.array(xs, "<u4").tobytes()
     cases = {
@@ -129,7 +131,11 @@ def broken_case(out: Path) -> tuple[dict, list]:
         "removed and carried": (10, 1, {"ids": u32(2), "c": {"hp": [b"", b"\x05"]}, "rm": u32(2), "n": 1}),
         "rm not in baseline": (11, 1, {"ids": b"", "c": {}, "rm": u32(7), "n": 1}),
         "unknown component": (12, 1, {"ids": u32(1), "c": {"zz": [b"", b"\x05"]}, "rm": b"", "n": 2}),
-        "rm in full snapshot": (13, -1, {"ids": u32(1), "c": {"hp": [b"", b"\x05"], "pos": [b"", b"\x00" * 4]}, "rm": u32(2), "n": 1}),
+        "rm in full snapshot": (
+            13,
+            -1,
+            {"ids": u32(1), "c": {"hp": [b"", b"\x05"], "pos": [b"", b"\x00" * 4]}, "rm": u32(2), "n": 1},
+        ),
         "still fine after": (14, 1, {"ids": u32(2), "c": {"pos": [b"", u32(0x00080007)]}, "rm": u32(1), "n": 1}),
     }
     steps, expected = [], []

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulation.game import GameConfig, InputBatch
-from simulation.games.arena import Arena
+from tickroom.simulation.game import GameConfig, InputBatch
+from tickroom.simulation.games.arena import Arena
 
 SCRIPT = Path(__file__).resolve().parent / "step_player.mjs"
 
@@ -38,7 +38,12 @@ def test_step_player_matches_the_arena(tmp_path: Path, rate: int) -> None:
     for inp in inputs:
         batch = InputBatch(
             players=np.array([pid]),
-            fields={"mx": np.array([inp["mx"]]), "my": np.array([inp["my"]]), "aim": np.zeros(1), "fire": np.zeros(1, bool)},
+            fields={
+                "mx": np.array([inp["mx"]]),
+                "my": np.array([inp["my"]]),
+                "aim": np.zeros(1),
+                "fire": np.zeros(1, bool),
+            },
         )
         game.apply_inputs(batch)
         game.step()

@@ -1,4 +1,4 @@
-"""server/web.py: the ASGI app that serves /play and /static/, called
+"""server/control/demo_page.py: the ASGI app that serves /play and /static/, called
 directly as an ASGI server would (no sockets), and the vendored msgpack."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from server.web import STATIC_DIR, handles, safe_relative, web_app
+from tickroom.server.control.demo_page import STATIC_DIR, handles, safe_relative, web_app
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -3,15 +3,15 @@ HTTP client for it (httpx on trio, through anyio)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 import httpx
 import pytest
 import trio
 
-from server.app import GameServer
-from server.config import ServerConfig
+from tickroom.server.config import ServerConfig
+from tickroom.server.node import GameServer
 
 API_KEY = "test-api-key"
 TICKET_SECRET = "test-ticket-secret"

@@ -6,13 +6,16 @@ import hmac
 
 import pytest
 
-from server.control import auth
-from server.control.auth import InsecureControlAPI, authorized, check_exposure
+from tickroom.server.control import auth
+from tickroom.server.control.auth import InsecureControlAPI, authorized, check_exposure
 
 from .conftest import API_KEY, control_server
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}, {"Authorization": f"Basic {API_KEY}"}])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": API_KEY}, {"Authorization": f"Basic {API_KEY}"}],
+)
 async def test_a_missing_or_wrong_key_is_401(anonymous, headers) -> None:
     for method, path in [("POST", "/v1/rooms"), ("GET", "/v1/rooms"), ("GET", "/v1/rooms/x"), ("POST", "/v1/drain")]:
         response = await anonymous.request(method, path, headers=headers)
@@ -67,8 +70,8 @@ async def test_without_a_key_on_loopback_everything_is_open() -> None:
 
 
 def test_the_server_refuses_to_expose_an_open_api() -> None:
-    from server.app import GameServer
-    from server.config import ServerConfig
+    from tickroom.server.config import ServerConfig
+    from tickroom.server.node import GameServer
 
     with pytest.raises(InsecureControlAPI):
         GameServer(ServerConfig(host="0.0.0.0", control_host="0.0.0.0", control_port=0))

@@ -10,10 +10,10 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.app import GameServer
-from server.config import ServerConfig
-from server.control.app import ControlAPI
-from server.placement import LocalPlacement
+from tickroom.server.config import ServerConfig
+from tickroom.server.control.api import ControlAPI
+from tickroom.server.node import GameServer
+from tickroom.server.rooms.placement import LocalPlacement
 
 from .conftest import API_KEY
 
@@ -28,8 +28,21 @@ BODIES = (
     | st.dictionaries(FIELDS, JSON, max_size=4).map(lambda v: json.dumps(v).encode())
     | st.binary(max_size=40)
 )
-PATHS = st.sampled_from(["/healthz", "/readyz", "/metrics", "/v1/rooms", "/v1/rooms/{id}", "/v1/rooms/{id}/tickets", "/v1/drain", "/v1/rooms/{id}/x"])
-QUERY = st.lists(st.tuples(st.sampled_from(["game", "label", "limit", "cursor", "reason", "x"]), st.text(max_size=12)), max_size=3)
+PATHS = st.sampled_from(
+    [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/rooms",
+        "/v1/rooms/{id}",
+        "/v1/rooms/{id}/tickets",
+        "/v1/drain",
+        "/v1/rooms/{id}/x",
+    ]
+)
+QUERY = st.lists(
+    st.tuples(st.sampled_from(["game", "label", "limit", "cursor", "reason", "x"]), st.text(max_size=12)), max_size=3
+)
 
 
 async def call(app: ControlAPI, method: str, path: str, query: bytes, body: bytes, headers) -> int:
@@ -51,7 +64,14 @@ async def call(app: ControlAPI, method: str, path: str, query: bytes, body: byte
 @settings(max_examples=100)
 @given(
     requests=st.lists(
-        st.tuples(st.sampled_from(["GET", "POST", "DELETE", "PUT", "HEAD"]), PATHS, st.text(max_size=70), QUERY, BODIES, st.booleans()),
+        st.tuples(
+            st.sampled_from(["GET", "POST", "DELETE", "PUT", "HEAD"]),
+            PATHS,
+            st.text(max_size=70),
+            QUERY,
+            BODIES,
+            st.booleans(),
+        ),
         min_size=1,
         max_size=6,
     )

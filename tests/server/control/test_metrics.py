@@ -6,9 +6,9 @@ from __future__ import annotations
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
-from client import connect
-from protocol.errors import Code
 from tests.integration.harness import raw_client
+from tickroom.client import connect
+from tickroom.protocol.errors import Code
 
 from .conftest import control_server
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from server.control.app import ControlAPI
+from tickroom.server.control.api import ControlAPI
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[3] / "docs" / "control-api.yaml").read_text())
 METHODS = {"get", "post", "put", "delete", "patch"}
@@ -15,14 +15,21 @@ METHODS = {"get", "post", "put", "delete", "patch"}
 
 def test_every_served_route_is_documented_and_vice_versa() -> None:
     served = {(method, template) for method, template, _ in ControlAPI(None, None).routes}
-    documented = {(method.upper(), path) for path, item in SPEC["paths"].items() for method in item if method in METHODS}
+    documented = {
+        (method.upper(), path) for path, item in SPEC["paths"].items() for method in item if method in METHODS
+    }
     assert served == documented
 
 
 def test_public_routes_are_the_ones_without_security() -> None:
-    from server.control.auth import PUBLIC_PATHS
+    from tickroom.server.control.auth import PUBLIC_PATHS
 
-    public = {path for path, item in SPEC["paths"].items() for method, op in item.items() if method in METHODS and op.get("security") == []}
+    public = {
+        path
+        for path, item in SPEC["paths"].items()
+        for method, op in item.items()
+        if method in METHODS and op.get("security") == []
+    }
     assert public == PUBLIC_PATHS
 
 
@@ -45,5 +52,7 @@ async def test_answers_carry_the_documented_status_codes_and_fields(http) -> Non
         documented = SPEC["paths"][template][method]["responses"]
         assert str(response.status_code) in documented, (method, path, response.status_code)
         if schema is not None:
-            required = schemas[schema].get("required") or schemas[schema]["allOf"][1]["required"] + schemas["Room"]["required"]
+            required = (
+                schemas[schema].get("required") or schemas[schema]["allOf"][1]["required"] + schemas["Room"]["required"]
+            )
             assert set(required) <= set(response.json()), (path, response.json())

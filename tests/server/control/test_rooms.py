@@ -7,9 +7,9 @@ import time
 import pytest
 import trio
 
-from client import connect
-from protocol.errors import Code
-from protocol.tickets import verify_ticket
+from tickroom.client import connect
+from tickroom.protocol.errors import Code
+from tickroom.protocol.tickets import verify_ticket
 
 from .conftest import TICKET_SECRET, control_server
 
@@ -88,7 +88,10 @@ async def test_a_full_node_answers_503_with_a_reason() -> None:
 
     from .conftest import AUTH
 
-    async with control_server(max_rooms=1) as server, httpx.AsyncClient(base_url=server.control_url, headers=AUTH) as http:
+    async with (
+        control_server(max_rooms=1) as server,
+        httpx.AsyncClient(base_url=server.control_url, headers=AUTH) as http,
+    ):
         await allocate(http)
         response = await http.post("/v1/rooms", json={})
         assert response.status_code == 503
@@ -169,7 +172,9 @@ async def test_tickets_are_signed_for_the_room(http, server) -> None:
     assert body["expires_at"].endswith("Z")
 
 
-@pytest.mark.parametrize("body", [{}, {"players": []}, {"players": ["a", "a"]}, {"players": ["a b"]}, {"players": ["a"], "ttl_s": 0}])
+@pytest.mark.parametrize(
+    "body", [{}, {"players": []}, {"players": ["a", "a"]}, {"players": ["a b"]}, {"players": ["a"], "ttl_s": 0}]
+)
 async def test_bad_ticket_requests_are_400(http, body) -> None:
     room = await allocate(http)
     assert (await http.post(f"/v1/rooms/{room['room_id']}/tickets", json=body)).status_code == 400
@@ -180,7 +185,10 @@ async def test_without_a_ticket_secret_tickets_are_409() -> None:
 
     from .conftest import AUTH
 
-    async with control_server(ticket_secret=None) as server, httpx.AsyncClient(base_url=server.control_url, headers=AUTH) as http:
+    async with (
+        control_server(ticket_secret=None) as server,
+        httpx.AsyncClient(base_url=server.control_url, headers=AUTH) as http,
+    ):
         room = await allocate(http)
         response = await http.post(f"/v1/rooms/{room['room_id']}/tickets", json={"players": ["a"]})
         assert response.status_code == 409 and response.json()["reason"] == "tickets_disabled"

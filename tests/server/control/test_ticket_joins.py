@@ -8,10 +8,10 @@ import time
 import pytest
 import trio
 
-from client import connect
-from protocol.errors import Code
-from protocol.tickets import sign_ticket
 from tests.integration.harness import raw_client
+from tickroom.client import connect
+from tickroom.protocol.errors import Code
+from tickroom.protocol.tickets import sign_ticket
 
 from .conftest import TICKET_SECRET, control_server
 
@@ -27,7 +27,10 @@ async def allocate_with_tickets(http, players, **body):
 async def test_players_join_with_their_tickets_and_play(http, server) -> None:
     room, tickets = await allocate_with_tickets(http, ["alice", "bob"], max_players=2)
     url = room["ws_url"]
-    async with connect(url, ticket=tickets["alice"], name="ignored") as alice, connect(url, ticket=tickets["bob"]) as bob:
+    async with (
+        connect(url, ticket=tickets["alice"], name="ignored") as alice,
+        connect(url, ticket=tickets["bob"]) as bob,
+    ):
         assert alice.welcome.room == bob.welcome.room == room["room_id"]
         names = {pid: name for pid, name in bob.welcome.players}
         assert names[bob.player] == "bob" and "ignored" not in names.values()

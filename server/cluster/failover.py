@@ -1,0 +1,429 @@
+"""Failover: this node's part in a cluster sharing one Store (Redis).
+
+``Failover.run`` hosts four kinds of tasks:
+- the heartbeat: registers the node (id, public URL, capacity, load) every
+  TTL/3 under a TTL, so a dead node disappears from the registry;
+- the lease renewer: renews every hosted room's lease every TTL/3; a refused
+  renewal (another node claimed the room: a newer epoch) stops the room and
+  sends its clients off with REDIRECT;
+- the writer: each room's tick hands its ``RoomKeeper`` a capture every
+  ``checkpoint_interval`` ticks through a latest-wins slot and each tick's
+  log entry through a bounded list, and wakes the node's one writer task,
+  which encodes what every room has pending and writes it all in one
+  round trip (``Store.write_many``), each room fenced by its epoch. The tick
+  never awaits the store;
+- the recovery watcher: every TTL/3 it looks for rooms whose lease expired,
+  claims them (exactly one node wins the atomic claim), restores them from
+  checkpoint + log and hands them to the registry.
+
+The registry calls ``hosting(room)`` around each room's run (claim on
+creation, release/forget at the end) and ``locate(room_id)`` for joins that
+name a room it does not have.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from tickroom.protocol.errors import Code
+from tickroom.server.cluster import checkpoint
+from tickroom.server.cluster.store.base import FENCED, WRITTEN, NodeInfo, Store, StoreUnavailable, Write
+from tickroom.server.rooms.registry import RoomRegistry
+from tickroom.server.rooms.room import JoinRefused, Room
+from tickroom.simulation.game import InputBatch
+
+log = logging.getLogger(__name__)
+
+LOG_BUFFER_TICKS = 512  # log entries waiting for the writer; past this the log has a hole until the next checkpoint
+RETRY_S = 0.5  # after a store failure, a writer waits this long before trying again
+FINAL_WRITE_S = 2.0  # the last checkpoint and release of a room, at most
+
+
+@dataclass(frozen=True)
+class FailoverConfig:
+    node_id: str
+    public_url: str
+    lease_ttl_s: float = 3.0
+    checkpoint_interval: int = 20  # ticks between checkpoints
+
+    @property
+    def beat_s(self) -> float:
+        return self.lease_ttl_s / 3
+
+
+class RoomKeeper:
+    """The TickObserver of one hosted room, and the state of its writer."""
+
+    def __init__(self, room: Room, epoch: int | None, interval: int, wake: Callable[[], None]) -> None:
+        self.room = room
+        self.wake = wake  # the node's writer
+        self.epoch = epoch  # None: not claimed yet (the store was down at creation)
+        self.interval = interval
+        self.pending_checkpoint: dict[str, Any] | None = None  # latest wins
+        self.entries: list[tuple[int, dict[str, Any]]] = []
+        self.hole = epoch is None  # no entries until a checkpoint is written after it
+        self.lost = False
+        self.writing = False  # part of the batch in flight
+        self.failures = 0
+        self.written_tick = -1
+
+    def ticked(self, room: Room, batch: InputBatch, room_events: list[list[Any]]) -> None:
+        tick = room.game.tick
+        if tick % self.interval == 0:
+            self.pending_checkpoint = checkpoint.capture(room)
+            self.entries.clear()
+            self.hole = False
+        elif not self.hole:
+            if len(self.entries) >= LOG_BUFFER_TICKS:
+                self.entries.clear()
+                self.hole = True
+            else:
+                self.entries.append((tick, checkpoint.log_entry(room, batch, room_events)))
+        self.wake()
+
+
+class Failover:
+    def __init__(self, config: FailoverConfig, store: Store, registry: RoomRegistry) -> None:
+        self.config = config
+        self.store = store
+        self.registry = registry
+        self.keepers: dict[str, RoomKeeper] = {}
+        self.draining = False
+        self.recovered = 0
+        self._nursery: trio.Nursery | None = None
+        self._restoring: set[str] = set()
+        self._dirty = trio.Event()  # some room has something to write
+        self.control_url: str | None = None  # registered with the heartbeat once the control API is bound
+        registry.host = self.hosting
+        registry.locate = self.locate
+
+    # -- the service -------------------------------------------------------------
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Heartbeat, renew, write and recover until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._heartbeat_loop)
+            nursery.start_soon(self._renew_loop)
+            nursery.start_soon(self._watch_loop)
+            nursery.start_soon(self._write_loop)
+            task_status.started(self)
+
+    def _wake(self) -> None:
+        self._dirty.set()
+
+    def summary(self) -> str:
+        """One log fragment: rooms recovered here, checkpoint write failures."""
+        failures = sum(k.failures for k in self.keepers.values())
+        return f"recovered={self.recovered} checkpoint_failures={failures}"
+
+    def drain(self) -> None:
+        """Take no more rooms; hosted rooms checkpoint and release when they end."""
+        self.draining = True
+
+    async def successor_url(self) -> str | None:
+        """The least loaded other live node that is not draining, for the
+        clients of a draining node; None if there is none (or no store)."""
+        with trio.move_on_after(FINAL_WRITE_S):
+            try:
+                nodes = [n for n in await self.store.nodes() if n.node_id != self.config.node_id and not n.draining]
+            except StoreUnavailable:
+                return None
+            if nodes:
+                return min(nodes, key=lambda n: (n.rooms / max(n.capacity, 1), n.players)).url
+        return None
+
+    async def leave_cluster(self) -> None:
+        with trio.move_on_after(FINAL_WRITE_S, shield=True):
+            try:
+                await self.store.remove_node(self.config.node_id)
+            except StoreUnavailable as exc:
+                log.warning("could not unregister node: %s", exc)
+
+    # -- the registry's hooks ----------------------------------------------------------
+
+    @asynccontextmanager
+    async def hosting(self, room: Room) -> AsyncIterator[None]:
+        """Around one room's run: claim (a new room) or take over (a
+        restored one, already claimed), write its checkpoints, and at the end
+        hand it over (drain), forget it (it ended) or do nothing (lost)."""
+        keeper = self.keepers.get(room.room_id)
+        if keeper is None or keeper.room is not room:
+            keeper = RoomKeeper(room, None, self.config.checkpoint_interval, self._wake)
+            try:
+                keeper.epoch = await self.store.claim(room.room_id, self.config.node_id, self.config.lease_ttl_s)
+            except StoreUnavailable as exc:
+                log.error("room %s: cannot claim its lease (%s); running unprotected, retrying", room.room_id, exc)
+            else:
+                if keeper.epoch is None:
+                    room.request_close(Code.ROOM_CLOSED, "a room with this id runs on another node")
+                    yield
+                    return
+                keeper.hole = False
+            self.keepers[room.room_id] = keeper
+        room.observer = keeper
+        try:
+            yield
+        finally:
+            room.observer = None
+            self.keepers.pop(room.room_id, None)
+            with trio.move_on_after(FINAL_WRITE_S, shield=True):
+                while keeper.writing:  # its last batch must land before the final write
+                    await trio.sleep(0.01)
+                await self._room_ended(keeper)
+
+    async def locate(self, room_id: str, *, rejoin: bool) -> None:
+        """For a join naming a room this node does not run: raise
+        JoinRefused(REDIRECT, url=owner) or JoinRefused(ROOM_RECOVERING);
+        return when the store knows no such room, or when it cannot be
+        reached and this is not a rejoin (new rooms run without the store)."""
+        try:
+            lease = await self.store.lease(room_id)
+            if lease is None:
+                if await self.store.has_room(room_id):
+                    raise JoinRefused(Code.ROOM_RECOVERING, "the room is moving to another node; retry")
+                return
+            if lease.node_id != self.config.node_id:
+                for node in await self.store.nodes():
+                    if node.node_id == lease.node_id and node.draining:
+                        # Its owner is handing it over: sending the client back
+                        # there would only bounce it between the two nodes.
+                        raise JoinRefused(Code.ROOM_RECOVERING, "the room is moving to another node; retry")
+                    if node.node_id == lease.node_id:
+                        raise JoinRefused(Code.REDIRECT, f"room {room_id} is on {node.url}", url=node.url)
+        except StoreUnavailable as exc:
+            log.warning("locating room %s: %s", room_id, exc)
+            if not rejoin:
+                return
+        raise JoinRefused(Code.ROOM_RECOVERING, "the room's owner is not known now; retry")
+
+    # -- per room ------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        """The node's writer: everything the rooms have pending, in one batch."""
+        while True:
+            await self._dirty.wait()
+            self._dirty = trio.Event()
+            batch: list[tuple[RoomKeeper, int | None, Write]] = []
+            for keeper in list(self.keepers.values()):
+                if keeper.lost or keeper.epoch is None:
+                    continue  # the renewer claims an unclaimed room; nothing is kept meanwhile
+                snap, keeper.pending_checkpoint = keeper.pending_checkpoint, None
+                entries, keeper.entries = keeper.entries, []
+                floor = snap["tick"] if snap is not None else keeper.written_tick
+                packed = [(t, checkpoint.pack(e)) for t, e in entries if t > floor]
+                if snap is None and not packed:
+                    continue
+                ckpt = (snap["tick"], checkpoint.pack(snap)) if snap is not None else None
+                batch.append(
+                    (keeper, ckpt[0] if ckpt else None, Write(keeper.room.room_id, keeper.epoch, ckpt, packed))
+                )
+            if not batch:
+                continue
+            for keeper, _, _ in batch:
+                keeper.writing = True
+            try:
+                results = await self.store.write_many([w for _, _, w in batch])
+            except StoreUnavailable as exc:
+                results = [str(exc)] * len(batch)
+            finally:
+                for keeper, _, _ in batch:
+                    keeper.writing = False
+            failed = False
+            for (keeper, tick, _), result in zip(batch, results, strict=True):
+                if result == WRITTEN:
+                    if tick is not None:
+                        keeper.written_tick = tick
+                elif result == FENCED:
+                    await self._refused(keeper, "its checkpoint or log write was refused")
+                else:
+                    failed = True
+                    keeper.failures += 1
+                    log.warning(
+                        "room %s: checkpoint write failed (%d so far): %s", keeper.room.room_id, keeper.failures, result
+                    )
+                    if keeper.pending_checkpoint is None:
+                        keeper.hole = True  # what was not written leaves a hole; wait for the next checkpoint
+                        keeper.entries.clear()
+            if failed:
+                await trio.sleep(RETRY_S)
+
+    async def _refused(self, keeper: RoomKeeper, why: str) -> None:
+        """A fenced write or renewal was refused: another node owns the room
+        (lost), or the store lost its data (restarted empty): claim it anew."""
+        if await self.store.current_epoch(keeper.room.room_id) != 0:
+            self._lost(keeper, why)
+            return
+        epoch = await self.store.claim(keeper.room.room_id, self.config.node_id, self.config.lease_ttl_s)
+        if epoch is None:
+            self._lost(keeper, why)
+            return
+        log.warning(
+            "room %s: the store had lost it (%s); claimed it again as epoch %d", keeper.room.room_id, why, epoch
+        )
+        keeper.epoch, keeper.written_tick = epoch, -1
+        keeper.hole, keeper.entries = True, []  # nothing is logged until the next checkpoint anchors it
+
+    def _lost(self, keeper: RoomKeeper, why: str) -> None:
+        if not keeper.lost:
+            keeper.lost = True
+            log.warning(
+                "room %s: lease lost (%s); stopping this copy, clients go to the new owner", keeper.room.room_id, why
+            )
+            keeper.room.request_close(Code.REDIRECT, "the room moved to another node; rejoin")
+
+    async def _room_ended(self, keeper: RoomKeeper) -> None:
+        room_id, epoch = keeper.room.room_id, keeper.epoch
+        if keeper.lost or epoch is None:
+            return
+        try:
+            if self.draining and len(keeper.room.players) > 0:
+                snap = checkpoint.capture(keeper.room)
+                if await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
+                    await self.store.release(room_id, epoch)
+                    log.info("room %s: handed over at tick %d", room_id, snap["tick"])
+            else:
+                await self.store.forget(room_id, epoch)
+        except StoreUnavailable as exc:
+            log.warning("room %s: could not hand over or forget it: %s", room_id, exc)
+
+    # -- node-wide loops -------------------------------------------------------------
+
+    def node_info(self) -> NodeInfo:
+        """This node as the registry shows it: capacity and load now."""
+        rooms = self.registry.rooms()
+        durations = sorted(d for room in rooms for d in room.tick_durations)
+        p50 = durations[len(durations) // 2] * 1e3 if durations else 0.0
+        p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))] * 1e3 if durations else 0.0
+        lags = [k.room.game.tick - k.written_tick for k in self.keepers.values() if k.written_tick >= 0]
+        return NodeInfo(
+            node_id=self.config.node_id,
+            url=self.config.public_url,
+            capacity=self.registry.config.max_rooms,
+            rooms=len(rooms),
+            players=sum(r.players.connected_count() for r in rooms),
+            draining=self.draining or self.registry.draining,
+            control_url=self.control_url,
+            tick_ms_p50=round(p50, 3),
+            tick_ms_p99=round(p99, 3),
+            overruns=sum(r.statistics().overruns for r in rooms),
+            checkpoint_lag=max(lags, default=0),
+            pid=os.getpid(),
+        )
+
+    async def heartbeat_now(self) -> None:
+        """Register the current load at once (after a room was placed here),
+        so that the next placement decision anywhere sees it."""
+        try:
+            await self.store.heartbeat(self.node_info(), self.config.lease_ttl_s)
+        except StoreUnavailable as exc:
+            log.warning("could not register the node's load: %s", exc)
+
+    async def _heartbeat_loop(self) -> None:
+        reachable = True
+        while True:
+            info = self.node_info()
+            try:
+                await self.store.heartbeat(info, self.config.lease_ttl_s)
+                if not reachable:
+                    log.info("store reachable again")
+                reachable = True
+            except StoreUnavailable as exc:
+                if reachable:
+                    log.error(
+                        "cannot reach the store (%s); rooms keep running, retrying every %g s", exc, self.config.beat_s
+                    )
+                reachable = False
+            await trio.sleep(self.config.beat_s)
+
+    async def _renew_loop(self) -> None:
+        while True:
+            await trio.sleep(self.config.beat_s)
+            # Concurrently (the store bounds its threads): one by one, a
+            # thousand rooms' renewals could outlast the renewal period.
+            async with trio.open_nursery() as nursery:
+                for keeper in list(self.keepers.values()):
+                    if not (keeper.lost or keeper.room.closed):
+                        nursery.start_soon(self._renew, keeper)
+
+    async def _renew(self, keeper: RoomKeeper) -> None:
+        room_id, node = keeper.room.room_id, self.config.node_id
+        try:
+            if keeper.epoch is None:
+                keeper.epoch = await self.store.claim(room_id, node, self.config.lease_ttl_s)
+                if keeper.epoch is None:
+                    self._lost(keeper, "another node claimed its id")
+            elif not await self.store.renew(room_id, node, keeper.epoch, self.config.lease_ttl_s):
+                await self._refused(keeper, f"epoch {keeper.epoch} is stale")
+        except StoreUnavailable as exc:
+            log.warning("room %s: lease renewal failed: %s", room_id, exc)
+
+    async def _watch_loop(self) -> None:
+        while True:
+            # Jitter: nodes that started together do not race for every room.
+            await trio.sleep(self.config.beat_s * random.uniform(0.5, 1.0))  # noqa: S311  # nosec B311 - jitter, not security
+            if self.draining:
+                continue
+            try:
+                await self._recover_expired()
+            except StoreUnavailable as exc:
+                log.warning("recovery scan failed: %s", exc)
+
+    async def _recover_expired(self) -> None:
+        for room_id in await self.store.unowned_rooms():
+            if self.draining or len(self.registry.rooms()) >= self.registry.config.max_rooms:
+                return
+            if self.registry.get(room_id) is not None or room_id in self._restoring:
+                continue
+            epoch = await self.store.claim(room_id, self.config.node_id, self.config.lease_ttl_s)
+            if epoch is None:
+                continue  # another node won the claim
+            self._restoring.add(room_id)
+            try:
+                await self._restore(room_id, epoch)
+            finally:
+                self._restoring.discard(room_id)
+
+    async def _restore(self, room_id: str, epoch: int) -> None:
+        began = trio.current_time()
+        ckpt = await self.store.read_checkpoint(room_id)
+        if ckpt is None:
+            log.warning("room %s: claimed (epoch %d) but it has no checkpoint; forgetting it", room_id, epoch)
+            await self.store.forget(room_id, epoch)
+            return
+        try:
+            restored = checkpoint.restore_room(ckpt.data, ckpt.log, self.registry.config.room)
+        except Exception:  # a checkpoint we cannot read must not stop the watcher
+            log.exception("room %s: cannot restore its checkpoint; forgetting it", room_id)
+            await self.store.forget(room_id, epoch)
+            return
+        room = restored.room
+        # Anchor the restored state under the new epoch at once (and empty the log).
+        snap = checkpoint.capture(room)
+        if not await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
+            log.warning("room %s: lost it again while restoring", room_id)
+            return
+        keeper = RoomKeeper(room, epoch, self.config.checkpoint_interval, self._wake)
+        keeper.written_tick = snap["tick"]
+        self.keepers[room_id] = keeper
+        try:
+            self.registry.adopt(room)
+        except JoinRefused as exc:
+            self.keepers.pop(room_id, None)
+            await self.store.release(room_id, epoch)
+            log.warning("room %s: restored but not adopted (%s); released", room_id, exc.message)
+            return
+        self.recovered += 1
+        log.info(
+            "room %s: recovered at tick %d (checkpoint %d + %d logged ticks), epoch %d, %d players, in %.3f s",
+            room_id, room.game.tick, restored.checkpoint_tick, restored.replayed, epoch,
+            len(room.players), trio.current_time() - began,
+        )  # fmt: skip

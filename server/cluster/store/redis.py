@@ -1,0 +1,307 @@
+"""The Redis store: the only module that imports redis.
+
+redis-py's asyncio client does not run under trio, so its sync client runs in
+worker threads (``trio.to_thread.run_sync``) behind a CapacityLimiter that
+bounds the threads, sharing one thread-safe ConnectionPool. Socket timeouts
+keep a dead Redis from holding a thread for long; every redis error becomes
+StoreUnavailable.
+
+Key layout (every key of one room shares the hash tag ``{room_id}``, so the
+Lua scripts, which touch several of them, work on Redis Cluster):
+
+    tickroom:{room}:epoch   INT     the fencing token; only grows
+    tickroom:{room}:lease   STRING  "<epoch>|<node id>", PX = lease TTL
+    tickroom:{room}:ckpt    HASH    epoch, tick, data (msgpack)
+    tickroom:{room}:log     STREAM  entry id "<tick>-1", field "d": that tick's inputs
+    tickroom:rooms          SET     room ids with state (no hash tag: one key)
+    tickroom:node:<id>      HASH    NodeInfo fields, PX = heartbeat TTL
+    tickroom:nodes          SET     node ids (dead ones pruned on read)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import redis
+import trio
+
+from tickroom.server.cluster.store.base import (
+    FAILED,
+    FENCED,
+    WRITTEN,
+    Checkpoint,
+    Lease,
+    NodeInfo,
+    StoreUnavailable,
+    Write,
+)
+
+PREFIX = "tickroom"
+MAX_THREADS = 16  # concurrent Redis calls per node
+SOCKET_TIMEOUT_S = 2.0  # a dead Redis frees the thread after this long
+EPOCH_KEEP_S = 7 * 24 * 3600  # a room's epoch outlives the room, for reused ids
+
+# Every fenced script starts the same way: the caller's epoch must be the room's.
+_FENCE = "if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end\n"
+
+# KEYS: epoch, lease. ARGV: node, ttl_ms, epoch_keep_s.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local e = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[2], e .. '|' .. ARGV[1], 'PX', ARGV[2])
+return e
+"""
+# KEYS: epoch, lease. ARGV: epoch, node, ttl_ms, epoch_keep_s.
+_RENEW = (
+    _FENCE
+    + """
+redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+)
+# KEYS: epoch, lease. ARGV: epoch.
+_RELEASE = _FENCE + "redis.call('DEL', KEYS[2])\nreturn 1\n"
+# KEYS: epoch, ckpt, log. ARGV: epoch, tick, data.
+_CHECKPOINT = (
+    _FENCE
+    + """
+redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'tick', ARGV[2], 'data', ARGV[3])
+-- Every entry in the log is at or before this tick (the writer logs a tick only
+-- after the checkpoint before it): drop the stream, which also resets its last
+-- id, so a new owner's entries are accepted after an old owner's hole.
+redis.call('DEL', KEYS[3])
+return 1
+"""
+)
+# KEYS: epoch, log. ARGV: epoch, then tick, data pairs.
+_APPEND = (
+    _FENCE
+    + """
+for i = 2, #ARGV, 2 do
+  redis.call('XADD', KEYS[2], ARGV[i] .. '-1', 'd', ARGV[i + 1])
+end
+return 1
+"""
+)
+# KEYS: epoch, lease, ckpt, log. ARGV: epoch.
+_FORGET = _FENCE + "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])\nreturn 1\n"
+
+
+def _key(room_id: str, part: str) -> str:
+    return f"{PREFIX}:{{{room_id}}}:{part}"
+
+
+class RedisStore:
+    """Implements tickroom.server.cluster.store.base.Store on one Redis (URL: redis://,
+    rediss://, unix://; see redis-py's ``from_url``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S, health_check_interval=10
+        )
+        self._limiter = trio.CapacityLimiter(MAX_THREADS)
+        self._scripts = {
+            name: self._client.register_script(src)
+            for name, src in {
+                "claim": _CLAIM,
+                "renew": _RENEW,
+                "release": _RELEASE,
+                "checkpoint": _CHECKPOINT,
+                "append": _APPEND,
+                "forget": _FORGET,
+            }.items()
+        }
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
+        except redis.RedisError as exc:
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def ping(self) -> None:
+        await self._call(self._client.ping)
+
+    # -- leases ----------------------------------------------------------------
+
+    async def claim(self, room_id: str, node_id: str, ttl_s: float) -> int | None:
+        keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
+        epoch = int(await self._call(self._scripts["claim"], keys, [node_id, int(ttl_s * 1000), EPOCH_KEEP_S]))
+        if not epoch:
+            return None
+        await self._call(self._client.sadd, f"{PREFIX}:rooms", room_id)
+        return epoch
+
+    async def renew(self, room_id: str, node_id: str, epoch: int, ttl_s: float) -> bool:
+        keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
+        return bool(await self._call(self._scripts["renew"], keys, [epoch, node_id, int(ttl_s * 1000), EPOCH_KEEP_S]))
+
+    async def release(self, room_id: str, epoch: int) -> bool:
+        keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
+        return bool(await self._call(self._scripts["release"], keys, [epoch]))
+
+    async def lease(self, room_id: str) -> Lease | None:
+        raw = await self._call(self._client.get, _key(room_id, "lease"))
+        if raw is None:
+            return None
+        epoch, _, node = raw.decode().partition("|")
+        return Lease(room_id, node, int(epoch))
+
+    async def current_epoch(self, room_id: str) -> int:
+        return int(await self._call(self._client.get, _key(room_id, "epoch")) or 0)
+
+    # -- checkpoints -------------------------------------------------------------
+
+    async def write_checkpoint(self, room_id: str, epoch: int, tick: int, data: bytes) -> bool:
+        keys = [_key(room_id, "epoch"), _key(room_id, "ckpt"), _key(room_id, "log")]
+        return bool(await self._call(self._scripts["checkpoint"], keys, [epoch, tick, data]))
+
+    async def append_log(self, room_id: str, epoch: int, entries: list[tuple[int, bytes]]) -> bool:
+        args: list[Any] = [epoch]
+        for tick, data in entries:
+            args += [int(tick), data]
+        keys = [_key(room_id, "epoch"), _key(room_id, "log")]
+        return bool(await self._call(self._scripts["append"], keys, args))
+
+    async def write_many(self, writes: list[Write]) -> list[str]:
+        def run() -> list[str]:
+            # One pipelined round trip (not a transaction: rooms live in
+            # different slots); each script is fenced on its own.
+            pipe = self._client.pipeline(transaction=False)
+            parts: list[int] = []
+            for w in writes:
+                epoch_key, n = _key(w.room_id, "epoch"), 0
+                if w.checkpoint is not None:
+                    keys = [epoch_key, _key(w.room_id, "ckpt"), _key(w.room_id, "log")]
+                    self._scripts["checkpoint"](keys, [w.epoch, *w.checkpoint], client=pipe)
+                    n += 1
+                if w.entries:
+                    args: list[Any] = [w.epoch]
+                    for tick, data in w.entries:
+                        args += [int(tick), data]
+                    self._scripts["append"]([epoch_key, _key(w.room_id, "log")], args, client=pipe)
+                    n += 1
+                parts.append(n)
+            replies = iter(pipe.execute(raise_on_error=False))
+            results = []
+            for n in parts:
+                mine = [next(replies) for _ in range(n)]
+                if any(isinstance(r, redis.ConnectionError | redis.TimeoutError) for r in mine):
+                    raise StoreUnavailable(f"pipeline: {mine}")
+                if any(isinstance(r, Exception) for r in mine):
+                    results.append(FAILED)
+                else:
+                    results.append(WRITTEN if all(int(r) == 1 for r in mine) else FENCED)
+            return results
+
+        return await self._call(run)
+
+    async def read_checkpoint(self, room_id: str) -> Checkpoint | None:
+        def read() -> Checkpoint | None:
+            fields = self._client.hgetall(_key(room_id, "ckpt"))
+            if not fields:
+                return None
+            tick = int(fields[b"tick"])
+            entries = self._client.xrange(_key(room_id, "log"), min=f"{tick + 1}-0")
+            log = [(int(eid.split(b"-")[0]), values[b"d"]) for eid, values in entries]
+            return Checkpoint(room_id, int(fields[b"epoch"]), tick, fields[b"data"], log)
+
+        return await self._call(read)
+
+    async def room_ids(self) -> list[str]:
+        return sorted(m.decode() for m in await self._call(self._client.smembers, f"{PREFIX}:rooms"))
+
+    async def has_room(self, room_id: str) -> bool:
+        return bool(await self._call(self._client.sismember, f"{PREFIX}:rooms", room_id))
+
+    async def unowned_rooms(self) -> list[str]:
+        def read() -> list[str]:
+            ids = sorted(m.decode() for m in self._client.smembers(f"{PREFIX}:rooms"))
+            # One pipelined round trip for all the leases (not a transaction:
+            # the keys live in different slots; a stale answer only makes a
+            # claim fail, the claim itself is atomic).
+            pipe = self._client.pipeline(transaction=False)
+            for room_id in ids:
+                pipe.exists(_key(room_id, "lease"))
+            return [room_id for room_id, live in zip(ids, pipe.execute(), strict=True) if not live]
+
+        return await self._call(read)
+
+    async def forget(self, room_id: str, epoch: int) -> bool:
+        keys = [_key(room_id, p) for p in ("epoch", "lease", "ckpt", "log")]
+        if not await self._call(self._scripts["forget"], keys, [epoch]):
+            return False
+        await self._call(self._client.srem, f"{PREFIX}:rooms", room_id)
+        return True
+
+    # -- nodes ---------------------------------------------------------------------
+
+    async def heartbeat(self, info: NodeInfo, ttl_s: float) -> None:
+        def beat() -> None:
+            key = f"{PREFIX}:node:{info.node_id}"
+            pipe = self._client.pipeline(transaction=False)
+            pipe.hset(
+                key,
+                mapping={
+                    "url": info.url,
+                    "capacity": info.capacity,
+                    "rooms": info.rooms,
+                    "players": info.players,
+                    "draining": int(info.draining),
+                    "control_url": info.control_url or "",
+                    "tick_ms_p50": info.tick_ms_p50,
+                    "tick_ms_p99": info.tick_ms_p99,
+                    "overruns": info.overruns,
+                    "checkpoint_lag": info.checkpoint_lag,
+                    "pid": info.pid,
+                },
+            )
+            pipe.pexpire(key, int(ttl_s * 1000))
+            pipe.sadd(f"{PREFIX}:nodes", info.node_id)
+            pipe.execute()
+
+        await self._call(beat)
+
+    async def remove_node(self, node_id: str) -> None:
+        def remove() -> None:
+            self._client.delete(f"{PREFIX}:node:{node_id}")
+            self._client.srem(f"{PREFIX}:nodes", node_id)
+
+        await self._call(remove)
+
+    async def nodes(self) -> list[NodeInfo]:
+        def read() -> list[NodeInfo]:
+            found = []
+            for raw_id in self._client.smembers(f"{PREFIX}:nodes"):
+                node_id = raw_id.decode()
+                fields = self._client.hgetall(f"{PREFIX}:node:{node_id}")
+                if not fields:  # its heartbeat expired: the node is gone
+                    self._client.srem(f"{PREFIX}:nodes", node_id)
+                    continue
+                found.append(
+                    NodeInfo(
+                        node_id=node_id,
+                        url=fields[b"url"].decode(),
+                        capacity=int(fields[b"capacity"]),
+                        rooms=int(fields[b"rooms"]),
+                        players=int(fields[b"players"]),
+                        draining=bool(int(fields[b"draining"])),
+                        control_url=fields.get(b"control_url", b"").decode() or None,
+                        # Absent in a hash written by an older node.
+                        tick_ms_p50=float(fields.get(b"tick_ms_p50", 0)),
+                        tick_ms_p99=float(fields.get(b"tick_ms_p99", 0)),
+                        overruns=int(fields.get(b"overruns", 0)),
+                        checkpoint_lag=int(fields.get(b"checkpoint_lag", 0)),
+                        pid=int(fields.get(b"pid", 0)),
+                    )
+                )
+            return sorted(found, key=lambda n: n.node_id)
+
+        return await self._call(read)
+
+    async def aclose(self) -> None:
+        await self._call(self._client.close)

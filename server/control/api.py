@@ -1,0 +1,281 @@
+"""The control API's routes, as a plain ASGI application.
+
+A dozen JSON routes do not need a framework: a table of (method, path
+pattern, handler, public) and a small dispatcher. Every answer is JSON
+(Prometheus text for /metrics); every error is ``{"error": ..., "reason":
+...}`` with a stable machine-readable ``reason``. Handlers run in the server's
+trio task tree (hypercorn's trio worker), so they call the registry directly;
+the registry's methods never block.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from tickroom.protocol.errors import Code
+from tickroom.protocol.tickets import sign_ticket
+from tickroom.server.control import validation
+from tickroom.server.control.auth import PUBLIC_PATHS, authorized
+from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
+from tickroom.server.control.serve import MAX_BODY_BYTES
+from tickroom.server.ops.metrics import CONTENT_TYPE
+from tickroom.server.rooms.placement import Allocation, AllocationRefused, NoCapacity, Placement
+
+if TYPE_CHECKING:
+    from tickroom.server.node import GameServer
+
+log = logging.getLogger("tickroom.server.control")
+
+
+class HTTPError(Exception):
+    def __init__(
+        self, status: int, reason: str, message: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.headers = headers or []
+
+
+Response = tuple[int, Any]  # (status, JSON value)
+FORWARDED_HEADER = b"x-tickroom-forwarded"  # tickroom.server.cluster.placement.FORWARDED_HEADER, as ASGI spells it
+_PARAM = re.compile(r"\{(\w+)\}")
+_PARAM_RE = r"(?P<\1>[A-Za-z0-9_.:-]{1,64})"  # every path parameter is a room id
+
+
+def rfc3339(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ControlAPI:
+    """``ControlAPI(server, placement)`` is the ASGI application."""
+
+    def __init__(self, server: GameServer, placement: Placement, *, clock: Callable[[], float] = time.time) -> None:
+        self.server = server
+        self.placement = placement
+        self.clock = clock  # unix seconds, for ticket expiries
+        self.routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
+            # (method, path template, handler); docs/control-api.yaml lists the same.
+            ("GET", "/healthz", self.healthz),
+            ("GET", "/readyz", self.readyz),
+            ("GET", "/metrics", self.metrics),
+            ("POST", "/v1/rooms", self.allocate),
+            ("GET", "/v1/rooms", self.list_rooms),
+            ("GET", "/v1/rooms/{room_id}", self.get_room),
+            ("DELETE", "/v1/rooms/{room_id}", self.close_room),
+            ("POST", "/v1/rooms/{room_id}/tickets", self.issue_tickets),
+            ("POST", "/v1/drain", self.drain),
+        ]
+        self._web = web_app()
+        self._patterns = [re.compile(_PARAM.sub(_PARAM_RE, template)) for _, template, _ in self.routes]
+
+    # -- ASGI ------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await answer_lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if handles(scope["path"]):
+            # The demo page and its static files: public, not part of the API.
+            await self._web(scope, receive, send)
+            return
+        try:
+            handler, params = self._route(scope)
+            if scope["path"] not in PUBLIC_PATHS and not authorized(scope["headers"], self.server.config.api_key):
+                raise HTTPError(
+                    401, "unauthorized", "missing or wrong API key", [(b"www-authenticate", b'Bearer realm="tickroom"')]
+                )
+            body = await _read_body(receive)
+            status, value = await handler(scope, body, **params)
+            headers: list[tuple[bytes, bytes]] = []
+        except HTTPError as exc:
+            status, value, headers = exc.status, {"error": exc.message, "reason": exc.reason}, exc.headers
+        except validation.BadRequest as exc:
+            status, value, headers = 400, {"error": exc.message, "reason": "bad_request"}, []
+        except Exception:  # the fence: one request's bug is a 500, never a dead API
+            log.exception("control API: %s %s failed", scope["method"], scope["path"])
+            status, value, headers = 500, {"error": "internal error", "reason": "internal"}, []
+        if isinstance(value, bytes):  # /metrics
+            payload, content_type = value, CONTENT_TYPE.encode()
+        else:
+            payload, content_type = json.dumps(value, separators=(",", ":")).encode(), b"application/json"
+        await send({
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", content_type), (b"content-length", str(len(payload)).encode()), (b"cache-control", b"no-store"), *headers],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": payload if scope["method"] != "HEAD" else b""})
+
+    def _route(self, scope) -> tuple[Callable[..., Awaitable[Response]], dict[str, str]]:
+        path, method = scope["path"], scope["method"]
+        allowed = []
+        for (route_method, _, handler), pattern in zip(self.routes, self._patterns, strict=True):
+            match = pattern.fullmatch(path)
+            if match:
+                if route_method == method or (route_method == "GET" and method == "HEAD"):
+                    return handler, match.groupdict()
+                allowed.append(route_method)
+        if allowed:
+            raise HTTPError(
+                405, "method_not_allowed", f"{method} is not allowed here", [(b"allow", ", ".join(allowed).encode())]
+            )
+        raise HTTPError(404, "not_found", f"no route {path}")
+
+    # -- health ----------------------------------------------------------------
+
+    async def healthz(self, scope, body) -> Response:
+        return 200, {"status": "ok"}
+
+    async def readyz(self, scope, body) -> Response:
+        if self.server.stopping:
+            return 503, {"status": "stopping", "ready": False}
+        if self.server.registry.draining:
+            return 503, {"status": "draining", "ready": False}
+        if not self.server.ports:
+            return 503, {"status": "starting", "ready": False}
+        return 200, {"status": "ready", "ready": True}
+
+    async def metrics(self, scope, body) -> Response:
+        return 200, await self.server.metrics.scrape()
+
+    async def drain(self, scope, body) -> Response:
+        """Take no new rooms; the rooms running now play on."""
+        if not self.server.registry.draining:
+            log.info("control API: draining: no new rooms")
+        self.server.registry.draining = True
+        return 202, {"status": "draining", "rooms": len(self.server.registry.rooms())}
+
+    # -- rooms -----------------------------------------------------------------
+
+    async def allocate(self, scope, body) -> Response:
+        request = validation.allocation(_json(body))
+        counter = self.server.metrics.allocations
+        try:
+            if any(name == FORWARDED_HEADER for name, _ in scope["headers"]):
+                # Another node chose this one: allocate here, never forward again.
+                allocation = await self.placement.allocate(request, forwarded=True)
+            else:
+                allocation = await self.placement.allocate(request)
+        except NoCapacity as exc:
+            counter.labels("no_capacity").inc()
+            raise HTTPError(503, exc.reason, exc.message, [(b"retry-after", b"5")]) from None
+        except AllocationRefused as exc:
+            counter.labels("refused").inc()
+            status = 409 if exc.reason == "idempotency_conflict" else 422
+            raise HTTPError(status, exc.reason, exc.message) from None
+        counter.labels("created" if allocation.created else "reused").inc()
+        return (201 if allocation.created else 200), _allocation_json(allocation)
+
+    async def get_room(self, scope, body, room_id: str) -> Response:
+        room = self.server.registry.get(room_id)
+        allocation = self.placement.describe(room_id) if room is not None else None
+        if room is None or allocation is None:
+            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        stats = room.statistics()
+        return 200, {
+            **_allocation_json(allocation),
+            "status": "closing" if room.closed else "open",
+            "tick": stats.tick,
+            "players": [
+                {"id": p.id, "name": p.name, "connected": p.link is not None and not p.link.closed}
+                for p in room.players
+            ],
+            "statistics": asdict(stats),
+        }
+
+    async def list_rooms(self, scope, body) -> Response:
+        query = validation.list_query(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        matching = []
+        for room in sorted(self.server.registry.rooms(), key=lambda r: r.room_id):
+            if query.after is not None and room.room_id <= query.after:
+                continue
+            if query.game is not None and room.game.name != query.game:
+                continue
+            allocation = self.placement.describe(room.room_id)
+            if allocation is None or any(allocation.labels.get(k) != v for k, v in query.labels.items()):
+                continue
+            matching.append(allocation)
+            if len(matching) > query.limit:
+                break
+        page, more = matching[: query.limit], len(matching) > query.limit
+        rooms = []
+        for allocation in page:
+            room = self.server.registry.get(allocation.room_id)
+            players = len(room.players) if room is not None else 0
+            rooms.append({**_allocation_json(allocation), "players": players})
+        return 200, {"rooms": rooms, "next_cursor": validation.encode_cursor(page[-1].room_id) if more else None}
+
+    async def close_room(self, scope, body, room_id: str) -> Response:
+        reason = validation.close_reason(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        room = self.server.registry.get(room_id)
+        if room is None:
+            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        # False means the room's inbox is closed or full: it is ending anyway.
+        if self.server.registry.close(room_id, Code.ROOM_CLOSED, reason):
+            log.info("control API: closing room %s", room_id)
+        return 202, {"room_id": room_id, "status": "closing"}
+
+    async def issue_tickets(self, scope, body, room_id: str) -> Response:
+        secret = self.server.config.ticket_secret
+        if not secret:
+            raise HTTPError(409, "tickets_disabled", "this node has no ticket secret (--ticket-secret)")
+        request = validation.tickets(_json(body))
+        allocation = self.placement.describe(room_id)
+        room = self.server.registry.get(room_id)
+        if allocation is None or room is None:
+            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        if room.closed:
+            raise HTTPError(409, "room_closing", f"room {room_id!r} is closing; allocate another")
+        expires = int(self.clock()) + request.ttl_s
+        key = secret.encode("utf-8")
+        issued = {p: sign_ticket(key, room_id, p, expires, secrets.token_urlsafe(12)) for p in request.players}
+        self.server.metrics.tickets_issued.inc(len(issued))
+        return 200, {"room_id": room_id, "ws_url": allocation.ws_url, "tickets": issued, "expires_at": rfc3339(expires)}
+
+
+def _allocation_json(allocation: Allocation) -> dict[str, Any]:
+    return {
+        "room_id": allocation.room_id,
+        "node_id": allocation.node_id,
+        "ws_url": allocation.ws_url,
+        "game": allocation.game,
+        "max_players": allocation.max_players,
+        "tick_rate": allocation.tick_rate,
+        "labels": dict(allocation.labels),
+        "created_at": rfc3339(allocation.created_at),
+    }
+
+
+def _json(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise validation.BadRequest("the body is not valid JSON") from None
+
+
+async def _read_body(receive) -> bytes:
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY_BYTES:
+            raise HTTPError(413, "too_large", f"the body is over {MAX_BODY_BYTES} bytes")
+        if not message.get("more_body", False):
+            break
+    return bytes(body)

@@ -1,0 +1,311 @@
+"""Prometheus metrics, computed when scraped.
+
+Nothing here runs on the tick path: rooms and connections keep plain integer
+counters (``Room.statistics()``, ``Room.tick_durations``, the connection's
+byte and message counts) and this collector reads them at scrape time. Each
+GameServer has its own ``CollectorRegistry``, so tests run several servers
+in one process.
+
+Counters must never go down, but rooms and connections come and go: the
+final counts of ended ones are folded into running totals (rooms through
+``RoomRegistry.ended``, connections through ``retire_connection``). Tick
+durations reach the histograms the same way: each scrape folds in the
+durations recorded since the previous one (``Room.ticks_timed`` says how
+many of the room's ring buffer are new; at 20 Hz its 2048 entries cover a
+scrape interval of 100 s).
+"""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING
+
+import numpy as np
+import trio
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+from tickroom.protocol.errors import Code
+
+if TYPE_CHECKING:
+    from tickroom.server.node import GameServer
+    from tickroom.server.rooms.room import Room
+    from tickroom.server.transport.connection import Connection
+
+# Tick duration buckets, seconds: a 20 Hz tick has 50 ms; the budget per
+# room tick is well under a millisecond.
+TICK_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _Histogram:
+    """Cumulative bucket counts, fed in batches."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(len(TICK_BUCKETS_S) + 1, dtype=np.int64)  # last: +Inf
+        self.sum = 0.0
+
+    def observe(self, values: np.ndarray) -> None:
+        if len(values):
+            # side="left": a value equal to a bound belongs in that bucket (le).
+            index = np.searchsorted(TICK_BUCKETS_S, values, side="left")
+            self.counts += np.bincount(index, minlength=len(self.counts))
+            self.sum += float(values.sum())
+
+    def add(self, other: _Histogram) -> None:
+        self.counts += other.counts
+        self.sum += other.sum
+
+
+_BOUNDS = [repr(float(b)) for b in TICK_BUCKETS_S] + ["+Inf"]
+
+
+def _buckets(counts: np.ndarray, _sum: float = 0.0) -> list[tuple[str, float]]:
+    """Prometheus' cumulative (le, count) pairs."""
+    return list(zip(_BOUNDS, np.cumsum(counts).astype(float).tolist(), strict=True))
+
+
+@dataclass
+class _RoomSeen:
+    ticks_timed: int = 0
+    histogram: _Histogram = field(default_factory=_Histogram)
+
+
+_ROOM_COUNTERS = {
+    # metric suffix -> (RoomStatistics field, help)
+    "ticks": ("ticks", "Room ticks run"),
+    "tick_overruns": ("overruns", "Ticks that finished after the next tick's deadline"),
+    "tick_resyncs": ("resyncs", "Times a room gave up catching up and resynchronised"),
+    "ticks_skipped": ("ticks_skipped", "Ticks dropped by resyncs"),
+    "deltas_encoded": ("deltas_encoded", "Snapshot deltas encoded"),
+}
+_INPUT_REJECTIONS = {"stale": "inputs_stale", "over_limit": "inputs_over_limit"}
+_CONNECTION_COUNTERS = ("bytes_received", "bytes_sent", "messages_received", "messages_sent", "inputs_dropped")
+
+
+class ServerMetrics:
+    """The metrics of one GameServer; ``render()`` is the /metrics body."""
+
+    def __init__(self, server: GameServer) -> None:
+        self.server = server
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.allocations = Counter(
+            "tickroom_allocations", "Room allocation requests by result", ["result"], registry=self.registry
+        )
+        for result in ("created", "reused", "no_capacity", "refused"):
+            self.allocations.labels(result)  # every series from the start, at 0
+        self.tickets_issued = Counter(
+            "tickroom_tickets_issued", "Join tickets signed by the control API", registry=self.registry
+        )
+        self._seen: dict[Room, _RoomSeen] = {}
+        self._tick_histogram = _Histogram()
+        self._retired_rooms: Tally[str] = Tally()
+        self._retired_connections: Tally[str] = Tally()
+        self._retired_refusals: Tally[int] = Tally()
+        self.registry.register(self)
+
+    def render(self) -> bytes:
+        """The /metrics body, all on the calling thread (tests, small nodes)."""
+        return generate_latest(self.registry)
+
+    async def scrape(self) -> bytes:
+        """The /metrics body. The room state is read here, on the trio
+        thread, into plain numbers; building and formatting the families
+        (most of the cost: ~0.3 s for 1,000 rooms) runs in a worker thread,
+        so a scrape does not stall the rooms' ticks."""
+        snapshot = self._gather()
+        explicit = [*self.allocations.collect(), *self.tickets_issued.collect()]
+        return await trio.to_thread.run_sync(_render, explicit, snapshot)
+
+    def retire_connection(self, conn: Connection) -> None:
+        """Fold an ended connection's counts into the totals."""
+        self._retired_connections.update(_connection_counts(conn))
+        self._retired_refusals.update(conn.refusals)
+
+    # -- the collector ---------------------------------------------------------
+
+    def collect(self) -> Iterator[Metric]:
+        """prometheus_client's Collector protocol (used by ``render``)."""
+        return iter(_families(self._gather()))
+
+    def _gather(self) -> _Snapshot:
+        """Read every counter once. Trio thread only: it reads the rooms."""
+        registry = self.server.registry
+        while registry.ended:
+            room = registry.ended.popleft()
+            self._fold_durations(room)
+            seen = self._seen.pop(room, None)
+            if seen is not None:
+                self._tick_histogram.add(seen.histogram)
+            self._retired_rooms.update(_room_counts(room, room.statistics()))
+        rooms = registry.rooms()
+        live = set(rooms)
+        for room in [r for r in self._seen if r not in live]:
+            # Ended while the ended-rooms queue was full: keep its ticks.
+            self._tick_histogram.add(self._seen.pop(room).histogram)
+        snap = _Snapshot(
+            rooms=len(rooms),
+            capacity=registry.config.max_rooms,
+            draining=int(registry.draining),
+            crashes=registry.crashes,
+            connections=len(self.server.connections),
+            room_totals=Tally(self._retired_rooms),
+            conn_totals=Tally(self._retired_connections),
+            refusals=Tally(self._retired_refusals),
+            tickets_accepted=registry.admission.accepted,
+            tickets_refused=dict(registry.admission.refused),
+        )
+        overall = _Histogram()
+        overall.add(self._tick_histogram)
+        for room in rooms:
+            stats = room.statistics()
+            snap.players += stats.players
+            snap.players_connected += stats.connected
+            snap.room_totals.update(_room_counts(room, stats))
+            self._fold_durations(room)
+            histogram = self._seen[room].histogram
+            overall.add(histogram)
+            snap.per_room.append((room.room_id, histogram.counts.copy(), histogram.sum))
+        snap.overall = (overall.counts, overall.sum)
+        for conn in self.server.connections:
+            snap.conn_totals.update(_connection_counts(conn))
+            snap.refusals.update(conn.refusals)
+        return snap
+
+    def _fold_durations(self, room: Room) -> None:
+        seen = self._seen.setdefault(room, _RoomSeen())
+        new = room.ticks_timed - seen.ticks_timed
+        if new > 0:
+            durations = room.tick_durations
+            take = min(new, len(durations))  # more than the ring holds: the oldest are lost
+            # Only the new ones, newest first: the scrape costs what was ticked since the last.
+            seen.histogram.observe(np.fromiter(islice(reversed(durations), take), dtype=np.float64, count=take))
+            seen.ticks_timed = room.ticks_timed
+
+
+@dataclass
+class _Snapshot:
+    """Every number a scrape shows, copied off the rooms and connections."""
+
+    rooms: int
+    capacity: int
+    draining: int
+    crashes: int
+    connections: int
+    room_totals: Tally[str]
+    conn_totals: Tally[str]
+    refusals: Tally[int]
+    tickets_accepted: int
+    tickets_refused: dict[str, int]
+    players: int = 0
+    players_connected: int = 0
+    overall: tuple[np.ndarray, float] = (np.zeros(0, dtype=np.int64), 0.0)
+    per_room: list[tuple[str, np.ndarray, float]] = field(default_factory=list)
+
+
+def _families(snap: _Snapshot) -> list[Metric]:
+    """The metric families of a snapshot. Pure: any thread."""
+    out: list[Metric] = [
+        _gauge("tickroom_rooms", "Rooms on this node", snap.rooms),
+        _gauge("tickroom_room_capacity", "Rooms this node may run", snap.capacity),
+        _gauge("tickroom_players", "Players seated in rooms (connected or within the rejoin grace)", snap.players),
+        _gauge("tickroom_players_connected", "Players with a live connection", snap.players_connected),
+        _gauge("tickroom_connections", "Open client connections", snap.connections),
+        _gauge("tickroom_draining", "1 while the node takes no new rooms", snap.draining),
+        _counter("tickroom_room_crashes", "Rooms ended by an exception", snap.crashes),
+    ]
+    totals, conn_totals = snap.room_totals, snap.conn_totals
+    for suffix, (name, help_text) in _ROOM_COUNTERS.items():
+        out.append(_counter(f"tickroom_{suffix}", help_text, totals[name]))
+    out.append(_counter("tickroom_inputs_accepted", "Inputs applied to a simulation", totals["inputs_applied"]))
+    rejected = CounterMetricFamily("tickroom_inputs_rejected", "Inputs not applied, by reason", labels=["reason"])
+    for reason, name in _INPUT_REJECTIONS.items():
+        rejected.add_metric([reason], totals[name])
+    rejected.add_metric(["room_busy"], conn_totals["inputs_dropped"])
+    out.append(rejected)
+    refused = CounterMetricFamily(
+        "tickroom_messages_refused", "Client messages answered with an error, by code", labels=["code"]
+    )
+    for code, count in sorted(snap.refusals.items()):
+        refused.add_metric([Code(code).name], count)
+    out.append(refused)
+    out.append(
+        _counter("tickroom_bytes_received", "WebSocket bytes received from clients", conn_totals["bytes_received"])
+    )
+    out.append(_counter("tickroom_bytes_sent", "WebSocket bytes sent to clients", conn_totals["bytes_sent"]))
+    out.append(_counter("tickroom_messages_received", "Client messages received", conn_totals["messages_received"]))
+    out.append(_counter("tickroom_messages_sent", "Messages sent to clients", conn_totals["messages_sent"]))
+    out.append(_counter("tickroom_tickets_accepted", "Join tickets that admitted a player", snap.tickets_accepted))
+    tickets_refused = CounterMetricFamily(
+        "tickroom_tickets_refused", "Join tickets refused, by reason", labels=["reason"]
+    )
+    for reason, count in sorted(snap.tickets_refused.items()):
+        tickets_refused.add_metric([reason], count)
+    out.append(tickets_refused)
+    total = HistogramMetricFamily("tickroom_tick_duration_seconds", "Time one room tick took, all rooms")
+    total.add_metric([], _buckets(*snap.overall), snap.overall[1])
+    out.append(total)
+    per_room = HistogramMetricFamily(
+        "tickroom_room_tick_duration_seconds", "Time one room tick took, per live room", labels=["room"]
+    )
+    for room_id, counts, total_s in snap.per_room:
+        per_room.add_metric([room_id], _buckets(counts, total_s), total_s)
+    out.append(per_room)
+    return out
+
+
+class _Families:
+    """What generate_latest needs of a registry: ``collect()``."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+
+def _render(explicit: list[Metric], snap: _Snapshot) -> bytes:
+    return generate_latest(_Families([*explicit, *_families(snap)]))  # type: ignore[arg-type]
+
+
+def _room_counts(room: Room, s) -> dict[str, int]:
+    return {
+        "ticks": room.ticks_timed,
+        "overruns": s.overruns,
+        "resyncs": s.resyncs,
+        "ticks_skipped": s.ticks_skipped,
+        "deltas_encoded": s.deltas_encoded,
+        "inputs_applied": s.inputs_applied,
+        "inputs_stale": s.inputs_stale,
+        "inputs_over_limit": s.inputs_over_limit,
+    }
+
+
+def _connection_counts(conn: Connection) -> dict[str, int]:
+    out = conn.ws.outbox.statistics()
+    return {
+        "bytes_received": conn.ws.bytes_received,
+        "bytes_sent": out.bytes_sent,
+        "messages_received": conn.messages_received,
+        "messages_sent": out.frames_sent,
+        "inputs_dropped": conn.inputs_dropped,
+    }
+
+
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_text, value=value)
+
+
+def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, help_text, value=value)
+
+
+__all__ = ["CONTENT_TYPE", "ServerMetrics", "TICK_BUCKETS_S"]

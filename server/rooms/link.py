@@ -1,0 +1,44 @@
+"""The narrow interface between a room and the transport.
+
+A room hands encoded messages to its clients' links and reads what they
+received, either from its input channel (links that push, like the tests'
+fakes) or, once per tick, from the link itself (a PolledLink: the real
+connection, whose socket the tick reads so that no task wakes per message);
+it knows nothing of sockets, frames or WebSockets. tickroom.server.transport.connection implements it over our WebSocket transport;
+the tests implement it in memory (tests/fakes.py).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from tickroom.protocol.errors import Code
+
+
+class ClientLink(Protocol):
+    """One client as a room sees it. Every method is sync and never blocks."""
+
+    #: Set once the connection is gone (for any reason); the room notices at
+    #: its next tick.
+    closed: bool
+    #: Set with ``closed`` when the client said "leave": the room removes the
+    #: player now instead of keeping it for the rejoin grace period.
+    left: bool
+
+    def offer(self, payload: bytes) -> None:
+        """A snapshot: sent now if the socket takes it, else it replaces the
+        client's pending snapshot (latest wins)."""
+
+    def send(self, payload: bytes) -> None:
+        """A message that must arrive (welcome, error), in order."""
+
+    def kick(self, code: Code, reason: str) -> None:
+        """Close the connection with an error message and this close code."""
+
+
+class PolledLink(ClientLink, Protocol):
+    """A link the room's tick reads instead of waiting for pushes."""
+
+    def take_inputs(self) -> list:
+        """The inputs and acks (validated tickroom.protocol.messages) received since
+        the last call, in order. Never blocks; called once per tick."""

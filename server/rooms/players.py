@@ -1,0 +1,100 @@
+"""The players of one room and their links, indexed the ways the tick needs.
+
+A player outlives its connection: when the link drops, the avatar stays for
+the rejoin grace period and a new connection with the session token takes it
+over (same entity, no duplicate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from tickroom.protocol import messages as m
+from tickroom.server.rooms.link import ClientLink
+
+
+@dataclass(eq=False)
+class Player:
+    id: int  # the avatar's entity id
+    name: str
+    session: str  # token for rejoining
+    link: ClientLink | None = None
+    linked_tick: int = 0  # tick the current link attached (ack timeout counts from here)
+    detached_tick: int = 0  # tick the last link dropped (rejoin grace counts from here)
+    last_seq: int = 0  # newest input seq applied
+    acked: int = m.NO_TICK  # newest snapshot tick the current link acknowledged
+    pending: list = field(default_factory=list)  # inputs received since the last tick
+    # The link's ``take_inputs`` when the room's tick reads it (tickroom.server.rooms.link.PolledLink).
+    take_inputs: Callable[[], list] | None = None
+
+
+def _by_id(player: Player) -> int:
+    return player.id
+
+
+class PlayerTable:
+    """Owned by the room task."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, Player] = {}
+        self._by_session: dict[str, Player] = {}
+        self._by_link: dict[int, Player] = {}  # id(link) -> player; links need not be hashable
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __iter__(self) -> Iterator[Player]:
+        return iter(list(self._by_id.values()))
+
+    def add(self, player: Player) -> None:
+        self._by_id[player.id] = player
+        self._by_session[player.session] = player
+
+    def remove(self, player: Player) -> None:
+        self.detach(player, player.detached_tick)
+        self._by_id.pop(player.id, None)
+        self._by_session.pop(player.session, None)
+
+    def attach(self, player: Player, link: ClientLink, tick: int) -> None:
+        """Give the player a (new) connection; the old one, if any, is forgotten."""
+        if player.link is not None:
+            self._by_link.pop(id(player.link), None)
+        player.link = link
+        player.take_inputs = getattr(link, "take_inputs", None)
+        player.linked_tick = tick
+        player.acked = m.NO_TICK
+        player.pending.clear()
+        self._by_link[id(link)] = player
+
+    def detach(self, player: Player, tick: int) -> None:
+        if player.link is not None:
+            self._by_link.pop(id(player.link), None)
+            player.link = None
+            player.take_inputs = None
+            player.detached_tick = tick
+        player.pending.clear()
+
+    def by_link(self, link: ClientLink) -> Player | None:
+        player = self._by_link.get(id(link))
+        return player if player is not None and player.link is link else None
+
+    def by_id(self, player_id: int) -> Player | None:
+        return self._by_id.get(player_id)
+
+    def by_session(self, token: str) -> Player | None:
+        return self._by_session.get(token)
+
+    def connected(self) -> Iterator[Player]:
+        return (p for p in self._by_id.values() if p.link is not None)
+
+    def connected_count(self) -> int:
+        return sum(1 for p in self._by_id.values() if p.link is not None)
+
+    def with_pending(self) -> list[Player]:
+        """In id order: the batch's rows, hence the game's, are deterministic."""
+        return sorted((p for p in self._by_id.values() if p.pending), key=_by_id)
+
+    def polled(self) -> list[Player]:
+        """Connected players whose link the tick reads (tickroom.server.rooms.link.PolledLink)."""
+        return [p for p in self._by_id.values() if p.take_inputs is not None]

@@ -1,0 +1,468 @@
+"""A room: one trio task that owns one game world and ticks it.
+
+Only the room task touches its game. Its players' inputs reach it two ways:
+- polled links (tickroom.server.rooms.link.PolledLink, the real connections): the tick
+  itself reads each player's socket once, without waiting, and gets the
+  validated inputs and acks; no task wakes per message (PERFORMANCE.md);
+- the input channel: (link, Input | Ack) items pushed with send_nowait by
+  links that are not polled (the tests' fakes), drained once per tick; when
+  full, the item is dropped: a full room never stalls a sender.
+Joins and closes come through the control channel (nakama's match_handler
+pattern): join requests carrying a one-slot reply channel, and close
+requests; when full, the request is refused; the room lives.
+
+The tick (``_tick``): read inputs -> reap gone players -> apply inputs ->
+step -> record the snapshot -> send each client its delta. Ticks run on
+trio's clock at ``start + n * dt``, with ``start`` on the node-wide grid of
+multiples of dt, so MockClock can run thousands of them instantly; a late tick
+is counted as an overrun and the loop runs the missed ticks back to back, up
+to ``max_catchup_ticks``, then resynchronises.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import trio
+
+from tickroom.protocol import messages as m
+from tickroom.protocol.codec import encode_welcome, finish_snapshot
+from tickroom.protocol.delta import WorldState
+from tickroom.protocol.errors import Code
+from tickroom.protocol.schema import Schema
+from tickroom.protocol.validate import InputFields
+from tickroom.server.rooms.input_batch import InputBatcher
+from tickroom.server.rooms.link import ClientLink
+from tickroom.server.rooms.players import Player, PlayerTable
+from tickroom.server.rooms.snapshots import SnapshotHistory
+from tickroom.server.rooms.tick_clock import TickClock
+from tickroom.simulation.game import Game, GameFull, InputBatch
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 10.0  # a room that does not answer a join in this time is stuck
+CONTROL_BUFFER = 64  # pending join/close requests per room
+
+
+@dataclass(frozen=True)
+class RoomConfig:
+    tick_rate: int = 20  # ticks per second
+    max_players: int = 16
+    idle_close_s: float = 30.0  # an empty room ends after this long
+    ack_timeout_s: float = 5.0  # a client that acks nothing for this long is dropped
+    rejoin_grace_s: float = 10.0  # a dropped player's avatar waits this long for a rejoin
+    history_ticks: int = 64  # snapshots kept as delta baselines (3.2 s at 20 Hz)
+    max_catchup_ticks: int = 5  # missed ticks run back to back before resynchronising
+    input_buffer: int = 1024  # items in the room's input channel
+    max_inputs_per_tick: int = 8  # per player; older extras are dropped
+
+    def ticks(self, seconds: float) -> int:
+        return max(1, round(seconds * self.tick_rate))
+
+
+class JoinRefused(Exception):
+    def __init__(self, code: Code, message: str, *, url: str | None = None) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.url = url  # with Code.REDIRECT: where the room is
+
+
+@dataclass(frozen=True)
+class JoinAccepted:
+    """What the connection needs after a join. It owns and closes ``inputs``."""
+
+    room_id: str
+    player: int
+    inputs: trio.MemorySendChannel
+    input_fields: InputFields
+    tick_rate: int
+    room_tick: Callable[[], int]  # the room's current tick, for pongs
+
+
+@dataclass(frozen=True)
+class RoomStatistics:
+    room_id: str
+    game: str
+    tick: int
+    players: int
+    connected: int
+    overruns: int  # ticks that finished after the next tick's deadline
+    resyncs: int  # times the loop gave up catching up
+    ticks_skipped: int  # ticks dropped by resyncs
+    inputs_applied: int
+    inputs_stale: int  # duplicate or older than the newest applied seq
+    inputs_over_limit: int  # beyond max_inputs_per_tick
+    deltas_encoded: int
+    last_tick_ms: float
+    max_tick_ms: float
+
+
+class TickProfile:
+    """Where a room's tick time goes, summed since the room started: read
+    (sockets, parsing, validation, batching), simulate (inputs applied, the
+    step), snapshot (the view recorded in the ring) and send (deltas encoded,
+    framed, written). Four clock reads per tick; the node's load line turns
+    it into microseconds per player per tick (docs/benchmarks.md)."""
+
+    PHASES = ("read", "simulate", "snapshot", "send")
+
+    def __init__(self) -> None:
+        self.seconds = [0.0, 0.0, 0.0, 0.0]
+        self.player_ticks = 0  # players in the room, summed over its ticks
+
+    def add(self, read: float, simulate: float, snapshot: float, send: float, players: int) -> None:
+        seconds = self.seconds
+        seconds[0] += read
+        seconds[1] += simulate
+        seconds[2] += snapshot
+        seconds[3] += send
+        self.player_ticks += players
+
+
+class TickObserver(Protocol):
+    def ticked(self, room: Room, batch: InputBatch, room_events: list[list[Any]]) -> None:
+        """Called after each step with its inputs and the joins/leaves
+        (["join", pid, name] / ["leave", pid]) applied before it, in order."""
+
+
+@dataclass(frozen=True)
+class _JoinRequest:
+    join: m.Join
+    link: ClientLink
+    reply: trio.MemorySendChannel
+
+
+@dataclass(frozen=True)
+class _CloseRequest:
+    code: Code
+    reason: str
+
+
+class Room:
+    """One game world and its players. ``run()`` is the room task."""
+
+    def __init__(self, room_id: str, game: Game, config: RoomConfig) -> None:
+        self.room_id = room_id
+        self.game = game
+        self.config = config
+        self.schema = Schema.from_description(game.components)
+        self.input_fields = InputFields(game.input_fields)
+        self.players = PlayerTable()
+        self.history = SnapshotHistory(self.schema, config.history_ticks)
+        self._batcher = InputBatcher(self.input_fields, config.max_inputs_per_tick)
+        self.closed = False
+        self._inputs_send, self._inputs_recv = trio.open_memory_channel(config.input_buffer)
+        self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)
+        self._room_events: list[list[Any]] = []  # join/leave, emitted with the next tick
+        self._empty_ticks = 0
+        self._joins_pending = 0  # join requests sent, not yet answered
+        self._overruns = self._resyncs = self._skipped = 0
+        self._last_tick_s = self._max_tick_s = 0.0
+        self.tick_durations: deque[float] = deque(maxlen=2048)  # seconds, for metrics
+        self.ticks_timed = 0  # durations ever recorded: tells a scraper how many of the deque are new
+        self.profile = TickProfile()
+        # The node's shared timer (tickroom.server.rooms.tick_clock), set by the registry;
+        # None: trio.sleep_until (a room on its own, as in the unit tests).
+        self.clock: TickClock | None = None
+        # Sees every tick's joins, leaves and inputs (tickroom.server.cluster.failover's
+        # checkpointer); it must not block: the tick never waits on storage.
+        self.observer: TickObserver | None = None
+
+    # -- requests from other tasks -------------------------------------------
+
+    async def join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
+        """Ask the room to admit ``link`` as a new or returning player.
+
+        Raises JoinRefused. The reply comes at the room's next tick boundary (at
+        most one tick); a room that does not answer in JOIN_TIMEOUT_S is
+        reported as an internal error.
+        """
+        reply_send, reply_recv = trio.open_memory_channel(1)
+        try:
+            self._control_send.send_nowait(_JoinRequest(join, link, reply_send))
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            raise JoinRefused(
+                Code.ROOM_FULL if not self.closed else Code.ROOM_CLOSED, "room is busy or closing"
+            ) from None
+        self._joins_pending += 1
+        try:
+            with trio.fail_after(JOIN_TIMEOUT_S):
+                result = await reply_recv.receive()
+        except trio.TooSlowError:
+            raise JoinRefused(Code.INTERNAL_ERROR, "room did not answer") from None
+        except trio.EndOfChannel:
+            raise JoinRefused(Code.ROOM_CLOSED, "room closed") from None
+        finally:
+            self._joins_pending -= 1
+        if isinstance(result, JoinRefused):
+            raise result
+        return result
+
+    @property
+    def seats_taken(self) -> int:
+        """Players in the room plus joins on their way in (a quick match
+        must not send two joiners to the last seat)."""
+        return len(self.players) + self._joins_pending
+
+    def request_close(self, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:
+        """Ask the room to close its clients with ``code`` and end."""
+        try:
+            self._control_send.send_nowait(_CloseRequest(code, reason))
+            return True
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+
+    def kick_all(self, code: Code, reason: str) -> None:
+        """Close every client (used by the registry's fence after a crash)."""
+        for player in self.players:
+            if player.link is not None and not player.link.closed:
+                player.link.kick(code, reason)
+
+    def statistics(self) -> RoomStatistics:
+        return RoomStatistics(
+            room_id=self.room_id,
+            game=self.game.name,
+            tick=self.game.tick,
+            players=len(self.players),
+            connected=self.players.connected_count(),
+            overruns=self._overruns,
+            resyncs=self._resyncs,
+            ticks_skipped=self._skipped,
+            inputs_applied=self._batcher.counters.applied,
+            inputs_stale=self._batcher.counters.stale,
+            inputs_over_limit=self._batcher.counters.over_limit,
+            deltas_encoded=self.history.deltas_encoded,
+            last_tick_ms=self._last_tick_s * 1e3,
+            max_tick_ms=self._max_tick_s * 1e3,
+        )
+
+    # -- the task ------------------------------------------------------------
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Tick until closed or idle. Exceptions propagate to the caller's
+        fence (the registry), which closes the clients with ROOM_CRASHED."""
+        dt = 1.0 / self.config.tick_rate
+        sleep_until = self.clock.sleep_until if self.clock is not None else trio.sleep_until
+        async with self._control_recv, self._inputs_recv:
+            try:
+                # Every room of the node ticks on the same grid (multiples of
+                # dt on trio's clock), so the rooms due run one after another
+                # in one scheduler pass: the process wakes once per tick, not
+                # once per room, and the interpreter's and numpy's hot code
+                # stays in the CPU caches from one room to the next (-25%
+                # CPU per player at 200 players, docs/benchmarks.md).
+                start = math.floor(trio.current_time() / dt) * dt
+                n = 0
+                task_status.started()
+                while not self.closed:
+                    deadline = start + (n + 1) * dt
+                    # One wake-up per tick: control requests (joins, close) wait
+                    # for the tick boundary, at most one tick, like inputs do.
+                    await sleep_until(deadline)
+                    self._drain_control()
+                    if self.closed:
+                        break
+                    now = trio.current_time()
+                    behind = int((now - deadline) / dt)
+                    if behind > self.config.max_catchup_ticks:
+                        # Too far behind to catch up: drop the missed ticks and
+                        # start the schedule again from now.
+                        self._resyncs += 1
+                        self._skipped += behind
+                        start, n = math.floor(now / dt) * dt - dt, 0  # back on the grid
+                        deadline = now
+                    began = time.perf_counter()
+                    self._tick()
+                    self._record_duration(time.perf_counter() - began)
+                    n += 1
+                    if trio.current_time() > deadline + dt:
+                        self._overruns += 1
+                    if self._idle():
+                        log.info("room %s: empty for %.0f s, closing", self.room_id, self.config.idle_close_s)
+                        self.closed = True
+            finally:
+                # Whatever ended the room, nobody waits for an answer from it.
+                self.closed = True
+                self._refuse_pending_joins()
+        self.kick_all(Code.ROOM_CLOSED, "room closed")
+
+    # -- one tick --------------------------------------------------------------
+
+    def _tick(self) -> None:
+        clock = time.perf_counter
+        t0 = clock()
+        batch = self._collect_inputs()
+        t1 = clock()
+        self._reap_players()
+        self.game.apply_inputs(batch)
+        events = self.game.step()
+        t2 = clock()
+        tick = self.game.tick
+        tagged = [[tick, *event] for event in self._room_events]
+        tagged.extend([tick, *event] for event in events)
+        if self.observer is not None:
+            self.observer.ticked(self, batch, self._room_events)
+        self._room_events.clear()
+        view = self.game.view()
+        world = WorldState.from_view(tick, view.ids, view.components, self.schema)
+        self.history.record(world, tagged)
+        t3 = clock()
+        self._broadcast()
+        self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
+
+    def _collect_inputs(self) -> InputBatch:
+        """Read the polled links and drain the input channel: record acks,
+        queue inputs per player, then batch them (tickroom.server.rooms.input_batch)."""
+        tick = self.game.tick
+        for player in self.players.polled():
+            for msg in player.take_inputs():
+                self._receive(player, msg, tick)
+        while True:
+            try:
+                link, msg = self._inputs_recv.receive_nowait()
+            except trio.WouldBlock:
+                break
+            player = self.players.by_link(link)
+            if player is not None:  # else a replaced or reaped connection's leftovers
+                self._receive(player, msg, tick)
+        return self._batcher.batch(self.players.with_pending())
+
+    @staticmethod
+    def _receive(player: Player, msg: m.Input | m.Ack, tick: int) -> None:
+        if type(msg) is m.Input:
+            ack = msg.ack
+            player.pending.append(msg)
+        else:
+            ack = msg.tick
+        if player.acked < ack <= tick:  # never a tick we did not send
+            player.acked = ack
+
+    def _reap_players(self) -> None:
+        tick = self.game.tick
+        grace = self.config.ticks(self.config.rejoin_grace_s)
+        ack_timeout = self.config.ticks(self.config.ack_timeout_s)
+        for player in list(self.players):
+            link = player.link
+            if link is not None and link.closed:
+                if link.left:
+                    self._remove(player, "left")
+                    continue
+                self.players.detach(player, tick)
+            elif link is not None and tick - max(player.acked, player.linked_tick) > ack_timeout:
+                link.kick(Code.ACK_TIMEOUT, f"no snapshot acknowledged for {self.config.ack_timeout_s:g} s")
+                self.players.detach(player, tick)
+            if player.link is None and tick - player.detached_tick > grace:
+                self._remove(player, "timed out")
+
+    def _broadcast(self) -> None:
+        history = self.history
+        for player in self.players.connected():
+            base = history.baseline_for(player.acked)
+            player.link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
+
+    # -- control ---------------------------------------------------------------
+
+    def _refuse_pending_joins(self) -> None:
+        while True:
+            try:
+                request = self._control_recv.receive_nowait()
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                return
+            if isinstance(request, _JoinRequest):
+                try:
+                    request.reply.send_nowait(JoinRefused(Code.ROOM_CLOSED, "room closed"))
+                except (trio.WouldBlock, trio.BrokenResourceError):
+                    pass
+
+    def _drain_control(self) -> None:
+        while not self.closed:
+            try:
+                request = self._control_recv.receive_nowait()
+            except trio.WouldBlock:
+                return
+            self._handle_control(request)
+
+    def _handle_control(self, request: _JoinRequest | _CloseRequest) -> None:
+        if isinstance(request, _CloseRequest):
+            self.kick_all(request.code, request.reason)
+            self.closed = True
+            return
+        try:
+            result: JoinAccepted | JoinRefused = self._admit(request.join, request.link)
+        except JoinRefused as exc:
+            result = exc
+        try:
+            request.reply.send_nowait(result)
+        except (trio.WouldBlock, trio.BrokenResourceError):
+            # The connection gave up waiting; it will not read its inputs.
+            if isinstance(result, JoinAccepted):
+                result.inputs.close()
+
+    def _admit(self, join: m.Join, link: ClientLink) -> JoinAccepted:
+        if join.session is not None:
+            player = self.players.by_session(join.session)
+            if player is None:
+                raise JoinRefused(Code.SESSION_UNKNOWN, "unknown or expired session token")
+            if player.link is not None and not player.link.closed:
+                player.link.kick(Code.SESSION_REPLACED, "this session joined on another connection")
+            self.players.attach(player, link, self.game.tick)
+            # Resume deltas from the newest world the client still holds.
+            player.acked = join.ack if self.history.holds(join.ack) else m.NO_TICK
+        else:
+            try:
+                pid = self.game.join(join.name)
+            except GameFull:
+                raise JoinRefused(Code.ROOM_FULL, f"room {self.room_id} is full") from None
+            player = Player(id=pid, name=join.name or f"player-{pid}", session=secrets.token_urlsafe(18))
+            self.players.add(player)
+            self.players.attach(player, link, self.game.tick)
+            self._room_events.append(["join", pid, player.name])
+            log.info("room %s: %s joined as %d", self.room_id, player.name, pid)
+        link.send(
+            encode_welcome(
+                m.Welcome(
+                    version=m.PROTOCOL_VERSION,
+                    room=self.room_id,
+                    game=self.game.name,
+                    player=player.id,
+                    session=player.session,
+                    tick_rate=self.config.tick_rate,
+                    tick=self.game.tick,
+                    schema=self.schema.describe(),
+                    inputs=self.input_fields.describe(),
+                    players=[[p.id, p.name] for p in self.players],
+                )
+            )
+        )
+        return JoinAccepted(
+            room_id=self.room_id,
+            player=player.id,
+            inputs=self._inputs_send.clone(),
+            input_fields=self.input_fields,
+            tick_rate=self.config.tick_rate,
+            room_tick=lambda: self.game.tick,
+        )
+
+    def _remove(self, player: Player, why: str) -> None:
+        self.players.remove(player)
+        self.game.leave(player.id)
+        self._room_events.append(["leave", player.id])
+        log.info("room %s: %s (%d) %s", self.room_id, player.name, player.id, why)
+
+    def _idle(self) -> bool:
+        self._empty_ticks = self._empty_ticks + 1 if len(self.players) == 0 else 0
+        return self._empty_ticks > self.config.ticks(self.config.idle_close_s)
+
+    def _record_duration(self, seconds: float) -> None:
+        self._last_tick_s = seconds
+        self._max_tick_s = max(self._max_tick_s, seconds)
+        self.tick_durations.append(seconds)
+        self.ticks_timed += 1

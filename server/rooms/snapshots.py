@@ -1,0 +1,90 @@
+"""A room's recent snapshots and the encoding of deltas against them.
+
+The ring holds the last ``size`` worlds with the game events of their tick.
+For the newest tick, the shared part of the snapshot message is encoded once
+per distinct baseline and reused for every client on that baseline (most
+clients of a healthy room ack the previous tick, so a room usually encodes one
+or two deltas per tick whatever its size).
+
+Events travel with deltas: a delta from B to T carries the events of ticks
+B+1..T. A client only acks ticks it applied, so a client never misses an event
+as long as its baseline stays in the ring, even when the latest-wins outbox
+replaced some of its snapshots. A full snapshot carries only its own tick's.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from tickroom.protocol.codec import pack_snapshot_shared
+from tickroom.protocol.delta import WorldState, encode_delta
+from tickroom.protocol.messages import NO_TICK
+from tickroom.protocol.schema import Schema
+
+
+class SnapshotHistory:
+    """Owned by one room task; not shared."""
+
+    def __init__(self, schema: Schema, size: int) -> None:
+        if size < 2:
+            raise ValueError("history needs at least 2 ticks")
+        self.schema = schema
+        self.size = size
+        self._worlds: dict[int, WorldState] = {}
+        self._events: dict[int, list[list[Any]]] = {}
+        self._order: deque[int] = deque()
+        self._latest: WorldState | None = None
+        self._shared: dict[int, bytes] = {}
+        self.deltas_encoded = 0
+
+    @property
+    def latest(self) -> WorldState | None:
+        return self._latest
+
+    def record(self, world: WorldState, events: list[list[Any]]) -> None:
+        """Add the newest tick (ticks only grow); forget the oldest."""
+        if self._latest is not None and world.tick <= self._latest.tick:
+            raise ValueError(f"tick {world.tick} recorded after {self._latest.tick}")
+        self._worlds[world.tick] = world
+        self._events[world.tick] = events
+        self._order.append(world.tick)
+        while len(self._order) > self.size:
+            old = self._order.popleft()
+            del self._worlds[old]
+            del self._events[old]
+        self._latest = world
+        self._shared.clear()
+
+    def holds(self, tick: int) -> bool:
+        """Whether the world of ``tick`` is still in the ring."""
+        return tick in self._worlds
+
+    def baseline_for(self, acked: int) -> int:
+        """The baseline to encode against for a client that acked ``acked``:
+        that tick if we still hold it, else NO_TICK (a full snapshot)."""
+        if acked in self._worlds and self._latest is not None and acked < self._latest.tick:
+            return acked
+        return NO_TICK
+
+    def shared_payload(self, base: int) -> bytes:
+        """The latest tick's snapshot pairs against ``base``, encoded once."""
+        payload = self._shared.get(base)
+        if payload is None:
+            current = self._latest
+            if current is None:
+                raise LookupError("no snapshot recorded yet")
+            baseline = self._worlds[base] if base != NO_TICK else None
+            fields = encode_delta(current, baseline, self.schema)
+            payload = pack_snapshot_shared(current.tick, base, fields, self._events_after(base))
+            self._shared[base] = payload
+            self.deltas_encoded += 1
+        return payload
+
+    def _events_after(self, base: int) -> list[list[Any]]:
+        tick = self._latest.tick  # type: ignore[union-attr]
+        first = tick if base == NO_TICK else base + 1
+        out: list[list[Any]] = []
+        for t in range(first, tick + 1):
+            out.extend(self._events.get(t, ()))
+        return out

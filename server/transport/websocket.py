@@ -1,0 +1,348 @@
+"""The server's WebSocket transport: wsproto for the HTTP upgrade, our own
+frame parser (tickroom.protocol.websocket_frames) and framing for everything after it.
+
+We own the socket (a non-blocking stdlib socket, waited on with
+trio.lowlevel.wait_readable/wait_writable) instead of using trio-websocket's
+server so that:
+- a frame over the size limit is refused as soon as its header arrives, with
+  our own error message and close code, before it is buffered;
+- snapshots are framed once per baseline and written straight to the socket
+  by the room's tick (tickroom.server.transport.outbox), never through a task hop;
+- a player's frames are read by the room's tick itself (``receive_available``:
+  one non-blocking recv, every complete message parsed from it), instead of by
+  a reader task per connection. PERFORMANCE.md measures the per-message cost
+  of a reader task with wsproto events at ~60 us; reading every socket once
+  per tick amortises the scheduler, and the minimal parser costs a few us.
+
+Before the join (and while closing) the connection's own task reads with the
+awaiting ``receive_message``; both read paths share one parser, so bytes that
+arrive with the upgrade request or the join are never lost.
+
+Server frames are not masked (RFC 6455 5.1), so one frame's bytes fit every
+client. We never fragment and never compress (no extensions negotiated).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import struct
+from collections import deque
+
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, RejectConnection, Request
+from wsproto.utilities import RemoteProtocolError as WSProtocolError
+
+from tickroom.protocol.websocket_frames import (
+    CloseFrame,
+    FrameParser,
+    PingFrame,
+    ProtocolViolation,
+    TextMessage,
+    close_frame,
+    pong_frame,
+)
+from tickroom.protocol.websocket_frames import MessageTooBig as TooBigFrame
+from tickroom.server.transport.outbox import Outbox, OutboxClosed
+from tickroom.server.transport.tls import TlsHandshakeFailed, TlsSocket
+
+RECEIVE_BYTES = 64 * 2**10  # 64 KiB per recv: many small frames per syscall
+MAX_HANDSHAKE_BYTES = 16 * 2**10  # 16 KiB of HTTP upgrade request, at most
+CLOSE_DRAIN_BYTES = 2 * 2**20  # after our close frame, read and discard up to 2 MiB
+_END_OF_HEAD = b"\r\n\r\n"
+_EMPTY_CLOSE = b"\x88\x00"  # a close frame without a status code (answers one)
+
+
+class ConnectionClosed(Exception):
+    """The peer closed (``code``, ``reason`` from its close frame, or 1006 for
+    a dropped TCP connection), or broke the WebSocket protocol (1002, 1007)."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(f"connection closed: {code} {reason}".rstrip())
+        self.code = code
+        self.reason = reason
+
+
+class HandshakeFailed(Exception):
+    """The peer did not send a valid WebSocket upgrade request (or failed
+    the TLS handshake, or came from an origin we do not allow)."""
+
+
+class MessageTooBig(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"message of at least {size} bytes")
+        self.size = size
+
+
+class TextFrame(Exception):
+    """The peer sent a text message; ours is a binary protocol."""
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """An unmasked, unfragmented binary frame (FIN + opcode 0x2)."""
+    n = len(payload)
+    if n < 126:
+        header = bytes((0x82, n))
+    elif n < 65536:
+        header = struct.pack("!BBH", 0x82, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x82, 127, n)
+    return header + payload
+
+
+class ServerWebSocket:
+    """One accepted client socket, from the upgrade to the close.
+
+    ``outbox`` writes to the same socket; only this class reads from it.
+    The caller owns the socket's lifetime through ``aclose()``.
+
+    With ``tls``, the socket is wrapped in a tickroom.server.transport.tls.TlsSocket (same
+    interface) and ``accept()`` runs the TLS handshake first. With
+    ``allowed_origins``, an upgrade whose Origin header is not in the set is
+    refused with HTTP 403 (a request without Origin is not from a browser,
+    and the allowlist is a browser protection, so it passes).
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        max_message_bytes: int,
+        tls: ssl.SSLContext | None = None,
+        allowed_origins: frozenset[str] | None = None,
+    ) -> None:
+        sock.setblocking(False)
+        if tls is not None:
+            sock = TlsSocket(sock, tls)  # type: ignore[assignment]
+        self.sock = sock
+        self.allowed_origins = allowed_origins
+        self.outbox = Outbox(sock)
+        self.max_message_bytes = max_message_bytes
+        self.request: Request | None = None
+        self.bytes_received = 0
+        self._handshake = WSConnection(ConnectionType.SERVER)
+        self._parser = FrameParser(max_message_bytes)
+        # Parsed, not yet taken: bytes (a message) or the exception that
+        # receive_message raises for it, in arrival order.
+        self._items: deque = deque()
+        self._message_began = 0  # bytes_received when the message being read began
+        self._eof = False
+        self._close_sent = False
+        self._close_received = False
+        self._closed = False
+
+    # -- handshake ---------------------------------------------------------
+
+    async def accept(self) -> Request:
+        """Read the HTTP upgrade request and accept it.
+
+        Raises HandshakeFailed (after answering 400, or 403 for a refused
+        Origin) for anything else. Callers bound this with a timeout
+        (slowloris), which covers the TLS handshake too.
+        """
+        if isinstance(self.sock, TlsSocket):
+            try:
+                await self.sock.do_handshake()
+            except TlsHandshakeFailed as exc:
+                raise HandshakeFailed(f"TLS: {exc}") from None
+        # wsproto gets the request's bytes only: whatever follows them (a
+        # client may send its join before our answer) is frames, and ours.
+        head = bytearray()
+        while (end := head.find(_END_OF_HEAD)) < 0:
+            if len(head) > MAX_HANDSHAKE_BYTES:
+                raise HandshakeFailed("upgrade request too long")
+            data = await self._recv()
+            if not data:
+                raise HandshakeFailed("no complete upgrade request")
+            head += data
+        end += len(_END_OF_HEAD)
+        if end > MAX_HANDSHAKE_BYTES:
+            raise HandshakeFailed("upgrade request too long")
+        try:
+            self._handshake.receive_data(bytes(head[:end]))
+            for event in self._handshake.events():
+                if isinstance(event, Request):
+                    self._check_origin(event)
+                    self.request = event
+            if self.request is None:
+                raise WSProtocolError("incomplete upgrade request", event_hint=RejectConnection(status_code=400))
+        except WSProtocolError as exc:
+            hint = exc.event_hint or RejectConnection(status_code=400)
+            # A best-effort answer to a peer that is not speaking
+            # WebSocket; whatever goes wrong with it changes nothing.
+            with contextlib.suppress(Exception):
+                self.outbox.send(self._handshake.send(hint))
+            raise HandshakeFailed(str(exc)) from None
+        self.outbox.send(self._handshake.send(AcceptConnection()))
+        self._message_began = self.bytes_received - (len(head) - end)
+        if len(head) > end:
+            self._parse(bytes(head[end:]))
+        return self.request
+
+    # -- receiving ---------------------------------------------------------
+
+    async def receive_message(self) -> bytes:
+        """The next complete binary message.
+
+        Raises ConnectionClosed, MessageTooBig (as soon as the frame header
+        says the limit is passed, before the rest arrives), TextFrame, or
+        OutboxOverflow (pings keep coming and their pongs pile up unread).
+        """
+        while not self._items:
+            if self._eof:
+                raise ConnectionClosed(1006, "connection lost")
+            data = await self._recv()
+            if data:
+                self._parse(data)
+            else:
+                self._eof = True
+        item = self._items.popleft()
+        if type(item) is bytes:
+            return item
+        raise item
+
+    def receive_available(self) -> list:
+        """Every message that has arrived, without waiting: the room's tick
+        calls this once per player.
+
+        One recv (64 KiB covers any burst the rate limit lets through; the
+        rest waits in the kernel for the next tick, which is backpressure on
+        a flooder). Returns, in order, bytes for each complete binary message
+        and, for whatever receive_message would raise, the exception itself;
+        after a ConnectionClosed or MessageTooBig nothing follows. Raises
+        OutboxOverflow like receive_message.
+        """
+        if not self._eof:
+            try:
+                data = self.sock.recv(RECEIVE_BYTES)
+            except BlockingIOError:
+                data = None
+            except OSError:
+                data = b""
+            if data:
+                self.bytes_received += len(data)
+                self._parse(data)
+            elif data is not None:
+                self._eof = True
+                self._items.append(ConnectionClosed(1006, "connection lost"))
+        if not self._items:
+            return []
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    def _parse(self, data: bytes) -> None:
+        """Feed the parser; answer control frames now; queue the rest."""
+        items = self._items
+        for event in self._parser.receive(data):
+            if type(event) is bytes:
+                items.append(event)
+                self._message_began = self.bytes_received
+            elif isinstance(event, PingFrame):
+                self._send_control(pong_frame(event.payload))
+            elif isinstance(event, TextMessage):
+                items.append(TextFrame())
+                self._message_began = self.bytes_received
+            elif isinstance(event, CloseFrame):
+                self._close_received = True
+                # Echo the peer's code (RFC 6455 5.5.1); none for none.
+                if event.code == 1005:
+                    self._send_control(_EMPTY_CLOSE, closing=True)
+                else:
+                    self._send_control(close_frame(event.code, event.reason), closing=True)
+                items.append(ConnectionClosed(event.code, event.reason))
+            elif isinstance(event, TooBigFrame):
+                # What has arrived of it (at least the limit plus one), not
+                # what its header claims: a liar's header proves nothing.
+                seen = self.bytes_received - self._message_began
+                items.append(MessageTooBig(max(self.max_message_bytes + 1, min(event.size, seen))))
+            elif isinstance(event, ProtocolViolation):
+                items.append(ConnectionClosed(event.code, f"WebSocket protocol error: {event.reason}"))
+            # PongFrame: nothing to do.
+
+    # -- sending and closing -----------------------------------------------
+
+    def send_message(self, payload: bytes) -> None:
+        """Send a reliable message (welcome, pong, error)."""
+        self.outbox.send(binary_frame(payload))
+
+    async def aclose(self, code: int = 1000, reason: str = "", *, timeout: float = 2.0) -> None:
+        """Close: our close frame, then wait (bounded) for the peer's, then
+        the socket. Idempotent; safe to call from a cancelled scope."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.request is None:
+            # Never upgraded: no WebSocket to close politely, and no close
+            # reply to wait for.
+            timeout = 0
+        with trio.move_on_after(timeout, shield=True):
+            if self.request is not None and not self._close_received:
+                # Best effort: the socket may already be gone.
+                with contextlib.suppress(Exception):
+                    self._send_control(close_frame(code, reason), closing=True)
+            self.outbox.close()
+            await self.outbox.wait_drained()
+            # Read (and drop) until the peer answers or hangs up, so that the
+            # kernel does not reset the connection over unread data and
+            # destroy our close frame before the client reads it.
+            drained = 0
+            while not self._eof and not self._close_received and not self._parser.finished:
+                if drained >= CLOSE_DRAIN_BYTES:
+                    break
+                data = await self._recv()
+                drained += len(data)
+                if not data:
+                    break
+                for event in self._parser.receive(data):
+                    if isinstance(event, CloseFrame):
+                        self._close_received = True
+        self.outbox.close()
+        if isinstance(self.sock, TlsSocket):
+            self.sock.close_notify()
+        trio.lowlevel.notify_closing(self.sock)
+        self.sock.close()
+
+    # -- internals -----------------------------------------------------------
+
+    def _check_origin(self, request: Request) -> None:
+        if not self.allowed_origins:
+            return
+        for name, value in request.extra_headers:
+            if name.lower() == b"origin":
+                origin = bytes(value).decode("latin-1").strip().lower()
+                if origin not in self.allowed_origins:
+                    raise WSProtocolError(
+                        f"origin {origin[:100]!r} not allowed", event_hint=RejectConnection(status_code=403)
+                    )
+                return
+
+    def _send_control(self, frame: bytes, *, closing: bool = False) -> None:
+        """Send a pong, or with ``closing`` our close frame. Raises
+        OutboxOverflow (the peer does not read); after our close frame, or
+        after the outbox closed (a dead socket), there is nobody to answer,
+        which is not an error."""
+        if self._close_sent:
+            return
+        self._close_sent = closing
+        try:
+            self.outbox.send(frame)
+        except OutboxClosed:
+            pass
+
+    async def _recv(self) -> bytes:
+        while True:
+            try:
+                data = self.sock.recv(RECEIVE_BYTES)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self.sock)
+                continue
+            except OSError:
+                return b""
+            self.bytes_received += len(data)
+            # Give others a turn even when data keeps coming (trio's rule:
+            # async functions always checkpoint).
+            await trio.lowlevel.checkpoint()
+            return data

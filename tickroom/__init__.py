@@ -1,0 +1,37 @@
+"""tickroom: an authoritative multiplayer game server on trio and numpy.
+
+The public API, for game clients and game authors::
+
+    from tickroom import connect, rejoin, Client, ClientClosed, JoinFailed   # the Python client
+    from tickroom import Game, GameConfig, GameFull, InputBatch, View        # the game interface
+
+The packages below are the map (docs/architecture.md draws it):
+
+    tickroom.protocol     sans-IO wire format: messages, codec, validation, deltas,
+                          tickets, sessions, WebSocket frames
+    tickroom.simulation   pure numpy: the Game interface and the reference games
+    tickroom.server       trio: the node, by concern (transport, rooms, cluster,
+                          control, ops, cli)
+    tickroom.client       the Python client
+    tickroom.loadtest     headless bots, scenarios, report (plots: tickroom[loadtest])
+
+Each folder of the repository (protocol/, simulation/, server/, client/,
+loadtest/) is one of these packages: tickroom/ holds only this file and a
+link to each of them.
+"""
+
+from tickroom.client import Client, ClientClosed, JoinFailed, connect, rejoin
+from tickroom.simulation.game import Game, GameConfig, GameFull, InputBatch, View
+
+__all__ = [
+    "Client",
+    "ClientClosed",
+    "Game",
+    "GameConfig",
+    "GameFull",
+    "InputBatch",
+    "JoinFailed",
+    "View",
+    "connect",
+    "rejoin",
+]
