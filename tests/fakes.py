@@ -39,6 +39,7 @@ class FakeLink:
     # -- ClientLink --------------------------------------------------------
     def offer(self, payload: bytes) -> None:
         snap = self.session.receive(payload)
+        assert isinstance(snap, m.Snapshot), snap  # offer carries snapshots only
         self.snapshots.append(snap)
         if self.auto_ack and self.accepted is not None and not self.closed:
             self.push(m.Ack(tick=snap.tick))
