@@ -41,6 +41,7 @@ class BotLink:
         self.room = room
         self.closed = self.left = False
         self.accepted = None
+        self.inputs: list = []  # sent, not yet read by the room's tick
         self.seq = 0
         self.bytes = 0
         self.payloads: list[bytes] = []  # kept for the byte breakdown
@@ -58,7 +59,11 @@ class BotLink:
             self.heading = (self.heading + rng.uniform(-0.3, 0.3) + math.pi) % (2 * math.pi) - math.pi
             h = self.heading
             data = {"mx": math.cos(h), "my": math.sin(h), "aim": h, "fire": rng.random() < 0.1}
-            self.accepted.inputs.send_nowait((self, m.Input(seq=self.seq, tick=0, ack=self.room.game.tick, data=data)))
+            self.inputs.append(m.Input(seq=self.seq, tick=0, ack=self.room.game.tick, data=data))
+
+    def take_inputs(self) -> list:
+        inputs, self.inputs = self.inputs, []
+        return inputs
 
     def send(self, payload: bytes) -> None:
         pass

@@ -1,5 +1,11 @@
 """Server configuration: one frozen dataclass, filled from flags and
-TICKROOM_* environment variables by tickroom.server.cli.main."""
+TICKROOM_* environment variables by tickroom.server.cli.main.
+
+A flag that sets a component's parameter takes its default from that
+component (the wire limits from tickroom.protocol, the game's from
+tickroom.simulation.game, the room's, registry's, connection's and
+failover's from their configs), so each default is written once.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +13,34 @@ import ssl
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES
 from tickroom.protocol.session import RATE_PER_TICK, STRIKE_LIMIT
+from tickroom.server.cluster.failover import FailoverConfig
 from tickroom.server.rooms.registry import RegistryConfig
-from tickroom.server.rooms.room import RoomConfig
+from tickroom.server.rooms.room import ACK_TIMEOUT_S, IDLE_CLOSE_S, REJOIN_GRACE_S, RoomConfig
 from tickroom.server.transport.connection import ConnectionLimits
+from tickroom.server.transport.tls import load_server_context
+from tickroom.simulation.game import DEFAULT_MAX_PLAYERS, DEFAULT_TICK_RATE
+
+_REGISTRY = RegistryConfig()
+_CONNECTION = ConnectionLimits()
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = "0.0.0.0"  # noqa: S104 - a server listens on every interface unless told  # nosec B104
     port: int = 7350  # WebSocket game port; 0 picks a free one
-    tick_rate: int = 20  # ticks per second
-    max_players: int = 16  # per room
-    max_rooms: int = 1000  # per node
-    default_game: str = "arena"
+    tick_rate: int = DEFAULT_TICK_RATE  # ticks per second
+    max_players: int = DEFAULT_MAX_PLAYERS  # per room
+    max_rooms: int = _REGISTRY.max_rooms  # per node
+    default_game: str = _REGISTRY.default_game
     allow_client_rooms: bool | None = None  # None: on, unless a ticket secret is set
-    idle_close_s: float = 30.0
-    ack_timeout_s: float = 5.0
-    rejoin_grace_s: float = 10.0
-    max_message_bytes: int = 4 * 2**10
-    handshake_timeout_s: float = 10.0
-    idle_timeout_s: float = 30.0
+    idle_close_s: float = IDLE_CLOSE_S
+    ack_timeout_s: float = ACK_TIMEOUT_S
+    rejoin_grace_s: float = REJOIN_GRACE_S
+    max_message_bytes: int = MAX_CLIENT_MESSAGE_BYTES  # largest client frame
+    handshake_timeout_s: float = _CONNECTION.handshake_timeout_s
+    idle_timeout_s: float = _CONNECTION.idle_timeout_s
     rate_per_tick: float = RATE_PER_TICK  # client messages per tick, on average (1 s burst)
     strike_limit: int = STRIKE_LIMIT  # recoverable errors in a burst before closing
     max_connections: int = 10_000  # per node, in total; 0: no limit
@@ -53,7 +66,7 @@ class ServerConfig:
     release: str | None = None  # Sentry release; None: tickroom@<version>
     # Failover (tickroom.server.cluster.failover): off without a Redis URL.
     redis_url: str | None = None
-    lease_ttl_s: float = 3.0  # a dead node's rooms move after this long
+    lease_ttl_s: float = FailoverConfig.lease_ttl_s  # a dead node's rooms move after this long
     checkpoint_interval: int = 0  # ticks between checkpoints; 0: tick_rate (one second)
 
     @property
@@ -88,8 +101,6 @@ class ServerConfig:
             return None
         if not (self.tls_cert and self.tls_key):
             raise ValueError("TLS needs both --tls-cert and --tls-key")
-        from tickroom.server.transport.tls import load_server_context
-
         return load_server_context(self.tls_cert, self.tls_key)
 
     def origins(self) -> frozenset[str]:

@@ -50,7 +50,7 @@ class Timings:
 
 def _inputs(rng: np.random.Generator, ids: np.ndarray, fire_p: float) -> InputBatch:
     """One row per player: a random stick and aim, fire with probability fire_p."""
-    n = ids.shape[0]
+    n = int(ids.shape[0])
     return InputBatch(
         players=ids.astype(np.int64),
         fields={

@@ -41,13 +41,17 @@ import numpy as np
 #   ("bool",)           true / false
 InputFieldSpec = tuple
 
+#: Defaults of a room's game, and so of the server's flags (tickroom.server.config).
+DEFAULT_TICK_RATE = 20  # ticks per second (Hz)
+DEFAULT_MAX_PLAYERS = 16  # players per room
+
 
 @dataclass(frozen=True)
 class GameConfig:
     """Parameters a room passes to its game at creation."""
 
-    tick_rate: int = 20
-    max_players: int = 16
+    tick_rate: int = DEFAULT_TICK_RATE  # ticks per second
+    max_players: int = DEFAULT_MAX_PLAYERS
     options: Mapping[str, Any] = field(default_factory=dict)
 
     @property

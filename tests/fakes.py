@@ -3,7 +3,9 @@
 FakeLink stands in for a client connection (tickroom.server.rooms.link.ClientLink): it
 decodes what the room sends with the real protocol.ClientSession, so a test
 sees exactly what a client would, and can acknowledge snapshots the way a
-well-behaved client does, synchronously, without sockets.
+well-behaved client does, synchronously, without sockets. What a test sends
+as the client waits in the link until the room's tick reads it with
+``take_inputs``, as a real connection's socket buffer does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import trio
 
 from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.codec import encode_pong
 from tickroom.protocol.errors import Code
 from tickroom.server.rooms.room import JoinAccepted, Room
 
@@ -31,13 +34,33 @@ class FakeLink:
         self.snapshots: list[m.Snapshot] = []
         self.messages: list[Any] = []
         self.accepted: JoinAccepted | None = None
+        self.received: list[m.ClientMessage] = []  # sent by the test, not yet read by the room
 
     # -- ClientLink --------------------------------------------------------
     def offer(self, payload: bytes) -> None:
         snap = self.session.receive(payload)
+        assert isinstance(snap, m.Snapshot), snap  # offer carries snapshots only
         self.snapshots.append(snap)
         if self.auto_ack and self.accepted is not None and not self.closed:
             self.push(m.Ack(tick=snap.tick))
+
+    def take_inputs(self) -> list[m.Input | m.Ack]:
+        """As tickroom.server.transport.connection's: nothing before the join
+        is answered or once the server closed us; a ping answered with a
+        pong, a leave ending the link; the inputs and acks in order."""
+        if self.accepted is None or self.kicked is not None:
+            return []
+        received, self.received = self.received, []
+        out: list[m.Input | m.Ack] = []
+        for msg in received:
+            if isinstance(msg, m.Input | m.Ack):
+                out.append(msg)
+            elif isinstance(msg, m.Ping):
+                self.send(encode_pong(m.Pong(id=msg.id, tick=self.accepted.room_tick())))
+            elif isinstance(msg, m.Leave):
+                self.drop(left=True)
+                break
+        return out
 
     def send(self, payload: bytes) -> None:
         self.messages.append(self.session.receive(payload))
@@ -48,10 +71,11 @@ class FakeLink:
         self.closed = True
 
     # -- what a test does as the client -------------------------------------
-    def push(self, msg: m.Input | m.Ack) -> None:
-        """Send an input or ack to the room the way a connection does."""
+    def push(self, msg: m.ClientMessage) -> None:
+        """Send a message to the room (validated, as a connection passes it
+        on); the room's next tick reads it."""
         assert self.accepted is not None
-        self.accepted.inputs.send_nowait((self, msg))
+        self.received.append(msg)
 
     def drop(self, *, left: bool = False) -> None:
         """The connection goes away (``left``: after a "leave")."""

@@ -9,7 +9,7 @@ by ascending id, the game's cheapest case).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +41,7 @@ class InputBatcher:
     def batch(self, players: Iterable[Player]) -> InputBatch:
         """Consume each player's ``pending`` inputs into one batch."""
         rows: list[int] = []
-        data: list[dict] = []  # each applied input's validated fields, row by row
+        data: list[Mapping[str, object]] = []  # each applied input's validated fields, row by row
         counters = self.counters
         for player in players:
             pending = player.pending

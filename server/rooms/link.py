@@ -1,17 +1,18 @@
 """The narrow interface between a room and the transport.
 
-A room hands encoded messages to its clients' links and reads what they
-received, either from its input channel (links that push, like the tests'
-fakes) or, once per tick, from the link itself (a PolledLink: the real
-connection, whose socket the tick reads so that no task wakes per message);
-it knows nothing of sockets, frames or WebSockets. tickroom.server.transport.connection implements it over our WebSocket transport;
-the tests implement it in memory (tests/fakes.py).
+A room hands encoded messages to its clients' links and, once per tick,
+reads what each link received (``take_inputs``): the real connection reads
+its socket then, so no task wakes per message (docs/benchmarks.md). The room
+knows nothing of sockets, frames or WebSockets.
+tickroom.server.transport.connection implements it over our WebSocket
+transport; the tests implement it in memory (tests/fakes.py).
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code
 
 
@@ -35,10 +36,9 @@ class ClientLink(Protocol):
     def kick(self, code: Code, reason: str) -> None:
         """Close the connection with an error message and this close code."""
 
-
-class PolledLink(ClientLink, Protocol):
-    """A link the room's tick reads instead of waiting for pushes."""
-
-    def take_inputs(self) -> list:
-        """The inputs and acks (validated tickroom.protocol.messages) received since
-        the last call, in order. Never blocks; called once per tick."""
+    def take_inputs(self) -> list[m.Input | m.Ack]:
+        """The inputs and acks (validated tickroom.protocol.messages) received
+        since the last call, in order; empty before the join is answered and
+        once the connection is ending. Never blocks; the room's tick calls it
+        once per tick for each player. The link handles every other message
+        itself (answers a ping, refuses a bad message, ends on a leave)."""

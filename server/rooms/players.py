@@ -7,7 +7,7 @@ over (same entity, no duplicate).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tickroom.protocol import messages as m
@@ -24,9 +24,7 @@ class Player:
     detached_tick: int = 0  # tick the last link dropped (rejoin grace counts from here)
     last_seq: int = 0  # newest input seq applied
     acked: int = m.NO_TICK  # newest snapshot tick the current link acknowledged
-    pending: list = field(default_factory=list)  # inputs received since the last tick
-    # The link's ``take_inputs`` when the room's tick reads it (tickroom.server.rooms.link.PolledLink).
-    take_inputs: Callable[[], list] | None = None
+    pending: list[m.Input] = field(default_factory=list)  # inputs received since the last tick
 
 
 def _by_id(player: Player) -> int:
@@ -39,7 +37,6 @@ class PlayerTable:
     def __init__(self) -> None:
         self._by_id: dict[int, Player] = {}
         self._by_session: dict[str, Player] = {}
-        self._by_link: dict[int, Player] = {}  # id(link) -> player; links need not be hashable
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -57,27 +54,18 @@ class PlayerTable:
         self._by_session.pop(player.session, None)
 
     def attach(self, player: Player, link: ClientLink, tick: int) -> None:
-        """Give the player a (new) connection; the old one, if any, is forgotten."""
-        if player.link is not None:
-            self._by_link.pop(id(player.link), None)
+        """Give the player a (new) connection; the old one, if any, is
+        forgotten (the room never reads it again)."""
         player.link = link
-        player.take_inputs = getattr(link, "take_inputs", None)
         player.linked_tick = tick
         player.acked = m.NO_TICK
         player.pending.clear()
-        self._by_link[id(link)] = player
 
     def detach(self, player: Player, tick: int) -> None:
         if player.link is not None:
-            self._by_link.pop(id(player.link), None)
             player.link = None
-            player.take_inputs = None
             player.detached_tick = tick
         player.pending.clear()
-
-    def by_link(self, link: ClientLink) -> Player | None:
-        player = self._by_link.get(id(link))
-        return player if player is not None and player.link is link else None
 
     def by_id(self, player_id: int) -> Player | None:
         return self._by_id.get(player_id)
@@ -85,8 +73,9 @@ class PlayerTable:
     def by_session(self, token: str) -> Player | None:
         return self._by_session.get(token)
 
-    def connected(self) -> Iterator[Player]:
-        return (p for p in self._by_id.values() if p.link is not None)
+    def connected(self) -> Iterator[tuple[Player, ClientLink]]:
+        """The players with a link, each with it."""
+        return ((p, p.link) for p in self._by_id.values() if p.link is not None)
 
     def connected_count(self) -> int:
         return sum(1 for p in self._by_id.values() if p.link is not None)
@@ -94,7 +83,3 @@ class PlayerTable:
     def with_pending(self) -> list[Player]:
         """In id order: the batch's rows, hence the game's, are deterministic."""
         return sorted((p for p in self._by_id.values() if p.pending), key=_by_id)
-
-    def polled(self) -> list[Player]:
-        """Connected players whose link the tick reads (tickroom.server.rooms.link.PolledLink)."""
-        return [p for p in self._by_id.values() if p.take_inputs is not None]

@@ -1,13 +1,10 @@
 """A room: one trio task that owns one game world and ticks it.
 
-Only the room task touches its game. Its players' inputs reach it two ways:
-- polled links (tickroom.server.rooms.link.PolledLink, the real connections): the tick
-  itself reads each player's socket once, without waiting, and gets the
-  validated inputs and acks; no task wakes per message (PERFORMANCE.md);
-- the input channel: (link, Input | Ack) items pushed with send_nowait by
-  links that are not polled (the tests' fakes), drained once per tick; when
-  full, the item is dropped: a full room never stalls a sender.
-Joins and closes come through the control channel (nakama's match_handler
+Only the room task touches its game. Its players' inputs reach it one way:
+the tick reads each player's link once (tickroom.server.rooms.link.ClientLink
+``take_inputs``; for a real connection, one non-blocking read of its socket)
+and gets the validated inputs and acks; no task wakes per message
+(docs/benchmarks.md). Joins and closes come through the control channel (nakama's match_handler
 pattern): join requests carrying a one-slot reply channel, and close
 requests; when full, the request is refused; the room lives.
 
@@ -43,24 +40,26 @@ from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
-from tickroom.simulation.game import Game, GameFull, InputBatch
+from tickroom.simulation.game import DEFAULT_MAX_PLAYERS, DEFAULT_TICK_RATE, Game, GameFull, InputBatch
 
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 10.0  # a room that does not answer a join in this time is stuck
 CONTROL_BUFFER = 64  # pending join/close requests per room
+IDLE_CLOSE_S = 30.0  # an empty room ends after this long
+ACK_TIMEOUT_S = 5.0  # a client that acks nothing for this long is dropped
+REJOIN_GRACE_S = 10.0  # a dropped player's avatar waits this long for a rejoin
 
 
 @dataclass(frozen=True)
 class RoomConfig:
-    tick_rate: int = 20  # ticks per second
-    max_players: int = 16
-    idle_close_s: float = 30.0  # an empty room ends after this long
-    ack_timeout_s: float = 5.0  # a client that acks nothing for this long is dropped
-    rejoin_grace_s: float = 10.0  # a dropped player's avatar waits this long for a rejoin
+    tick_rate: int = DEFAULT_TICK_RATE  # ticks per second
+    max_players: int = DEFAULT_MAX_PLAYERS
+    idle_close_s: float = IDLE_CLOSE_S
+    ack_timeout_s: float = ACK_TIMEOUT_S
+    rejoin_grace_s: float = REJOIN_GRACE_S
     history_ticks: int = 64  # snapshots kept as delta baselines (3.2 s at 20 Hz)
     max_catchup_ticks: int = 5  # missed ticks run back to back before resynchronising
-    input_buffer: int = 1024  # items in the room's input channel
     max_inputs_per_tick: int = 8  # per player; older extras are dropped
 
     def ticks(self, seconds: float) -> int:
@@ -77,11 +76,10 @@ class JoinRefused(Exception):
 
 @dataclass(frozen=True)
 class JoinAccepted:
-    """What the connection needs after a join. It owns and closes ``inputs``."""
+    """What the connection needs after a join."""
 
     room_id: str
     player: int
-    inputs: trio.MemorySendChannel
     input_fields: InputFields
     tick_rate: int
     room_tick: Callable[[], int]  # the room's current tick, for pongs
@@ -159,7 +157,6 @@ class Room:
         self.history = SnapshotHistory(self.schema, config.history_ticks)
         self._batcher = InputBatcher(self.input_fields, config.max_inputs_per_tick)
         self.closed = False
-        self._inputs_send, self._inputs_recv = trio.open_memory_channel(config.input_buffer)
         self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)
         self._room_events: list[list[Any]] = []  # join/leave, emitted with the next tick
         self._empty_ticks = 0
@@ -251,7 +248,7 @@ class Room:
         fence (the registry), which closes the clients with ROOM_CRASHED."""
         dt = 1.0 / self.config.tick_rate
         sleep_until = self.clock.sleep_until if self.clock is not None else trio.sleep_until
-        async with self._control_recv, self._inputs_recv:
+        async with self._control_recv:
             try:
                 # Every room of the node ticks on the same grid (multiples of
                 # dt on trio's clock), so the rooms due run one after another
@@ -319,19 +316,11 @@ class Room:
         self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
 
     def _collect_inputs(self) -> InputBatch:
-        """Read the polled links and drain the input channel: record acks,
-        queue inputs per player, then batch them (tickroom.server.rooms.input_batch)."""
+        """Read each player's link once: record acks, queue inputs per
+        player, then batch them (tickroom.server.rooms.input_batch)."""
         tick = self.game.tick
-        for player in self.players.polled():
-            for msg in player.take_inputs():
-                self._receive(player, msg, tick)
-        while True:
-            try:
-                link, msg = self._inputs_recv.receive_nowait()
-            except trio.WouldBlock:
-                break
-            player = self.players.by_link(link)
-            if player is not None:  # else a replaced or reaped connection's leftovers
+        for player, link in self.players.connected():
+            for msg in link.take_inputs():
                 self._receive(player, msg, tick)
         return self._batcher.batch(self.players.with_pending())
 
@@ -364,9 +353,9 @@ class Room:
 
     def _broadcast(self) -> None:
         history = self.history
-        for player in self.players.connected():
+        for player, link in self.players.connected():
             base = history.baseline_for(player.acked)
-            player.link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
+            link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
 
     # -- control ---------------------------------------------------------------
 
@@ -402,9 +391,9 @@ class Room:
         try:
             request.reply.send_nowait(result)
         except (trio.WouldBlock, trio.BrokenResourceError):
-            # The connection gave up waiting; it will not read its inputs.
-            if isinstance(result, JoinAccepted):
-                result.inputs.close()
+            # The connection gave up waiting: it never learns it joined, its
+            # link gives no inputs and, once closed, is reaped like any other.
+            pass
 
     def _admit(self, join: m.Join, link: ClientLink) -> JoinAccepted:
         if join.session is not None:
@@ -445,7 +434,6 @@ class Room:
         return JoinAccepted(
             room_id=self.room_id,
             player=player.id,
-            inputs=self._inputs_send.clone(),
             input_fields=self.input_fields,
             tick_rate=self.config.tick_rate,
             room_tick=lambda: self.game.tick,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import trio
 
 from tickroom.protocol import messages as m
-from tickroom.protocol.codec import encode_error, encode_pong, encode_redirect
+from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, encode_error, encode_pong, encode_redirect
 from tickroom.protocol.errors import Code, RemoteProtocolError
 from tickroom.protocol.session import RATE_PER_TICK, STRIKE_LIMIT, ServerSession
 from tickroom.server.ops import logs, sentry
@@ -48,7 +48,7 @@ _NOTHING: list = []  # take_inputs' answer when nothing came (shared: never muta
 
 @dataclass(frozen=True)
 class ConnectionLimits:
-    max_message_bytes: int = 4 * 2**10  # 4 KiB per client frame
+    max_message_bytes: int = MAX_CLIENT_MESSAGE_BYTES  # per client frame
     handshake_timeout_s: float = 10.0  # from TCP accept to a valid "join"
     idle_timeout_s: float = 30.0  # nothing at all received for this long
     close_timeout_s: float = 2.0  # waiting for the peer's close frame
@@ -177,15 +177,14 @@ class Connection:
         the task keeps the idle timer and waits for the end (a kick, or
         ``take_inputs`` finding the connection over, cancels ``_scope``)."""
         assert self.joined is not None
-        async with self.joined.inputs:  # unused: the room reads us itself
-            idle = self.limits.idle_timeout_s
-            self._heard_at = trio.current_time()
-            while True:
-                deadline = self._heard_at + idle
-                if trio.current_time() >= deadline:
-                    self._set_close(Code.IDLE_TIMEOUT, f"nothing received for {idle:g} s")
-                    return
-                await trio.sleep_until(deadline)
+        idle = self.limits.idle_timeout_s
+        self._heard_at = trio.current_time()
+        while True:
+            deadline = self._heard_at + idle
+            if trio.current_time() >= deadline:
+                self._set_close(Code.IDLE_TIMEOUT, f"nothing received for {idle:g} s")
+                return
+            await trio.sleep_until(deadline)
 
     def take_inputs(self) -> list:
         """What the client sent since the last tick: its inputs and acks,

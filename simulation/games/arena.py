@@ -168,7 +168,7 @@ class Arena:
             "score": 0,
         }
         for k, (dt, shape) in PLAYER_FIELDS.items():
-            new = np.asarray(row[k], dtype=dt).reshape((1,) + shape)
+            new: np.ndarray = np.asarray(row[k], dtype=dt).reshape((1,) + shape)
             self._p[k] = np.concatenate((self._p[k], new))
         self._names.append(str(name))
         return pid

@@ -61,8 +61,8 @@ PROJECTILE_FIELDS = {
     "expire_at": (np.int64, ()),  # first tick the projectile is gone
 }
 # Where each projectile field sits in the pool's matrices.
-_Q_FLOAT = {"pos": slice(0, 2), "aim": 2, "vel": slice(3, 5)}
-_Q_INT = {"id": 0, "owner": 1, "expire_at": 2}
+_Q_FLOAT: dict[str, int | slice] = {"pos": slice(0, 2), "aim": 2, "vel": slice(3, 5)}
+_Q_INT: dict[str, int] = {"id": 0, "owner": 1, "expire_at": 2}
 
 
 def empty_players() -> dict[str, np.ndarray]:
@@ -102,7 +102,7 @@ class ProjectilePool:
     def columns(self) -> dict[str, np.ndarray]:
         """Copies of the live rows, one array per PROJECTILE_FIELDS entry."""
         f, i = self.f[: self.n], self.i[: self.n]
-        cols = {k: f[:, s].copy() for k, s in _Q_FLOAT.items()}
+        cols: dict[str, np.ndarray] = {k: f[:, s].copy() for k, s in _Q_FLOAT.items()}
         cols.update({k: i[:, s].copy() for k, s in _Q_INT.items()})
         return {k: cols[k].astype(dt, copy=False) for k, (dt, _) in PROJECTILE_FIELDS.items()}
 

@@ -231,6 +231,25 @@ async def test_leave_removes_the_player_at_once_and_tells_the_others(room, autoj
     assert [e[1:] for e in events if e[1] == "leave"] == [["leave", go.player]]
 
 
+async def test_a_leave_message_read_by_the_tick_removes_the_player_at_once(room, autojump_clock):
+    await join(room, name="stay")
+    go = await join(room, name="go")
+    await run_ticks(room, 2)
+    go.push(m.Leave())
+    await run_ticks(room, 1)
+    assert go.left and go.closed
+    assert len(room.players) == 1
+
+
+async def test_a_ping_is_answered_at_the_next_tick_with_the_rooms_tick(room, autojump_clock):
+    link = await join(room)
+    await run_ticks(room, 3)
+    link.push(m.Ping(id=7))
+    tick = room.game.tick
+    await run_ticks(room, 1)
+    assert [msg for msg in link.messages if isinstance(msg, m.Pong)] == [m.Pong(id=7, tick=tick)]
+
+
 async def test_joining_a_live_session_again_replaces_the_old_connection(room, autojump_clock):
     old = await join(room)
     new = await join(room, session=old.messages[0].session)
