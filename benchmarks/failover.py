@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.room_tick import BotLink  # noqa: E402
 from tests.fakes import CuttableStore  # noqa: E402
+from tickroom.percentiles import percentiles  # noqa: E402
 from tickroom.protocol import messages as m  # noqa: E402
 from tickroom.server.cluster.failover import Failover, FailoverConfig  # noqa: E402
 from tickroom.server.cluster.store.redis import RedisStore, _key  # noqa: E402
@@ -70,11 +71,6 @@ class Node:
                 await nursery.start(self.failover.run)
                 task_status.started()
                 await trio.sleep_forever()
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
 async def one_run(args: argparse.Namespace, run: int) -> dict:
@@ -210,7 +206,7 @@ def show(res: dict) -> None:
         if not vals:
             print(f"{name:<38}{'-':>8}")
             continue
-        cells = [min(vals), statistics.median(vals), pct(vals, 0.99), max(vals)]
+        cells = [min(vals), statistics.median(vals), percentiles(vals, (99,))[0], max(vals)]
         print(f"{name:<38}" + "".join(f"{fmt.format(c):>8}" for c in cells))
     print(f"whole batch: crash -> all {res['rooms']} rooms ticking on B: {res['batch']:.2f} s")
 

@@ -1,10 +1,6 @@
-"""The Python game client: trio-websocket underneath, protocol.ClientSession
-for everything the wire says.
-
-    async with connect("ws://127.0.0.1:7350", room="lobby", name="ada") as client:
-        await client.send_input(mx=1.0)
-        async for world in client.worlds():
-            print(world.tick, world.entity(client.player))
+"""The Python game client's connection: ``Client``, one joined player,
+trio-websocket underneath, protocol.ClientSession for everything the wire
+says. ``connect()`` and ``rejoin()`` (tickroom.client.connecting) open one.
 
 One reader task per client applies every snapshot as it arrives and
 acknowledges it (piggy-backed on the next input when the game sends one
@@ -12,12 +8,13 @@ before the next snapshot, else as a standalone "ack"). ``worlds()`` yields
 the newest world each time the caller asks: a slow caller skips worlds, it
 never builds a backlog.
 
-With ``reconnect=True`` the client survives its server: when the connection
-drops (1006), the server drains (1001), redirects (4202) or the room is being
-recovered (4105), it rejoins with its session token, with bounded backoff,
-at the redirect's URL, else the URL it used, else the other ``urls`` given,
-and resumes from the newest world it holds (docs/protocol.md 3.10). Inputs
-sent while it is reconnecting are dropped; ``worlds()`` just waits.
+With ``reconnect`` set (``connect(reconnect=True)``), a close that leaves the
+session alive (protocol.errors.REJOIN_CODES: a drop, a timeout, a redirect,
+a room being recovered) is not final: the client records it as ``dropped``
+and its owner, tickroom.client.reconnect, rejoins through the public
+connection hook below (``attach``, ``read_until_closed``, ``resumed``,
+``connection_failed``, ``give_up``). Inputs sent while it is reconnecting
+are dropped; ``worlds()`` just waits.
 """
 
 from __future__ import annotations
@@ -25,29 +22,23 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
 from tickroom.protocol.delta import DeltaError, WorldState
-from tickroom.protocol.errors import Code
+from tickroom.protocol.errors import REJOIN_CODES
 
 log = logging.getLogger(__name__)
 
 MAX_SERVER_MESSAGE_BYTES = 16 * 2**20  # a full snapshot of a big world
 CONNECT_TIMEOUT_S = 10.0
-RECONNECT_FIRST_S = 0.1  # backoff after a failed rejoin, doubling ...
-RECONNECT_MAX_S = 1.0  # ... up to this
 RECONNECT_WINDOW_S = 15.0  # give up after trying this long (the server's rejoin grace is 10 s)
 SILENCE_TIMEOUT_S = 2.0  # with reconnect: no message for this long means the server is gone (paused, partitioned)
-MAX_FIRST_REDIRECTS = 3  # a first join follows at most this many redirects
 DISCONNECT_TIMEOUT_S = 2.0  # with reconnect: a close handshake with a dead server is not waited for longer
-#: Close codes after which the session lives on elsewhere: rejoin.
-RECONNECT_CODES = frozenset({1001, 1006, 1011, 1012, int(Code.ROOM_RECOVERING), int(Code.REDIRECT)})
 
 
 class ClientClosed(Exception):
@@ -73,7 +64,14 @@ class JoinFailed(ClientClosed):
 
 
 class Client:
-    """A connected, joined client. Create it with ``connect()``."""
+    """A connected, joined client. Create it with ``connect()``.
+
+    The game uses the methods and properties under "what the game sees".
+    Whoever owns the client's connection (connect(), rejoin(), the
+    reconnecting mode) drives it through the hook under "the connection's
+    owner": it opens each WebSocket, hands it to ``attach`` and runs
+    ``read_until_closed``, and closes the WebSocket itself.
+    """
 
     def __init__(self, url: str, session: ClientSession, *, auto_ack: bool = True) -> None:
         self.url = url
@@ -97,8 +95,6 @@ class Client:
         self._redirect_url: str | None = None
         self._up = trio.Event()  # set while a joined connection is open
         self.reconnect_window_s = RECONNECT_WINDOW_S
-        self._drop_started: float | None = None  # when the current outage began
-        self._backoff = RECONNECT_FIRST_S
 
     # -- what the game sees ----------------------------------------------------
 
@@ -127,6 +123,7 @@ class Client:
         if found is None:
             return None
         schema = self.session.schema
+        assert schema is not None  # a world exists only after the welcome gave the schema
         for name, value in found.items():
             scale = schema[name].scale
             if scale:
@@ -200,27 +197,44 @@ class Client:
             pass
 
     async def wait_closed(self) -> ClientClosed:
+        """Wait until the client is closed for good; returns why."""
         await self._closed_event.wait()
         assert self.closed is not None
         return self.closed
 
-    # -- internals ---------------------------------------------------------------
+    # -- the connection's owner: connect(), rejoin(), tickroom.client.reconnect --
 
-    async def _send(self, payload: bytes) -> None:
-        if self.reconnect and self.closed is None and self._dropped is not None:
-            await self._up.wait()  # woken by a rejoin, or by giving up (closed)
-        if self.closed is not None or self._ws is None:
-            raise self.closed or ClientClosed(1006, "not connected")
-        try:
-            await self._ws.send_message(payload)
-        except ConnectionClosed as exc:
-            closed = self._set_closed(exc)
-            if self.closed is None:
-                return  # dropped; the client is rejoining: this input is lost
-            raise closed from None
+    @property
+    def dropped(self) -> ClientClosed | None:
+        """In reconnect mode, the close being recovered from (the client is
+        rejoining); None while connected, or once closed for good."""
+        return self._dropped
 
-    async def _handshake(self, ws: WebSocketConnection, join: bytes) -> None:
-        """Send the join and wait for the welcome (or the refusal)."""
+    @property
+    def leaving(self) -> bool:
+        """True once the owner began to leave: no close is recovered from."""
+        return self._leaving
+
+    @property
+    def redirect_url(self) -> str | None:
+        """Where the last ``redirect`` message said the room lives, until
+        ``take_redirect()`` takes it."""
+        return self._redirect_url
+
+    def take_redirect(self) -> str | None:
+        """The pending redirect URL (see ``redirect_url``), now forgotten."""
+        url, self._redirect_url = self._redirect_url, None
+        return url
+
+    async def attach(self, ws: WebSocketConnection, join: bytes) -> None:
+        """Make ``ws``, a WebSocket the caller just opened, this client's
+        connection: send ``join`` (a first join, or ``session.rejoin()``)
+        and wait for the welcome.
+
+        The caller keeps owning ``ws`` and closes it. Raises JoinFailed when
+        the server closes instead (in reconnect mode the close may only be
+        recorded as ``dropped``, to be retried).
+        """
         self._ws = ws
         await ws.send_message(join)
         while True:
@@ -229,7 +243,7 @@ class Client:
             except ConnectionClosed as exc:
                 closed = self._set_closed(exc)
                 raise JoinFailed(closed.code, closed.reason) from None
-            msg = self.session.receive(data)
+            msg = self.session.receive(_binary(data))
             if isinstance(msg, m.Welcome):
                 return
             if isinstance(msg, m.Redirect):
@@ -237,7 +251,46 @@ class Client:
             if isinstance(msg, m.Error):
                 self.errors.append(msg)
 
-    async def _read_loop(self) -> None:
+    def resumed(self, url: str) -> None:
+        """The owner's ``attach`` at ``url`` succeeded after a drop (or for
+        the first time): the client is up there, senders waiting resume."""
+        self.url = url
+        self._dropped = None
+        self._up.set()
+
+    def connection_failed(self, closed: ClientClosed) -> None:
+        """In reconnect mode: an attempt to rejoin failed before the server
+        said why (refused TCP connect, handshake error, timeout); ``closed``
+        is recorded as the close being recovered from."""
+        self._dropped = closed
+
+    def give_up(self) -> None:
+        """End reconnect mode: the close being recovered from is final
+        (``closed`` is set, waiters wake up)."""
+        self.reconnect = False
+        dropped, self._dropped = self._dropped, None
+        self._set_closed(None, dropped or ClientClosed(1006, "could not rejoin"))
+        self._up.set()
+
+    async def leave_while_reading(self, timeout_s: float = DISCONNECT_TIMEOUT_S) -> None:
+        """Leave when ``read_until_closed`` runs in another task (reconnect
+        mode): send "leave" and wait up to ``timeout_s`` for the server's
+        close, which the reader takes. No close is recovered from after it."""
+        self._leaving = True
+        ws = self._ws
+        if self.closed is not None or self._dropped is not None or ws is None:
+            return
+        with trio.move_on_after(timeout_s, shield=True):
+            try:
+                await ws.send_message(self.session.leave())
+                await self._closed_event.wait()  # the server closes after a leave
+            except ConnectionClosed:
+                pass
+
+    async def read_until_closed(self) -> None:
+        """Apply every message of the attached connection until it closes,
+        goes silent (reconnect mode: SILENCE_TIMEOUT_S) or desyncs; then
+        ``closed`` (final) or ``dropped`` (reconnect mode) says why."""
         ws = self._ws
         assert ws is not None
         while True:
@@ -254,7 +307,7 @@ class Client:
                 return
             self.bytes_received += len(data)
             try:
-                msg = self.session.receive(data)
+                msg = self.session.receive(_binary(data))
             except DeltaError as exc:
                 # Our copy of the world is wrong. The session marked itself
                 # for a resync, so rejoin(client) starts from a full snapshot.
@@ -286,84 +339,46 @@ class Client:
                 log.warning("server error %s: %s", msg.code, msg.message)
                 self.errors.append(msg)
 
+    # -- internals ---------------------------------------------------------------
+
+    async def _send(self, payload: bytes) -> None:
+        if self.reconnect and self.closed is None and self._dropped is not None:
+            await self._up.wait()  # woken by a rejoin, or by giving up (closed)
+        if self.closed is not None or self._ws is None:
+            raise self.closed or ClientClosed(1006, "not connected")
+        try:
+            await self._ws.send_message(payload)
+        except ConnectionClosed as exc:
+            closed = self._set_closed(exc)
+            if self.closed is None:
+                return  # dropped; the client is rejoining: this input is lost
+            raise closed from None
+
     def _set_closed(self, exc: ConnectionClosed | None, closed: ClientClosed | None = None) -> ClientClosed:
-        if self.closed is None:
-            if closed is None:
-                reason = exc.reason if exc is not None else None
-                code = reason.code if reason is not None else 1006
-                text = (reason.reason or "") if reason is not None else "connection lost"
-                closed = ClientClosed(code, text)
-            if self.reconnect and not self._leaving and closed.code in RECONNECT_CODES:
-                # Transient: _keep_connected rejoins; readers and writers wait.
-                self._dropped = closed
-                self._up = trio.Event()
-                return closed
-            self.closed = closed
-            self._closed_event.set()
-            self._new_world.set()
-            for _, done, _ in self._pings.values():
-                done.set()
-        return self.closed
+        """Record the end of the connection; returns the close. In reconnect
+        mode a close in REJOIN_CODES is only ``dropped`` (the owner rejoins);
+        any other close is final: ``closed`` is set and every waiter wakes."""
+        if self.closed is not None:
+            return self.closed
+        if closed is None:
+            reason = exc.reason if exc is not None else None
+            code = reason.code if reason is not None else 1006
+            text = (reason.reason or "") if reason is not None else "connection lost"
+            closed = ClientClosed(code, text)
+        if self.reconnect and not self._leaving and closed.code in REJOIN_CODES:
+            self._dropped = closed
+            self._up = trio.Event()
+            return closed
+        self.closed = closed
+        self._closed_event.set()
+        self._new_world.set()
+        for _, done, _ in self._pings.values():
+            done.set()
+        return closed
 
 
-@asynccontextmanager
-async def connect(
-    url: str,
-    *,
-    room: str | None = None,
-    game: str | None = None,
-    name: str = "",
-    ticket: str | None = None,
-    auto_ack: bool = True,
-    reconnect: bool = False,
-    urls: list[str] | tuple[str, ...] = (),
-    reconnect_window_s: float = RECONNECT_WINDOW_S,
-) -> AsyncIterator[Client]:
-    """Connect, join a room and yield the Client; leave on exit.
-
-    ``room`` None asks the server for any open room of ``game``. Raises
-    JoinFailed when the server refuses (room full, unknown game, ...).
-    ``reconnect``: rejoin by itself after a drop, a drain or a redirect, for
-    up to ``reconnect_window_s``, trying ``url`` and then ``urls`` (other
-    nodes) in turn; ``client.closed`` is set only when it gives up.
-    """
-    session = ClientSession()
-    join = session.join(room=room, game=game, name=name, ticket=ticket)
-    client = Client(url, session, auto_ack=auto_ack)
-    if not reconnect:
-        async with _connected(client, join) as client:
-            yield client
-        return
-    from tickroom.client.reconnect import reconnecting  # the reconnecting mode lives apart
-
-    async with reconnecting(client, join, [url, *[u for u in urls if u != url]], reconnect_window_s) as client:
-        yield client
-
-
-@asynccontextmanager
-async def rejoin(client: Client) -> AsyncIterator[Client]:
-    """Open a new connection for ``client``'s session (after it dropped) and
-    resume the same player, from the newest world it holds."""
-    fresh = Client(client.url, client.session, auto_ack=client.auto_ack)
-    async with _connected(fresh, client.session.rejoin()) as fresh:
-        yield fresh
-
-
-@asynccontextmanager
-async def _connected(client: Client, join: bytes) -> AsyncIterator[Client]:
-    async with open_websocket_url(
-        client.url, max_message_size=MAX_SERVER_MESSAGE_BYTES, connect_timeout=CONNECT_TIMEOUT_S
-    ) as ws:
-        with trio.fail_after(CONNECT_TIMEOUT_S):
-            await client._handshake(ws, join)
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(client._read_loop)
-            try:
-                yield client
-            finally:
-                # Stop reading first: trio-websocket's close handshake waits
-                # on its reader, which a pending get_message() would hold.
-                nursery.cancel_scope.cancel()
-        if client.closed is None:
-            with trio.move_on_after(2, shield=True):
-                await client.leave()
+def _binary(data: str | bytes) -> bytes:
+    """A message as bytes: the protocol is binary frames only, so a text
+    frame (which the server never sends) goes to the decoder as its UTF-8
+    bytes and fails there like any malformed message."""
+    return data.encode() if isinstance(data, str) else data

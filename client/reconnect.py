@@ -1,18 +1,25 @@
 """The Python client's reconnecting mode (``connect(..., reconnect=True)``).
 
-After a transient close (1001, 1006, 1011, 1012, 4105, 4202; or a server
-silent for SILENCE_TIMEOUT_S) the client rejoins with its session token and
-the newest tick it holds, with bounded exponential backoff: first at the URL
-a ``redirect`` named, else (4105) the same node again, else the next of the
-URLs it knows (a dead node is retried after the others), for at most its
-reconnect window; then the close is final (``client.closed``). The rule is
-docs/protocol.md, 3.10.
+After a close that leaves the session alive (protocol.errors.REJOIN_CODES,
+or a server silent for SILENCE_TIMEOUT_S) the client rejoins with its
+session token and the newest tick it holds, with bounded exponential
+backoff: first at the URL a ``redirect`` named, else (4105) the same node
+again, else the next of the URLs it knows (a dead node is retried after the
+others), for at most its reconnect window; then the close is final
+(``client.closed``). Any other close (protocol.errors.FRESH_CODES among
+them: the session is gone) is final at once. The rule is docs/protocol.md,
+3.10 and section 8.
+
+This module owns the client's connections through Client's public hook
+(``attach``, ``read_until_closed``, ``resumed``, ``connection_failed``,
+``give_up``, ``leave_while_reading``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
@@ -20,21 +27,33 @@ from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 from tickroom.client.connection import (
     CONNECT_TIMEOUT_S,
     DISCONNECT_TIMEOUT_S,
-    MAX_FIRST_REDIRECTS,
     MAX_SERVER_MESSAGE_BYTES,
-    RECONNECT_FIRST_S,
-    RECONNECT_MAX_S,
     Client,
     ClientClosed,
     JoinFailed,
 )
 from tickroom.protocol.errors import Code
 
+RECONNECT_FIRST_S = 0.1  # backoff after a failed rejoin, doubling ...
+RECONNECT_MAX_S = 1.0  # ... up to this
+MAX_FIRST_REDIRECTS = 3  # a first join follows at most this many redirects
+
+
+@dataclass
+class _Outage:
+    """The current run of failed rejoins: when it began, the next backoff."""
+
+    started: float
+    backoff: float = RECONNECT_FIRST_S
+
 
 @asynccontextmanager
 async def reconnecting(client: Client, join: bytes, urls: list[str], window_s: float) -> AsyncIterator[Client]:
     """Join with ``join`` at ``urls[0]`` and keep the client joined; leave on exit.
-    Raises JoinFailed (or the connection error) when the first join fails."""
+
+    Raises JoinFailed (or the connection error) when the first join fails.
+    The connections are opened and closed here; the client is left open
+    to the caller only as long as the context lasts."""
     client.reconnect = True
     client.reconnect_window_s = window_s
     async with trio.open_nursery() as nursery:
@@ -42,22 +61,18 @@ async def reconnecting(client: Client, join: bytes, urls: list[str], window_s: f
         try:
             yield client
         finally:
-            client._leaving = True
-            if client.closed is None and client._dropped is None and client._ws is not None:
-                with trio.move_on_after(2, shield=True):
-                    try:
-                        await client._ws.send_message(client.session.leave())
-                        await client._closed_event.wait()  # the server closes after a leave
-                    except ConnectionClosed:
-                        pass
+            await client.leave_while_reading()
             nursery.cancel_scope.cancel()
 
 
-async def keep_connected(client: Client, join: bytes, urls: list[str], *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def keep_connected(
+    client: Client, join: bytes, urls: list[str], *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
     """Hold a joined connection; after a transient close, rejoin (see the
     module docstring). The first join's failure is raised to connect()."""
     first = True
     url = urls[0]
+    outage: _Outage | None = None
     while True:
         try:
             async with open_websocket_url(
@@ -67,53 +82,51 @@ async def keep_connected(client: Client, join: bytes, urls: list[str], *, task_s
                 disconnect_timeout=DISCONNECT_TIMEOUT_S,
             ) as ws:
                 with trio.fail_after(CONNECT_TIMEOUT_S):
-                    await client._handshake(ws, join if first else client.session.rejoin())
-                client.url, client._dropped, client._drop_started = url, None, None
-                client._up.set()
+                    await client.attach(ws, join if first else client.session.rejoin())
+                client.resumed(url)
+                outage = None
                 if first:
                     task_status.started()
                     first = False
                 else:
                     client.reconnects += 1
-                await client._read_loop()
+                await client.read_until_closed()
         except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, JoinFailed) as exc:
-            if first and client._redirect_url is not None and client.redirects < MAX_FIRST_REDIRECTS:
+            if first and client.redirect_url is not None and client.redirects < MAX_FIRST_REDIRECTS:
                 client.redirects += 1  # the named room is on another node: join there
-                url, client._redirect_url, client._dropped = client._redirect_url, None, None
+                url = client.take_redirect() or url
                 continue
             if first:
                 raise
             if client.closed is not None:
                 return  # a final close: nothing to rejoin
-            if not isinstance(exc, JoinFailed):  # a refused join already set it
-                client._dropped = ClientClosed(1006, f"{type(exc).__name__}: {exc}")
-        if client.closed is not None or client._leaving:
+            if not isinstance(exc, JoinFailed):  # a refused join already recorded why
+                client.connection_failed(ClientClosed(1006, f"{type(exc).__name__}: {exc}"))
+        if client.closed is not None or client.leaving:
             return
-        url = await _next_url(client, url, urls)
-        if url is None:
-            client.reconnect = False  # giving up: this close is final
-            client._dropped, dropped = None, client._dropped
-            client._set_closed(None, dropped or ClientClosed(1006, "could not rejoin"))
-            client._up.set()
+        if outage is None:
+            outage = _Outage(trio.current_time())
+        next_url = await _next_url(client, url, urls, outage)
+        if next_url is None:
+            client.give_up()
             return
+        url = next_url
 
 
-async def _next_url(client: Client, failed: str, urls: list[str]) -> str | None:
+async def _next_url(client: Client, failed: str, urls: list[str], outage: _Outage) -> str | None:
     """Where to rejoin next, after the backoff; None past the window."""
-    if client._redirect_url is not None:
+    redirect = client.take_redirect()
+    if redirect is not None:
         client.redirects += 1
-        url, client._redirect_url = client._redirect_url, None
-        if url not in urls:
-            urls.append(url)  # a node we now know of, for later rotations
-        return url
-    now = trio.current_time()
-    if client._drop_started is None:
-        client._drop_started, client._backoff = now, RECONNECT_FIRST_S
-    elif now - client._drop_started > client.reconnect_window_s:
+        if redirect not in urls:
+            urls.append(redirect)  # a node we now know of, for later rotations
+        return redirect
+    if trio.current_time() - outage.started > client.reconnect_window_s:
         return None
-    await trio.sleep(client._backoff)
-    client._backoff = min(client._backoff * 2, RECONNECT_MAX_S)
-    if client._dropped is not None and client._dropped.code == Code.ROOM_RECOVERING:
+    await trio.sleep(outage.backoff)
+    outage.backoff = min(outage.backoff * 2, RECONNECT_MAX_S)
+    dropped = client.dropped
+    if dropped is not None and dropped.code == Code.ROOM_RECOVERING:
         return failed  # that node is alive and knows the room: ask it again
     # A URL that just failed (a dead node) is tried again only after the others.
     return urls[(urls.index(failed) + 1) % len(urls)] if failed in urls else urls[0]

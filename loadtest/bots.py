@@ -23,11 +23,15 @@ from tickroom.client import ClientClosed, Desynced, connect, rejoin
 from tickroom.loadtest.scenarios import BotSpec
 from tickroom.loadtest.stats import Delta
 
+# What to do after a close, per code: protocol/errors.py holds the one rule
+# (docs/protocol.md, section 8); re-exported here for the raw bots.
+from tickroom.protocol.errors import FAILOVER_CODES, FRESH_CODES, REJOIN_CODES, RESUME_CODES
+
+__all__ = ["FAILOVER_CODES", "FRESH_CODES", "REJOIN_CODES", "RESUME_CODES"]
+
 MAX_RECONNECTS = 20  # per bot: a bound on the retry loop whatever the server does
 RETRY_BACKOFF_S = 0.2  # times the attempt number, at most MAX_BACKOFF_S
 MAX_BACKOFF_S = 2.0
-RESUME_CODES = {1006, 4112, 4113}  # drop, ack timeout, idle timeout: the avatar waits for a rejoin
-FRESH_CODES = {1001, 4102, 4103, 4110}  # server or room gone, session dead: join afresh
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def plan_reconnect(exc: BaseException, *, joined: bool) -> Reconnect:
     if isinstance(exc, Desynced):
         return Reconnect("rejoin")  # the session asks for a full snapshot
     if isinstance(exc, ClientClosed):
-        if exc.code in RESUME_CODES:
+        if exc.code in REJOIN_CODES:
             return Reconnect("rejoin" if joined else "fresh")
         if exc.code in FRESH_CODES:
             return Reconnect("fresh")

@@ -1,5 +1,7 @@
-"""``tickroom loadtest`` / ``python -m tickroom.loadtest``: headless bots against a
-node (--url) or through the control API as a matchmaker would (--control).
+"""The load tester: headless bots against a node (--url), or through the
+control API as a matchmaker would (--control). ``tickroom loadtest`` and
+``python -m tickroom.loadtest`` run it; it needs the ``loadtest`` extra
+(pip install 'tickroom[loadtest]': rich for its output, matplotlib for --plot).
 
     python -m tickroom.loadtest --url ws://127.0.0.1:7350 --rooms 10 --bots-per-room 10 --duration 60 \\
         --report report.json --plot report.png --fail-on "rtt_p99_ms=100,errors=0"
@@ -11,24 +13,37 @@ threshold is broken; 2 bad flags or the control API refused.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
 import secrets
 import sys
 import time
+from typing import Any
 
 from tickroom.loadtest.bots import Target
+from tickroom.loadtest.matchmaker import ControlError, allocate, fetch_metrics, server_figures
+from tickroom.loadtest.plot import write_plot
 from tickroom.loadtest.report import FAIL_ON_HELP, build, check, parse_fail_on, summary_table
 from tickroom.loadtest.scenarios import SCENARIOS, schedule
-from tickroom.loadtest.stats import Totals, percentiles
+from tickroom.loadtest.stats import Totals
+from tickroom.loadtest.workers import run_workers
+from tickroom.percentiles import percentiles
 
 MAX_BOTS = 100_000  # a bound on one run, whatever the flags
+EXTRA_HINT = "pip install 'tickroom[loadtest]'"
+# The summary paragraph of the docstring (--help's description); the rest
+# (an example, the exit codes) is --help's epilog.
+_SUMMARY, _, _DETAILS = (__doc__ or "").partition("\n\n")
 
 
 def build_parser(prog: str = "python -m tickroom.loadtest") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog, description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=prog,
+        description=_SUMMARY.replace("``", ""),
+        epilog=_DETAILS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--url", default="ws://127.0.0.1:7350", help="WebSocket URL of a node or load balancer (ignored with --control)"
@@ -107,14 +122,19 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m tickroom.loadt
     if len(specs) > MAX_BOTS:
         parser.error(f"{len(specs)} bots: more than {MAX_BOTS} in one run")
     processes = args.processes or len(os.sched_getaffinity(0))
+    missing = missing_modules(["rich"] + (["matplotlib"] if args.plot else []))
+    if missing:
+        # Before the run, not after it: a long run must not end without its plot.
+        print(f"{parser.prog}: needs {' and '.join(missing)}, the load tester's extra: {EXTRA_HINT}", file=sys.stderr)
+        return 2
 
+    # rich is optional (the loadtest extra): a plain install serves games
+    # without it, so it is imported only once a run is sure to need it.
     from rich.console import Console
 
     console = Console(stderr=True)
     before = None
     if args.control:
-        from tickroom.loadtest.matchmaker import ControlError, allocate, fetch_metrics
-
         try:
             targets = _targets_from_control(args, specs, allocate)
             before = fetch_metrics(args.control, args.api_key)
@@ -128,8 +148,6 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m tickroom.loadt
     if args.bot_kind == "raw" and any(not t.url.startswith("ws://") for t in targets.values()):
         console.print("[red]--bot-kind raw needs ws:// game URLs; the control API gave others[/red]")
         return 2
-
-    from tickroom.loadtest.workers import run_workers
 
     started = time.time()
     with _Progress(console, len(specs), enabled=not args.no_progress) as progress:
@@ -170,8 +188,6 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m tickroom.loadt
             json.dump(report, f, indent=2)
             f.write("\n")
     if args.plot:
-        from tickroom.loadtest.plot import write_plot
-
         write_plot(report, args.plot)
     broken = check(report, thresholds)
     for line in broken:
@@ -195,9 +211,12 @@ def _targets_from_control(args, specs, allocate) -> dict[int, Target]:
     return targets
 
 
-def server_figures_after(args, before: str | None) -> dict:
-    from tickroom.loadtest.matchmaker import fetch_metrics, server_figures
+def missing_modules(names: list[str]) -> list[str]:
+    """The optional modules among ``names`` that are not installed."""
+    return [name for name in names if importlib.util.find_spec(name) is None]
 
+
+def server_figures_after(args, before: str | None) -> dict:
     return server_figures(before, fetch_metrics(args.control, args.api_key))
 
 
@@ -209,7 +228,7 @@ class _Progress:
     def __init__(self, console, bots: int, *, enabled: bool) -> None:
         self.console = console
         self.bots = bots
-        self.live = None
+        self.live: Any = None  # a rich Live while it shows
         self.enabled = enabled
         self.last_line = 0.0
         self.last: tuple[float, int, int] = (0.0, 0, 0)
@@ -217,7 +236,7 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.enabled and self.console.is_terminal:
-            from rich.live import Live
+            from rich.live import Live  # optional (the loadtest extra), as in main()
 
             self.live = Live(self._render_text("starting workers..."), console=self.console, refresh_per_second=4)
             self.live.__enter__()
@@ -246,7 +265,7 @@ class _Progress:
             print(line, file=sys.stderr, flush=True)
 
     @staticmethod
-    def _render_text(line: str):
-        from rich.text import Text
+    def _render_text(line: str) -> Any:
+        from rich.text import Text  # optional (the loadtest extra), as in main()
 
         return Text(line)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from tickroom.loadtest.stats import Totals, percentiles
+from tickroom.loadtest.stats import Totals
+from tickroom.percentiles import percentiles
 
 REPORT_VERSION = 1
 
@@ -131,7 +133,7 @@ def parse_fail_on(text: str) -> list[Threshold]:
 def metric(report: dict, name: str) -> float | None:
     if name == "connected_ratio":
         return report["connected"] / report["bots"] if report["bots"] else None
-    value = report
+    value: Any = report
     for key in METRICS[name][0]:
         value = value.get(key) if isinstance(value, dict) else None
     return value

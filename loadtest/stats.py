@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tickroom.percentiles import percentiles
+
 
 @dataclass
 class Delta:
@@ -64,14 +66,6 @@ COUNTS = (
     "ever_connected",
     "cpu_ms",
 )
-
-
-def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
-    """Exact percentiles (nearest rank, the lower of two), NaN when empty."""
-    if values.size == 0:
-        return [float("nan")] * len(qs)
-    ordered = np.sort(values)
-    return [float(ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]) for q in qs]
 
 
 @dataclass

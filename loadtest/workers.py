@@ -16,6 +16,7 @@ alive RUN_GRACE_S after the end of the run.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import queue as queue_mod
 import time
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import trio
 
 from tickroom.loadtest.bots import Meter, Target, run_bot
+from tickroom.loadtest.rawbots import run_fleet
 from tickroom.loadtest.scenarios import BotSpec
 from tickroom.loadtest.stats import Delta, Totals
 
@@ -55,8 +57,6 @@ def worker_main(job: Job, out, start_event, t0_value) -> None:
         if not start_event.wait(START_TIMEOUT_S):
             raise TimeoutError("no start signal from the parent")
         if job.bot_kind == "raw":
-            from tickroom.loadtest.rawbots import run_fleet
-
             until = job.duration + WORKER_GRACE_S + t0_value.value
             run_fleet(
                 job.bots, job.worker, t0=t0_value.value, until=until, ship=lambda d: out.put(("delta", job.worker, d))
@@ -96,7 +96,7 @@ async def _run_worker(job: Job, t0: float, out) -> None:
             async with trio.open_nursery() as nursery:
                 for spec, target in job.bots:
                     nursery.start_soon(
-                        lambda s=spec, t=target: run_bot(s, t, meter, start=start, input_rate=job.input_rate)
+                        functools.partial(run_bot, spec, target, meter, start=start, input_rate=job.input_rate)
                     )
             outer.cancel_scope.cancel()
     ship()

@@ -58,6 +58,34 @@ class Code(IntEnum):
 RECOVERABLE = frozenset({Code.BAD_MESSAGE, Code.INVALID_MESSAGE, Code.RATE_LIMITED})
 
 
+# What a client does after a close, per code: the one rule (docs/protocol.md,
+# 3.8, 3.10 and the "what the client should do" column of section 8). A code
+# in none of these sets is final: the client does not reconnect by itself
+# (1000, 4111 SESSION_REPLACED, and every refusal: fix the request first).
+
+#: The connection is gone but the session lives on the same node: rejoin with
+#: the session token, the room and the newest tick held. 1006 (no close
+#: frame: a network loss), 4112/4113 (the server timed the connection out),
+#: and 1011/1012, which this server never sends but a proxy in front of it may
+#: (internal error, service restart).
+RESUME_CODES = frozenset({1006, 1011, 1012, int(Code.ACK_TIMEOUT), int(Code.IDLE_TIMEOUT)})
+
+#: The room is moving to another node (3.10): rejoin with the session token,
+#: at the URL of a preceding "redirect" (4202), else after a backoff at the
+#: URL used or another node (4105, and 4202 without a "redirect").
+FAILOVER_CODES = frozenset({int(Code.ROOM_RECOVERING), int(Code.REDIRECT)})
+
+#: Every code after which a client rejoins its session.
+REJOIN_CODES = RESUME_CODES | FAILOVER_CODES
+
+#: The session is gone (the server shut down without a cluster, the room
+#: ended or crashed, the token expired): join afresh, without ``session``;
+#: the player gets a new avatar.
+FRESH_CODES = frozenset(
+    {int(Code.GOING_AWAY), int(Code.ROOM_CLOSED), int(Code.ROOM_CRASHED), int(Code.SESSION_UNKNOWN)}
+)
+
+
 class ProtocolError(Exception):
     """Base class of the protocol's errors."""
 

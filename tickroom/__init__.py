@@ -16,8 +16,8 @@ The packages below are the map (docs/architecture.md draws it):
     tickroom.loadtest     headless bots, scenarios, report (plots: tickroom[loadtest])
 
 Each folder of the repository (protocol/, simulation/, server/, client/,
-loadtest/) is one of these packages: tickroom/ holds only this file and a
-link to each of them.
+loadtest/) is one of these packages: tickroom/ holds this file, a link to
+each of them, and percentiles.py (the percentile rule they all report by).
 """
 
 from tickroom.client import Client, ClientClosed, JoinFailed, connect, rejoin

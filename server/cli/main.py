@@ -15,16 +15,26 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import fields
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, NoReturn
 
 import trio
 
+from tickroom.server.cli.status import add_arguments as add_status_arguments
+from tickroom.server.cli.status import run as run_status
+from tickroom.server.cli.workers import PORT_STEP, port_clash, stop_when_orphaned, supervise, worker_count
 from tickroom.server.config import ServerConfig
+from tickroom.server.control.auth import InsecureControlAPI, check_exposure
+from tickroom.server.node import GameServer
+from tickroom.server.ops import logs, sentry
 
 _DEFAULTS = ServerConfig()
 
-# flag -> (config field, type, help)
-_SERVE_FLAGS = [
+# flag -> (config field, type, help); the type is a converter, or "bool" or
+# "file" for the converters below.
+_SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
     ("--host", "host", str, "address to listen on"),
     ("--port", "port", int, "WebSocket game port (0: any free port)"),
     ("--tick-rate", "tick_rate", int, "room ticks per second"),
@@ -84,6 +94,8 @@ _SERVE_FLAGS = [
 # Defaults of the command that differ from ServerConfig's (a library default
 # binds nothing extra; the product serves its control API).
 _CLI_DEFAULTS = {"control_port": 7351}
+# How ``tickroom loadtest`` tells the load tester its name (for its --help).
+LOADTEST_PROG_ENV = "TICKROOM_LOADTEST_PROG"
 # Never shown in --help or logs: they are credentials.
 _SECRETS = {"api_key", "ticket_secret", "sentry_dsn"}
 
@@ -109,6 +121,10 @@ def _read_secret_file(path: str) -> str:
     return value
 
 
+_CONVERTERS: dict[str, Callable[[str], Any]] = {"bool": _parse_bool, "file": _read_secret_file}
+_METAVARS = {"bool": "ON|OFF", "file": "PATH"}
+
+
 def _env_name(flag: str) -> str:
     return "TICKROOM_" + flag.lstrip("-").replace("-", "_").upper()
 
@@ -125,13 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     _add_workers_flag(serve)
-    from tickroom.server.cli.status import add_arguments as add_status_arguments
-
     add_status_arguments(
         sub.add_parser("status", help="nodes, rooms, players and tick times of a cluster, from its Redis")
     )
     for flag, name, kind, help_text in _SERVE_FLAGS:
-        convert = {"bool": _parse_bool, "file": _read_secret_file}.get(kind, kind)
+        convert = _CONVERTERS[kind] if isinstance(kind, str) else kind
         env = _env_name(flag)
         default = _CLI_DEFAULTS.get(name, getattr(_DEFAULTS, name))
         if kind == "file" and env not in os.environ:
@@ -148,15 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
             dest=name,
             type=convert,
             default=default,
-            metavar={"bool": "ON|OFF", "file": "PATH"}.get(kind),
+            metavar=_METAVARS.get(kind) if isinstance(kind, str) else None,
             help=f"{help_text} [env {env}" + ("]" if name in _SECRETS else f"; default {_show_default(name)}]"),
         )
     return parser
 
 
 def _add_workers_flag(serve: argparse.ArgumentParser) -> None:
-    from tickroom.server.cli.workers import worker_count
-
     def convert(text: str) -> int:
         try:
             return worker_count(text)
@@ -175,7 +187,9 @@ def _add_workers_flag(serve: argparse.ArgumentParser) -> None:
         type=convert,
         default=default,
         metavar="N|auto",
-        help=f"node processes on this machine, each on port base+i, sharing --redis-url (0 or auto: one per CPU) [env {env}; default 1]",
+        help="node processes on this machine, sharing --redis-url (0 or auto: one per CPU); worker i serves on "
+        f"--port + {PORT_STEP}i and --control-port + {PORT_STEP}i (defaults: game ports 7350, 7352, ..., "
+        f"control ports 7351, 7353, ...) [env {env}; default 1]",
     )
 
 
@@ -193,14 +207,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["loadtest"]:
-        from tickroom.loadtest.cli import main as loadtest_main
-
-        return loadtest_main(argv[1:], prog="tickroom loadtest")
+        _exec_loadtest(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "status":
-        from tickroom.server.cli.status import run as run_status
-
         return run_status(args)
     if args.command == "serve":
         config = config_from_args(args)
@@ -210,8 +220,6 @@ def main(argv: list[str] | None = None) -> int:
         if config.sentry_dsn is None and os.environ.get("SENTRY_DSN"):
             config = dataclasses.replace(config, sentry_dsn=os.environ["SENTRY_DSN"])
         if config.control_port is not None:
-            from tickroom.server.control.auth import InsecureControlAPI, check_exposure
-
             try:
                 check_exposure(config.control_bind_host(), config.api_key)
             except InsecureControlAPI as exc:
@@ -234,8 +242,15 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 2
-            from tickroom.server.cli.workers import supervise
-
+            clash = port_clash(config, args.workers)
+            if clash is not None:
+                print(
+                    f"tickroom: error: with --workers {args.workers}, two workers would both use port {clash}: "
+                    f"worker i serves on --port + {PORT_STEP}i and --control-port + {PORT_STEP}i; "
+                    "choose bases an odd number apart (the defaults are)",
+                    file=sys.stderr,
+                )
+                return 2
             _setup_logging(config)
             return supervise(argv, config, args.workers)
         _setup_logging(config)
@@ -244,9 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _setup_logging(config: ServerConfig) -> None:
-    from tickroom.server.ops import logs
+def _exec_loadtest(args: list[str]) -> NoReturn:
+    """``tickroom loadtest ...``: become ``python -m tickroom.loadtest ...``
+    (the same process: signals, stdio and the exit code are the load
+    tester's). The server package imports nothing of the load tester, whose
+    dependencies are an extra (tickroom[loadtest])."""
+    env = {**os.environ, LOADTEST_PROG_ENV: "tickroom loadtest"}
+    os.execve(sys.executable, [sys.executable, "-m", "tickroom.loadtest", *args], env)  # noqa: S606  # nosec B606 - our own interpreter and module, argv list, no shell
 
+
+def _setup_logging(config: ServerConfig) -> None:
     logs.setup(config.log_level, config.log_format, config.node_id or socket.gethostname())
     log = logging.getLogger("tickroom")
     try:
@@ -256,10 +278,6 @@ def _setup_logging(config: ServerConfig) -> None:
         log.error("cannot read --sentry-dsn-file %s: %s; Sentry disabled", config.sentry_dsn_file, exc.strerror)
         return
     if dsn:
-        from importlib.metadata import PackageNotFoundError, version
-
-        from tickroom.server.ops import sentry
-
         try:
             release = config.release or f"tickroom@{version('tickroom')}"
         except PackageNotFoundError:  # running from a checkout
@@ -278,8 +296,6 @@ def _setup_logging(config: ServerConfig) -> None:
 
 
 async def _serve_until_signal(config: ServerConfig) -> None:
-    from tickroom.server.node import GameServer
-
     server = GameServer(config)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -295,9 +311,11 @@ async def _serve_until_signal(config: ServerConfig) -> None:
                         log.warning("signal %s again: stopping now", signal.Signals(signum).name)
                         nursery.cancel_scope.cancel()
 
-            nursery.start_soon(stop_on_signal)
-            from tickroom.server.cli.workers import stop_when_orphaned
+            def stop_once() -> None:
+                if not server.stopping:
+                    server.shutdown()
 
-            nursery.start_soon(stop_when_orphaned, lambda: server.stopping or server.shutdown())
+            nursery.start_soon(stop_on_signal)
+            nursery.start_soon(stop_when_orphaned, stop_once)
             await server.run()
             nursery.cancel_scope.cancel()

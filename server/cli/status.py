@@ -19,6 +19,7 @@ from typing import Any
 import trio
 
 from tickroom.server.cluster.store.base import StoreUnavailable
+from tickroom.server.cluster.store.redis import RedisStore
 
 DEFAULT_WATCH_S = 2.0
 
@@ -93,8 +94,6 @@ def render(state: dict[str, Any]) -> str:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    from tickroom.server.cluster.store.redis import RedisStore
-
     store = RedisStore(args.redis_url)
     shown = 0
     try:

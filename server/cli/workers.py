@@ -1,8 +1,8 @@
 """``tickroom serve --workers N``: N node processes on one machine.
 
 The parent runs no rooms. It starts N children (``python -m tickroom.server serve``
-with the same flags), worker i on game port base+i and control port
-control_base+i (a base of 0 stays 0: free ports), node id
+with the same flags), worker i on game port ``--port`` + 2i and control
+port ``--control-port`` + 2i (a base of 0 stays 0: free ports), node id
 ``<node-id or host name>-w<i>``; they share rooms through the Redis of
 ``--redis-url``, so the rooms of a worker that dies fail over to the others
 while the parent restarts it (after a bounded backoff). SIGTERM or SIGINT
@@ -55,14 +55,45 @@ def worker_count(text: str) -> int:
     return count
 
 
+# Worker i's ports are the bases plus PORT_STEP * i. A step of 2 interleaves
+# the two kinds: with the defaults (7350 game, 7351 control) the game ports
+# are 7350, 7352, ... and the control ports 7351, 7353, ...; N workers use the
+# block 7350 to 7350 + 2N - 1 and never collide, whatever N. (A step of 1
+# put worker 1's game port on worker 0's control port.) Worker 0 keeps the
+# ports of a single node.
+PORT_STEP = 2
+
+
+def worker_ports(config: ServerConfig, index: int) -> tuple[int, int | None]:
+    """Worker ``index``'s game port and control port (None: no control API).
+    A base of 0 stays 0: each worker takes a free port."""
+    game = config.port + PORT_STEP * index if config.port else 0
+    control = config.control_port
+    if control:
+        control += PORT_STEP * index
+    return game, control
+
+
+def port_clash(config: ServerConfig, count: int) -> int | None:
+    """A port that two of ``count`` workers would both bind, or None."""
+    seen: set[int] = set()
+    for index in range(count):
+        for port in worker_ports(config, index):
+            if port:
+                if port in seen:
+                    return port
+                seen.add(port)
+    return None
+
+
 def worker_args(argv: list[str], config: ServerConfig, index: int) -> list[str]:
     """The child's command line: the parent's flags, then the ones that
     differ per worker (argparse keeps the last occurrence of a flag)."""
     base = config.node_id or socket.gethostname()
-    extra = ["--workers", "1", "--node-id", f"{base}-w{index}"]
-    extra += ["--port", str(config.port + index if config.port else 0)]
-    if config.control_port is not None:
-        extra += ["--control-port", str(config.control_port + index if config.control_port else 0)]
+    game, control = worker_ports(config, index)
+    extra = ["--workers", "1", "--node-id", f"{base}-w{index}", "--port", str(game)]
+    if control is not None:
+        extra += ["--control-port", str(control)]
     return [sys.executable, "-m", "tickroom.server", *argv, *extra]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import trio
+
+from tickroom.client import connect
 
 from .harness import REPO
 
@@ -163,6 +167,75 @@ def test_two_workers_register_fail_over_and_drain(redis_url):
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        log_file.close()
+
+
+DEFAULT_PORTS = {"w0": (7350, 7351), "w1": (7352, 7353)}  # game, control: --port + 2i, --control-port + 2i
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+async def join_and_play(url: str, room: str) -> int:
+    """Join ``room`` at ``url`` and wait for a world: the tick seen."""
+    with trio.fail_after(DEADLINE_S):
+        async with connect(url, room=room, name="port-check") as client:
+            world = await client.next_world()
+            return world.tick
+
+
+def test_two_workers_on_the_default_ports_both_serve(redis_url):
+    busy = [p for ports in DEFAULT_PORTS.values() for p in ports if not port_free(p)]
+    assert not busy, f"ports {busy} are taken on this machine: this test needs the default ports free"
+    log_file = tempfile.NamedTemporaryFile(prefix="tickroom-workers-ports-", suffix=".log", delete=False)
+    env = {k: v for k, v in ENV.items() if k not in ("TICKROOM_PORT", "TICKROOM_CONTROL_PORT")}
+    parent = subprocess.Popen(
+        [
+            sys.executable, "-m", "tickroom.server", "serve", "--host", "127.0.0.1", "--workers", "2",
+            "--redis-url", redis_url, "--api-key", API_KEY, "--node-id", "d",
+        ],
+        cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    pids: list[int] = []
+
+    def log() -> str:
+        return Path(log_file.name).read_text(errors="replace")
+
+    try:
+        nodes = wait_for(
+            lambda: (n := nodes_by_id(redis_url)).keys() == {"d-w0", "d-w1"} and n, "both workers to register"
+        )
+        pids = [n["pid"] for n in nodes.values()]
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        for worker, (game_port, control_port) in DEFAULT_PORTS.items():
+            node = nodes[f"d-{worker}"]
+            assert node["url"] == f"ws://127.0.0.1:{game_port}"
+            assert node["control_url"].rstrip("/") == f"http://127.0.0.1:{control_port}"
+            with httpx.Client(base_url=node["control_url"], headers=headers) as api:
+                assert api.get("/healthz").status_code == 200
+                answer = api.post("/v1/rooms", json={})  # a room on this worker
+                assert answer.status_code == 201, answer.text
+                room = answer.json()["room_id"]
+            assert trio.run(join_and_play, node["url"], room) >= 0
+        assert "Address already in use" not in log() and "died" not in log(), log()
+
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=DEADLINE_S) == 0, log()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         log_file.close()
 
 

@@ -10,7 +10,8 @@ from tickroom.client import ClientClosed, Desynced
 from tickroom.loadtest.bots import plan_reconnect
 from tickroom.loadtest.matchmaker import server_figures
 from tickroom.loadtest.report import METRICS, build, check, parse_fail_on
-from tickroom.loadtest.stats import Delta, Totals, percentiles
+from tickroom.loadtest.stats import Delta, Totals
+from tickroom.percentiles import percentiles
 
 META = {"scenario": "steady", "seed": 1, "rooms": 1, "bots_per_room": 2, "duration_s": 2.0}
 
@@ -114,6 +115,7 @@ class Redirected(ClientClosed):
     [
         (ClientClosed(1006, "connection lost"), True, "rejoin"),
         (ClientClosed(4112, "ack timeout"), True, "rejoin"),
+        (ClientClosed(4105, "room recovering"), True, "rejoin"),
         (ClientClosed(1006, "connection lost"), False, "fresh"),
         (Desynced("bad delta"), True, "rejoin"),
         (ClientClosed(1001, "going away"), True, "fresh"),

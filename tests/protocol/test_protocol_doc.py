@@ -20,6 +20,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
+from tickroom.protocol import errors
 from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
 from tickroom.protocol.errors import Code
@@ -110,6 +111,13 @@ def test_examples_are_what_the_reference_client_reads() -> None:
 def test_every_error_code_is_in_the_table() -> None:
     for code in Code:
         assert f"| {int(code)} | `{code.name}` |" in DOC, f"{code.name} ({int(code)}) is missing from the codes table"
+
+
+@pytest.mark.parametrize("name", ["RESUME_CODES", "FAILOVER_CODES", "FRESH_CODES"])
+def test_the_close_code_sets_are_the_pages(name: str) -> None:
+    found = re.search(rf"^- .*\(`{name}`\): ([\d, ]+)$", DOC, re.M)
+    assert found, f"docs/protocol.md, section 8, has no line for {name}"
+    assert {int(code) for code in found.group(1).split(",")} == getattr(errors, name)
 
 
 def test_every_message_type_has_a_section() -> None:
