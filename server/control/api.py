@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from tickroom.protocol.errors import Code
@@ -32,9 +32,7 @@ from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
 from tickroom.server.rooms.placement import Allocation, AllocationRefused, NoCapacity, Placement
-
-if TYPE_CHECKING:
-    from tickroom.server.rooms.room import Room
+from tickroom.server.rooms.room import Room
 
 log = logging.getLogger("tickroom.server.control")
 

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import trio
@@ -36,12 +36,10 @@ from prometheus_client.core import (
 )
 
 from tickroom.protocol.errors import Code
-
-if TYPE_CHECKING:
-    from tickroom.server.rooms.admission import Admission
-    from tickroom.server.rooms.registry import RegistryConfig
-    from tickroom.server.rooms.room import Room
-    from tickroom.server.transport.connection import Connection
+from tickroom.server.rooms.admission import Admission
+from tickroom.server.rooms.registry import RegistryConfig
+from tickroom.server.rooms.room import Room
+from tickroom.server.transport.connection import Connection
 
 # Tick duration buckets, seconds: a 20 Hz tick has 50 ms; the budget per
 # room tick is well under a millisecond.
