@@ -44,7 +44,7 @@ from benchmarks.room_tick import BotLink  # noqa: E402
 from tests.fakes import CuttableStore  # noqa: E402
 from tickroom.percentiles import percentiles  # noqa: E402
 from tickroom.protocol import messages as m  # noqa: E402
-from tickroom.server.cluster.failover import Failover, FailoverConfig  # noqa: E402
+from tickroom.server.cluster.failover import Failover, FailoverConfig, RoomLeases  # noqa: E402
 from tickroom.server.cluster.store.redis import RedisStore, _key  # noqa: E402
 from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry  # noqa: E402
 from tickroom.server.rooms.room import RoomConfig  # noqa: E402
@@ -59,9 +59,9 @@ class Node:
         self.redis = RedisStore(url)
         self.store = CuttableStore(self.redis, why="cut off (benchmark: node crashed)")
         room = RoomConfig(tick_rate=RATE, max_players=max(players, 8), rejoin_grace_s=120, idle_close_s=120)
-        self.registry = RoomRegistry(RegistryConfig(room=room, max_rooms=10_000))
-        config = FailoverConfig(node_id, f"ws://{node_id}", lease_ttl_s=ttl, checkpoint_interval=interval)
-        self.failover = Failover(config, self.store, self.registry)
+        leases = RoomLeases(FailoverConfig(node_id, lease_ttl_s=ttl, checkpoint_interval=interval), self.store)
+        self.registry = RoomRegistry(RegistryConfig(room=room, max_rooms=10_000), hosting=leases)
+        self.failover = Failover(leases, self.registry, public_url=f"ws://{node_id}")
         self.scope = trio.CancelScope()
 
     async def _run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -1,56 +1,76 @@
-"""The game server: listeners, connections and the room registry, and the
-order they stop in.
+"""The game server: the composition root of a node, and the order its parts
+stop in.
+
+Everything a node runs is built here and handed what it needs: the room
+registry (with the failover's room leases as its hosting under
+``--redis-url``), the connection table and the listener that fills it
+(tickroom.server.transport.listener), the metrics and the load line
+(tickroom.server.ops), the control API (tickroom.server.control) and the
+failover service (tickroom.server.cluster).
 
 Nursery nesting is shutdown order (after hypercorn's trio runner): the root
-nursery hosts the registry and the control API (tickroom.server.control, when
-``control_port`` is set); inside it, the connection nursery hosts the
-accept loops and every connection. The control API stops last, so /healthz
-and /readyz answer during the drain. ``shutdown()`` stops accepting, asks every
-room to close its clients with 1001 (going away), and gives all of it
+nursery hosts the registry and the control API (when ``control_port`` is
+set); inside it, the connection nursery hosts the accept loops and every
+connection. The control API stops last, so /healthz and /readyz answer
+during the drain. ``shutdown()`` stops accepting, asks every room to close
+its clients with 1001 (going away), and gives all of it
 ``graceful_timeout_s`` before cancelling what is left.
 """
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
-from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import encode_redirect
 from tickroom.protocol.errors import Code
+from tickroom.server.cluster.failover import Failover, RoomLeases
+from tickroom.server.cluster.placement import ClusterPlacement
+from tickroom.server.cluster.startup import room_leases, start_failover, unique_node_id
 from tickroom.server.config import ServerConfig
+from tickroom.server.control.api import ControlAPI
+from tickroom.server.control.auth import check_exposure
+from tickroom.server.control.serve import serve_control_api
+from tickroom.server.ops.agones import AgonesSDK, port_from_env
+from tickroom.server.ops.load import LoadReport
 from tickroom.server.ops.metrics import ServerMetrics
+from tickroom.server.rooms.placement import LocalPlacement, Placement
 from tickroom.server.rooms.registry import RoomRegistry
-from tickroom.server.rooms.room import TickProfile
 from tickroom.server.transport.connection import Connection
+from tickroom.server.transport.listener import ConnectionCaps, ConnectionTable, Listener
+from tickroom.server.transport.urls import reachable_url, url_for
 
 log = logging.getLogger(__name__)
 
-# accept() errors that mean "out of resources, try again shortly" (as in
-# trio's serve_listeners): the server stays up and sheds the new connection.
-_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
-ACCEPT_BACKOFF_S = 0.1
-# Connections being refused politely (upgrade, error, close) at once; past
-# this, a refused connection is closed without a word, so that a flood of
-# connections over the caps cannot hold unbounded sockets for the handshake
-# timeout each.
-MAX_REFUSING = 256
 # How long a draining node waits to tell the cluster so before it sends its
 # clients on; a slow Redis must not hold the drain.
 DRAIN_NOTICE_S = 2.0
 
 
-def reachable_url(url: str) -> str:
-    """``url`` with a wildcard host (0.0.0.0, ::) replaced by this host's
-    name, for other nodes to reach it at."""
-    parts = urlsplit(url)
-    if parts.hostname in ("0.0.0.0", "::"):  # noqa: S104 - recognising the wildcard, not binding to it  # nosec B104
-        return urlunsplit(parts._replace(netloc=f"{socket.gethostname()}:{parts.port}"))
-    return url
+class NodeHealth:
+    """The node's own lifecycle, as /readyz reports it: listening once the
+    game port is bound, stopping once ``shutdown()`` was called."""
+
+    def __init__(self) -> None:
+        self.ports: list[int] = []  # the bound game ports, once listening
+        self._shutdown = trio.Event()
+
+    @property
+    def stopping(self) -> bool:
+        return self._shutdown.is_set()
+
+    @property
+    def listening(self) -> bool:
+        return bool(self.ports)
+
+    def begin_shutdown(self) -> None:
+        self._shutdown.set()
+
+    async def wait_shutdown(self) -> None:
+        await self._shutdown.wait()
 
 
 class GameServer:
@@ -59,44 +79,76 @@ class GameServer:
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self.registry = RoomRegistry(config.registry())
-        self.ports: list[int] = []
-        self.connections: set[Connection] = set()
-        self.refused_connections = 0  # over --max-connections or --max-connections-per-ip
-        # Each live room's TickProfile -> (seconds, player_ticks) at the last
-        # load line (keyed by the object: a room's profile dies with it).
-        self._profiles_seen: dict = {}
-        self._refusing = 0  # refusals in progress
-        self.replaced_by_closed = 0  # latest-wins replacements of connections that ended
-        self._per_ip: dict[str, int] = {}  # admitted connections by source address
-        self._limits = config.connection_limits()
-        self._tls = config.ssl_context
-        self._shutdown = trio.Event()
-        self.metrics = ServerMetrics(self)
-        self.node_id = config.node_id or socket.gethostname()
+        self.health = NodeHealth()
+        self._leases: RoomLeases | None = None
+        if config.redis_url:
+            # The rooms' leases in the shared store wrap every room's run:
+            # built first, so the registry is given them at construction.
+            self._leases = room_leases(
+                config.redis_url,
+                node_id=unique_node_id(config.node_id),
+                lease_ttl_s=config.lease_ttl_s,
+                checkpoint_interval=config.checkpoint_interval or config.tick_rate,
+            )
+        self.registry = RoomRegistry(config.registry(), hosting=self._leases)
+        # One id for the node: in the registry, in allocations and in the cluster.
+        self.node_id = self._leases.config.node_id if self._leases else (config.node_id or socket.gethostname())
+        self.connection_table = ConnectionTable()
+        self.metrics = ServerMetrics(self.registry, self.connection_table)
+        self.load = LoadReport(self.registry, self.connection_table)
+        self.listener = Listener(
+            self.connection_table,
+            self.registry,
+            limits=config.connection_limits(),
+            caps=ConnectionCaps(config.max_connections, config.max_connections_per_ip),
+            tls=config.ssl_context,
+            on_closed=self.metrics.retire_connection,
+        )
         self.control_url: str | None = None  # http://HOST:PORT once the control API is bound
-        self.failover = None  # tickroom.server.cluster.failover.Failover with --redis-url
+        self.failover: Failover | None = None  # with --redis-url, once running
         self._control_stop = trio.Event()
         self._control_done = trio.Event()
         # Under Agones (AGONES_SDK_HTTP_PORT): Ready, Health, Shutdown and the
         # rooms/players Counters through the SDK sidecar (tickroom.server.ops.agones).
-        from tickroom.server.ops.agones import AgonesSDK, port_from_env
-
         agones_port = port_from_env()
         self.agones: AgonesSDK | None = AgonesSDK(agones_port) if agones_port is not None else None
         if config.control_port is not None:
-            from tickroom.server.control.auth import check_exposure
-
             # Before anything is bound: an open API on the network is a config error.
             check_exposure(config.control_bind_host(), config.api_key)
 
     @property
+    def ports(self) -> list[int]:
+        """The bound game ports (empty until listening)."""
+        return self.health.ports
+
+    @property
+    def connections(self) -> set[Connection]:
+        """The live (admitted) connections."""
+        return self.connection_table.live
+
+    @property
+    def refused_connections(self) -> int:
+        """Connections refused over --max-connections or --max-connections-per-ip."""
+        return self.connection_table.refused
+
+    @property
     def stopping(self) -> bool:
-        return self._shutdown.is_set()
+        return self.health.stopping
 
     def shutdown(self) -> None:
         """Begin the graceful stop; ``run()`` returns when it is done."""
-        self._shutdown.set()
+        self.health.begin_shutdown()
+
+    @property
+    def ws_url(self) -> str:
+        """The URL clients reach this node's game port at."""
+        if self.config.public_url:
+            return self.config.public_url
+        return url_for("ws", self.config.host, self.ports[0] if self.ports else self.config.port)
+
+    def load_summary(self) -> str:
+        """One line on the node's load (tickroom.server.ops.load)."""
+        return self.load.summary(self.failover.summary() if self.failover is not None else None)
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as root:
@@ -104,13 +156,12 @@ class GameServer:
             if self.config.stats_interval_s > 0:
                 root.start_soon(self._log_stats_every, self.config.stats_interval_s)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host or None)
-            self.ports = sorted({listener.socket.getsockname()[1] for listener in listeners})
-            if self.config.redis_url:
-                from tickroom.server.cluster.startup import start_failover
-
-                self.failover = await start_failover(self.config, self.registry, self.ports[0], root)
-                # One id for the node: in the registry and in allocations.
-                self.node_id = self.failover.config.node_id
+            self.health.ports = sorted({listener.socket.getsockname()[1] for listener in listeners})
+            if self._leases is not None:
+                assert self.config.redis_url
+                self.failover = await start_failover(
+                    self._leases, self.registry, public_url=self.ws_url, store_name=self.config.redis_url, nursery=root
+                )
             if self.config.control_port is not None:
                 self.control_url = await root.start(self._serve_control)
                 if self.failover is not None:
@@ -119,16 +170,16 @@ class GameServer:
                     await self.failover.heartbeat_now()
             async with trio.open_nursery() as connections:
                 accepting = trio.CancelScope()
-                connections.start_soon(self._accept_all, listeners, connections, accepting)
+                connections.start_soon(self.listener.accept_all, listeners, connections, accepting)
                 log.info(
                     "tickroom listening on %s://%s:%s (game %s, %d Hz)",
-                    "wss" if self._tls else "ws",
+                    "wss" if self.config.ssl_context else "ws",
                     self.config.host or "*", self.ports[0], self.config.default_game, self.config.tick_rate,
                 )  # fmt: skip
                 if self.agones is not None:
                     root.start_soon(self.agones.run, self.registry, self.config.max_rooms)
                 task_status.started(self)
-                await self._shutdown.wait()
+                await self.health.wait_shutdown()
 
                 log.info("shutting down: closing rooms (up to %g s)", self.config.graceful_timeout_s)
                 accepting.cancel()
@@ -136,18 +187,17 @@ class GameServer:
                 if self.failover is not None:
                     # Rooms move: each checkpoints and releases its lease as
                     # it ends, and its clients rejoin elsewhere (REDIRECT).
-                    self.failover.drain()
+                    self.failover.hand_over_rooms()
                     # The registry shows us draining before any client is
                     # sent on, so the other nodes do not send it back here.
                     with trio.move_on_after(DRAIN_NOTICE_S):
                         await self.failover.heartbeat_now()
-                    await self._tell_clients_where_to_go()
-                    self.registry.drain(Code.REDIRECT, "server draining; rejoin to continue on another node")
+                    await self._tell_clients_where_to_go(self.failover)
+                    self.registry.close_all(Code.REDIRECT, "server draining; rejoin to continue on another node")
                 else:
-                    self.registry.drain()
+                    self.registry.close_all()
                 await self.registry.wait_empty()
-                while self.connections:
-                    await trio.sleep(0.05)
+                await self.connection_table.wait_empty()
                 connections.cancel_scope.cancel()
             self._control_stop.set()
             if self.config.control_port is not None:
@@ -161,158 +211,46 @@ class GameServer:
             root.cancel_scope.cancel()
         log.info("stopped")
 
-    async def _tell_clients_where_to_go(self) -> None:
+    async def _tell_clients_where_to_go(self, failover: Failover) -> None:
         """Before a drain closes them (4202): a redirect to another node,
         where the rooms will be recovered (clients retry there on 4105)."""
-        assert self.failover is not None
-        url = await self.failover.successor_url()
+        url = await failover.successor_url()
         if url is None:
             return
-        for conn in list(self.connections):
+        for conn in list(self.connection_table):
             if conn.joined is not None and not conn.closed:
                 conn.send(encode_redirect(m.Redirect(room=conn.joined.room_id, url=url)))
 
-    @property
-    def ws_url(self) -> str:
-        """The URL clients reach this node's game port at."""
-        if self.config.public_url:
-            return self.config.public_url
-        host = self.config.host
-        if host in ("", "0.0.0.0", "::"):  # noqa: S104 - recognising the wildcard, not binding to it  # nosec B104
-            host = socket.gethostname()
-        if ":" in host:
-            host = f"[{host}]"
-        return f"ws://{host}:{self.ports[0] if self.ports else self.config.port}"
+    def control_api(self, placement: Placement) -> ControlAPI:
+        """The control API of this node, allocating through ``placement``."""
+        return ControlAPI(
+            rooms=self.registry,
+            placement=placement,
+            health=self.health,
+            metrics=self.metrics,
+            api_key=self.config.api_key,
+            ticket_secret=self.config.ticket_secret,
+        )
 
     async def _serve_control(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        # Imported here: hypercorn is only needed when the API is served.
-        from tickroom.server.cluster.placement import ClusterPlacement
-        from tickroom.server.control.api import ControlAPI
-        from tickroom.server.control.serve import serve_control_api
-        from tickroom.server.rooms.placement import LocalPlacement, Placement
-
-        host = self.config.control_bind_host()
-        placement: Placement = LocalPlacement(self.registry, node_id=self.node_id, ws_url=self.ws_url)
+        assert self.config.control_port is not None  # served only then
+        local = LocalPlacement(self.registry, node_id=self.node_id, ws_url=self.ws_url)
+        placement: Placement = local
         if self.failover is not None:
             # A shared store: rooms go to the node with the most free capacity.
-            placement = ClusterPlacement(placement, self.failover, api_key=self.config.api_key)
+            placement = ClusterPlacement(local, self.failover, api_key=self.config.api_key)
         try:
             await serve_control_api(
-                ControlAPI(self, placement), host, self.config.control_port, self._control_stop, task_status=task_status
+                self.control_api(placement),
+                self.config.control_bind_host(),
+                self.config.control_port,
+                self._control_stop,
+                task_status=task_status,
             )
         finally:
             self._control_done.set()
-
-    def load_summary(self) -> str:
-        """One line on the node's load: rooms, players, tick times."""
-        rooms = self.registry.rooms()
-        durations = [d for room in rooms for d in room.tick_durations]
-        stats = [room.statistics() for room in rooms]
-        p50 = p99 = 0.0
-        if durations:
-            ordered = sorted(durations)
-            p50 = ordered[len(ordered) // 2] * 1e3
-            p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
-        # Backpressure at a glance: latest-wins replacements (slow readers)
-        # and the largest reliable backlog any one client holds.
-        outboxes = [conn.ws.outbox.statistics() for conn in self.connections]
-        summary = (
-            f"rooms={len(rooms)} players={sum(s.connected for s in stats)} connections={len(self.connections)} "
-            f"tick_ms_p50={p50:.3f} tick_ms_p99={p99:.3f} overruns={sum(s.overruns for s in stats)} "
-            f"crashes={self.registry.crashes} refused={self.refused_connections} "
-            f"snapshots_replaced={self.replaced_by_closed + sum(o.snapshots_replaced for o in outboxes)} "
-            f"pending_bytes_max={max((o.pending_bytes for o in outboxes), default=0)}"
-        )
-        summary += f" {self._tick_profile(rooms)}"
-        if self.failover is not None:
-            summary += f" {self.failover.summary()}"
-        return summary
-
-    def _tick_profile(self, rooms) -> str:
-        """Microseconds per player per tick by phase (tickroom.server.rooms.room.TickProfile)
-        since the previous load line, over the rooms alive now (one that
-        started since counts from its start)."""
-        totals = [0.0, 0.0, 0.0, 0.0]
-        player_ticks = 0
-        seen = {}
-        for room in rooms:
-            profile = room.profile
-            now = seen[profile] = (list(profile.seconds), profile.player_ticks)
-            before = self._profiles_seen.get(profile, ([0.0] * 4, 0))  # a room new since: from zero
-            for k in range(4):
-                totals[k] += now[0][k] - before[0][k]
-            player_ticks += now[1] - before[1]
-        self._profiles_seen = seen
-        per = [t / player_ticks * 1e6 if player_ticks else 0.0 for t in totals]
-        phases = ",".join(f"{name}:{v:.1f}" for name, v in zip(TickProfile.PHASES, per, strict=True))
-        return f"us_per_player_tick={phases},total:{sum(per):.1f}"
 
     async def _log_stats_every(self, interval: float) -> None:
         while True:
             await trio.sleep(interval)
             log.info("load: %s", self.load_summary())
-
-    async def _accept_all(self, listeners, nursery: trio.Nursery, scope: trio.CancelScope) -> None:
-        with scope:
-            async with trio.open_nursery() as accepting:
-                for listener in listeners:
-                    accepting.start_soon(self._accept_loop, listener, nursery)
-        for listener in listeners:
-            await listener.aclose()
-
-    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
-        while True:
-            try:
-                trio_sock, _ = await listener.socket.accept()
-            except OSError as exc:
-                if exc.errno in _ACCEPT_CAPACITY_ERRNOS:
-                    log.error("accept failed (%s); retrying in %g s", exc, ACCEPT_BACKOFF_S)
-                    await trio.sleep(ACCEPT_BACKOFF_S)
-                    continue
-                raise
-            # The connection drives a plain non-blocking socket with trio's
-            # wait_readable/wait_writable, so the tick can write to it
-            # directly (see tickroom.server.transport.outbox).
-            sock = socket.socket(fileno=trio_sock.detach())
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            nursery.start_soon(self._serve_connection, sock)
-
-    async def _serve_connection(self, sock: socket.socket) -> None:
-        conn = Connection(sock, self._limits, tls=self._tls)
-        ip = conn.peer.rpartition(":")[0]
-        refuse = self._over_limit(ip)
-        if refuse is not None:
-            # Refused after the upgrade, with an error and a close code, so
-            # that the client can tell "full" from "down". Refused
-            # connections do not count; the handshake and close timeouts
-            # bound what each costs.
-            self.refused_connections += 1
-            if self._refusing >= MAX_REFUSING:
-                sock.close()
-                return
-            self._refusing += 1
-            try:
-                await conn.serve(self.registry, refuse=refuse)
-            finally:
-                self._refusing -= 1
-            return
-        self.connections.add(conn)
-        self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-        try:
-            await conn.serve(self.registry)
-        finally:
-            self.connections.discard(conn)
-            self.metrics.retire_connection(conn)
-            self.replaced_by_closed += conn.ws.outbox.statistics().snapshots_replaced
-            left = self._per_ip.pop(ip) - 1
-            if left:
-                self._per_ip[ip] = left
-
-    def _over_limit(self, ip: str) -> tuple[Code, str] | None:
-        limit = self.config.max_connections
-        if limit > 0 and len(self.connections) >= limit:
-            return Code.SERVER_FULL, f"this server holds its maximum of {limit} connections"
-        limit = self.config.max_connections_per_ip
-        if limit > 0 and self._per_ip.get(ip, 0) >= limit:
-            return Code.TOO_MANY_CONNECTIONS, f"your address holds the maximum of {limit} connections"
-        return None

@@ -22,7 +22,7 @@ import numpy as np
 
 from tickroom.server.rooms.players import Player
 from tickroom.server.rooms.room import Room, RoomConfig
-from tickroom.simulation.game import GameConfig, InputBatch
+from tickroom.simulation.game import Game, GameConfig, InputBatch
 from tickroom.simulation.games import get_game
 
 FORMAT_VERSION = 1
@@ -114,7 +114,7 @@ def restore_room(data: bytes, log: list[tuple[int, bytes]], config: RoomConfig) 
     snap = unpack(data)
     if snap.get("v") != FORMAT_VERSION:
         raise ValueError(f"checkpoint format {snap.get('v')!r} is not {FORMAT_VERSION}")
-    game_cls = get_game(snap["game"])
+    game_cls: type[Game] = get_game(snap["game"])
     game = game_cls.restore(snap["state"], GameConfig(tick_rate=config.tick_rate, max_players=config.max_players))
     players = {
         pid: Player(id=pid, name=name, session=session, last_seq=seq) for pid, name, session, seq in snap["players"]

@@ -16,9 +16,16 @@
   claims them (exactly one node wins the atomic claim), restores them from
   checkpoint + log and hands them to the registry.
 
-The registry calls ``hosting(room)`` around each room's run (claim on
-creation, release/forget at the end) and ``locate(room_id)`` for joins that
-name a room it does not have.
+``RoomLeases`` is the registry's ``RoomHosting`` (built first, handed to
+``RoomRegistry(..., hosting=leases)``): the registry calls ``host(room)``
+around each room's run (claim on creation, hand over/forget at the end) and
+``locate(room_id)`` for joins that name a room it does not have. ``Failover``
+is the service around the same leases and the registry.
+
+Handing rooms over (``Failover.hand_over_rooms()``, a draining node) only
+changes what happens when a room ends: it checkpoints and releases its lease
+instead of forgetting it, so that another node recovers it at once. Ending
+the rooms is the registry's ``close_all``.
 """
 
 from __future__ import annotations
@@ -50,7 +57,6 @@ FINAL_WRITE_S = 2.0  # the last checkpoint and release of a room, at most
 @dataclass(frozen=True)
 class FailoverConfig:
     node_id: str
-    public_url: str
     lease_ttl_s: float = 3.0
     checkpoint_interval: int = 20  # ticks between checkpoints
 
@@ -71,9 +77,25 @@ class RoomKeeper:
         self.entries: list[tuple[int, dict[str, Any]]] = []
         self.hole = epoch is None  # no entries until a checkpoint is written after it
         self.lost = False
-        self.writing = False  # part of the batch in flight
+        self._written = trio.Event()  # set while no batch holding this room is in flight
+        self._written.set()
         self.failures = 0
         self.written_tick = -1
+
+    @property
+    def writing(self) -> bool:
+        """Part of the batch in flight."""
+        return not self._written.is_set()
+
+    def begin_write(self) -> None:
+        self._written = trio.Event()
+
+    def end_write(self) -> None:
+        self._written.set()
+
+    async def wait_written(self) -> None:
+        """Return once no batch holding this room is in flight."""
+        await self._written.wait()
 
     def ticked(self, room: Room, batch: InputBatch, room_events: list[list[Any]]) -> None:
         tick = room.game.tick
@@ -90,74 +112,46 @@ class RoomKeeper:
         self.wake()
 
 
-class Failover:
-    def __init__(self, config: FailoverConfig, store: Store, registry: RoomRegistry) -> None:
+class RoomLeases:
+    """The rooms this node holds leases on: the registry's RoomHosting
+    (tickroom.server.rooms.registry) when rooms are shared through ``store``."""
+
+    def __init__(self, config: FailoverConfig, store: Store) -> None:
         self.config = config
         self.store = store
-        self.registry = registry
         self.keepers: dict[str, RoomKeeper] = {}
-        self.draining = False
-        self.recovered = 0
-        self._nursery: trio.Nursery | None = None
-        self._restoring: set[str] = set()
+        self._handing_over = False
         self._dirty = trio.Event()  # some room has something to write
-        self.control_url: str | None = None  # registered with the heartbeat once the control API is bound
-        registry.host = self.hosting
-        registry.locate = self.locate
 
-    # -- the service -------------------------------------------------------------
+    @property
+    def handing_over(self) -> bool:
+        """True once ``hand_over_rooms()`` was called."""
+        return self._handing_over
 
-    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Heartbeat, renew, write and recover until cancelled."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            nursery.start_soon(self._heartbeat_loop)
-            nursery.start_soon(self._renew_loop)
-            nursery.start_soon(self._watch_loop)
-            nursery.start_soon(self._write_loop)
-            task_status.started(self)
+    def hand_over_rooms(self) -> None:
+        """From now on a room that ends with players checkpoints and releases
+        its lease (another node recovers it at once) instead of being
+        forgotten. It ends no room itself."""
+        self._handing_over = True
 
-    def _wake(self) -> None:
+    def wake_writer(self) -> None:
+        """Some room has something to write (a keeper's tick calls it)."""
         self._dirty.set()
 
-    def summary(self) -> str:
-        """One log fragment: rooms recovered here, checkpoint write failures."""
-        failures = sum(k.failures for k in self.keepers.values())
-        return f"recovered={self.recovered} checkpoint_failures={failures}"
-
-    def drain(self) -> None:
-        """Take no more rooms; hosted rooms checkpoint and release when they end."""
-        self.draining = True
-
-    async def successor_url(self) -> str | None:
-        """The least loaded other live node that is not draining, for the
-        clients of a draining node; None if there is none (or no store)."""
-        with trio.move_on_after(FINAL_WRITE_S):
-            try:
-                nodes = [n for n in await self.store.nodes() if n.node_id != self.config.node_id and not n.draining]
-            except StoreUnavailable:
-                return None
-            if nodes:
-                return min(nodes, key=lambda n: (n.rooms / max(n.capacity, 1), n.players)).url
-        return None
-
-    async def leave_cluster(self) -> None:
-        with trio.move_on_after(FINAL_WRITE_S, shield=True):
-            try:
-                await self.store.remove_node(self.config.node_id)
-            except StoreUnavailable as exc:
-                log.warning("could not unregister node: %s", exc)
-
-    # -- the registry's hooks ----------------------------------------------------------
+    async def wait_for_writes(self) -> None:
+        """Return once some room has something to write since the last return
+        (the writer's one wait; a single waiter)."""
+        await self._dirty.wait()
+        self._dirty = trio.Event()
 
     @asynccontextmanager
-    async def hosting(self, room: Room) -> AsyncIterator[None]:
+    async def host(self, room: Room) -> AsyncIterator[None]:
         """Around one room's run: claim (a new room) or take over (a
         restored one, already claimed), write its checkpoints, and at the end
-        hand it over (drain), forget it (it ended) or do nothing (lost)."""
+        hand it over (handing over), forget it (it ended) or do nothing (lost)."""
         keeper = self.keepers.get(room.room_id)
         if keeper is None or keeper.room is not room:
-            keeper = RoomKeeper(room, None, self.config.checkpoint_interval, self._wake)
+            keeper = RoomKeeper(room, None, self.config.checkpoint_interval, self.wake_writer)
             try:
                 keeper.epoch = await self.store.claim(room.room_id, self.config.node_id, self.config.lease_ttl_s)
             except StoreUnavailable as exc:
@@ -176,8 +170,7 @@ class Failover:
             room.observer = None
             self.keepers.pop(room.room_id, None)
             with trio.move_on_after(FINAL_WRITE_S, shield=True):
-                while keeper.writing:  # its last batch must land before the final write
-                    await trio.sleep(0.01)
+                await keeper.wait_written()  # its last batch must land before the final write
                 await self._room_ended(keeper)
 
     async def locate(self, room_id: str, *, rejoin: bool) -> None:
@@ -205,13 +198,90 @@ class Failover:
                 return
         raise JoinRefused(Code.ROOM_RECOVERING, "the room's owner is not known now; retry")
 
+    async def _room_ended(self, keeper: RoomKeeper) -> None:
+        room_id, epoch = keeper.room.room_id, keeper.epoch
+        if keeper.lost or epoch is None:
+            return
+        try:
+            if self._handing_over and len(keeper.room.players) > 0:
+                snap = checkpoint.capture(keeper.room)
+                if await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
+                    await self.store.release(room_id, epoch)
+                    log.info("room %s: handed over at tick %d", room_id, snap["tick"])
+            else:
+                await self.store.forget(room_id, epoch)
+        except StoreUnavailable as exc:
+            log.warning("room %s: could not hand over or forget it: %s", room_id, exc)
+
+
+class Failover:
+    """The node's failover service over ``leases`` (also the ``registry``'s
+    hosting) and ``registry``; ``public_url`` is registered with the heartbeat."""
+
+    def __init__(self, leases: RoomLeases, registry: RoomRegistry, *, public_url: str) -> None:
+        self.leases = leases
+        self.config = leases.config
+        self.store = leases.store
+        self.registry = registry
+        self.public_url = public_url
+        self.keepers = leases.keepers  # the same dict: the leases add and drop, the loops read
+        self.recovered = 0
+        self._nursery: trio.Nursery | None = None
+        self._restoring: set[str] = set()
+        self.control_url: str | None = None  # registered with the heartbeat once the control API is bound
+
+    # -- the service -------------------------------------------------------------
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Heartbeat, renew, write and recover until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._heartbeat_loop)
+            nursery.start_soon(self._renew_loop)
+            nursery.start_soon(self._watch_loop)
+            nursery.start_soon(self._write_loop)
+            task_status.started(self)
+
+    def summary(self) -> str:
+        """One log fragment: rooms recovered here, checkpoint write failures."""
+        failures = sum(k.failures for k in self.keepers.values())
+        return f"recovered={self.recovered} checkpoint_failures={failures}"
+
+    @property
+    def handing_over(self) -> bool:
+        """True once ``hand_over_rooms()`` was called (the node is draining)."""
+        return self.leases.handing_over
+
+    def hand_over_rooms(self) -> None:
+        """Recover no more rooms here; hosted rooms checkpoint and release
+        their lease as they end (see RoomLeases.hand_over_rooms)."""
+        self.leases.hand_over_rooms()
+
+    async def successor_url(self) -> str | None:
+        """The least loaded other live node that is not draining, for the
+        clients of a draining node; None if there is none (or no store)."""
+        with trio.move_on_after(FINAL_WRITE_S):
+            try:
+                nodes = [n for n in await self.store.nodes() if n.node_id != self.config.node_id and not n.draining]
+            except StoreUnavailable:
+                return None
+            if nodes:
+                return min(nodes, key=lambda n: (n.rooms / max(n.capacity, 1), n.players)).url
+        return None
+
+    async def leave_cluster(self) -> None:
+        with trio.move_on_after(FINAL_WRITE_S, shield=True):
+            try:
+                await self.store.remove_node(self.config.node_id)
+            except StoreUnavailable as exc:
+                log.warning("could not unregister node: %s", exc)
+
     # -- per room ------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
         """The node's writer: everything the rooms have pending, in one batch."""
         while True:
-            await self._dirty.wait()
-            self._dirty = trio.Event()
+            await self.leases.wait_for_writes()
             batch: list[tuple[RoomKeeper, int | None, Write]] = []
             for keeper in list(self.keepers.values()):
                 if keeper.lost or keeper.epoch is None:
@@ -229,14 +299,14 @@ class Failover:
             if not batch:
                 continue
             for keeper, _, _ in batch:
-                keeper.writing = True
+                keeper.begin_write()
             try:
                 results = await self.store.write_many([w for _, _, w in batch])
             except StoreUnavailable as exc:
                 results = [str(exc)] * len(batch)
             finally:
                 for keeper, _, _ in batch:
-                    keeper.writing = False
+                    keeper.end_write()
             failed = False
             for (keeper, tick, _), result in zip(batch, results, strict=True):
                 if result == WRITTEN:
@@ -280,21 +350,6 @@ class Failover:
             )
             keeper.room.request_close(Code.REDIRECT, "the room moved to another node; rejoin")
 
-    async def _room_ended(self, keeper: RoomKeeper) -> None:
-        room_id, epoch = keeper.room.room_id, keeper.epoch
-        if keeper.lost or epoch is None:
-            return
-        try:
-            if self.draining and len(keeper.room.players) > 0:
-                snap = checkpoint.capture(keeper.room)
-                if await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
-                    await self.store.release(room_id, epoch)
-                    log.info("room %s: handed over at tick %d", room_id, snap["tick"])
-            else:
-                await self.store.forget(room_id, epoch)
-        except StoreUnavailable as exc:
-            log.warning("room %s: could not hand over or forget it: %s", room_id, exc)
-
     # -- node-wide loops -------------------------------------------------------------
 
     def node_info(self) -> NodeInfo:
@@ -306,11 +361,11 @@ class Failover:
         lags = [k.room.game.tick - k.written_tick for k in self.keepers.values() if k.written_tick >= 0]
         return NodeInfo(
             node_id=self.config.node_id,
-            url=self.config.public_url,
+            url=self.public_url,
             capacity=self.registry.config.max_rooms,
             rooms=len(rooms),
             players=sum(r.players.connected_count() for r in rooms),
-            draining=self.draining or self.registry.draining,
+            draining=self.handing_over or not self.registry.taking_rooms,
             control_url=self.control_url,
             tick_ms_p50=round(p50, 3),
             tick_ms_p99=round(p99, 3),
@@ -370,7 +425,7 @@ class Failover:
         while True:
             # Jitter: nodes that started together do not race for every room.
             await trio.sleep(self.config.beat_s * random.uniform(0.5, 1.0))  # noqa: S311  # nosec B311 - jitter, not security
-            if self.draining:
+            if self.handing_over:
                 continue
             try:
                 await self._recover_expired()
@@ -379,7 +434,7 @@ class Failover:
 
     async def _recover_expired(self) -> None:
         for room_id in await self.store.unowned_rooms():
-            if self.draining or len(self.registry.rooms()) >= self.registry.config.max_rooms:
+            if self.handing_over or len(self.registry.rooms()) >= self.registry.config.max_rooms:
                 return
             if self.registry.get(room_id) is not None or room_id in self._restoring:
                 continue
@@ -411,7 +466,7 @@ class Failover:
         if not await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
             log.warning("room %s: lost it again while restoring", room_id)
             return
-        keeper = RoomKeeper(room, epoch, self.config.checkpoint_interval, self._wake)
+        keeper = RoomKeeper(room, epoch, self.config.checkpoint_interval, self.leases.wake_writer)
         keeper.written_tick = snap["tick"]
         self.keepers[room_id] = keeper
         try:

@@ -25,10 +25,11 @@ import logging
 import urllib.error
 import urllib.request
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
+from tickroom.server.cluster.failover import Failover
 from tickroom.server.cluster.store.base import NodeInfo, StoreUnavailable
 from tickroom.server.rooms.placement import (
     IDEMPOTENCY_KEYS_KEPT,
@@ -38,9 +39,6 @@ from tickroom.server.rooms.placement import (
     LocalPlacement,
     NoCapacity,
 )
-
-if TYPE_CHECKING:
-    from tickroom.server.cluster.failover import Failover
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
-"""Wiring of failover into a node: the store from the URL, the node's id and
-public URL, and the Failover service in the server's root nursery."""
+"""Wiring of failover into a node, from plain values: the store from the URL,
+the node's id, the room leases (the registry's hosting) and the Failover
+service in the server's root nursery."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
-from tickroom.server.cluster.failover import Failover, FailoverConfig
-from tickroom.server.config import ServerConfig
+from tickroom.server.cluster.failover import Failover, FailoverConfig, RoomLeases
+from tickroom.server.cluster.store.redis import RedisStore
 from tickroom.server.rooms.registry import RoomRegistry
 
 log = logging.getLogger(__name__)
@@ -27,32 +28,30 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def public_url(config: ServerConfig, port: int) -> str:
-    if config.public_url:
-        return config.public_url
-    host = config.host if config.host not in ("", "0.0.0.0", "::") else socket.gethostname()  # noqa: S104  # nosec B104 - recognising the wildcard
-    return f"ws://{host}:{port}"
+def unique_node_id(node_id: str) -> str:
+    """``node_id`` when given (it must then be unique in the cluster); else an
+    id no other process shares."""
+    return node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-async def start_failover(config: ServerConfig, registry: RoomRegistry, port: int, nursery: trio.Nursery) -> Failover:
+def room_leases(redis_url: str, *, node_id: str, lease_ttl_s: float, checkpoint_interval: int) -> RoomLeases:
+    """The leases of this node's rooms in the Redis store at ``redis_url``
+    (no connection is made yet): hand them to the RoomRegistry as its hosting."""
+    config = FailoverConfig(node_id=node_id, lease_ttl_s=lease_ttl_s, checkpoint_interval=checkpoint_interval)
+    return RoomLeases(config, RedisStore(redis_url))
+
+
+async def start_failover(
+    leases: RoomLeases, registry: RoomRegistry, *, public_url: str, store_name: str, nursery: trio.Nursery
+) -> Failover:
     """Start the Failover service in ``nursery`` (it runs until cancelled).
-    An unreachable Redis is logged and retried, never fatal."""
-    from tickroom.server.cluster.store.redis import RedisStore  # the only place redis is imported from
-
-    assert config.redis_url
-    store = RedisStore(config.redis_url)
-    fc = FailoverConfig(
-        # --node-id names the node everywhere (it must then be unique in the
-        # cluster); without it, an id no other process shares.
-        node_id=config.node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}",
-        public_url=public_url(config, port),
-        lease_ttl_s=config.lease_ttl_s,
-        checkpoint_interval=config.checkpoint_interval or config.tick_rate,
-    )
-    failover = Failover(fc, store, registry)
+    ``store_name`` is logged (redacted). An unreachable store is logged and
+    retried, never fatal."""
+    failover = Failover(leases, registry, public_url=public_url)
     await nursery.start(failover.run)
+    fc = leases.config
     log.info(
         "failover on: node %s at %s, store %s, lease %g s, checkpoint every %d ticks",
-        fc.node_id, fc.public_url, redacted(config.redis_url), fc.lease_ttl_s, fc.checkpoint_interval,
+        fc.node_id, public_url, redacted(store_name), fc.lease_ttl_s, fc.checkpoint_interval,
     )  # fmt: skip
     return failover

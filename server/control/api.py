@@ -5,7 +5,10 @@ pattern, handler, public) and a small dispatcher. Every answer is JSON
 (Prometheus text for /metrics); every error is ``{"error": ..., "reason":
 ...}`` with a stable machine-readable ``reason``. Handlers run in the server's
 trio task tree (hypercorn's trio worker), so they call the registry directly;
-the registry's methods never block.
+the registry's methods never block. The API is given what it reads, each
+through a narrow protocol below (the rooms, the node's health, the
+placement) and the metrics and secrets it uses; it knows nothing of the node
+that wires them.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from tickroom.protocol.errors import Code
@@ -27,11 +30,9 @@ from tickroom.server.control import validation
 from tickroom.server.control.auth import PUBLIC_PATHS, authorized
 from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
 from tickroom.server.control.serve import MAX_BODY_BYTES
-from tickroom.server.ops.metrics import CONTENT_TYPE
+from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
 from tickroom.server.rooms.placement import Allocation, AllocationRefused, NoCapacity, Placement
-
-if TYPE_CHECKING:
-    from tickroom.server.node import GameServer
+from tickroom.server.rooms.room import Room
 
 log = logging.getLogger("tickroom.server.control")
 
@@ -57,24 +58,74 @@ def rfc3339(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class ControlAPI:
-    """``ControlAPI(server, placement)`` is the ASGI application."""
+class Rooms(Protocol):
+    """What the API reads and asks of the room registry (tickroom.server.rooms.registry)."""
 
-    def __init__(self, server: GameServer, placement: Placement, *, clock: Callable[[], float] = time.time) -> None:
-        self.server = server
+    @property
+    def taking_rooms(self) -> bool: ...
+
+    def get(self, room_id: str) -> Room | None: ...
+
+    def rooms(self) -> list[Room]: ...
+
+    def close(self, room_id: str, code: Code, reason: str) -> bool: ...
+
+    def stop_taking_rooms(self) -> None: ...
+
+
+class Health(Protocol):
+    """What /readyz reports of the node."""
+
+    @property
+    def stopping(self) -> bool:
+        """The node is shutting down."""
+        ...
+
+    @property
+    def listening(self) -> bool:
+        """The game port is bound."""
+        ...
+
+
+# (method, path template, handler name); docs/control-api.yaml lists the same.
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/healthz", "healthz"),
+    ("GET", "/readyz", "readyz"),
+    ("GET", "/metrics", "metrics"),
+    ("POST", "/v1/rooms", "allocate"),
+    ("GET", "/v1/rooms", "list_rooms"),
+    ("GET", "/v1/rooms/{room_id}", "get_room"),
+    ("DELETE", "/v1/rooms/{room_id}", "close_room"),
+    ("POST", "/v1/rooms/{room_id}/tickets", "issue_tickets"),
+    ("POST", "/v1/drain", "drain"),
+)
+
+
+class ControlAPI:
+    """The ASGI application over ``rooms``, ``placement``, ``health`` and
+    ``metrics``. ``api_key``: required on every non-public route when set;
+    ``ticket_secret``: signs join tickets (none: tickets are refused)."""
+
+    def __init__(
+        self,
+        *,
+        rooms: Rooms,
+        placement: Placement,
+        health: Health,
+        metrics: ServerMetrics,
+        api_key: str | None = None,
+        ticket_secret: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rooms = rooms
         self.placement = placement
+        self.health = health
+        self.node_metrics = metrics
+        self.api_key = api_key
+        self.ticket_secret = ticket_secret
         self.clock = clock  # unix seconds, for ticket expiries
         self.routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
-            # (method, path template, handler); docs/control-api.yaml lists the same.
-            ("GET", "/healthz", self.healthz),
-            ("GET", "/readyz", self.readyz),
-            ("GET", "/metrics", self.metrics),
-            ("POST", "/v1/rooms", self.allocate),
-            ("GET", "/v1/rooms", self.list_rooms),
-            ("GET", "/v1/rooms/{room_id}", self.get_room),
-            ("DELETE", "/v1/rooms/{room_id}", self.close_room),
-            ("POST", "/v1/rooms/{room_id}/tickets", self.issue_tickets),
-            ("POST", "/v1/drain", self.drain),
+            (method, template, getattr(self, name)) for method, template, name in ROUTES
         ]
         self._web = web_app()
         self._patterns = [re.compile(_PARAM.sub(_PARAM_RE, template)) for _, template, _ in self.routes]
@@ -93,7 +144,7 @@ class ControlAPI:
             return
         try:
             handler, params = self._route(scope)
-            if scope["path"] not in PUBLIC_PATHS and not authorized(scope["headers"], self.server.config.api_key):
+            if scope["path"] not in PUBLIC_PATHS and not authorized(scope["headers"], self.api_key):
                 raise HTTPError(
                     401, "unauthorized", "missing or wrong API key", [(b"www-authenticate", b'Bearer realm="tickroom"')]
                 )
@@ -139,29 +190,30 @@ class ControlAPI:
         return 200, {"status": "ok"}
 
     async def readyz(self, scope, body) -> Response:
-        if self.server.stopping:
+        if self.health.stopping:
             return 503, {"status": "stopping", "ready": False}
-        if self.server.registry.draining:
+        if not self.rooms.taking_rooms:
             return 503, {"status": "draining", "ready": False}
-        if not self.server.ports:
+        if not self.health.listening:
             return 503, {"status": "starting", "ready": False}
         return 200, {"status": "ready", "ready": True}
 
     async def metrics(self, scope, body) -> Response:
-        return 200, await self.server.metrics.scrape()
+        return 200, await self.node_metrics.scrape()
 
     async def drain(self, scope, body) -> Response:
-        """Take no new rooms; the rooms running now play on."""
-        if not self.server.registry.draining:
+        """``POST /v1/drain``: stop taking new rooms; the rooms running now
+        play on, and nothing is handed over or closed."""
+        if self.rooms.taking_rooms:
             log.info("control API: draining: no new rooms")
-        self.server.registry.draining = True
-        return 202, {"status": "draining", "rooms": len(self.server.registry.rooms())}
+        self.rooms.stop_taking_rooms()
+        return 202, {"status": "draining", "rooms": len(self.rooms.rooms())}
 
     # -- rooms -----------------------------------------------------------------
 
     async def allocate(self, scope, body) -> Response:
         request = validation.allocation(_json(body))
-        counter = self.server.metrics.allocations
+        counter = self.node_metrics.allocations
         try:
             if any(name == FORWARDED_HEADER for name, _ in scope["headers"]):
                 # Another node chose this one: allocate here, never forward again.
@@ -179,7 +231,7 @@ class ControlAPI:
         return (201 if allocation.created else 200), _allocation_json(allocation)
 
     async def get_room(self, scope, body, room_id: str) -> Response:
-        room = self.server.registry.get(room_id)
+        room = self.rooms.get(room_id)
         allocation = self.placement.describe(room_id) if room is not None else None
         if room is None or allocation is None:
             raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
@@ -198,7 +250,7 @@ class ControlAPI:
     async def list_rooms(self, scope, body) -> Response:
         query = validation.list_query(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         matching = []
-        for room in sorted(self.server.registry.rooms(), key=lambda r: r.room_id):
+        for room in sorted(self.rooms.rooms(), key=lambda r: r.room_id):
             if query.after is not None and room.room_id <= query.after:
                 continue
             if query.game is not None and room.game.name != query.game:
@@ -212,28 +264,28 @@ class ControlAPI:
         page, more = matching[: query.limit], len(matching) > query.limit
         rooms = []
         for allocation in page:
-            room = self.server.registry.get(allocation.room_id)
-            players = len(room.players) if room is not None else 0
+            live = self.rooms.get(allocation.room_id)
+            players = len(live.players) if live is not None else 0
             rooms.append({**_allocation_json(allocation), "players": players})
         return 200, {"rooms": rooms, "next_cursor": validation.encode_cursor(page[-1].room_id) if more else None}
 
     async def close_room(self, scope, body, room_id: str) -> Response:
         reason = validation.close_reason(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-        room = self.server.registry.get(room_id)
+        room = self.rooms.get(room_id)
         if room is None:
             raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
         # False means the room's inbox is closed or full: it is ending anyway.
-        if self.server.registry.close(room_id, Code.ROOM_CLOSED, reason):
+        if self.rooms.close(room_id, Code.ROOM_CLOSED, reason):
             log.info("control API: closing room %s", room_id)
         return 202, {"room_id": room_id, "status": "closing"}
 
     async def issue_tickets(self, scope, body, room_id: str) -> Response:
-        secret = self.server.config.ticket_secret
+        secret = self.ticket_secret
         if not secret:
             raise HTTPError(409, "tickets_disabled", "this node has no ticket secret (--ticket-secret)")
         request = validation.tickets(_json(body))
         allocation = self.placement.describe(room_id)
-        room = self.server.registry.get(room_id)
+        room = self.rooms.get(room_id)
         if allocation is None or room is None:
             raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
         if room.closed:
@@ -241,7 +293,7 @@ class ControlAPI:
         expires = int(self.clock()) + request.ttl_s
         key = secret.encode("utf-8")
         issued = {p: sign_ticket(key, room_id, p, expires, secrets.token_urlsafe(12)) for p in request.players}
-        self.server.metrics.tickets_issued.inc(len(issued))
+        self.node_metrics.tickets_issued.inc(len(issued))
         return 200, {"room_id": room_id, "ws_url": allocation.ws_url, "tickets": issued, "expires_at": rfc3339(expires)}
 
 

@@ -2,8 +2,9 @@
 
 Every JSON line carries the node id, and lines logged by a room's task or by
 a connection that joined a room carry the room id: the registry and the
-connection set ``ROOM_ID`` in their own task, and trio gives each task its
-own copy of the context, so nothing has to pass the id to every log call.
+connection set ``ROOM_ID`` (tickroom.server.rooms.log_context) in their own
+task, and trio gives each task its own copy of the context, so nothing has to
+pass the id to every log call.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from contextvars import ContextVar
 from datetime import UTC, datetime
 
-ROOM_ID: ContextVar[str | None] = ContextVar("tickroom_room_id", default=None)
+from tickroom.server.rooms.log_context import ROOM_ID
+
+__all__ = ["ROOM_ID", "ContextFilter", "JSONFormatter", "setup"]
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -38,7 +40,7 @@ class JSONFormatter(logging.Formatter):
     (when known), exc (a traceback, when any), and any ``extra`` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {
+        line: dict[str, str | int | float | bool] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,

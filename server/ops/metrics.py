@@ -2,9 +2,10 @@
 
 Nothing here runs on the tick path: rooms and connections keep plain integer
 counters (``Room.statistics()``, ``Room.tick_durations``, the connection's
-byte and message counts) and this collector reads them at scrape time. Each
-GameServer has its own ``CollectorRegistry``, so tests run several servers
-in one process.
+byte and message counts) and this collector reads them at scrape time. It
+reads the room registry and the live connections through the narrow
+``RoomSource`` and ``LiveConnections`` protocols below. Each node has its
+own ``CollectorRegistry``, so tests run several servers in one process.
 
 Counters must never go down, but rooms and connections come and go: the
 final counts of ended ones are folded into running totals (rooms through
@@ -18,10 +19,11 @@ scrape interval of 100 s).
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import trio
@@ -34,11 +36,10 @@ from prometheus_client.core import (
 )
 
 from tickroom.protocol.errors import Code
-
-if TYPE_CHECKING:
-    from tickroom.server.node import GameServer
-    from tickroom.server.rooms.room import Room
-    from tickroom.server.transport.connection import Connection
+from tickroom.server.rooms.admission import Admission
+from tickroom.server.rooms.registry import RegistryConfig
+from tickroom.server.rooms.room import Room
+from tickroom.server.transport.connection import Connection
 
 # Tick duration buckets, seconds: a 20 Hz tick has 50 ms; the budget per
 # room tick is well under a millisecond.
@@ -88,14 +89,37 @@ _ROOM_COUNTERS = {
     "deltas_encoded": ("deltas_encoded", "Snapshot deltas encoded"),
 }
 _INPUT_REJECTIONS = {"stale": "inputs_stale", "over_limit": "inputs_over_limit"}
-_CONNECTION_COUNTERS = ("bytes_received", "bytes_sent", "messages_received", "messages_sent", "inputs_dropped")
+
+
+class RoomSource(Protocol):
+    """What the metrics read of the room registry (tickroom.server.rooms.registry)."""
+
+    config: RegistryConfig
+    ended: deque[Room]  # rooms ended since the last scrape; the collector takes them
+    crashes: int
+    admission: Admission
+
+    @property
+    def taking_rooms(self) -> bool: ...
+
+    def rooms(self) -> list[Room]: ...
+
+
+class LiveConnections(Protocol):
+    """The node's live connections (tickroom.server.transport.listener.ConnectionTable)."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Connection]: ...
 
 
 class ServerMetrics:
-    """The metrics of one GameServer; ``render()`` is the /metrics body."""
+    """The metrics of one node's ``rooms`` and ``connections``; ``render()``
+    is the /metrics body."""
 
-    def __init__(self, server: GameServer) -> None:
-        self.server = server
+    def __init__(self, rooms: RoomSource, connections: LiveConnections) -> None:
+        self.rooms = rooms
+        self.connections = connections
         self.registry = CollectorRegistry(auto_describe=False)
         self.allocations = Counter(
             "tickroom_allocations", "Room allocation requests by result", ["result"], registry=self.registry
@@ -138,7 +162,7 @@ class ServerMetrics:
 
     def _gather(self) -> _Snapshot:
         """Read every counter once. Trio thread only: it reads the rooms."""
-        registry = self.server.registry
+        registry = self.rooms
         while registry.ended:
             room = registry.ended.popleft()
             self._fold_durations(room)
@@ -154,9 +178,9 @@ class ServerMetrics:
         snap = _Snapshot(
             rooms=len(rooms),
             capacity=registry.config.max_rooms,
-            draining=int(registry.draining),
+            draining=int(not registry.taking_rooms),
             crashes=registry.crashes,
-            connections=len(self.server.connections),
+            connections=len(self.connections),
             room_totals=Tally(self._retired_rooms),
             conn_totals=Tally(self._retired_connections),
             refusals=Tally(self._retired_refusals),
@@ -175,7 +199,7 @@ class ServerMetrics:
             overall.add(histogram)
             snap.per_room.append((room.room_id, histogram.counts.copy(), histogram.sum))
         snap.overall = (overall.counts, overall.sum)
-        for conn in self.server.connections:
+        for conn in self.connections:
             snap.conn_totals.update(_connection_counts(conn))
             snap.refusals.update(conn.refusals)
         return snap
@@ -229,7 +253,6 @@ def _families(snap: _Snapshot) -> list[Metric]:
     rejected = CounterMetricFamily("tickroom_inputs_rejected", "Inputs not applied, by reason", labels=["reason"])
     for reason, name in _INPUT_REJECTIONS.items():
         rejected.add_metric([reason], totals[name])
-    rejected.add_metric(["room_busy"], conn_totals["inputs_dropped"])
     out.append(rejected)
     refused = CounterMetricFamily(
         "tickroom_messages_refused", "Client messages answered with an error, by code", labels=["code"]
@@ -273,7 +296,7 @@ class _Families:
 
 
 def _render(explicit: list[Metric], snap: _Snapshot) -> bytes:
-    return generate_latest(_Families([*explicit, *_families(snap)]))  # type: ignore[arg-type]
+    return generate_latest(_Families([*explicit, *_families(snap)]))
 
 
 def _room_counts(room: Room, s) -> dict[str, int]:
@@ -296,7 +319,6 @@ def _connection_counts(conn: Connection) -> dict[str, int]:
         "bytes_sent": out.bytes_sent,
         "messages_received": conn.messages_received,
         "messages_sent": out.frames_sent,
-        "inputs_dropped": conn.inputs_dropped,
     }
 
 

@@ -2,8 +2,12 @@
 
 The fences (tickroom.server.rooms.registry for rooms, tickroom.server.transport.connection for connections)
 report through ``log.exception``; Sentry's logging integration turns those
-records into events. ``tagged()`` puts the room id and tick on the event.
-Without ``init()`` (no DSN) every call here is a cheap no-op.
+records into events. The room id, tick and game of an event come from its
+log record (``extra={"room_id": ..., "tick": ...}``, else the task's room id
+from tickroom.server.rooms.log_context), read in ``before_send``, so the
+reporting code needs nothing of Sentry. ``tagged()`` adds tags to the events
+reported inside it. Without ``init()`` (no DSN) every call here is a cheap
+no-op.
 """
 
 from __future__ import annotations
@@ -14,15 +18,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk.integrations.logging import LoggingIntegration
+from sentry_sdk.types import Event
 
+from tickroom.server.rooms.log_context import ROOM_ID
+
+# Attributes of a log record that become tags of its event.
+RECORD_TAGS = ("room_id", "tick", "game")
 # Keys never sent to Sentry even if a record or frame holds them.
 _SECRET_KEYS = ("api_key", "ticket_secret", "sentry_dsn", "authorization", "ticket", "session")
 
 
 def init(dsn: str, *, environment: str, release: str, node_id: str) -> None:
     """Start reporting: ERROR log records become events, INFO ones breadcrumbs."""
-    from sentry_sdk.integrations.logging import LoggingIntegration
-
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,
@@ -30,7 +38,7 @@ def init(dsn: str, *, environment: str, release: str, node_id: str) -> None:
         include_local_variables=False,  # locals hold tickets, session tokens and keys
         auto_enabling_integrations=False,  # no web framework here; probing them costs a second at start
         integrations=[LoggingIntegration(level=logging.INFO, event_level=logging.ERROR)],
-        before_send=_scrub,
+        before_send=_before_send,
     )
     sentry_sdk.set_tag("node_id", node_id)
 
@@ -44,7 +52,25 @@ def tagged(**tags: Any) -> Iterator[None]:
         yield
 
 
-def _scrub(event: dict, hint: dict) -> dict:
+def _before_send(event: Event, hint: dict[str, Any]) -> Event:
+    _tag_from_record(event, hint)
+    return _scrub(event, hint)
+
+
+def _tag_from_record(event: Event, hint: dict[str, Any]) -> None:
+    """Tags from the log record an event came from (room_id, tick, game),
+    unless the event has them already (``tagged()``)."""
+    record = hint.get("log_record")
+    tags = event.setdefault("tags", {})
+    for key in RECORD_TAGS:
+        value = getattr(record, key, None) if record is not None else None
+        if value is None and key == "room_id":
+            value = ROOM_ID.get()  # before_send runs in the reporting task
+        if value is not None:
+            tags.setdefault(key, str(value))
+
+
+def _scrub(event: Event, hint: dict[str, Any]) -> Event:
     extra = event.get("extra")
     if isinstance(extra, dict):
         for key in list(extra):

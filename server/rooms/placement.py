@@ -124,7 +124,7 @@ class LocalPlacement:
             )
         except JoinRefused as exc:
             if exc.code == Code.SERVER_FULL:
-                reason = "draining" if self.registry.draining else "max_rooms"
+                reason = "max_rooms" if self.registry.taking_rooms else "draining"
                 raise NoCapacity(reason, exc.message) from None
             if exc.code == Code.UNKNOWN_GAME:
                 raise AllocationRefused("unknown_game", exc.message) from None

@@ -1,9 +1,14 @@
-"""The room registry: creates, finds, closes and drains rooms.
+"""The room registry: creates, finds and closes rooms.
 
 Each room runs as a task in the registry's nursery behind a fence: a room
 that raises is logged with its id and tick, its clients are closed with
 ROOM_CRASHED, and the other rooms and the process carry on. The wrapper's
 ``finally`` forgets the room, whatever ended it (structure, not callbacks).
+
+Where rooms are shared with other nodes (tickroom.server.cluster.failover), the
+registry is given a ``RoomHosting`` at construction: it wraps each room's run
+and says where a room this node does not have is. ``LocalHosting`` is the
+one-node default.
 """
 
 from __future__ import annotations
@@ -12,18 +17,19 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import trio
 
 from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code
 from tickroom.protocol.tickets import TicketError
-from tickroom.server.ops import logs, sentry
 from tickroom.server.rooms.admission import Admission
 from tickroom.server.rooms.link import ClientLink
+from tickroom.server.rooms.log_context import ROOM_ID
 from tickroom.server.rooms.room import JoinAccepted, JoinRefused, Room, RoomConfig
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.simulation.game import GameConfig
@@ -49,18 +55,50 @@ class RoomMeta:
     created_at: float  # unix seconds
 
 
+class RoomHosting(Protocol):
+    """What the registry asks of where its rooms live (one node, or a cluster)."""
+
+    def host(self, room: Room) -> AbstractAsyncContextManager[None]:
+        """Wraps one room's whole run (claim before, hand over or forget after);
+        does NOT guarantee the room survives this node, nor that its exit is awaited
+        past a bounded time."""
+        ...
+
+    async def locate(self, room_id: str, *, rejoin: bool) -> None:
+        """Raises JoinRefused (REDIRECT, ROOM_RECOVERING) when another node has or
+        had the room; returning does NOT mean the room exists anywhere."""
+        ...
+
+
+class LocalHosting:
+    """One node on its own: rooms run as they are and nothing is elsewhere."""
+
+    @asynccontextmanager
+    async def host(self, room: Room) -> AsyncIterator[None]:
+        yield
+
+    async def locate(self, room_id: str, *, rejoin: bool) -> None:
+        return None
+
+
 ENDED_ROOMS_KEPT = 256  # ended rooms' last statistics, until the metrics collector takes them
 
 
 class RoomRegistry:
-    """All rooms of this node. Use ``await nursery.start(registry.run)``."""
+    """All rooms of this node. Use ``await nursery.start(registry.run)``.
 
-    def __init__(self, config: RegistryConfig) -> None:
+    ``hosting`` wraps each room's run and locates rooms this node does not
+    have (default: ``LocalHosting``, a node on its own)."""
+
+    def __init__(self, config: RegistryConfig, *, hosting: RoomHosting | None = None) -> None:
         self.config = config
+        self.hosting: RoomHosting = hosting if hosting is not None else LocalHosting()
         self._rooms: dict[str, Room] = {}
         self._nursery: trio.Nursery | None = None
         self.clock = TickClock()  # one timer wakes every room (tickroom.server.rooms.tick_clock)
-        self.draining = False
+        self._taking_rooms = True
+        self._empty = trio.Event()  # set while no room runs; the last room to end sets it
+        self._empty.set()
         self.crashes = 0
         # With a secret, tickets are required unless client rooms were
         # explicitly allowed (a development setup): then a join without a
@@ -71,11 +109,6 @@ class RoomRegistry:
         # counters are not lost (see tickroom.server.ops.metrics). Bounded: without a
         # scraper the oldest are dropped.
         self.ended: deque[Room] = deque(maxlen=ENDED_ROOMS_KEPT)
-        # Set by tickroom.server.cluster.failover when rooms are shared through a store: an
-        # async context manager around each room's run, and a lookup that
-        # raises JoinRefused (REDIRECT / ROOM_RECOVERING) for rooms elsewhere.
-        self.host: Callable[[Room], AbstractAsyncContextManager[None]] | None = None
-        self.locate: Callable[..., Awaitable[None]] | None = None
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Host the room tasks until cancelled."""
@@ -99,6 +132,11 @@ class RoomRegistry:
         """Labels and creation time of a live room, or None."""
         return self._meta.get(room_id)
 
+    @property
+    def taking_rooms(self) -> bool:
+        """False once ``stop_taking_rooms()`` or ``close_all()`` was called."""
+        return self._taking_rooms
+
     # -- lifecycle -------------------------------------------------------------
 
     def create(
@@ -112,10 +150,10 @@ class RoomRegistry:
     ) -> Room:
         """Start a new room task. ``config`` overrides the node's room
         defaults for this room (tick rate, max players). Raises JoinRefused
-        when refused (draining, too many rooms, unknown game, id taken)."""
+        when refused (not taking rooms, too many rooms, unknown game, id taken)."""
         if self._nursery is None:
             raise RuntimeError("registry is not running")
-        if self.draining:
+        if not self._taking_rooms:
             raise JoinRefused(Code.SERVER_FULL, "server is shutting down; no new rooms")
         if len(self._rooms) >= self.config.max_rooms:
             raise JoinRefused(Code.SERVER_FULL, f"this node runs its maximum of {self.config.max_rooms} rooms")
@@ -140,10 +178,10 @@ class RoomRegistry:
 
     def adopt(self, room: Room) -> None:
         """Run a room built elsewhere (restored from a checkpoint). Raises
-        JoinRefused when draining or when the id is taken."""
+        JoinRefused when not taking rooms or when the id is taken."""
         if self._nursery is None:
             raise RuntimeError("registry is not running")
-        if self.draining:
+        if not self._taking_rooms:
             raise JoinRefused(Code.SERVER_FULL, "server is shutting down; no new rooms")
         if room.room_id in self._rooms:
             raise JoinRefused(Code.INVALID_MESSAGE, f"room {room.room_id!r} exists")
@@ -151,6 +189,8 @@ class RoomRegistry:
 
     def _start(self, room: Room) -> None:
         assert self._nursery is not None
+        if self._empty.is_set():
+            self._empty = trio.Event()
         self._rooms[room.room_id] = room
         # A restored room keeps no labels: they live with its allocation.
         self._meta.setdefault(room.room_id, RoomMeta(labels={}, created_at=time.time()))
@@ -162,16 +202,22 @@ class RoomRegistry:
         room = self._rooms.get(room_id)
         return room is not None and room.request_close(code, reason)
 
-    def drain(self, code: Code = Code.GOING_AWAY, reason: str = "server shutting down") -> None:
-        """Refuse new rooms and ask every room to close."""
-        self.draining = True
+    def stop_taking_rooms(self) -> None:
+        """Refuse new rooms from now on (created, adopted or joined by name);
+        the rooms running now play on. There is no way back."""
+        self._taking_rooms = False
+
+    def close_all(self, code: Code = Code.GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Stop taking rooms and ask every room to close its clients with
+        ``code`` and end. Returns at once: ``wait_empty()`` waits for the end."""
+        self.stop_taking_rooms()
         for room in self.rooms():
             room.request_close(code, reason)
 
     async def wait_empty(self) -> None:
-        """Return once every room has ended."""
-        while self._rooms:
-            await trio.sleep(0.05)
+        """Return once no room runs (at once if none does). The room that
+        ends last wakes it."""
+        await self._empty.wait()
 
     # -- joining ---------------------------------------------------------------
 
@@ -202,8 +248,10 @@ class RoomRegistry:
 
     async def _join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
         room = self._rooms.get(join.room) if join.room else None
-        if room is None and join.room and self.locate is not None:
-            await self.locate(join.room, rejoin=join.session is not None)  # raises when another node has (or had) it
+        if room is None and join.room:
+            await self.hosting.locate(
+                join.room, rejoin=join.session is not None
+            )  # raises when another node has (or had) it
         if join.session is not None:
             if room is None:
                 raise JoinRefused(Code.SESSION_UNKNOWN, "the session's room is not on this server")
@@ -230,18 +278,23 @@ class RoomRegistry:
     # -- the fence -------------------------------------------------------------
 
     async def _run_room(self, room: Room) -> None:
-        logs.ROOM_ID.set(room.room_id)  # this task's lines carry the room id (tickroom.server.ops.logs)
+        ROOM_ID.set(room.room_id)  # this task's lines carry the room id (tickroom.server.ops.logs)
         try:
-            async with self.host(room) if self.host is not None else nullcontext():
+            async with self.hosting.host(room):
                 await room.run()
         except Exception:  # the per-room fence: one room's bug ends that room only
             self.crashes += 1
-            with sentry.tagged(room_id=room.room_id, tick=room.game.tick, game=room.game.name):
-                log.exception("room %s crashed at tick %d", room.room_id, room.game.tick)
+            # The record's room id, tick and game tag the error report (tickroom.server.ops.sentry).
+            log.exception(
+                "room %s crashed at tick %d", room.room_id, room.game.tick,
+                extra={"room_id": room.room_id, "tick": room.game.tick, "game": room.game.name},
+            )  # fmt: skip
             room.kick_all(Code.ROOM_CRASHED, "the room's simulation failed; it is closed")
         finally:
             room.closed = True
             self._rooms.pop(room.room_id, None)
             self._meta.pop(room.room_id, None)
             self.ended.append(room)
+            if not self._rooms:
+                self._empty.set()
             log.info("room %s: ended at tick %d", room.room_id, room.game.tick)

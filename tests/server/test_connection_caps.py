@@ -15,7 +15,7 @@ from tests.certs import make_self_signed
 from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
 from tickroom.protocol.errors import Code
-from tickroom.server import node
+from tickroom.server.transport import listener
 
 from .test_connection_limits import DEADLINE, SHORT, joined, read_until_closed, running_server, url, wait_for
 
@@ -132,7 +132,7 @@ def test_tls_needs_both_files(cert):
 
 
 async def test_past_the_refusals_in_progress_a_refused_connection_is_just_closed(monkeypatch):
-    monkeypatch.setattr(node, "MAX_REFUSING", 0)
+    monkeypatch.setattr(listener, "MAX_REFUSING", 0)
     async with running_server(max_connections=1) as server:
         async with open_websocket_url(url(server)) as ws:
             await joined(ws, ClientSession(), "refusing")

@@ -11,7 +11,7 @@ import trio
 from tests.fakes import CuttableStore, FakeLink
 from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code
-from tickroom.server.cluster.failover import Failover, FailoverConfig
+from tickroom.server.cluster.failover import Failover, FailoverConfig, RoomLeases
 from tickroom.server.cluster.store.memory import MemoryStore
 from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry
 from tickroom.server.rooms.room import JoinRefused, RoomConfig
@@ -23,9 +23,12 @@ TTL_S = 3.0
 class Node:
     def __init__(self, node_id: str, store: MemoryStore) -> None:
         self.store = CuttableStore(store, why="cut off (test)")
-        self.registry = RoomRegistry(RegistryConfig(room=RoomConfig(tick_rate=RATE, max_players=4, rejoin_grace_s=30)))
-        config = FailoverConfig(node_id, f"ws://{node_id}", lease_ttl_s=TTL_S, checkpoint_interval=RATE)
-        self.failover = Failover(config, self.store, self.registry)
+        config = FailoverConfig(node_id, lease_ttl_s=TTL_S, checkpoint_interval=RATE)
+        self.leases = RoomLeases(config, self.store)
+        self.registry = RoomRegistry(
+            RegistryConfig(room=RoomConfig(tick_rate=RATE, max_players=4, rejoin_grace_s=30)), hosting=self.leases
+        )
+        self.failover = Failover(self.leases, self.registry, public_url=f"ws://{node_id}")
 
     async def start(self, nursery: trio.Nursery) -> Node:
         await nursery.start(self.registry.run)
@@ -121,8 +124,8 @@ async def test_drain_hands_rooms_over_without_losing_a_tick(nursery, store, auto
     link = await join(a.registry, "r1")
     room_a = a.registry.get("r1")
     await play(link, room_a, 33)
-    a.failover.drain()
-    a.registry.drain(Code.REDIRECT, "draining")
+    a.failover.hand_over_rooms()
+    a.registry.close_all(Code.REDIRECT, "draining")
     await until(lambda: a.registry.get("r1") is None, what="a to end the room")
     final_tick = room_a.game.tick
     assert link.kicked[0] == Code.REDIRECT

@@ -134,7 +134,7 @@ async def test_without_client_rooms_only_existing_rooms_can_be_joined(nursery, a
 
 async def test_drain_closes_every_room_and_refuses_new_ones(registry, autojump_clock):
     links = [await join(registry, room=name) for name in ("a", "a", "b")]
-    registry.drain()
+    registry.close_all()
     with trio.fail_after(5):
         await registry.wait_empty()
     assert registry.rooms() == []

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 import trio
@@ -202,11 +202,15 @@ class RedisStore:
 
     async def read_checkpoint(self, room_id: str) -> Checkpoint | None:
         def read() -> Checkpoint | None:
-            fields = self._client.hgetall(_key(room_id, "ckpt"))
+            # The client returns bytes (no decode_responses); its stubs say bytes | str.
+            fields = cast(dict[bytes, bytes], self._client.hgetall(_key(room_id, "ckpt")))
             if not fields:
                 return None
             tick = int(fields[b"tick"])
-            entries = self._client.xrange(_key(room_id, "log"), min=f"{tick + 1}-0")
+            entries = cast(
+                list[tuple[bytes, dict[bytes, bytes]]],
+                self._client.xrange(_key(room_id, "log"), min=f"{tick + 1}-0"),
+            )
             log = [(int(eid.split(b"-")[0]), values[b"d"]) for eid, values in entries]
             return Checkpoint(room_id, int(fields[b"epoch"]), tick, fields[b"data"], log)
 
@@ -220,7 +224,7 @@ class RedisStore:
 
     async def unowned_rooms(self) -> list[str]:
         def read() -> list[str]:
-            ids = sorted(m.decode() for m in self._client.smembers(f"{PREFIX}:rooms"))
+            ids = sorted(m.decode() for m in cast(set[bytes], self._client.smembers(f"{PREFIX}:rooms")))
             # One pipelined round trip for all the leases (not a transaction:
             # the keys live in different slots; a stale answer only makes a
             # claim fail, the claim itself is atomic).
@@ -276,9 +280,9 @@ class RedisStore:
     async def nodes(self) -> list[NodeInfo]:
         def read() -> list[NodeInfo]:
             found = []
-            for raw_id in self._client.smembers(f"{PREFIX}:nodes"):
+            for raw_id in cast(set[bytes], self._client.smembers(f"{PREFIX}:nodes")):
                 node_id = raw_id.decode()
-                fields = self._client.hgetall(f"{PREFIX}:node:{node_id}")
+                fields = cast(dict[bytes, bytes], self._client.hgetall(f"{PREFIX}:node:{node_id}"))
                 if not fields:  # its heartbeat expired: the node is gone
                     self._client.srem(f"{PREFIX}:nodes", node_id)
                     continue

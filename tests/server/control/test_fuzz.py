@@ -84,8 +84,8 @@ def test_no_request_gets_a_500(requests) -> None:
         server = GameServer(config)
         async with trio.open_nursery() as nursery:
             await nursery.start(server.registry.run)
-            server.ports = [1]
-            app = ControlAPI(server, LocalPlacement(server.registry, node_id="n", ws_url="ws://n:1"))
+            server.health.ports = [1]
+            app = server.control_api(LocalPlacement(server.registry, node_id="n", ws_url="ws://n:1"))
             room = server.registry.create()
             for method, path, room_id, query, body, auth in requests:
                 path = path.replace("{id}", quote(room_id, safe="") if room_id else room.room_id)

@@ -203,7 +203,7 @@ async def test_drain_stops_allocations_and_readiness(http, anonymous, server) ->
     assert ready.status_code == 503 and ready.json()["status"] == "draining"
     refused = await http.post("/v1/rooms", json={})
     assert refused.status_code == 503 and refused.json()["reason"] == "draining"
-    assert server.registry.draining and server.registry.get(room["room_id"]) is not None  # rooms play on
+    assert not server.registry.taking_rooms and server.registry.get(room["room_id"]) is not None  # rooms play on
     assert (await anonymous.get("/healthz")).json() == {"status": "ok"}
 
 
