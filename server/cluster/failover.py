@@ -40,6 +40,7 @@ from typing import Any
 
 import trio
 
+from tickroom.percentiles import percentiles
 from tickroom.protocol.errors import Code
 from tickroom.server.cluster import checkpoint
 from tickroom.server.cluster.store.base import FENCED, WRITTEN, NodeInfo, Store, StoreUnavailable, Write
@@ -355,9 +356,8 @@ class Failover:
     def node_info(self) -> NodeInfo:
         """This node as the registry shows it: capacity and load now."""
         rooms = self.registry.rooms()
-        durations = sorted(d for room in rooms for d in room.tick_durations)
-        p50 = durations[len(durations) // 2] * 1e3 if durations else 0.0
-        p99 = durations[min(len(durations) - 1, int(len(durations) * 0.99))] * 1e3 if durations else 0.0
+        durations = [d for room in rooms for d in room.tick_durations]
+        p50, p99 = (p * 1e3 for p in percentiles(durations, (50, 99))) if durations else (0.0, 0.0)
         lags = [k.room.game.tick - k.written_tick for k in self.keepers.values() if k.written_tick >= 0]
         return NodeInfo(
             node_id=self.config.node_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+from tickroom.percentiles import percentiles
 from tickroom.server.rooms.room import Room, TickProfile
 from tickroom.server.transport.connection import Connection
 
@@ -47,11 +48,7 @@ class LoadReport:
         rooms = self.rooms.rooms()
         durations = [d for room in rooms for d in room.tick_durations]
         stats = [room.statistics() for room in rooms]
-        p50 = p99 = 0.0
-        if durations:
-            ordered = sorted(durations)
-            p50 = ordered[len(ordered) // 2] * 1e3
-            p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1e3
+        p50, p99 = (p * 1e3 for p in percentiles(durations, (50, 99))) if durations else (0.0, 0.0)
         # Backpressure at a glance: latest-wins replacements (slow readers)
         # and the largest reliable backlog any one client holds.
         outboxes = [conn.ws.outbox.statistics() for conn in self.connections]
