@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tickroom.loadtest.bots import Meter, Target  # noqa: E402
 from tickroom.loadtest.rawbots import Fleet  # noqa: E402
 from tickroom.loadtest.scenarios import schedule  # noqa: E402
-from tickroom.loadtest.wsframe import accept_for  # noqa: E402
+from tickroom.protocol.websocket_handshake import accept_for  # noqa: E402
 
 RATE = 20
 ROOM = 10

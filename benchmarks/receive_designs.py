@@ -23,8 +23,7 @@ import time
 
 import trio
 
-from tickroom.loadtest.wsframe import client_frame
-from tickroom.protocol.websocket_frames import FrameParser
+from tickroom.protocol.websocket_frames import FrameParser, client_frame
 
 TICK_S = 0.05
 FRAME = client_frame(0x2, bytes(40), b"\x01\x02\x03\x04")  # one masked 40-byte input

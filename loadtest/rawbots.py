@@ -4,7 +4,8 @@ Why: the full client bots (loadtest/bots.py) decode every delta into numpy
 worlds over trio-websocket, ~0.6 ms of CPU per snapshot, so one machine
 cannot load a server past ~500 players while also running it. A raw bot
 speaks the same protocol (docs/protocol.md sections 1, 3-5) over a bare
-non-blocking socket and does the least a player must: it decodes each
+non-blocking socket, with the server's own frame codec in the client role
+(tickroom.protocol.websocket_frames) and does the least a player must: it decodes each
 snapshot only to read ``tick`` and ``seq`` (no deltas applied, so no desync
 check) and answers it at once with one input that acknowledges it, the
 reference workload of one snapshot in and one input out per player per tick.
@@ -22,7 +23,8 @@ Differences from the client bots, on purpose:
 - RTT is measured the same way (input N sent -> first snapshot with
   ``seq`` >= N) but, since inputs leave right after a snapshot, it is about
   one tick plus the server's and the bots' latency;
-- bytes count whole frames (WebSocket headers included) in each direction.
+- bytes count what crosses the socket after the upgrade (WebSocket headers
+  included) in each direction.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from urllib.parse import urlsplit
 
 import msgpack
@@ -51,25 +54,24 @@ from tickroom.loadtest.bots import (
     Target,
 )
 from tickroom.loadtest.scenarios import BotSpec
-from tickroom.loadtest.wsframe import (
+from tickroom.protocol.websocket_frames import (
     OP_BINARY,
     OP_CLOSE,
-    OP_PING,
     OP_PONG,
-    FrameError,
+    CloseFrame,
     FrameParser,
-    HandshakeError,
+    MessageTooBig,
+    PingFrame,
+    ProtocolViolation,
     client_frame,
     close_payload,
-    new_key,
-    parse_close,
-    parse_upgrade_response,
-    upgrade_request,
 )
+from tickroom.protocol.websocket_handshake import HandshakeError, new_key, parse_upgrade_response, upgrade_request
 
 JOIN_TIMEOUT_S = 10.0  # TCP connect to welcome; the server's own handshake timeout is 10 s
 LEAVE_TIMEOUT_S = 3.0  # "leave" sent, waiting for the server's close
 RECV_BYTES = 256 * 1024
+MAX_SERVER_MESSAGE = 16 * 2**20  # the protocol's floor for server messages (docs/protocol.md section 1)
 # The loop polls at most once per POLL_INTERVAL_S and sleeps in between, so
 # that readiness piles up and one wake serves many bots. Waking per message
 # costs more than the message itself: on a VM each wake of an idle core is an
@@ -180,7 +182,7 @@ class RawBot:
         self.out = b""  # bytes the kernel did not take yet
         self.head = b""  # the upgrade answer, until complete
         self.key = b""
-        self.parser = FrameParser()
+        self.parser = FrameParser(MAX_SERVER_MESSAGE, client=True)
         self.url = target.url
         self.room = target.room  # the welcome's room once joined: a rejoin names it
         self.session: str | None = None
@@ -204,7 +206,7 @@ class RawBot:
         gen = self.gen
         meter = self.fleet.meter
         self.tried_at = time.monotonic()
-        self.parser = FrameParser()
+        self.parser = FrameParser(MAX_SERVER_MESSAGE, client=True)
         self.out = self.head = b""
         self.close_sent = False
         self.conn_last = None
@@ -234,6 +236,8 @@ class RawBot:
             self._end(0, "connect_TimeoutError")
 
     def on_writable(self) -> None:
+        if self.sock is None:
+            return  # ended by an earlier event of the same poll
         if self.state == CONNECTING:
             err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
@@ -247,9 +251,8 @@ class RawBot:
             self._send(upgrade_request(host, port, path, self.key))
             return
         out, self.out = self.out, b""
-        if self.sock is not None:
-            self.fleet.sel.modify(self.sock, selectors.EVENT_READ, self)
-            self._send(out)
+        self.fleet.sel.modify(self.sock, selectors.EVENT_READ, self)
+        self._send(out)
 
     def _send(self, data: bytes) -> None:
         """Write now; what the kernel does not take waits for EVENT_WRITE
@@ -293,6 +296,8 @@ class RawBot:
     # -- reading -----------------------------------------------------------
 
     def on_readable(self) -> None:
+        if self.sock is None:
+            return  # ended by an earlier event of the same poll
         try:
             data = self.sock.recv(RECV_BYTES)
         except BlockingIOError:
@@ -318,17 +323,11 @@ class RawBot:
             self._send_message(self._join_message())
             if not data:
                 return
-        try:
-            frames = self.parser.feed(data)
-        except FrameError:
-            self._close(1002, "frame_error")
-            return
-        delta = self.fleet.meter.delta
-        for opcode, payload, size in frames:
-            delta.bytes_in += size
-            if opcode == OP_BINARY:
+        self.fleet.meter.delta.bytes_in += len(data)
+        for event in self.parser.receive(data):
+            if type(event) is bytes:
                 try:
-                    msg = _unpack(payload, raw=False)
+                    msg = _unpack(event, raw=False)
                     if msg.get("t") == "snap":  # the hot path first
                         self._on_snapshot(msg)
                     else:
@@ -337,11 +336,15 @@ class RawBot:
                     # Not a map, or a snapshot without its tick or seq: the
                     # server broke the protocol; count it, like a desync.
                     self._close(1002, "bad_message")
-            elif opcode == OP_CLOSE:
-                self._on_close(payload)
+            elif isinstance(event, CloseFrame):
+                self._on_close(event.code)
                 return
-            elif opcode == OP_PING:
-                self._send(client_frame(OP_PONG, payload, os.urandom(4)))
+            elif isinstance(event, PingFrame):
+                self._send(client_frame(OP_PONG, event.payload, os.urandom(4)))
+            elif isinstance(event, (ProtocolViolation, MessageTooBig)):
+                self._close(1002, "frame_error")
+                return
+            # Pongs (raw bots do not ping) and text (the server sends none): nothing to do.
             if self.sock is None:
                 return  # the message ended the connection
 
@@ -411,12 +414,13 @@ class RawBot:
 
     # -- ending ------------------------------------------------------------
 
-    def _on_close(self, payload: bytes) -> None:
-        """The server's close: answer it (RFC 6455 5.5.1) and end."""
-        code, _ = parse_close(payload)
+    def _on_close(self, code: int) -> None:
+        """The server's close (``code`` 1005 when it gave none): answer it
+        (RFC 6455 5.5.1) and end."""
         if not self.close_sent:
             self.close_sent = True
-            self._send(client_frame(OP_CLOSE, close_payload(code), os.urandom(4)))
+            # 1005 means "no code": it is echoed as an empty close, never sent (RFC 6455 7.4.1).
+            self._send(client_frame(OP_CLOSE, b"" if code == 1005 else close_payload(code), os.urandom(4)))
         expected = self.state == LEAVING and code == 1000
         self._end(code, None if expected or (code == 4202 and self.redirect) else f"closed_{code}")
 
@@ -432,14 +436,14 @@ class RawBot:
         if self.state == JOINED:
             self.state = LEAVING
             self._send_message({"t": "leave"})
-            gen = self.gen
-            self.fleet.at(
-                time.monotonic() + LEAVE_TIMEOUT_S,
-                lambda: gen == self.gen and self.state == LEAVING and self._end(0, None),
-            )
+            self.fleet.at(time.monotonic() + LEAVE_TIMEOUT_S, partial(self._leave_timeout, self.gen))
         elif self.state != LEAVING:
             self._drop_socket()
             self.finish()
+
+    def _leave_timeout(self, gen: int) -> None:
+        if gen == self.gen and self.state == LEAVING:
+            self._end(0, None)
 
     def _drop_socket(self) -> None:
         if self.sock is None:

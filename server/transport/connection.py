@@ -5,9 +5,10 @@ upgrade and reads the join through the sans-IO ServerSession. Once the player
 is in a room, the task only keeps the idle timer: the room's tick reads the
 socket itself (``take_inputs``: one non-blocking recv, every frame in it
 parsed and validated), so a player costs no task wake-up per message
-(PERFORMANCE.md: the reader task and its channel hop are what saturate a core
-with stock trio-websocket). Snapshots from the room go straight to the socket
-through the outbox; the outbox's flusher is the only other task.
+(docs/benchmarks.md, "What changed": the reader task and its channel hop are
+what saturate a core with stock trio-websocket). Snapshots from the room go
+straight to the socket through the outbox; the outbox's flusher is the only
+other task.
 
 Every way out ends in ``_finish``: an error message when the close has a
 4xxx code, the close frame, a bounded wait for the peer's, and the socket
@@ -21,6 +22,7 @@ import socket
 import ssl
 from collections import Counter
 from dataclasses import dataclass
+from typing import cast
 
 import trio
 
@@ -28,6 +30,7 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, encode_error, encode_pong, encode_redirect
 from tickroom.protocol.errors import Code, RemoteProtocolError
 from tickroom.protocol.session import RATE_PER_TICK, STRIKE_LIMIT, ServerSession
+from tickroom.protocol.websocket_frames import binary_frame
 from tickroom.server.ops import logs, sentry
 from tickroom.server.rooms.registry import RoomRegistry
 from tickroom.server.rooms.room import JoinAccepted, JoinRefused
@@ -38,7 +41,6 @@ from tickroom.server.transport.websocket import (
     MessageTooBig,
     ServerWebSocket,
     TextFrame,
-    binary_frame,
 )
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,8 @@ class Connection:
             if data is None:
                 return False
             try:
-                join = self.session.receive_message(data, trio.current_time())
+                # Before the join the session returns nothing but a Join (it raises for the rest).
+                join = cast(m.Join, self.session.receive_message(data, trio.current_time()))
             except RemoteProtocolError as exc:
                 self._refuse(exc)
                 return False
@@ -225,9 +228,9 @@ class Connection:
             kind = type(msg)
             if kind is m.Input or kind is m.Ack:
                 out.append(msg)
-            elif kind is m.Ping:
+            elif isinstance(msg, m.Ping):
                 self.send(encode_pong(m.Pong(id=msg.id, tick=self._room_tick())))
-            elif kind is m.Leave:
+            elif isinstance(msg, m.Leave):
                 self.left = True
                 self._end(Code.NORMAL, "left")
                 break
@@ -266,9 +269,9 @@ class Connection:
             except RemoteProtocolError as refusal:
                 self._refuse(refusal)
             return True
-        refusal = self.session.text_frame(trio.current_time())  # a TextFrame
-        self._refuse(refusal)
-        return refusal.fatal
+        text_refusal = self.session.text_frame(trio.current_time())  # a TextFrame
+        self._refuse(text_refusal)
+        return text_refusal.fatal
 
     async def _flush(self) -> None:
         try:

@@ -9,7 +9,7 @@ Two kinds of frames, one socket:
 
 Writes go straight to the non-blocking socket from the caller (the room's
 tick, right after it encoded the snapshot: ~12 us instead of ~50 us for an
-awaited send_all, see PERFORMANCE.md). Only what the kernel refuses waits in
+awaited send_all, see docs/benchmarks.md, "Send path"). Only what the kernel refuses waits in
 ``_pending`` for ``run()``, the one task per connection that waits for the
 socket to become writable. Frames are written whole or continue from where the
 kernel stopped, so two frames never interleave on the stream.

@@ -10,9 +10,10 @@ server so that:
   by the room's tick (tickroom.server.transport.outbox), never through a task hop;
 - a player's frames are read by the room's tick itself (``receive_available``:
   one non-blocking recv, every complete message parsed from it), instead of by
-  a reader task per connection. PERFORMANCE.md measures the per-message cost
-  of a reader task with wsproto events at ~60 us; reading every socket once
-  per tick amortises the scheduler, and the minimal parser costs a few us.
+  a reader task per connection. A reader task with wsproto events costs
+  ~60 us per message; reading every socket once per tick amortises the
+  scheduler, and the minimal parser costs about 1 us (docs/benchmarks.md,
+  "What changed").
 
 Before the join (and while closing) the connection's own task reads with the
 awaiting ``receive_message``; both read paths share one parser, so bytes that
@@ -27,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-import struct
 from collections import deque
 
 import trio
@@ -41,6 +41,7 @@ from tickroom.protocol.websocket_frames import (
     PingFrame,
     ProtocolViolation,
     TextMessage,
+    binary_frame,
     close_frame,
     pong_frame,
 )
@@ -78,18 +79,6 @@ class MessageTooBig(Exception):
 
 class TextFrame(Exception):
     """The peer sent a text message; ours is a binary protocol."""
-
-
-def binary_frame(payload: bytes) -> bytes:
-    """An unmasked, unfragmented binary frame (FIN + opcode 0x2)."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x82, n))
-    elif n < 65536:
-        header = struct.pack("!BBH", 0x82, 126, n)
-    else:
-        header = struct.pack("!BBQ", 0x82, 127, n)
-    return header + payload
 
 
 class ServerWebSocket:
@@ -269,8 +258,10 @@ class ServerWebSocket:
         self.outbox.send(binary_frame(payload))
 
     async def aclose(self, code: int = 1000, reason: str = "", *, timeout: float = 2.0) -> None:
-        """Close: our close frame, then wait (bounded) for the peer's, then
-        the socket. Idempotent; safe to call from a cancelled scope."""
+        """Close: our close frame, then read and drop what the peer sends until
+        its close frame or its EOF, then close the socket; the reading is
+        bounded by ``timeout`` seconds and CLOSE_DRAIN_BYTES. Idempotent; safe
+        to call from a cancelled scope."""
         if self._closed:
             return
         self._closed = True
@@ -285,20 +276,7 @@ class ServerWebSocket:
                     self._send_control(close_frame(code, reason), closing=True)
             self.outbox.close()
             await self.outbox.wait_drained()
-            # Read (and drop) until the peer answers or hangs up, so that the
-            # kernel does not reset the connection over unread data and
-            # destroy our close frame before the client reads it.
-            drained = 0
-            while not self._eof and not self._close_received and not self._parser.finished:
-                if drained >= CLOSE_DRAIN_BYTES:
-                    break
-                data = await self._recv()
-                drained += len(data)
-                if not data:
-                    break
-                for event in self._parser.receive(data):
-                    if isinstance(event, CloseFrame):
-                        self._close_received = True
+            await self._drain_until_peer_closes()
         self.outbox.close()
         if isinstance(self.sock, TlsSocket):
             self.sock.close_notify()
@@ -306,6 +284,41 @@ class ServerWebSocket:
         self.sock.close()
 
     # -- internals -----------------------------------------------------------
+
+    async def _drain_until_peer_closes(self) -> None:
+        """Read and drop what the peer sends until its close frame or its
+        EOF (the caller bounds the time; CLOSE_DRAIN_BYTES bounds the bytes).
+
+        Why: closing a socket with unread data makes the kernel send RST,
+        which can destroy our close frame before the client reads it (the
+        client then sees 1006 instead of, say, 4002 for a refused frame).
+        So this goes on after the parser has finished: after a refused
+        frame, past that frame's payload to the peer's close; after a
+        protocol violation (no frame boundary left) until its EOF."""
+        closing: FrameParser | None = None  # the frames after a refused one
+        data = b""
+        drained = 0
+        while not self._close_received:
+            if self._parser.finished:
+                rest = self._parser.after_refusal(data)
+                if rest:
+                    if closing is None:
+                        closing = FrameParser(self.max_message_bytes)
+                    events = closing.receive(rest)
+                else:
+                    events = []
+            else:
+                events = self._parser.receive(data)
+            if any(isinstance(event, CloseFrame) for event in events):
+                self._close_received = True
+                break
+            if self._eof or drained >= CLOSE_DRAIN_BYTES:
+                break
+            data = await self._recv()
+            if not data:
+                self._eof = True
+                break
+            drained += len(data)
 
     def _check_origin(self, request: Request) -> None:
         if not self.allowed_origins:

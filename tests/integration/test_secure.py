@@ -9,13 +9,14 @@ import sys
 
 import pytest
 import trio
-from trio_websocket import open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url
 
 from tests.certs import make_self_signed
 from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.errors import Code
 
-from .harness import REPO, running_server
+from .harness import REPO, RawClient, running_server
 
 pytestmark = pytest.mark.integration
 
@@ -40,6 +41,23 @@ async def test_wss_with_a_self_signed_certificate(tmp_path):
             assert session.welcome is not None and session.welcome.room == "tls"
             assert session.world.entity(session.welcome.player) is not None
             assert session.last_processed_seq >= 1
+
+
+async def test_a_too_big_frame_over_tls_is_closed_4002_not_reset(tmp_path):
+    # The server refuses the frame from its header, then reads and drops the
+    # rest while it closes: a socket closed with unread data is reset, and
+    # the reset would destroy the close frame (the client would see 1006).
+    cert = make_self_signed(tmp_path)
+    with running_server("--tls-cert", str(cert.cert_file), "--tls-key", str(cert.key_file)) as server:
+        async with open_websocket_url(server.url, ssl_context=cert.client_context()) as ws:
+            raw = RawClient(ws)
+            await raw.join("tls-big", name="big")
+            try:
+                await ws.send_message(b"\x00" * 2**20)
+            except ConnectionClosed:
+                pass
+            with trio.fail_after(10):
+                await raw.expect_close(Code.MESSAGE_TOO_BIG)
 
 
 def test_a_missing_certificate_stops_the_server_at_start(tmp_path):

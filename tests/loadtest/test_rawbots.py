@@ -1,51 +1,28 @@
-"""The raw bots' WebSocket pieces (loadtest/wsframe.py) and their pure
-helpers (loadtest/rawbots.py), without sockets: frames built by hand as
-RFC 6455 lays them out, and checked against the server's own framing
-library (wsproto) where it can tell."""
+"""The raw bots' handshake (protocol/websocket_handshake.py) and their pure
+helpers (loadtest/rawbots.py), without sockets. Their frames come from the
+server's own codec, tested in both roles in tests/protocol/test_websocket_frames.py."""
 
 from __future__ import annotations
 
 import base64
 import socket
-import struct
 import time
 from collections import Counter
 
-import msgpack
 import pytest
-from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from tickroom.loadtest.bench import held, largest_held, spread
 from tickroom.loadtest.bots import Target
 from tickroom.loadtest.rawbots import parse_ws_url, run_fleet
 from tickroom.loadtest.scenarios import schedule
-from tickroom.loadtest.wsframe import (
-    OP_BINARY,
-    OP_CLOSE,
-    OP_PING,
-    FrameError,
-    FrameParser,
+from tickroom.protocol.websocket_frames import OP_BINARY, server_frame
+from tickroom.protocol.websocket_handshake import (
     HandshakeError,
     accept_for,
-    client_frame,
-    close_payload,
-    mask_payload,
     new_key,
-    parse_close,
     parse_upgrade_response,
     upgrade_request,
 )
-
-
-def server_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """A server frame: unmasked, the shortest length encoding."""
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | opcode
-    if n < 126:
-        return bytes((b0, n)) + payload
-    if n < 1 << 16:
-        return bytes((b0, 126)) + struct.pack("!H", n) + payload
-    return bytes((b0, 127)) + struct.pack("!Q", n) + payload
 
 
 def test_accept_is_the_rfc_6455_example():
@@ -96,73 +73,6 @@ def test_a_bad_upgrade_answer_is_refused(status, accept, match):
 def test_an_endless_head_is_refused():
     with pytest.raises(HandshakeError):
         parse_upgrade_response(b"HTTP/1.1 101 x\r\n" + b"x" * 20000, b"k")
-
-
-@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 72, 125, 126, 127, 65535, 65536, 70000])
-def test_client_frames_decode_with_wsproto(n):
-    payload = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
-    frame = client_frame(OP_BINARY, payload, b"\x01\x02\x03\x04")
-    # wsproto is the server's own frame decoder; as a server it requires a mask.
-    proto = FrameProtocol(client=False, extensions=[])
-    proto.receive_bytes(frame)
-    got = list(proto.received_frames())
-    assert len(got) == 1 and got[0].opcode is Opcode.BINARY and got[0].message_finished
-    assert bytes(got[0].payload) == payload
-
-
-def test_mask_is_an_involution_and_masks():
-    payload = msgpack.packb({"t": "input", "seq": 1})
-    masked = mask_payload(payload, b"\xaa\xbb\xcc\xdd")
-    assert masked != payload and mask_payload(masked, b"\xaa\xbb\xcc\xdd") == payload
-    assert masked[0] == payload[0] ^ 0xAA and masked[5] == payload[5] ^ 0xBB
-
-
-@pytest.mark.parametrize("n", [0, 125, 126, 65535, 65536])
-def test_parser_reads_every_length_encoding_byte_by_byte(n):
-    payload = b"x" * n
-    frame = server_frame(OP_BINARY, payload)
-    parser = FrameParser()
-    got = []
-    for i in range(len(frame)):
-        got += parser.feed(frame[i : i + 1])
-    assert got == [(OP_BINARY, payload, len(frame))]
-    assert parser.buf == b""
-
-
-def test_parser_returns_several_frames_of_one_read_and_keeps_the_rest():
-    a, b, c = (
-        server_frame(OP_BINARY, b"one"),
-        server_frame(OP_PING, b"p"),
-        server_frame(OP_CLOSE, close_payload(1000, "bye")),
-    )
-    parser = FrameParser()
-    assert parser.feed(a + b + c[:3]) == [(OP_BINARY, b"one", 5), (OP_PING, b"p", 3)]
-    assert parser.feed(c[3:]) == [(OP_CLOSE, close_payload(1000, "bye"), len(c))]
-
-
-@pytest.mark.parametrize(
-    "frame",
-    [
-        server_frame(OP_BINARY, b"abc", fin=False),  # the server never fragments
-        bytes((0x80, 3)) + b"abc",  # a continuation frame
-        bytes((0x82, 0x83)) + b"\x00" * 4 + b"abc",  # masked: servers never mask
-        bytes((0xC2, 3)) + b"abc",  # RSV1: no compression was negotiated
-    ],
-)
-def test_parser_refuses_frames_the_server_never_sends(frame):
-    with pytest.raises(FrameError):
-        FrameParser().feed(frame)
-
-
-def test_parser_refuses_an_oversized_frame_from_its_header():
-    with pytest.raises(FrameError):
-        FrameParser(max_message=1000).feed(bytes((0x82, 127)) + struct.pack("!Q", 10**9))
-
-
-def test_close_payloads():
-    assert parse_close(close_payload(4101, "room full")) == (4101, "room full")
-    assert parse_close(b"") == (1005, "")
-    assert len(close_payload(1000, "x" * 500)) == 2 + 123
 
 
 def test_ws_urls():

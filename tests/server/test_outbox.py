@@ -14,8 +14,8 @@ import struct
 import pytest
 import trio
 
+from tickroom.protocol.websocket_frames import binary_frame
 from tickroom.server.transport.outbox import Outbox, OutboxClosed, OutboxOverflow
-from tickroom.server.transport.websocket import binary_frame
 
 BUFFER = 4096  # bytes asked for SO_SNDBUF / SO_RCVBUF (the kernel may round up)
 PAYLOAD = 1000  # bytes per test frame: a few frames fill the buffers

@@ -17,7 +17,7 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Ping, Pong, Request
 
-from tickroom.loadtest.wsframe import client_frame
+from tickroom.protocol.websocket_frames import client_frame
 from tickroom.server.transport.websocket import ConnectionClosed, MessageTooBig, ServerWebSocket, TextFrame
 
 MAX_MESSAGE = 1000  # bytes

@@ -21,9 +21,10 @@ import socket
 import trio
 
 from tests.in_process import serving
-from tickroom.loadtest.wsframe import FrameParser, client_frame, new_key, parse_upgrade_response, upgrade_request
 from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.websocket_frames import FrameParser, client_frame
+from tickroom.protocol.websocket_handshake import new_key, parse_upgrade_response, upgrade_request
 from tickroom.server.config import ServerConfig
 from tickroom.server.node import GameServer
 
@@ -39,7 +40,7 @@ class RawClient:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER)  # before connect: a small window
         self.sock.connect(("127.0.0.1", port))
         self.sock.setblocking(False)
-        self.parser = FrameParser()
+        self.parser = FrameParser(16 * 2**20, client=True)
         self.session = ClientSession()
         self.buf = b""
 
@@ -61,12 +62,12 @@ class RawClient:
         self.send(self.session.join(room="fallback", name="slow"))
 
     def frames(self, data: bytes) -> list[m.ServerMessage]:
-        """Parse (FrameError if the stream is torn) and apply (DeltaError on
+        """Parse (a torn stream fails the assertion) and apply (DeltaError on
         a desync) every whole frame in what arrived."""
         out = []
-        for opcode, payload, _ in self.parser.feed(data):
-            assert opcode == 0x2, f"opcode {opcode}: only binary frames are expected"
-            out.append(self.session.receive(bytes(payload)))
+        for event in self.parser.receive(data):
+            assert type(event) is bytes, f"{event!r}: only binary frames are expected"
+            out.append(self.session.receive(event))
         return out
 
 

@@ -1,5 +1,9 @@
-"""protocol/websocket_frames.py: the client-frame parser, against hand-made frames and
-wsproto's client side, fed whole, in every split and byte by byte."""
+"""protocol/websocket_frames.py, the one frame codec of both ends: the parser
+in the server role (client frames, masked) against hand-made frames and
+wsproto's client side, fed whole, in every split and byte by byte; the
+client role (server frames, unmasked) the same way where it differs; the
+builders of both roles against wsproto; and the properties, fuzzed once for
+both roles."""
 
 import struct
 
@@ -9,6 +13,9 @@ from hypothesis import strategies as st
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode
 
 from tickroom.protocol.websocket_frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_PING,
     CloseFrame,
     FrameParser,
     MessageTooBig,
@@ -16,8 +23,13 @@ from tickroom.protocol.websocket_frames import (
     PongFrame,
     ProtocolViolation,
     TextMessage,
+    binary_frame,
+    client_frame,
     close_frame,
+    close_payload,
+    mask_payload,
     pong_frame,
+    server_frame,
 )
 
 MASK = b"\x37\xfa\x21\x3d"
@@ -63,8 +75,8 @@ def feed(parser: FrameParser, *chunks: bytes) -> list:
     return events
 
 
-def parse(data: bytes, limit: int = LIMIT) -> list:
-    return FrameParser(limit).receive(data)
+def parse(data: bytes, limit: int = LIMIT, *, client: bool = False) -> list:
+    return FrameParser(limit, client=client).receive(data)
 
 
 def violation(events: list) -> ProtocolViolation:
@@ -400,14 +412,141 @@ def test_close_frame_round_trips(reason):
     assert len(text.encode()) > 123 - 4 or text == reason
 
 
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 72, 125, 126, 127, 65535, 65536, 70000])
+def test_client_frames_decode_with_wsproto(n):
+    payload = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
+    data = client_frame(OP_BINARY, payload, b"\x01\x02\x03\x04")
+    # wsproto is the server's own frame decoder; as a server it requires a mask.
+    proto = FrameProtocol(client=False, extensions=[])
+    proto.receive_bytes(data)
+    got = list(proto.received_frames())
+    assert len(got) == 1 and got[0].opcode is Opcode.BINARY and got[0].message_finished
+    assert bytes(got[0].payload) == payload
+
+
+@pytest.mark.parametrize("n", [0, 125, 126, 65535, 65536])
+def test_binary_frames_of_the_server_decode_with_wsproto(n):
+    payload = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
+    for data in (binary_frame(payload), server_frame(OP_BINARY, payload)):
+        (decoded,) = server_frames(data)
+        assert decoded.opcode is Opcode.BINARY and decoded.message_finished and bytes(decoded.payload) == payload
+
+
+def test_mask_is_an_involution_and_masks():
+    payload = b"\x82\xa1t\xa5input\xa3seq\x01"
+    masked = mask_payload(payload, b"\xaa\xbb\xcc\xdd")
+    assert masked != payload and mask_payload(masked, b"\xaa\xbb\xcc\xdd") == payload
+    assert masked[0] == payload[0] ^ 0xAA and masked[5] == payload[5] ^ 0xBB
+
+
+def test_control_frames_over_125_bytes_are_not_built():
+    with pytest.raises(ValueError):
+        client_frame(OP_PING, b"x" * 126, MASK)
+    with pytest.raises(ValueError):
+        server_frame(OP_CLOSE, b"x" * 126)
+
+
+def test_close_payloads():
+    assert parse(server_frame(OP_CLOSE, close_payload(4101, "room full")), client=True) == [
+        CloseFrame(4101, "room full")
+    ]
+    assert parse(server_frame(OP_CLOSE, b""), client=True) == [CloseFrame(1005, "")]
+    assert len(close_payload(1000, "x" * 500)) == 2 + 123
+
+
+# -- The client role --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 125, 126, 65535, 65536])
+def test_client_reads_every_length_encoding_byte_by_byte(n):
+    payload = b"x" * n
+    data = server_frame(OP_BINARY, payload)
+    parser = FrameParser(1 << 20, client=True)
+    assert feed(parser, *(data[i : i + 1] for i in range(len(data)))) == [payload]
+    assert not parser._buf
+
+
+def test_client_gets_several_frames_of_one_read_and_keeps_the_rest():
+    a, b, c = (
+        server_frame(OP_BINARY, b"one"),
+        server_frame(OP_PING, b"p"),
+        server_frame(OP_CLOSE, close_payload(1000, "bye")),
+    )
+    parser = FrameParser(LIMIT, client=True)
+    assert parser.receive(a + b + c[:3]) == [b"one", PingFrame(b"p")]
+    assert parser.receive(c[3:]) == [CloseFrame(1000, "bye")]
+
+
+def test_client_refuses_masked_frames():
+    # The same bytes a server reads are refused by a client, and the other way round.
+    for data in (binary(b"hello"), frame(9, b"")):
+        assert parse(data, client=True) == [ProtocolViolation(1002, "server frames must not be masked")]
+    assert parse(server_frame(OP_BINARY, b"hello")) == [ProtocolViolation(1002, "client frames must be masked")]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes((0x80, 3)) + b"abc",  # a continuation frame without a message
+        bytes((0xC2, 3)) + b"abc",  # RSV1: no compression was negotiated
+        bytes((0x8B, 0)),  # opcode 11
+        bytes((0x09, 0)),  # a fragmented ping
+    ],
+)
+def test_client_refuses_broken_server_frames(data):
+    assert type(violation(parse(data, client=True))) is ProtocolViolation
+
+
+def test_client_joins_fragments():
+    data = frame(2, b"ab", fin=False, mask=None) + frame(0, b"cd", mask=None)
+    assert parse(data, client=True) == [b"abcd"]
+
+
+def test_client_refuses_an_oversized_frame_from_its_header():
+    assert parse(bytes((0x82, 127)) + struct.pack("!Q", 10**9), 1000, client=True) == [MessageTooBig(10**9)]
+
+
+# -- After a refused frame ----------------------------------------------------------
+
+
+def test_after_refusal_skips_the_refused_frame_in_any_split():
+    # A closing server reads on past a refused frame to find the peer's close.
+    data = binary(b"x" * 300) + close(1000, b"ok")
+    for cut in range(8, len(data) + 1):  # the refusal needs the 8-byte header
+        parser = FrameParser(100)
+        assert parser.receive(data[:cut]) == [MessageTooBig(300)]
+        rest = parser.after_refusal(b"") + parser.after_refusal(data[cut:])
+        assert rest == close(1000, b"ok"), cut
+        assert FrameParser(100).receive(rest) == [CloseFrame(1000, "ok")]
+
+
+def test_after_refusal_byte_by_byte():
+    data = binary(b"y" * 200, length_size=8)
+    parser = FrameParser(100)
+    assert parser.receive(data[:14]) == [MessageTooBig(200)]
+    assert b"".join(parser.after_refusal(data[i : i + 1]) for i in range(14, len(data))) == b""
+    assert parser.after_refusal(b"next") == b"next"
+
+
+def test_no_boundary_after_a_violation_or_while_parsing():
+    parser = FrameParser(LIMIT)
+    assert parser.after_refusal(b"x") is None  # not finished
+    parser.receive(binary(b"a", rsv=1))
+    assert parser.after_refusal(b"x") is None
+    closed = FrameParser(LIMIT)
+    closed.receive(close(1000))
+    assert closed.after_refusal(b"x") is None
+
+
 # -- Properties -----------------------------------------------------------------
 
 
-def wsproto_stream(messages: list[tuple[bytes, list[int]]]) -> tuple[bytes, list]:
-    """Frames of wsproto's client side, and the events they must give: each
-    message is cut into fragments at the given points, and a ping follows the
-    first fragment of a fragmented message."""
-    protocol = FrameProtocol(client=True, extensions=[])
+def wsproto_stream(messages: list[tuple[bytes, list[int]]], *, client: bool = False) -> tuple[bytes, list]:
+    """Frames of wsproto's peer of a parser in this role (its client side for
+    a server, masked; its server side for a client, unmasked), and the events
+    they must give: each message is cut into fragments at the given points,
+    and a ping follows the first fragment of a fragmented message."""
+    protocol = FrameProtocol(client=not client, extensions=[])
     out, expected = b"", []
     for payload, cuts in messages:
         points = sorted({min(c, len(payload)) for c in cuts})
@@ -429,59 +568,82 @@ messages_strategy = st.lists(
     min_size=1,
     max_size=8,
 )
+roles = st.booleans()  # client=True: a client reading server frames
 
 
-@given(messages_strategy, st.lists(st.integers(1, 400), min_size=1, max_size=60))
-def test_any_chunking_of_wsproto_frames_yields_the_messages(messages, sizes):
-    data, expected = wsproto_stream(messages)
+def chunked(data: bytes, sizes: list[int]) -> list[bytes]:
     chunks, pos, i = [], 0, 0
     while pos < len(data):
         chunks.append(data[pos : pos + sizes[i % len(sizes)]])
         pos += sizes[i % len(sizes)]
         i += 1
-    assert feed(FrameParser(LIMIT), *chunks) == expected
+    return chunks
+
+
+@given(roles, messages_strategy, st.lists(st.integers(1, 400), min_size=1, max_size=60))
+def test_any_chunking_of_wsproto_frames_yields_the_messages(client, messages, sizes):
+    data, expected = wsproto_stream(messages, client=client)
+    assert feed(FrameParser(LIMIT, client=client), *chunked(data, sizes)) == expected
     if len(data) <= 3000:  # byte by byte too, while it stays quick
-        assert feed(FrameParser(LIMIT), *(data[i : i + 1] for i in range(len(data)))) == expected
+        parser = FrameParser(LIMIT, client=client)
+        assert feed(parser, *(data[i : i + 1] for i in range(len(data)))) == expected
 
 
-@given(messages_strategy)
-def test_wsproto_close_and_text_are_read(messages):
-    protocol = FrameProtocol(client=True, extensions=[])
-    data = wsproto_stream(messages)[0] + protocol.send_data("texte ✓", fin=True)
+@given(roles, messages_strategy, st.binary(max_size=125), st.lists(st.integers(1, 400), min_size=1, max_size=20))
+def test_our_builders_round_trip_in_both_roles(client, messages, ping, sizes):
+    # The frames a peer in the other role builds with this module: masked
+    # client frames for a server, unmasked server frames for a client.
+    def build(opcode: int, payload: bytes) -> bytes:
+        return server_frame(opcode, payload) if client else client_frame(opcode, payload, MASK)
+
+    payloads = [payload for payload, _ in messages]
+    data = b"".join(build(OP_BINARY, payload) for payload in payloads)
+    data += build(OP_PING, ping) + build(OP_CLOSE, close_payload(4002, "too big"))
+    expected = [*payloads, PingFrame(ping), CloseFrame(4002, "too big")]
+    assert feed(FrameParser(LIMIT, client=client), *chunked(data, sizes)) == expected
+
+
+@given(roles, messages_strategy)
+def test_wsproto_close_and_text_are_read(client, messages):
+    protocol = FrameProtocol(client=not client, extensions=[])
+    data = wsproto_stream(messages, client=client)[0] + protocol.send_data("texte ✓", fin=True)
     data += protocol.close(CloseReason.GOING_AWAY, "gone")
-    events = parse(data)
+    events = parse(data, client=client)
     assert events[-2:] == [TextMessage(len("texte ✓".encode())), CloseFrame(1001, "gone")]
 
 
 EVENT_TYPES = (bytes, TextMessage, PingFrame, PongFrame, CloseFrame, MessageTooBig, ProtocolViolation)
 
 
-def check_never_raises(data: bytes, limit: int, cut: int) -> None:
+def check_never_raises(data: bytes, limit: int, cut: int, client: bool = False) -> None:
     """Whole or cut in two, ``data`` gives the same events, of the event
     types only, with a finishing event only last."""
-    whole = parse(data, limit)
-    assert feed(FrameParser(limit), data[:cut], data[cut:]) == whole
+    whole = parse(data, limit, client=client)
+    assert feed(FrameParser(limit, client=client), data[:cut], data[cut:]) == whole
     for i, event in enumerate(whole):
         assert type(event) in EVENT_TYPES
         if type(event) in (CloseFrame, MessageTooBig, ProtocolViolation):
             assert i == len(whole) - 1
 
 
-@given(st.binary(max_size=400), st.integers(0, 200), st.integers(0, 400))
-def test_random_bytes_never_raise(data, limit, cut):
-    check_never_raises(data, limit, cut)
+@given(roles, st.binary(max_size=400), st.integers(0, 200), st.integers(0, 400))
+def test_random_bytes_never_raise(client, data, limit, cut):
+    check_never_raises(data, limit, cut, client)
 
 
 @given(
+    roles,
     messages_strategy,
     st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
     st.integers(0, 10**6),
 )
-def test_mutated_streams_never_raise(messages, mutations, cut):
-    data = bytearray(wsproto_stream(messages)[0] + frame(9, b"p") + frame(1, b"t") + close(1000, b"r"))
+def test_mutated_streams_never_raise(client, messages, mutations, cut):
+    mask = None if client else MASK
+    tail = frame(9, b"p", mask=mask) + frame(1, b"t", mask=mask) + frame(8, struct.pack("!H", 1000) + b"r", mask=mask)
+    data = bytearray(wsproto_stream(messages, client=client)[0] + tail)
     for where, value in mutations:
         data[where % len(data)] = value
-    check_never_raises(bytes(data), 4000, cut % (len(data) + 1))
+    check_never_raises(bytes(data), 4000, cut % (len(data) + 1), client)
 
 
 @pytest.mark.parametrize("sizes", [range(0, 300), range(1016, 1048), range(8184, 8200)])
