@@ -45,15 +45,14 @@ from urllib.parse import urlsplit
 import msgpack
 
 from tickroom.loadtest.bots import (
-    FRESH_CODES,
     MAX_BACKOFF_S,
     MAX_RECONNECTS,
-    RESUME_CODES,
     RETRY_BACKOFF_S,
     Meter,
     Target,
 )
 from tickroom.loadtest.scenarios import BotSpec
+from tickroom.protocol.errors import FRESH_CODES, REJOIN_CODES
 from tickroom.protocol.websocket_frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -79,7 +78,6 @@ MAX_SERVER_MESSAGE = 16 * 2**20  # the protocol's floor for server messages (doc
 # added to each snapshot's handling, hence to the RTT measured.
 POLL_INTERVAL_S = 0.002
 MAX_PENDING_RTT = 256  # input send times kept per bot, if the server stops applying them
-REJOIN_CODES = RESUME_CODES | {4105, 4202}  # plus room recovering and redirect (section 3.10)
 
 # One Packer for the process: msgpack.packb builds a new one (and its
 # buffer) per call, a measurable part of a ~20 us budget per message.

@@ -1,20 +1,17 @@
 """Error reporting to Sentry: initialisation and per-event tags.
 
-The fences (tickroom.server.rooms.registry for rooms, tickroom.server.transport.connection for connections)
-report through ``log.exception``; Sentry's logging integration turns those
+The fences (tickroom.server.rooms.registry for rooms,
+tickroom.server.transport.connection for connections) report through ``log.exception``; Sentry's logging integration turns those
 records into events. The room id, tick and game of an event come from its
 log record (``extra={"room_id": ..., "tick": ...}``, else the task's room id
 from tickroom.server.rooms.log_context), read in ``before_send``, so the
-reporting code needs nothing of Sentry. ``tagged()`` adds tags to the events
-reported inside it. Without ``init()`` (no DSN) every call here is a cheap
-no-op.
+reporting code needs nothing of Sentry. Without ``init()`` (no DSN) nothing
+here runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import sentry_sdk
@@ -43,15 +40,6 @@ def init(dsn: str, *, environment: str, release: str, node_id: str) -> None:
     sentry_sdk.set_tag("node_id", node_id)
 
 
-@contextlib.contextmanager
-def tagged(**tags: Any) -> Iterator[None]:
-    """Events reported inside get these tags (room_id, tick, ...)."""
-    with sentry_sdk.new_scope() as scope:
-        for key, value in tags.items():
-            scope.set_tag(key, str(value))
-        yield
-
-
 def _before_send(event: Event, hint: dict[str, Any]) -> Event:
     _tag_from_record(event, hint)
     return _scrub(event, hint)
@@ -59,7 +47,7 @@ def _before_send(event: Event, hint: dict[str, Any]) -> Event:
 
 def _tag_from_record(event: Event, hint: dict[str, Any]) -> None:
     """Tags from the log record an event came from (room_id, tick, game),
-    unless the event has them already (``tagged()``)."""
+    unless the event has them already."""
     record = hint.get("log_record")
     tags = event.setdefault("tags", {})
     for key in RECORD_TAGS:

@@ -31,7 +31,7 @@ from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, encode_error, enco
 from tickroom.protocol.errors import Code, RemoteProtocolError
 from tickroom.protocol.session import RATE_PER_TICK, STRIKE_LIMIT, ServerSession
 from tickroom.protocol.websocket_frames import binary_frame
-from tickroom.server.ops import logs, sentry
+from tickroom.server.rooms.log_context import ROOM_ID
 from tickroom.server.rooms.registry import RoomRegistry
 from tickroom.server.rooms.room import JoinAccepted, JoinRefused
 from tickroom.server.transport.outbox import OutboxClosed, OutboxOverflow
@@ -135,8 +135,8 @@ class Connection:
                         nursery.cancel_scope.cancel()
         except Exception:  # the fence: a bug here ends this connection only
             room_id = self.joined.room_id if self.joined is not None else ""
-            with sentry.tagged(room_id=room_id, tick=self._room_tick()):
-                log.exception("connection %s failed", self.peer)
+            # Sentry tags the event from these (tickroom.server.ops.sentry).
+            log.exception("connection %s failed", self.peer, extra={"room_id": room_id, "tick": self._room_tick()})
             self._set_close(Code.INTERNAL_ERROR, "internal error")
         finally:
             await self._finish()
@@ -172,7 +172,7 @@ class Connection:
             self._set_close(exc.code, exc.message)
             return False
         self.session.joined(self.joined.input_fields, self.joined.tick_rate, trio.current_time())
-        logs.ROOM_ID.set(self.joined.room_id)  # this task's lines carry the room id (tickroom.server.ops.logs)
+        ROOM_ID.set(self.joined.room_id)  # this task's lines carry the room id (tickroom.server.rooms.log_context)
         return True
 
     async def _wait_in_room(self) -> None:
