@@ -6,7 +6,7 @@ than their shooter that they touch. A kill scores a point; the dead respawn at
 a random spot a couple of seconds later.
 
 It is the workload the server is tuned on (rooms of 10 at 20 Hz, see
-PERFORMANCE.md, "The simulation step"): with ~1 us per numpy call the call
+docs/benchmarks.md, "The budget"): with ~1 us per numpy call the call
 count, not the entity count, is the cost of a small room, so a step is a few
 dozen array calls and the common case (nobody dead, nothing hit) takes the
 shortest path. The array layout is in arena_world, collisions and damage in
