@@ -23,7 +23,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -147,10 +147,14 @@ class _CloseRequest:
 class Room:
     """One game world and its players. ``run()`` is the room task."""
 
-    def __init__(self, room_id: str, game: Game, config: RoomConfig) -> None:
+    def __init__(
+        self, room_id: str, game: Game, config: RoomConfig, *, labels: Mapping[str, str] | None = None
+    ) -> None:
         self.room_id = room_id
         self.game = game
         self.config = config
+        # The matchmaker's labels; checkpointed with the room, so they survive failover.
+        self.labels: dict[str, str] = dict(labels or {})
         self.schema = Schema.from_description(game.components)
         self.input_fields = InputFields(game.input_fields)
         self.players = PlayerTable()
@@ -428,6 +432,7 @@ class Room:
                     schema=self.schema.describe(),
                     inputs=self.input_fields.describe(),
                     players=[[p.id, p.name] for p in self.players],
+                    options=dict(self.game.config.options),
                 )
             )
         )
