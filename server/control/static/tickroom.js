@@ -70,6 +70,8 @@ export class TickroomClient {
   }
 
   get player() { return this.welcome ? this.welcome.player : null; }
+  /** The room's game options from the welcome (every declared one; {} before it or from an older server). */
+  get options() { return (this.welcome && this.welcome.options) || {}; }
   get newestTick() { return this.world ? this.world.tick : -1; }
 
   /** Open the connection and join (or rejoin when a session is held). */
