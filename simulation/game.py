@@ -118,7 +118,8 @@ class Game(Protocol):
     def join(self, name: str) -> int:
         """Add a player; returns its avatar's entity id.
 
-        Raises GameFull when config.max_players are already in.
+        Raises GameFull when config.max_players are already in, JoinRejected
+        (with a reason) to refuse this player for the game's own reasons.
         """
 
     def leave(self, player_id: int) -> None:
@@ -147,3 +148,20 @@ class Game(Protocol):
 
 class GameFull(Exception):
     """join() was called with config.max_players players already in."""
+
+
+MAX_REJECT_REASON_CHARS = 100  # a WebSocket close reason holds 123 bytes
+
+
+class JoinRejected(Exception):
+    """Raised by join() to refuse a player, with a reason the player is told
+    (close code 4106 JOIN_REJECTED). The game must leave its state as it was:
+    the room and its other players carry on untouched.
+
+    Any other exception from join() is a bug: the join is refused with 4200
+    INTERNAL_ERROR, the error is logged (and reported to Sentry), and the room
+    plays on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = str(reason)[:MAX_REJECT_REASON_CHARS]

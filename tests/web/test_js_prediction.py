@@ -48,7 +48,9 @@ def test_step_player_matches_the_arena(tmp_path: Path, rate: int, size: float) -
         game.apply_inputs(batch)
         game.step()
         expected.append(game.state()["p_pos"][0].tolist())
-    (tmp_path / "in.json").write_text(json.dumps({"rate": rate, "size": size, "start": start, "hp": 100, "inputs": inputs}))
+    (tmp_path / "in.json").write_text(
+        json.dumps({"rate": rate, "size": size, "start": start, "hp": 100, "inputs": inputs})
+    )
     subprocess.run([node, str(SCRIPT), str(tmp_path / "in.json"), str(tmp_path / "out.json")], check=True, timeout=30)
     got = json.loads((tmp_path / "out.json").read_text())
     assert np.allclose(got, expected, rtol=0, atol=1e-9)
