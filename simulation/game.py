@@ -24,6 +24,21 @@ Rules a game keeps (the tests hold every game to them):
 - Vectorised: step() and apply_inputs() do no per-entity Python loops.
 - state() is the whole truth: restore(state()) continues exactly as the
   original would have.
+- view() returns fresh arrays: the room keeps each view as a delta baseline,
+  so a view that hands out a live array (mutated by the next step) makes
+  every delta come out empty, with no error.
+
+Optional declarations (a game without them keeps the defaults):
+- ``options``: the room options a matchmaker may set (POST /v1/rooms
+  ``options``), one tickroom.simulation.options.Option per name; the room's
+  GameConfig.options then holds every one of them, defaults filled in, and
+  the welcome and the room's checkpoints carry them. A classmethod
+  ``check_options(options)`` may refuse combinations (ValueError).
+- join() may raise JoinRejected(reason) to refuse a player (close 4106).
+
+Where the server finds games: built in, the ``tickroom.games`` entry points
+of installed packages, or ``--game module.path:Class``
+(tickroom.server.rooms.game_catalog).
 """
 
 from __future__ import annotations
