@@ -110,6 +110,13 @@ class Client:
         return self.session.welcome
 
     @property
+    def options(self) -> dict[str, Any]:
+        """The room's game options, from the welcome (every declared one,
+        defaults filled in; e.g. arena's ``size``)."""
+        assert self.session.welcome is not None
+        return dict(self.session.welcome.options)
+
+    @property
     def world(self) -> WorldState | None:
         """The newest world received, or None before the first snapshot."""
         return self.session.world

@@ -59,6 +59,7 @@ from tickroom.server.transport.connection import ConnectionLimits  # noqa: E402
 from tickroom.server.transport.outbox import MAX_PENDING_BYTES  # noqa: E402
 from tickroom.simulation.game import GameConfig, InputBatch  # noqa: E402
 from tickroom.simulation.games.arena import Arena  # noqa: E402
+from tickroom.simulation.options import resolve_options  # noqa: E402
 
 SEED = 20240601
 ROOM = "lobby"
@@ -107,7 +108,8 @@ def _input_batch(fields: InputFields, player: int, msgs: list[m.Input]) -> Input
 
 
 def build() -> Scenario:
-    game = Arena(seed=SEED, config=GameConfig(tick_rate=TICK_RATE, max_players=16))
+    options = resolve_options(Arena, {})  # the room's options, every default filled in
+    game = Arena(seed=SEED, config=GameConfig(tick_rate=TICK_RATE, max_players=16, options=options))
     schema = Schema.from_description(game.components)
     fields = InputFields(game.input_fields)
     history = SnapshotHistory(schema, RoomConfig().history_ticks)
@@ -146,6 +148,7 @@ def build() -> Scenario:
             schema=schema.describe(),
             inputs=fields.describe(),
             players=[[ada, "ada"], [bob, join_msg.name]],
+            options=dict(game.config.options),
         )
     )
     server.joined(fields, TICK_RATE, now=0.0)
@@ -436,6 +439,7 @@ _WELCOME_NOTES = {
     ("tick",): "the room's tick now",
     ("players", "*", 0): "entity id",
     ("players", "*", 1): "name",
+    ("options",): "the room's game options",
 }
 _SNAP_NOTES = {
     ("seq",): "newest input seq applied for you",

@@ -161,6 +161,7 @@ class ClientSession:
             schema=obj["schema"],
             inputs=obj["inputs"],
             players=obj.get("players", []),
+            options=obj.get("options", {}),
         )
         if self.welcome is not None and welcome.session != self.welcome.session:
             # A new session (not a rejoin): nothing of the old world applies,

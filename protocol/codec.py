@@ -90,6 +90,7 @@ def encode_welcome(msg: m.Welcome) -> bytes:
             "schema": dict(msg.schema),
             "inputs": {k: list(v) for k, v in msg.inputs.items()},
             "players": [list(p) for p in msg.players],
+            "options": dict(msg.options),
         }
     )
 

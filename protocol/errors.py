@@ -42,6 +42,7 @@ class Code(IntEnum):
     ROOM_CRASHED = 4103  # the room's simulation failed; its state is gone
     UNKNOWN_GAME = 4104
     ROOM_RECOVERING = 4105  # the room's node is gone and another is taking it over: retry soon
+    JOIN_REJECTED = 4106  # the game refused this player; the message says why
     SESSION_UNKNOWN = 4110  # rejoin with a token that is unknown or past its grace period
     SESSION_REPLACED = 4111  # the same session joined again on another connection
     ACK_TIMEOUT = 4112  # no snapshot acknowledged for too long (a client not reading)

@@ -100,6 +100,9 @@ class Welcome:
     # [[entity id, name], ...] of the players in the room now. A list, not a
     # map: msgpack maps with integer keys trip up several client libraries.
     players: list = field(default_factory=list)
+    # The room's options (the game's, all of them: defaults filled in), so a
+    # client draws an arena of the room's size rather than assuming one.
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

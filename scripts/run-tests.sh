@@ -36,6 +36,9 @@ fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
+# The example game, as its own package with its entry point (tickroom.games):
+# the tests run it exactly as a user's installed game (docs/games.md).
+.venv/bin/python -m pip install --quiet ./examples/tag
 # No `playwright install`: the tests launch /usr/bin/chromium themselves.
 # (hadolint and kubernetes-validate come with the test extra: the suite
 # lints the Dockerfile and validates deploy/k8s/ offline.)

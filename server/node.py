@@ -37,6 +37,7 @@ from tickroom.server.control.serve import serve_control_api
 from tickroom.server.ops.agones import AgonesSDK, port_from_env
 from tickroom.server.ops.load import LoadReport
 from tickroom.server.ops.metrics import ServerMetrics
+from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.placement import LocalPlacement, Placement
 from tickroom.server.rooms.registry import RoomRegistry
 from tickroom.server.transport.connection import Connection
@@ -77,8 +78,12 @@ class GameServer:
     """``await nursery.start(server.run)`` returns once listening; the bound
     ports are then in ``server.ports``."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, games: GameCatalog | None = None) -> None:
+        """``games``: the games this node runs, resolved by the caller (the
+        CLI, to exit 2 before anything starts); None: resolved here from
+        ``config.default_game`` (raises GameLoadError)."""
         self.config = config
+        self.games = games if games is not None else GameCatalog.discover(config.default_game)
         self.health = NodeHealth()
         self._leases: RoomLeases | None = None
         if config.redis_url:
@@ -90,7 +95,7 @@ class GameServer:
                 lease_ttl_s=config.lease_ttl_s,
                 checkpoint_interval=config.checkpoint_interval or config.tick_rate,
             )
-        self.registry = RoomRegistry(config.registry(), hosting=self._leases)
+        self.registry = RoomRegistry(config.registry(), hosting=self._leases, games=self.games)
         # One id for the node: in the registry, in allocations and in the cluster.
         self.node_id = self._leases.config.node_id if self._leases else (config.node_id or socket.gethostname())
         self.connection_table = ConnectionTable()
@@ -174,7 +179,7 @@ class GameServer:
                 log.info(
                     "tickroom listening on %s://%s:%s (game %s, %d Hz)",
                     "wss" if self.config.ssl_context else "ws",
-                    self.config.host or "*", self.ports[0], self.config.default_game, self.config.tick_rate,
+                    self.config.host or "*", self.ports[0], self.games.default, self.config.tick_rate,
                 )  # fmt: skip
                 if self.agones is not None:
                     root.start_soon(self.agones.run, self.registry, self.config.max_rooms)
@@ -230,6 +235,7 @@ class GameServer:
             metrics=self.metrics,
             api_key=self.config.api_key,
             ticket_secret=self.config.ticket_secret,
+            games=self.games,
         )
 
     async def _serve_control(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -3,7 +3,7 @@
 Imports neither trio nor protocol and reads no clock: time is counted in ticks.
 """
 
-from tickroom.simulation.game import Game, GameConfig, GameFull, InputBatch, View
+from tickroom.simulation.game import Game, GameConfig, GameFull, InputBatch, JoinRejected, View
 from tickroom.simulation.games import GAMES, get_game
 
-__all__ = ["GAMES", "Game", "GameConfig", "GameFull", "InputBatch", "View", "get_game"]
+__all__ = ["GAMES", "Game", "GameConfig", "GameFull", "InputBatch", "JoinRejected", "View", "get_game"]

@@ -24,6 +24,21 @@ Rules a game keeps (the tests hold every game to them):
 - Vectorised: step() and apply_inputs() do no per-entity Python loops.
 - state() is the whole truth: restore(state()) continues exactly as the
   original would have.
+- view() returns fresh arrays: the room keeps each view as a delta baseline,
+  so a view that hands out a live array (mutated by the next step) makes
+  every delta come out empty, with no error.
+
+Optional declarations (a game without them keeps the defaults):
+- ``options``: the room options a matchmaker may set (POST /v1/rooms
+  ``options``), one tickroom.simulation.options.Option per name; the room's
+  GameConfig.options then holds every one of them, defaults filled in, and
+  the welcome and the room's checkpoints carry them. A classmethod
+  ``check_options(options)`` may refuse combinations (ValueError).
+- join() may raise JoinRejected(reason) to refuse a player (close 4106).
+
+Where the server finds games: built in, the ``tickroom.games`` entry points
+of installed packages, or ``--game module.path:Class``
+(tickroom.server.rooms.game_catalog).
 """
 
 from __future__ import annotations
@@ -118,7 +133,8 @@ class Game(Protocol):
     def join(self, name: str) -> int:
         """Add a player; returns its avatar's entity id.
 
-        Raises GameFull when config.max_players are already in.
+        Raises GameFull when config.max_players are already in, JoinRejected
+        (with a reason) to refuse this player for the game's own reasons.
         """
 
     def leave(self, player_id: int) -> None:
@@ -147,3 +163,20 @@ class Game(Protocol):
 
 class GameFull(Exception):
     """join() was called with config.max_players players already in."""
+
+
+MAX_REJECT_REASON_CHARS = 100  # a WebSocket close reason holds 123 bytes
+
+
+class JoinRejected(Exception):
+    """Raised by join() to refuse a player, with a reason the player is told
+    (close code 4106 JOIN_REJECTED). The game must leave its state as it was:
+    the room and its other players carry on untouched.
+
+    Any other exception from join() is a bug: the join is refused with 4200
+    INTERNAL_ERROR, the error is logged (and reported to Sentry), and the room
+    plays on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = str(reason)[:MAX_REJECT_REASON_CHARS]

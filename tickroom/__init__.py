@@ -21,7 +21,7 @@ each of them, and percentiles.py (the percentile rule they all report by).
 """
 
 from tickroom.client import Client, ClientClosed, JoinFailed, connect, rejoin
-from tickroom.simulation.game import Game, GameConfig, GameFull, InputBatch, View
+from tickroom.simulation.game import Game, GameConfig, GameFull, InputBatch, JoinRejected, View
 
 __all__ = [
     "Client",
@@ -29,6 +29,7 @@ __all__ = [
     "Game",
     "GameConfig",
     "GameFull",
+    "JoinRejected",
     "InputBatch",
     "JoinFailed",
     "View",

@@ -29,6 +29,7 @@ from tickroom.server.config import ServerConfig
 from tickroom.server.control.auth import InsecureControlAPI, check_exposure
 from tickroom.server.node import GameServer
 from tickroom.server.ops import logs, sentry
+from tickroom.server.rooms.game_catalog import GameCatalog, GameLoadError
 
 _DEFAULTS = ServerConfig()
 
@@ -40,7 +41,13 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
     ("--tick-rate", "tick_rate", int, "room ticks per second"),
     ("--max-players", "max_players", int, "players per room"),
     ("--max-rooms", "max_rooms", int, "rooms per node"),
-    ("--game", "default_game", str, "game of rooms created without naming one"),
+    (
+        "--game",
+        "default_game",
+        str,
+        "game of rooms created without naming one: a name (built in, or an installed "
+        "'tickroom.games' entry point) or module.path:Class",
+    ),
     (
         "--allow-client-rooms",
         "allow_client_rooms",
@@ -226,6 +233,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"tickroom: error: {exc}", file=sys.stderr)
                 return 2
         try:
+            # Resolved before anything starts (and again in each worker, from
+            # the same flags): an unknown or broken game is exit 2, never a
+            # server that refuses every join.
+            games = GameCatalog.discover(config.default_game)
+        except GameLoadError as exc:
+            print(f"tickroom: error: --game: {exc}", file=sys.stderr)
+            return 2
+        try:
             config.ssl_context  # noqa: B018 - load the certificate now: fail at start, not at the first client
         except (ValueError, OSError) as exc:
             parser.error(f"TLS: {exc}")
@@ -254,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             _setup_logging(config)
             return supervise(argv, config, args.workers)
         _setup_logging(config)
-        trio.run(_serve_until_signal, config)
+        trio.run(_serve_until_signal, config, games)
         return 0
     return 2
 
@@ -295,8 +310,8 @@ def _setup_logging(config: ServerConfig) -> None:
             log.info("Sentry enabled")
 
 
-async def _serve_until_signal(config: ServerConfig) -> None:
-    server = GameServer(config)
+async def _serve_until_signal(config: ServerConfig, games: GameCatalog) -> None:
+    server = GameServer(config, games=games)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
 

@@ -2,7 +2,11 @@
 it is encoded (msgpack), and how a room is rebuilt from them on another node.
 
 A checkpoint is the room at one tick: the game's state(), the players (ids,
-names, session tokens, newest applied input seq) and the room's id and game.
+names, session tokens, newest applied input seq), the room's id and game,
+and the room's whole config (tick rate, max players, the game's options, the
+matchmaker's labels), so a room allocated with its own tick rate or options
+is restored as it was, not with the restoring node's defaults. Format 1 (no
+config) is still read, with the node's defaults, for a rolling upgrade.
 A log entry is one later tick's joins, leaves and validated inputs, enough to
 step a restored game to the same state: games are deterministic, so replaying
 the entries after the checkpoint reproduces the last logged tick exactly.
@@ -14,18 +18,20 @@ become {"__int__": "<decimal>"}.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 import numpy as np
 
+from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.players import Player
 from tickroom.server.rooms.room import Room, RoomConfig
 from tickroom.simulation.game import Game, GameConfig, InputBatch
-from tickroom.simulation.games import get_game
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # 1: before the room config was carried
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -75,6 +81,12 @@ def capture(room: Room) -> dict[str, Any]:
         "tick": room.game.tick,
         "state": room.game.state(),
         "players": [[p.id, p.name, p.session, p.last_seq] for p in room.players],
+        "config": {
+            "tick_rate": room.config.tick_rate,
+            "max_players": room.config.max_players,
+            "options": dict(room.game.config.options),
+            "labels": dict(room.labels),
+        },
     }
 
 
@@ -104,18 +116,30 @@ class Restored:
     replayed: int  # log entries applied after the checkpoint
 
 
-def restore_room(data: bytes, log: list[tuple[int, bytes]], config: RoomConfig) -> Restored:
+def restore_room(data: bytes, log: list[tuple[int, bytes]], config: RoomConfig, games: GameCatalog) -> Restored:
     """Rebuild a room from a checkpoint and the log entries after it.
 
-    Players come back detached, each with its session token, so they can
-    rejoin within the grace period. Raises ValueError for a checkpoint this
-    code cannot read.
+    ``config`` is the node's room config; the checkpoint's own tick rate and
+    max players replace its values. ``games`` resolves the room's game by
+    name (the node's catalog). Players come back detached, each with its
+    session token, so they can rejoin within the grace period. Raises
+    ValueError for a checkpoint this code cannot read, KeyError for a game
+    this node does not know.
     """
     snap = unpack(data)
-    if snap.get("v") != FORMAT_VERSION:
-        raise ValueError(f"checkpoint format {snap.get('v')!r} is not {FORMAT_VERSION}")
-    game_cls: type[Game] = get_game(snap["game"])
-    game = game_cls.restore(snap["state"], GameConfig(tick_rate=config.tick_rate, max_players=config.max_players))
+    if snap.get("v") not in READABLE_VERSIONS:
+        raise ValueError(f"checkpoint format {snap.get('v')!r} is not one of {READABLE_VERSIONS}")
+    saved = snap.get("config") or {}
+    config = dataclasses.replace(
+        config,
+        tick_rate=int(saved.get("tick_rate", config.tick_rate)),
+        max_players=int(saved.get("max_players", config.max_players)),
+    )
+    game_cls: type[Game] = games.get(snap["game"])
+    game = game_cls.restore(
+        snap["state"],
+        GameConfig(tick_rate=config.tick_rate, max_players=config.max_players, options=dict(saved.get("options", {}))),
+    )
     players = {
         pid: Player(id=pid, name=name, session=session, last_seq=seq) for pid, name, session, seq in snap["players"]
     }
@@ -141,7 +165,7 @@ def restore_room(data: bytes, log: list[tuple[int, bytes]], config: RoomConfig) 
             if pid in players:
                 players[pid].last_seq = seq
         replayed += 1
-    room = Room(snap["room"], game, config)
+    room = Room(snap["room"], game, config, labels=saved.get("labels"))
     for player in players.values():
         player.detached_tick = game.tick  # the rejoin grace starts now
         room.players.add(player)

@@ -455,7 +455,7 @@ class Failover:
             await self.store.forget(room_id, epoch)
             return
         try:
-            restored = checkpoint.restore_room(ckpt.data, ckpt.log, self.registry.config.room)
+            restored = checkpoint.restore_room(ckpt.data, ckpt.log, self.registry.config.room, self.registry.games)
         except Exception:  # a checkpoint we cannot read must not stop the watcher
             log.exception("room %s: cannot restore its checkpoint; forgetting it", room_id)
             await self.store.forget(room_id, epoch)

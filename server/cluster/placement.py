@@ -175,6 +175,7 @@ def _allocation(answer: dict[str, Any], *, created: bool) -> Allocation:
         max_players=int(answer["max_players"]),
         tick_rate=int(answer["tick_rate"]),
         labels=dict(answer.get("labels") or {}),
+        options=dict(answer.get("options") or {}),
         created_at=datetime.fromisoformat(answer["created_at"].replace("Z", "+00:00")).timestamp(),
         created=created,
     )

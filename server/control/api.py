@@ -31,6 +31,7 @@ from tickroom.server.control.auth import PUBLIC_PATHS, authorized
 from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
+from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.placement import Allocation, AllocationRefused, NoCapacity, Placement
 from tickroom.server.rooms.room import Room
 
@@ -98,6 +99,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/v1/rooms/{room_id}", "close_room"),
     ("POST", "/v1/rooms/{room_id}/tickets", "issue_tickets"),
     ("POST", "/v1/drain", "drain"),
+    ("GET", "/v1/games", "list_games"),
 )
 
 
@@ -116,8 +118,12 @@ class ControlAPI:
         api_key: str | None = None,
         ticket_secret: str | None = None,
         clock: Callable[[], float] = time.time,
+        games: GameCatalog | None = None,
     ) -> None:
         self.rooms = rooms
+        # The games this node runs (GET /v1/games; allocations' options are
+        # checked against them). None: the built-in and installed ones.
+        self.games = games if games is not None else GameCatalog.discover()
         self.placement = placement
         self.health = health
         self.node_metrics = metrics
@@ -212,7 +218,7 @@ class ControlAPI:
     # -- rooms -----------------------------------------------------------------
 
     async def allocate(self, scope, body) -> Response:
-        request = validation.allocation(_json(body))
+        request = validation.room_options(validation.allocation(_json(body)), self.games)
         counter = self.node_metrics.allocations
         try:
             if any(name == FORWARDED_HEADER for name, _ in scope["headers"]):
@@ -296,6 +302,13 @@ class ControlAPI:
         self.node_metrics.tickets_issued.inc(len(issued))
         return 200, {"room_id": room_id, "ws_url": allocation.ws_url, "tickets": issued, "expires_at": rfc3339(expires)}
 
+    # -- games -----------------------------------------------------------------
+
+    async def list_games(self, scope, body) -> Response:
+        """``GET /v1/games``: the games this node runs, with their input
+        fields, components and option schema (what ``options`` may hold)."""
+        return 200, {"games": self.games.describe(), "default": self.games.default}
+
 
 def _allocation_json(allocation: Allocation) -> dict[str, Any]:
     return {
@@ -306,6 +319,7 @@ def _allocation_json(allocation: Allocation) -> dict[str, Any]:
         "max_players": allocation.max_players,
         "tick_rate": allocation.tick_rate,
         "labels": dict(allocation.labels),
+        "options": dict(allocation.options),
         "created_at": rfc3339(allocation.created_at),
     }
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from tickroom.protocol.tickets import PLAYER_ID_RE
 from tickroom.protocol.validate import ROOM_ID_RE
+from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.placement import AllocationRequest
+from tickroom.simulation.options import MAX_OPTIONS, OptionError, resolve_options
 
 MAX_PLAYERS_LIMIT = 1024
 MAX_TICK_RATE = 240  # Hz
@@ -63,7 +66,7 @@ def _no_unknown(body: dict, allowed: set[str]) -> None:
 
 def allocation(body: Any) -> AllocationRequest:
     body = _object(body)
-    _no_unknown(body, {"game", "max_players", "tick_rate", "seed", "labels", "idempotency_key"})
+    _no_unknown(body, {"game", "max_players", "tick_rate", "seed", "labels", "idempotency_key", "options"})
     game = body.get("game")
     if game is not None and (not isinstance(game, str) or not ROOM_ID_RE.fullmatch(game)):
         raise BadRequest(f"'game' must match {ROOM_ID_RE.pattern}")
@@ -77,7 +80,35 @@ def allocation(body: Any) -> AllocationRequest:
         seed=_int(body, "seed", 0, MAX_SEED),
         labels=labels(body.get("labels")),
         idempotency_key=key,
+        options=_options_object(body.get("options")),
     )
+
+
+def _options_object(value: Any) -> dict[str, Any]:
+    """The shape of ``options``: an object of at most MAX_OPTIONS scalars.
+    What each may hold is the game's to say (room_options)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or len(value) > MAX_OPTIONS:
+        raise BadRequest(f"'options' must be an object of at most {MAX_OPTIONS} options")
+    for key, item in value.items():
+        if isinstance(item, (dict, list)) or item is None:
+            raise BadRequest(f"option {key!r} must be a number, a string or a boolean")
+    return dict(value)
+
+
+def room_options(request: AllocationRequest, games: GameCatalog) -> AllocationRequest:
+    """``request`` with its options checked against its game's declaration
+    and complete (defaults filled in). Raises BadRequest naming the option;
+    an unknown game is left for the placement to refuse (422 unknown_game)."""
+    name = request.game or games.default
+    if name not in games:
+        return request
+    try:
+        options = resolve_options(games.get(name), request.options)
+    except OptionError as exc:
+        raise BadRequest(exc.message) from None
+    return dataclasses.replace(request, options=options)
 
 
 def labels(value: Any) -> dict[str, str]:

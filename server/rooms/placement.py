@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from tickroom.protocol.errors import Code
 from tickroom.server.rooms.registry import RoomRegistry
@@ -31,6 +31,7 @@ class AllocationRequest:
     seed: int | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # the game's room options
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Allocation:
     labels: Mapping[str, str]
     created_at: float  # unix seconds
     created: bool  # False: an earlier request with the same idempotency key made it
+    options: Mapping[str, Any] = field(default_factory=dict)  # the room's game options, complete
 
 
 class NoCapacity(Exception):
@@ -120,7 +122,12 @@ class LocalPlacement:
         )
         try:
             room = self.registry.create(
-                None, request.game, seed=request.seed, config=room_config, labels=request.labels
+                None,
+                request.game,
+                seed=request.seed,
+                config=room_config,
+                labels=request.labels,
+                options=request.options,
             )
         except JoinRefused as exc:
             if exc.code == Code.SERVER_FULL:
@@ -154,4 +161,5 @@ class LocalPlacement:
             labels=dict(meta.labels),
             created_at=meta.created_at,
             created=True,
+            options=dict(room.game.config.options),
         )

@@ -13,6 +13,7 @@ one-node default.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -28,12 +29,13 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code
 from tickroom.protocol.tickets import TicketError
 from tickroom.server.rooms.admission import Admission
+from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.log_context import ROOM_ID
 from tickroom.server.rooms.room import JoinAccepted, JoinRefused, Room, RoomConfig
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.simulation.game import GameConfig
-from tickroom.simulation.games import get_game
+from tickroom.simulation.options import OptionError, resolve_options
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +90,17 @@ class RoomRegistry:
     """All rooms of this node. Use ``await nursery.start(registry.run)``.
 
     ``hosting`` wraps each room's run and locates rooms this node does not
-    have (default: ``LocalHosting``, a node on its own)."""
+    have (default: ``LocalHosting``, a node on its own). ``games``: the
+    games this node runs (default: the built-in and installed ones, with
+    ``config.default_game`` as the default; raises GameLoadError when that
+    game cannot be loaded)."""
 
-    def __init__(self, config: RegistryConfig, *, hosting: RoomHosting | None = None) -> None:
+    def __init__(
+        self, config: RegistryConfig, *, hosting: RoomHosting | None = None, games: GameCatalog | None = None
+    ) -> None:
+        self.games = games if games is not None else GameCatalog.discover(config.default_game)
+        if config.default_game != self.games.default:
+            config = dataclasses.replace(config, default_game=self.games.default)
         self.config = config
         self.hosting: RoomHosting = hosting if hosting is not None else LocalHosting()
         self._rooms: dict[str, Room] = {}
@@ -129,8 +139,13 @@ class RoomRegistry:
         return list(self._rooms.values())
 
     def meta(self, room_id: str) -> RoomMeta | None:
-        """Labels and creation time of a live room, or None."""
-        return self._meta.get(room_id)
+        """Labels (as they are now: the game may change them) and creation
+        time of a live room, or None."""
+        meta = self._meta.get(room_id)
+        room = self._rooms.get(room_id)
+        if meta is None or room is None:
+            return meta
+        return dataclasses.replace(meta, labels=dict(room.labels))
 
     @property
     def taking_rooms(self) -> bool:
@@ -147,10 +162,14 @@ class RoomRegistry:
         seed: int | None = None,
         config: RoomConfig | None = None,
         labels: Mapping[str, str] | None = None,
+        options: Mapping[str, object] | None = None,
     ) -> Room:
         """Start a new room task. ``config`` overrides the node's room
-        defaults for this room (tick rate, max players). Raises JoinRefused
-        when refused (not taking rooms, too many rooms, unknown game, id taken)."""
+        defaults for this room (tick rate, max players); ``options`` are the
+        game's room options (tickroom.simulation.options; the rest take
+        their defaults). Raises JoinRefused when refused (not taking rooms,
+        too many rooms, unknown game, id taken, INVALID_MESSAGE for options
+        the game refuses)."""
         if self._nursery is None:
             raise RuntimeError("registry is not running")
         if not self._taking_rooms:
@@ -159,18 +178,22 @@ class RoomRegistry:
             raise JoinRefused(Code.SERVER_FULL, f"this node runs its maximum of {self.config.max_rooms} rooms")
         game_name = game or self.config.default_game
         try:
-            game_cls = get_game(game_name)
-        except KeyError:
-            raise JoinRefused(Code.UNKNOWN_GAME, f"no game named {game_name!r}") from None
+            game_cls = self.games.get(game_name)
+        except KeyError as exc:
+            raise JoinRefused(Code.UNKNOWN_GAME, str(exc.args[0])) from None
         room_id = room_id or f"{game_name}-{secrets.token_hex(4)}"
         if room_id in self._rooms:
             raise JoinRefused(Code.INVALID_MESSAGE, f"room {room_id!r} exists")
+        try:
+            resolved = resolve_options(game_cls, options)
+        except OptionError as exc:
+            raise JoinRefused(Code.INVALID_MESSAGE, exc.message) from None
         rc = config or self.config.room
         game_obj = game_cls(
             seed=secrets.randbits(63) if seed is None else seed,
-            config=GameConfig(tick_rate=rc.tick_rate, max_players=rc.max_players),
+            config=GameConfig(tick_rate=rc.tick_rate, max_players=rc.max_players, options=resolved),
         )
-        room = Room(room_id, game_obj, rc)
+        room = Room(room_id, game_obj, rc, labels=labels)
         self._meta[room_id] = RoomMeta(labels=dict(labels or {}), created_at=time.time())
         self._start(room)
         log.info("room %s: created (%s)", room_id, game_name, extra={"room_id": room_id})
@@ -192,8 +215,8 @@ class RoomRegistry:
         if self._empty.is_set():
             self._empty = trio.Event()
         self._rooms[room.room_id] = room
-        # A restored room keeps no labels: they live with its allocation.
-        self._meta.setdefault(room.room_id, RoomMeta(labels={}, created_at=time.time()))
+        # A restored room brings its labels in its checkpoint (room.labels).
+        self._meta.setdefault(room.room_id, RoomMeta(labels=dict(room.labels), created_at=time.time()))
         room.clock = self.clock
         self._nursery.start_soon(self._run_room, room, name=f"room {room.room_id}")
 

@@ -23,7 +23,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,7 +40,7 @@ from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
-from tickroom.simulation.game import DEFAULT_MAX_PLAYERS, DEFAULT_TICK_RATE, Game, GameFull, InputBatch
+from tickroom.simulation.game import DEFAULT_MAX_PLAYERS, DEFAULT_TICK_RATE, Game, GameFull, InputBatch, JoinRejected
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +147,14 @@ class _CloseRequest:
 class Room:
     """One game world and its players. ``run()`` is the room task."""
 
-    def __init__(self, room_id: str, game: Game, config: RoomConfig) -> None:
+    def __init__(
+        self, room_id: str, game: Game, config: RoomConfig, *, labels: Mapping[str, str] | None = None
+    ) -> None:
         self.room_id = room_id
         self.game = game
         self.config = config
+        # The matchmaker's labels; checkpointed with the room, so they survive failover.
+        self.labels: dict[str, str] = dict(labels or {})
         self.schema = Schema.from_description(game.components)
         self.input_fields = InputFields(game.input_fields)
         self.players = PlayerTable()
@@ -384,16 +388,23 @@ class Room:
             self.kick_all(request.code, request.reason)
             self.closed = True
             return
+        failure: Exception | None = None
         try:
             result: JoinAccepted | JoinRefused = self._admit(request.join, request.link)
         except JoinRefused as exc:
             result = exc
+        except Exception as exc:  # noqa: BLE001 - answered first, then re-raised to the room's fence
+            # A bug past the game's join (our own): the joiner hears at once
+            # rather than waiting out JOIN_TIMEOUT_S, then the fence closes the room.
+            result, failure = JoinRefused(Code.INTERNAL_ERROR, "the room failed while admitting you"), exc
         try:
             request.reply.send_nowait(result)
         except (trio.WouldBlock, trio.BrokenResourceError):
             # The connection gave up waiting: it never learns it joined, its
             # link gives no inputs and, once closed, is reaped like any other.
             pass
+        if failure is not None:
+            raise failure
 
     def _admit(self, join: m.Join, link: ClientLink) -> JoinAccepted:
         if join.session is not None:
@@ -410,6 +421,14 @@ class Room:
                 pid = self.game.join(join.name)
             except GameFull:
                 raise JoinRefused(Code.ROOM_FULL, f"room {self.room_id} is full") from None
+            except JoinRejected as exc:
+                raise JoinRefused(Code.JOIN_REJECTED, exc.reason) from None
+            except Exception:  # the game's bug in join(): refuse this join, the room plays on
+                log.exception(
+                    "room %s: the game's join() raised; join refused", self.room_id,
+                    extra={"room_id": self.room_id, "tick": self.game.tick, "game": self.game.name},
+                )  # fmt: skip
+                raise JoinRefused(Code.INTERNAL_ERROR, "the game failed to admit you; the room plays on") from None
             player = Player(id=pid, name=join.name or f"player-{pid}", session=secrets.token_urlsafe(18))
             self.players.add(player)
             self.players.attach(player, link, self.game.tick)
@@ -428,6 +447,7 @@ class Room:
                     schema=self.schema.describe(),
                     inputs=self.input_fields.describe(),
                     players=[[p.id, p.name] for p in self.players],
+                    options=dict(self.game.config.options),
                 )
             )
         )

@@ -56,6 +56,7 @@ from tickroom.simulation.games.arena_world import (
     players_from_columns,
 )
 from tickroom.simulation.inputs import rows_by_player
+from tickroom.simulation.options import Option, choice_option, float_option, int_option
 
 PLAYER_RADIUS = 1.0  # units
 PROJECTILE_RADIUS = 0.2  # units
@@ -101,6 +102,15 @@ class Arena:
         "fire": ("bool",),
     }
     components: ClassVar[Mapping[str, Mapping[str, Any]]] = COMPONENTS
+    options: ClassVar[Mapping[str, Option]] = {
+        "size": float_option(DEFAULT_SIZE, lo=4 * PLAYER_RADIUS, hi=MAX_SIZE, doc="arena side, units"),
+        "max_projectiles": int_option(
+            DEFAULT_MAX_PROJECTILES, lo=0, hi=65536, doc="projectiles in flight at once; more shots are dropped"
+        ),
+        "collision": choice_option(
+            "auto", ("auto", "all_pairs", "sweep"), doc="collision algorithm; only auto is meant for play"
+        ),
+    }
 
     def __init__(self, seed: int, config: GameConfig) -> None:
         """Raises ValueError on options out of range."""

@@ -8,6 +8,7 @@ import numpy as np
 from tests.fakes import join, run_ticks
 from tickroom.protocol import messages as m
 from tickroom.server.cluster import checkpoint
+from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.room import Room, RoomConfig
 from tickroom.simulation.game import GameConfig, InputBatch
 from tickroom.simulation.games.arena import Arena
@@ -78,7 +79,7 @@ async def test_restore_from_checkpoint_and_log_is_bit_identical_and_continues_id
     await run_ticks(room, 3)
     assert recorder.data is not None and recorder.log
 
-    restored = checkpoint.restore_room(recorder.data, recorder.log, CONFIG)
+    restored = checkpoint.restore_room(recorder.data, recorder.log, CONFIG, GameCatalog.discover())
     copy = restored.room
     assert restored.checkpoint_tick == 10 and restored.replayed == len(recorder.log)
     assert copy.game.tick == room.game.tick
@@ -115,5 +116,27 @@ async def test_replay_stops_at_a_hole_in_the_log(nursery, autojump_clock):
     await join(room, name="ada")
     await run_ticks(room, 12)
     log = [entry for entry in recorder.log if entry[0] != 8]
-    restored = checkpoint.restore_room(recorder.data, log, CONFIG)
+    restored = checkpoint.restore_room(recorder.data, log, CONFIG, GameCatalog.discover())
     assert restored.room.game.tick == 7 and restored.replayed == 2
+
+
+async def test_a_checkpoint_carries_the_rooms_whole_config(nursery, autojump_clock):
+    """A room with its own tick rate, max players, options and labels is
+    restored with them, not with the restoring node's defaults."""
+    options = {"size": 60.0, "max_projectiles": 32, "collision": "auto"}
+    own = RoomConfig(tick_rate=30, max_players=3)
+    game = Arena(seed=5, config=GameConfig(tick_rate=30, max_players=3, options=options))
+    room = Room("r-config", game, own, labels={"phase": "lobby"})
+    recorder = Recorder(checkpoint_at=4)
+    room.observer = recorder
+    nursery.start_soon(room.run)
+    await join(room, name="ada")
+    await run_ticks(room, 6)
+    assert recorder.data is not None
+
+    restored = checkpoint.restore_room(recorder.data, recorder.log, CONFIG, GameCatalog.discover()).room
+    assert (restored.config.tick_rate, restored.config.max_players) == (30, 3)
+    assert restored.game.config == GameConfig(tick_rate=30, max_players=3, options=options)
+    assert restored.labels == {"phase": "lobby"}
+    assert restored.game.tick == room.game.tick
+    assert_same_state(restored.game.state(), room.game.state())

@@ -56,6 +56,7 @@ for (const step of steps) {
     tick: client.newestTick,
     history: Array.from(client._history.keys()).sort((a, b) => a - b),
     sockets: sockets.length,
+    options: client.options,
   });
 }
 const out = {

@@ -42,6 +42,7 @@ def test_client_protocol_logic(tmp_path: Path) -> None:
     welcome = m.Welcome(
         version=1, room="lobby", game="arena", player=PLAYER, session=SESSION, tick_rate=20, tick=0,
         schema=schema.describe(), inputs={k: list(v) for k, v in Arena.input_fields.items()}, players=[[PLAYER, "ada"]],
+        options={"size": 60.0, "max_projectiles": 1024, "collision": "auto"},
     )  # fmt: skip
     (tmp_path / "welcome.msgpack").write_bytes(encode_welcome(welcome))
     steps: list[dict] = [{"open": True}, {"recv": "welcome.msgpack"}]
@@ -91,6 +92,8 @@ def test_client_protocol_logic(tmp_path: Path) -> None:
     assert acks == [1] + [3, 5] + list(range(6, 80))  # not 2: the input carried tick 1's, and 2 came after it
     # Events once each, in order, despite overlapping deltas.
     assert [ev[:2] for ev in out["events"]] == [[1, "join"], [2, "hit"], [3, "kill"], [4, "respawn"], [5, "x"]]
+    # The room's options, from the welcome ({} before it).
+    assert out["log"][0]["options"] == {} and out["log"][1]["options"]["size"] == 60.0
     # Baselines: everything from the newest base on, nothing older.
     assert out["log"][history_checked]["history"] == [78, 79]
 

@@ -18,13 +18,13 @@ from tickroom.simulation.games.arena import Arena
 SCRIPT = Path(__file__).resolve().parent / "step_player.mjs"
 
 
-@pytest.mark.parametrize("rate", [20, 30])
-def test_step_player_matches_the_arena(tmp_path: Path, rate: int) -> None:
+@pytest.mark.parametrize(("rate", "size"), [(20, 100.0), (30, 100.0), (20, 60.0)])
+def test_step_player_matches_the_arena(tmp_path: Path, rate: int, size: float) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is required for the browser client tests (apt-get install nodejs)")
     rng = np.random.default_rng(rate)
-    game = Arena(seed=1, config=GameConfig(tick_rate=rate))
+    game = Arena(seed=1, config=GameConfig(tick_rate=rate, options={"size": size}))
     pid = game.join("p")
     start = game.state()["p_pos"][0].tolist()
     # Long pushes in one direction reach the walls; diagonals test the clamp
@@ -48,9 +48,11 @@ def test_step_player_matches_the_arena(tmp_path: Path, rate: int) -> None:
         game.apply_inputs(batch)
         game.step()
         expected.append(game.state()["p_pos"][0].tolist())
-    (tmp_path / "in.json").write_text(json.dumps({"rate": rate, "start": start, "hp": 100, "inputs": inputs}))
+    (tmp_path / "in.json").write_text(
+        json.dumps({"rate": rate, "size": size, "start": start, "hp": 100, "inputs": inputs})
+    )
     subprocess.run([node, str(SCRIPT), str(tmp_path / "in.json"), str(tmp_path / "out.json")], check=True, timeout=30)
     got = json.loads((tmp_path / "out.json").read_text())
     assert np.allclose(got, expected, rtol=0, atol=1e-9)
     walls = np.asarray(expected)
-    assert walls.min() == 1.0 and walls.max() == 99.0  # the walls (radius 1 inside 0..100) were reached
+    assert walls.min() == 1.0 and walls.max() == size - 1.0  # the walls (radius 1 inside 0..size) were reached

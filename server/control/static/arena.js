@@ -3,9 +3,9 @@
 //
 // Mirrors simulation/games/arena.py (PLAYER_SPEED, PLAYER_RADIUS,
 // DEFAULT_SIZE, ...) and docs/protocol.md 7.3. The arena's size is a room
-// option the welcome does not carry, so the default is assumed here.
+// option: the welcome's options.size (arenaSize below).
 
-export const ARENA_SIZE = 100; // units, side of the square (option "size")
+export const ARENA_SIZE = 100; // units, the default side of the square (option "size")
 export const PLAYER_RADIUS = 1.0; // units
 export const PROJECTILE_RADIUS = 0.2; // units
 export const PLAYER_SPEED = 12.0; // units / s at full stick
@@ -19,12 +19,17 @@ export const KIND_PROJECTILE = 1;
  * is clamped inside the walls; a dead player (hp 0) does not move.
  * @returns {[number, number]} the new position in units
  */
-export function stepPlayer([x, y], input, hp, rate) {
+export function stepPlayer([x, y], input, hp, rate, size = ARENA_SIZE) {
   if (hp <= 0) return [x, y];
   const mx = input.mx || 0;
   const my = input.my || 0;
   const len = Math.max(1, Math.hypot(mx, my));
   const step = PLAYER_SPEED / rate / len;
-  const clamp = (v) => Math.min(ARENA_SIZE - PLAYER_RADIUS, Math.max(PLAYER_RADIUS, v));
+  const clamp = (v) => Math.min(size - PLAYER_RADIUS, Math.max(PLAYER_RADIUS, v));
   return [clamp(x + mx * step), clamp(y + my * step)];
+}
+
+/** The room's arena side in units, from the welcome's options. */
+export function arenaSize(options) {
+  return options && typeof options.size === "number" ? options.size : ARENA_SIZE;
 }

@@ -6,7 +6,7 @@
 // prefill the form.
 
 import { TickroomClient } from "./tickroom.js";
-import { ARENA_SIZE, KIND_PLAYER, MAX_HP, PLAYER_RADIUS, PROJECTILE_RADIUS } from "./arena.js";
+import { ARENA_SIZE, KIND_PLAYER, MAX_HP, PLAYER_RADIUS, PROJECTILE_RADIUS, arenaSize } from "./arena.js";
 import { Interpolation, Prediction } from "./predict.js";
 
 const DEFAULT_GAME_PORT = 7350;
@@ -31,6 +31,7 @@ const interpolation = new Interpolation();
 let client = null;
 let inputTimer = null;
 let lastAim = 0; // radians: kept while the mouse is off the canvas
+let size = ARENA_SIZE; // units: the room's arena side, from the welcome's options
 let snapTimes = []; // arrival times (ms) of recent snapshots
 let byteSamples = []; // [time ms, total bytes received]
 
@@ -57,6 +58,8 @@ function start(name, room) {
   client.onStatus = (text) => { $("status").textContent = text; };
   client.onWelcome = (welcome) => {
     for (const [id, n] of welcome.players) names.set(id, n);
+    size = arenaSize(welcome.options);
+    prediction.size = size;
     prediction.reset();
     interpolation.reset();
     clearInterval(inputTimer);
@@ -114,8 +117,8 @@ addEventListener("keyup", (ev) => keys.delete(ev.key.toLowerCase()));
 addEventListener("blur", () => keys.clear());
 canvas.addEventListener("mousemove", (ev) => {
   const r = canvas.getBoundingClientRect();
-  mouse.x = ((ev.clientX - r.left) / r.width) * ARENA_SIZE;
-  mouse.y = ((ev.clientY - r.top) / r.height) * ARENA_SIZE;
+  mouse.x = ((ev.clientX - r.left) / r.width) * size;
+  mouse.y = ((ev.clientY - r.top) / r.height) * size;
 });
 canvas.addEventListener("mousedown", (ev) => { mouse.down = true; ev.preventDefault(); });
 addEventListener("mouseup", () => { mouse.down = false; });
@@ -145,12 +148,12 @@ function colorOf(id) { return `hsl(${(id * 137.5) % 360} 70% 60%)`; }
 
 function draw() {
   requestAnimationFrame(draw);
-  const s = canvas.width / ARENA_SIZE; // pixels per unit
+  const s = canvas.width / size; // pixels per unit
   ctx.fillStyle = "#0b1016";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   ctx.strokeStyle = "#18222e";
   ctx.lineWidth = 1;
-  for (let g = 10; g < ARENA_SIZE; g += 10) {
+  for (let g = 10; g < size; g += 10) {
     ctx.beginPath(); ctx.moveTo(g * s, 0); ctx.lineTo(g * s, canvas.height); ctx.stroke();
     ctx.beginPath(); ctx.moveTo(0, g * s); ctx.lineTo(canvas.width, g * s); ctx.stroke();
   }

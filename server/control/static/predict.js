@@ -9,7 +9,7 @@
 // the two snapshots around that moment, so that a late or skipped snapshot
 // still has a newer one to move towards instead of making things jump.
 
-import { stepPlayer } from "./arena.js";
+import { ARENA_SIZE, stepPlayer } from "./arena.js";
 
 /** How far in the past other entities are drawn: about two snapshot intervals. */
 export const INTERP_TICKS = 2;
@@ -20,6 +20,7 @@ const SNAP_CORRECTION = 4; // units: a larger misprediction is not smoothed
 
 export class Prediction {
   constructor() {
+    this.size = ARENA_SIZE; // the room's arena side (welcome options.size), set by the page
     this.pending = []; // [{seq, input}], ascending seq
     this.pos = null; // predicted position after every pending input (units)
     this.prevPos = null; // the same, one input earlier: drawn between the two
@@ -35,7 +36,7 @@ export class Prediction {
     if (this.pending.length > MAX_PENDING) this.pending.shift();
     if (this.pos) {
       this.prevPos = this.pos;
-      this.pos = stepPlayer(this.pos, input, hp, rate);
+      this.pos = stepPlayer(this.pos, input, hp, rate, this.size);
     }
     this.sentAt = performance.now();
   }
@@ -47,7 +48,7 @@ export class Prediction {
     let prev = serverPos;
     for (const p of this.pending) {
       prev = pos;
-      pos = stepPlayer(pos, p.input, hp, rate);
+      pos = stepPlayer(pos, p.input, hp, rate, this.size);
     }
     if (this.pos) {
       // Keep what was on screen and let the difference fade (no snapping

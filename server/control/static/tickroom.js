@@ -28,7 +28,7 @@ export const CODES = {
   1000: "NORMAL", 1001: "GOING_AWAY", 1006: "ABNORMAL (connection lost)",
   4000: "BAD_MESSAGE", 4001: "INVALID_MESSAGE", 4002: "MESSAGE_TOO_BIG", 4003: "UNSUPPORTED_VERSION",
   4004: "HANDSHAKE_REQUIRED", 4005: "HANDSHAKE_TIMEOUT", 4006: "RATE_LIMITED", 4007: "UNAUTHORIZED",
-  4100: "ROOM_NOT_FOUND", 4101: "ROOM_FULL", 4102: "ROOM_CLOSED", 4103: "ROOM_CRASHED", 4104: "UNKNOWN_GAME",
+  4100: "ROOM_NOT_FOUND", 4101: "ROOM_FULL", 4102: "ROOM_CLOSED", 4103: "ROOM_CRASHED", 4104: "UNKNOWN_GAME", 4105: "ROOM_RECOVERING", 4106: "JOIN_REJECTED",
   4110: "SESSION_UNKNOWN", 4111: "SESSION_REPLACED", 4112: "ACK_TIMEOUT", 4113: "IDLE_TIMEOUT",
   4200: "INTERNAL_ERROR", 4201: "SERVER_FULL",
 };
@@ -70,6 +70,8 @@ export class TickroomClient {
   }
 
   get player() { return this.welcome ? this.welcome.player : null; }
+  /** The room's game options from the welcome (every declared one; {} before it or from an older server). */
+  get options() { return (this.welcome && this.welcome.options) || {}; }
   get newestTick() { return this.world ? this.world.tick : -1; }
 
   /** Open the connection and join (or rejoin when a session is held). */

@@ -22,7 +22,17 @@ async def allocate(http, **body):
 
 async def test_allocate_with_defaults(http, server) -> None:
     room = await allocate(http)
-    assert set(room) == {"room_id", "node_id", "ws_url", "game", "max_players", "tick_rate", "labels", "created_at"}
+    assert set(room) == {
+        "room_id",
+        "node_id",
+        "ws_url",
+        "game",
+        "max_players",
+        "tick_rate",
+        "labels",
+        "options",
+        "created_at",
+    }
     assert room["game"] == "arena" and room["labels"] == {}
     assert (room["max_players"], room["tick_rate"]) == (server.config.max_players, server.config.tick_rate)
     assert room["ws_url"] == f"ws://127.0.0.1:{server.ports[0]}"
