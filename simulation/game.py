@@ -36,6 +36,37 @@ Optional declarations (a game without them keeps the defaults):
   ``check_options(options)`` may refuse combinations (ValueError).
 - join() may raise JoinRejected(reason) to refuse a player (close 4106).
 
+Optional hooks (the room calls each one a game defines, on its task, between
+steps; a game without them keeps today's behaviour; the failure policy of
+each is tickroom.server.rooms.game_hooks's):
+- ``on_drop(player_id)``: the player's connection dropped (closed, or no
+  acks for too long). The avatar stays in the world for the rejoin grace
+  (--rejoin-grace); if nobody rejoins by then, ``leave`` is called. An
+  exception closes the room with 4103 (its state is not trusted), reported.
+- ``on_rejoin(player_id)``: the player is back on a new connection, same
+  avatar. After a failover the new node calls it without a preceding
+  on_drop (the drop happened on the dead node): make it idempotent. An
+  exception closes the room with 4103, reported.
+- ``on_end(reason)``: the room ends, ``reason`` one of "closed" (by the
+  control API or another node's copy), "idle" (empty for --idle-close),
+  "handed_over" (drained or moved to another node: the match goes on there
+  from the last checkpoint, so do not change the world here), "shutdown"
+  (the node stops without a cluster), "match_ended" (the game asked). Not
+  called when the room crashed. An exception is logged and reported; the
+  room ends as planned.
+- ``on_signal(data) -> answer``: ``data`` is the JSON object of
+  ``POST /v1/rooms/{id}/signal``, delivered at the room's next tick; the
+  return value (JSON-encodable, at most 16 KiB encoded) is the HTTP
+  response's ``answer``. A signal the caller gave up on (2 s) never arrives.
+  An exception answers that signal with 500 signal_failed, reported; the
+  room plays on (as for a join: leave the state as it was).
+
+What a game asks of its room (end the match: 4107 MATCH_ENDED; kick one
+player: 4108 KICKED; set the room's labels) it records in a
+``RoomRequests`` kept as the attribute ``requests``
+(tickroom.simulation.room_requests); the room carries them out after the
+call that made them.
+
 Where the server finds games: built in, the ``tickroom.games`` entry points
 of installed packages, or ``--game module.path:Class``
 (tickroom.server.rooms.game_catalog).

@@ -22,6 +22,7 @@ each of them, and percentiles.py (the percentile rule they all report by).
 
 from tickroom.client import Client, ClientClosed, JoinFailed, connect, rejoin
 from tickroom.simulation.game import Game, GameConfig, GameFull, InputBatch, JoinRejected, View
+from tickroom.simulation.room_requests import RoomRequests
 
 __all__ = [
     "Client",
@@ -32,6 +33,7 @@ __all__ = [
     "JoinRejected",
     "InputBatch",
     "JoinFailed",
+    "RoomRequests",
     "View",
     "connect",
     "rejoin",

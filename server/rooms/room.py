@@ -9,7 +9,10 @@ pattern): join requests carrying a one-slot reply channel, and close
 requests; when full, the request is refused; the room lives.
 
 The tick (``_tick``): read inputs -> reap gone players -> apply inputs ->
-step -> record the snapshot -> send each client its delta. Ticks run on
+step -> carry out the game's requests -> record the snapshot -> send each
+client its delta. The game's optional hooks (drop, rejoin, end, signal) and
+its requests (end the match, kick, labels) are in
+tickroom.server.rooms.game_hooks and tickroom.simulation.room_requests. Ticks run on
 trio's clock at ``start + n * dt``, with ``start`` on the node-wide grid of
 multiples of dt, so MockClock can run thousands of them instantly; a late tick
 is counted as an overrun and the loop runs the missed ticks back to back, up
@@ -35,12 +38,14 @@ from tickroom.protocol.delta import WorldState
 from tickroom.protocol.errors import Code
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
+from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks, SignalError
 from tickroom.server.rooms.input_batch import InputBatcher
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.simulation.game import DEFAULT_MAX_PLAYERS, DEFAULT_TICK_RATE, Game, GameFull, InputBatch, JoinRejected
+from tickroom.simulation.room_requests import MAX_LABELS, EndMatch, Kick, SetLabels
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,8 @@ CONTROL_BUFFER = 64  # pending join/close requests per room
 IDLE_CLOSE_S = 30.0  # an empty room ends after this long
 ACK_TIMEOUT_S = 5.0  # a client that acks nothing for this long is dropped
 REJOIN_GRACE_S = 10.0  # a dropped player's avatar waits this long for a rejoin
+SIGNAL_TIMEOUT_S = 2.0  # a signal the room has not answered by then is given up (never delivered)
+MAX_PENDING_SIGNALS = 8  # per room, waiting for the next tick; more: "room_busy"
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,13 @@ class _CloseRequest:
     reason: str
 
 
+@dataclass(eq=False)
+class _SignalRequest:
+    data: Mapping[str, Any]
+    reply: trio.MemorySendChannel
+    abandoned: bool = False  # the caller gave up: the game never sees it
+
+
 class Room:
     """One game world and its players. ``run()`` is the room task."""
 
@@ -165,6 +179,9 @@ class Room:
         self._room_events: list[list[Any]] = []  # join/leave, emitted with the next tick
         self._empty_ticks = 0
         self._joins_pending = 0  # join requests sent, not yet answered
+        self._signals_pending = 0  # signals sent, not yet answered or given up
+        self.hooks = GameHooks(game, room_id)
+        self.end_reason = "closed"  # what the game's on_end hears (game_hooks.END_REASONS)
         self._overruns = self._resyncs = self._skipped = 0
         self._last_tick_s = self._max_tick_s = 0.0
         self.tick_durations: deque[float] = deque(maxlen=2048)  # seconds, for metrics
@@ -221,6 +238,42 @@ class Room:
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
             return False
 
+    async def signal(self, data: Mapping[str, Any], *, timeout_s: float = SIGNAL_TIMEOUT_S) -> Any:
+        """Hand ``data`` (a small JSON object) to the game's ``on_signal`` at
+        the room's next tick and return its answer (JSON-encodable).
+
+        Raises SignalError: room_busy (MAX_PENDING_SIGNALS already wait),
+        room_closing (the room ended or is ending), signal_timeout (no answer
+        in ``timeout_s``: the signal is then never delivered), and the game's
+        own signal_unsupported / signal_failed. Cancellation withdraws the
+        signal the same way.
+        """
+        if self.closed:
+            raise SignalError("room_closing", f"room {self.room_id!r} is closing")
+        if self._signals_pending >= MAX_PENDING_SIGNALS:
+            raise SignalError("room_busy", f"{MAX_PENDING_SIGNALS} signals already wait for this room's next tick")
+        reply_send, reply_recv = trio.open_memory_channel(1)
+        request = _SignalRequest(data, reply_send)
+        try:
+            self._control_send.send_nowait(request)
+        except trio.WouldBlock:
+            raise SignalError("room_busy", "the room's inbox is full") from None
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise SignalError("room_closing", f"room {self.room_id!r} is closing") from None
+        self._signals_pending += 1
+        try:
+            with trio.move_on_after(timeout_s):
+                result = await reply_recv.receive()
+                if isinstance(result, SignalError):
+                    raise result
+                return result
+        except trio.EndOfChannel:
+            raise SignalError("room_closing", f"room {self.room_id!r} closed") from None
+        finally:
+            request.abandoned = True  # answered, timed out or cancelled: never (again) to the game
+            self._signals_pending -= 1
+        raise SignalError("signal_timeout", f"room {self.room_id!r} did not answer in {timeout_s:g} s")
+
     def kick_all(self, code: Code, reason: str) -> None:
         """Close every client (used by the registry's fence after a crash)."""
         for player in self.players:
@@ -262,6 +315,7 @@ class Room:
                 # CPU per player at 200 players, docs/benchmarks.md).
                 start = math.floor(trio.current_time() / dt) * dt
                 n = 0
+                ended = False
                 task_status.started()
                 while not self.closed:
                     deadline = start + (n + 1) * dt
@@ -288,11 +342,17 @@ class Room:
                         self._overruns += 1
                     if self._idle():
                         log.info("room %s: empty for %.0f s, closing", self.room_id, self.config.idle_close_s)
+                        self.end_reason = "idle"
                         self.closed = True
+                ended = True
             finally:
                 # Whatever ended the room, nobody waits for an answer from it.
                 self.closed = True
                 self._refuse_pending_joins()
+        # Only an orderly end reaches here (a crash or a cancellation
+        # propagates): the game hears why, then the clients left are closed.
+        if ended:
+            self.hooks.ended(self.end_reason)
         self.kick_all(Code.ROOM_CLOSED, "room closed")
 
     # -- one tick --------------------------------------------------------------
@@ -312,6 +372,11 @@ class Room:
         if self.observer is not None:
             self.observer.ticked(self, batch, self._room_events)
         self._room_events.clear()
+        # Before the view: a player kicked in this step is gone from this
+        # tick's snapshot (its leave event goes out with the next tick).
+        self._carry_out_requests()
+        if self.closed:
+            return  # the game ended its match: its clients are closed already
         view = self.game.view()
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)
         self.history.record(world, tagged)
@@ -349,9 +414,11 @@ class Room:
                     self._remove(player, "left")
                     continue
                 self.players.detach(player, tick)
+                self.hooks.dropped(player.id)
             elif link is not None and tick - max(player.acked, player.linked_tick) > ack_timeout:
                 link.kick(Code.ACK_TIMEOUT, f"no snapshot acknowledged for {self.config.ack_timeout_s:g} s")
                 self.players.detach(player, tick)
+                self.hooks.dropped(player.id)
             if player.link is None and tick - player.detached_tick > grace:
                 self._remove(player, "timed out")
 
@@ -369,11 +436,17 @@ class Room:
                 request = self._control_recv.receive_nowait()
             except (trio.WouldBlock, trio.ClosedResourceError):
                 return
+            answer: JoinRefused | SignalError
             if isinstance(request, _JoinRequest):
-                try:
-                    request.reply.send_nowait(JoinRefused(Code.ROOM_CLOSED, "room closed"))
-                except (trio.WouldBlock, trio.BrokenResourceError):
-                    pass
+                answer = JoinRefused(Code.ROOM_CLOSED, "room closed")
+            elif isinstance(request, _SignalRequest):
+                answer = SignalError("room_closing", f"room {self.room_id!r} closed")
+            else:
+                continue
+            try:
+                request.reply.send_nowait(answer)
+            except (trio.WouldBlock, trio.BrokenResourceError):
+                pass
 
     def _drain_control(self) -> None:
         while not self.closed:
@@ -382,11 +455,16 @@ class Room:
             except trio.WouldBlock:
                 return
             self._handle_control(request)
+            self._carry_out_requests()
 
-    def _handle_control(self, request: _JoinRequest | _CloseRequest) -> None:
+    def _handle_control(self, request: _JoinRequest | _CloseRequest | _SignalRequest) -> None:
         if isinstance(request, _CloseRequest):
             self.kick_all(request.code, request.reason)
+            self.end_reason = END_REASONS.get(request.code, "closed")
             self.closed = True
+            return
+        if isinstance(request, _SignalRequest):
+            self._answer_signal(request)
             return
         failure: Exception | None = None
         try:
@@ -416,6 +494,7 @@ class Room:
             self.players.attach(player, link, self.game.tick)
             # Resume deltas from the newest world the client still holds.
             player.acked = join.ack if self.history.holds(join.ack) else m.NO_TICK
+            self.hooks.rejoined(player.id)
         else:
             try:
                 pid = self.game.join(join.name)
@@ -464,6 +543,43 @@ class Room:
         self.game.leave(player.id)
         self._room_events.append(["leave", player.id])
         log.info("room %s: %s (%d) %s", self.room_id, player.name, player.id, why)
+
+    def _answer_signal(self, request: _SignalRequest) -> None:
+        if request.abandoned:
+            return  # the caller timed out or went away: the game never sees it
+        try:
+            answer: Any = self.hooks.signal(request.data)
+        except SignalError as exc:
+            answer = exc
+        try:
+            request.reply.send_nowait(answer)
+        except (trio.WouldBlock, trio.BrokenResourceError):
+            pass
+
+    def _carry_out_requests(self) -> None:
+        """Do what the game asked (tickroom.simulation.room_requests), in order."""
+        for request in self.hooks.take_requests():
+            if self.closed:
+                return
+            if isinstance(request, EndMatch):
+                log.info("room %s: the game ended its match: %s", self.room_id, request.reason)
+                self.kick_all(Code.MATCH_ENDED, request.reason)
+                self.end_reason = "match_ended"
+                self.closed = True
+            elif isinstance(request, Kick):
+                player = self.players.by_id(request.player_id)
+                if player is None:
+                    continue
+                if player.link is not None:
+                    player.link.kick(Code.KICKED, request.reason)
+                self._remove(player, f"kicked: {request.reason}")
+            elif isinstance(request, SetLabels):
+                merged = {**self.labels, **request.labels}
+                labels = {key: value for key, value in merged.items() if value is not None}
+                if len(labels) > MAX_LABELS:
+                    log.warning("room %s: the game's labels would be over %d; not set", self.room_id, MAX_LABELS)
+                    continue
+                self.labels = labels
 
     def _idle(self) -> bool:
         self._empty_ticks = self._empty_ticks + 1 if len(self.players) == 0 else 0
