@@ -32,6 +32,7 @@ from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
 from tickroom.server.rooms.game_catalog import GameCatalog
+from tickroom.server.rooms.game_hooks import SignalError
 from tickroom.server.rooms.placement import Allocation, AllocationRefused, NoCapacity, Placement
 from tickroom.server.rooms.room import Room
 
@@ -100,6 +101,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/rooms/{room_id}/tickets", "issue_tickets"),
     ("POST", "/v1/drain", "drain"),
     ("GET", "/v1/games", "list_games"),
+    ("POST", "/v1/rooms/{room_id}/signal", "signal_room"),
 )
 
 
@@ -308,6 +310,35 @@ class ControlAPI:
         """``GET /v1/games``: the games this node runs, with their input
         fields, components and option schema (what ``options`` may hold)."""
         return 200, {"games": self.games.describe(), "default": self.games.default}
+
+    # -- signals -----------------------------------------------------------------
+
+    async def signal_room(self, scope, body, room_id: str) -> Response:
+        """``POST /v1/rooms/{room_id}/signal``: hand a small JSON object to
+        the room's game (its ``on_signal``) at the room's next tick and answer
+        with the game's reply. Bounded: a body of at most
+        validation.MAX_SIGNAL_BYTES, an answer of at most 16 KiB, a wait of at
+        most tickroom.server.rooms.room.SIGNAL_TIMEOUT_S."""
+        data = validation.signal(body)
+        room = self.rooms.get(room_id)
+        if room is None:
+            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        try:
+            answer = await room.signal(data)
+        except SignalError as exc:
+            status, headers = _SIGNAL_ERRORS[exc.reason]
+            raise HTTPError(status, exc.reason, exc.message, headers) from None
+        return 200, {"room_id": room_id, "answer": answer}
+
+
+# A signal the room could not answer: status and headers by SignalError.reason.
+_SIGNAL_ERRORS: dict[str, tuple[int, list[tuple[bytes, bytes]]]] = {
+    "room_busy": (503, [(b"retry-after", b"1")]),
+    "room_closing": (409, []),
+    "signal_timeout": (504, []),
+    "signal_unsupported": (422, []),
+    "signal_failed": (500, []),
+}
 
 
 def _allocation_json(allocation: Allocation) -> dict[str, Any]:

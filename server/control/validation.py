@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ MAX_TICKET_TTL_S = 24 * 3600
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
 MAX_REASON_BYTES = 100  # UTF-8; a WebSocket close reason holds 123 bytes
+MAX_SIGNAL_BYTES = 4 * 2**10  # a signal's JSON body: a command, not a payload
 
 
 class BadRequest(Exception):
@@ -197,3 +199,17 @@ def close_reason(pairs: list[tuple[str, str]]) -> str:
             raise BadRequest(f"'reason' must be 1 to {MAX_REASON_BYTES} bytes of printable UTF-8")
         reason = value
     return reason
+
+
+def signal(body: bytes) -> dict[str, Any]:
+    """A signal's body: a JSON object of at most MAX_SIGNAL_BYTES, handed to
+    the game as it is (its meaning is the game's)."""
+    if len(body) > MAX_SIGNAL_BYTES:
+        raise BadRequest(f"a signal is at most {MAX_SIGNAL_BYTES} bytes of JSON")
+    try:
+        value = json.loads(body) if body.strip() else None
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise BadRequest("a signal must be a JSON object")
+    return value
