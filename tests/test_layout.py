@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE_DIRS = ("protocol", "simulation", "server", "client", "loadtest")
 
 # Which top-level parts each part may import (besides itself). "root" is
-# tickroom/__init__.py and the modules beside it (tickroom.percentiles).
+# tickroom/__init__.py and the modules beside it (tickroom.percentiles, the
+# test kit tickroom.testing, which runs a whole node and so imports any part).
 ALLOWED_PARTS = {
     "protocol": {"root"},
     "simulation": {"root"},
@@ -61,6 +62,7 @@ def module_name(path: Path) -> str:
 
 def source_files() -> list[Path]:
     files = [REPO / "tickroom" / "__init__.py", *sorted((REPO / "tickroom").glob("[!_]*.py"))]
+    files += sorted((REPO / "tickroom" / "testing").rglob("*.py"))  # the test kit: a real package, not a link
     for top in PACKAGE_DIRS:
         files += sorted((REPO / top).rglob("*.py"))
     return files

@@ -1,0 +1,118 @@
+"""tickroom.testing.check_game: tickroom's own games pass it, and each rule
+catches the game that breaks it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from tag_game.tag import Tag
+
+from tickroom.simulation.game import View
+from tickroom.simulation.games.arena import Arena
+from tickroom.testing import check_game
+
+
+@pytest.mark.parametrize(
+    ("game", "options"), [(Arena, None), (Arena, {"size": 60}), (Tag, {"size": 80, "cooldown": 0.5})]
+)
+def test_tickroom_s_own_games_keep_every_rule(game, options) -> None:
+    report = check_game(game, options=options)
+    assert report.ok, report
+    assert {r.rule for r in report.results} == {
+        "declarations", "determinism", "restore", "view", "empty and unknown", "full", "no per-entity loop"
+    }  # fmt: skip
+    assert "PASS  no per-entity loop" in str(report)
+
+
+class LiveView(Tag):
+    """Hands out its position array itself: every delta would come out empty."""
+
+    name = "live-view"
+
+    def view(self) -> View:
+        view = super().view()
+        self._wire = getattr(self, "_wire", None)
+        if self._wire is None or self._wire.shape != view.components["pos"].shape:
+            self._wire = view.components["pos"]
+        self._wire[...] = view.components["pos"]
+        return View(view.ids, {**view.components, "pos": self._wire})
+
+
+class ClockDriven(Tag):
+    """Not deterministic: reads a source of randomness outside its state."""
+
+    name = "clock-driven"
+
+    def step(self) -> list[list[Any]]:
+        self._pos += np.random.default_rng().normal(0, 0.01, self._pos.shape)
+        return super().step()
+
+
+class Forgetful(Tag):
+    """state() leaves the scores out: a restored game drifts."""
+
+    name = "forgetful"
+
+    @classmethod
+    def restore(cls, state, config):
+        game = super().restore(state, config)
+        game._score = np.zeros_like(game._score)
+        return game
+
+
+class Loopy(Tag):
+    """Steps each player in a Python loop."""
+
+    name = "loopy"
+
+    def step(self) -> list[list[Any]]:
+        for i in range(self._pos.shape[0]):
+            self._pos[i] += 0.0
+        return super().step()
+
+
+class Bottomless(Tag):
+    """Never full."""
+
+    name = "bottomless"
+
+    def join(self, name: str) -> int:
+        self.config = type(self.config)(self.config.tick_rate, 10_000, self.config.options)
+        return super().join(name)
+
+
+class WrongDtype(Tag):
+    name = "wrong-dtype"
+
+    def view(self) -> View:
+        view = super().view()
+        return View(view.ids, {**view.components, "score": view.components["score"].astype(np.int64)})
+
+
+@pytest.mark.parametrize(
+    ("game", "rule", "says"),
+    [
+        (LiveView, "view", "live array"),
+        (ClockDriven, "determinism", "two different states"),
+        (Forgetful, "restore", "another state"),
+        (Loopy, "no per-entity loop", "a Python loop over players"),
+        (Bottomless, "full", "GameFull"),
+        (WrongDtype, "view", "'score'"),
+    ],
+)
+def test_each_rule_catches_the_game_that_breaks_it(game, rule, says) -> None:
+    report = check_game(game)
+    failed = {r.rule: r.detail for r in report.failed}
+    assert rule in failed and says in failed[rule], report
+    assert "declarations" not in failed
+
+
+def test_bad_declarations_stop_the_check_with_a_clear_failure() -> None:
+    class NoInputs(Tag):
+        name = "no-inputs"
+        input_fields = {"mx": ("float", 1.0, -1.0)}
+
+    report = check_game(NoInputs)
+    assert not report.ok and report.results[0].rule == "declarations" and "lo <= hi" in report.results[0].detail
