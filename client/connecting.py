@@ -11,7 +11,10 @@ idle timeout, a redirect, a room being recovered) it rejoins with its
 session token, with bounded backoff, at the redirect's URL, else the URL it
 used, else the other ``urls`` given, and resumes from the newest world it
 holds (docs/protocol.md 3.10; tickroom.client.reconnect). Inputs sent while
-it is reconnecting are dropped; ``worlds()`` just waits.
+it is reconnecting are dropped (``send_input`` returns 0 at once, and counts
+them in ``client.inputs_dropped``); ``worlds()`` just waits. Every rejoin
+attempt has its own deadline (REJOIN_ATTEMPT_S, never past the window), so
+a paused node cannot hold the client.
 """
 
 from __future__ import annotations

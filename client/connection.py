@@ -14,7 +14,14 @@ a room being recovered) is not final: the client records it as ``dropped``
 and its owner, tickroom.client.reconnect, rejoins through the public
 connection hook below (``attach``, ``read_until_closed``, ``resumed``,
 ``connection_failed``, ``give_up``). Inputs sent while it is reconnecting
-are dropped; ``worlds()`` just waits.
+are dropped (``send_input`` returns 0 and counts them in ``inputs_dropped``);
+``worlds()`` and ``ping()`` just wait.
+
+"Up" is one thing (``Client.up``): joined on an open connection, no close
+being recovered from. One Event mirrors it: it is replaced only when the
+client goes from up to down, and set when it comes back up or closes for
+good, so whoever waits for it is woken however many rejoin attempts fail in
+between.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from tickroom.protocol import messages as m
-from tickroom.protocol.client_session import ClientSession
+from tickroom.protocol.client_session import ClientSession, ClientState
 from tickroom.protocol.delta import DeltaError, WorldState
 from tickroom.protocol.errors import REJOIN_CODES
 
@@ -93,8 +100,9 @@ class Client:
         self._leaving = False
         self._dropped: ClientClosed | None = None  # the transient close being recovered from
         self._redirect_url: str | None = None
-        self._up = trio.Event()  # set while a joined connection is open
+        self._up = trio.Event()  # set while up (see ``up``) or closed for good
         self.reconnect_window_s = RECONNECT_WINDOW_S
+        self.inputs_dropped = 0  # inputs sent while reconnecting, dropped
 
     # -- what the game sees ----------------------------------------------------
 
@@ -141,10 +149,34 @@ class Client:
         """Game events received since the last call, each [tick, kind, ...]."""
         return self.session.take_events()
 
+    @property
+    def up(self) -> bool:
+        """Joined on an open connection: inputs sent now reach the server
+        (unless the connection breaks on the way). False while rejoining in
+        reconnect mode, and once closed."""
+        return (
+            self.closed is None
+            and self._dropped is None
+            and self._ws is not None
+            and self.session.state is ClientState.JOINED
+        )
+
     async def send_input(self, **data: Any) -> int:
-        """Send one input; returns its sequence number. Raises ClientClosed."""
+        """Send one input; returns its sequence number, or 0 when it was
+        dropped because the client is reconnecting (reconnect mode; counted
+        in ``inputs_dropped``). Never waits for a rejoin.
+
+        Raises ClientClosed once the client is closed for good (in reconnect
+        mode: it gave up, or the close was final)."""
+        if self.closed is not None:
+            raise self.closed
+        if not self.up:
+            self.inputs_dropped += 1
+            return 0
         seq = self.session.next_seq
-        await self._send(self.session.input(**data))
+        if not await self._send_if_up(self.session.input(**data)):
+            self.inputs_dropped += 1
+            return 0
         self._input_since_snapshot = True
         return seq
 
@@ -173,7 +205,7 @@ class Client:
         done = trio.Event()
         result: list[float] = []
         self._pings[self.session.ping_id] = (trio.current_time(), done, result)
-        await self._send(payload)
+        await self._send_when_up(payload)
         await done.wait()
         if not result:
             raise self.closed or ClientClosed(1006, "connection lost")
@@ -269,7 +301,7 @@ class Client:
         """In reconnect mode: an attempt to rejoin failed before the server
         said why (refused TCP connect, handshake error, timeout); ``closed``
         is recorded as the close being recovered from."""
-        self._dropped = closed
+        self._went_down(closed)
 
     def give_up(self) -> None:
         """End reconnect mode: the close being recovered from is final
@@ -348,18 +380,41 @@ class Client:
 
     # -- internals ---------------------------------------------------------------
 
-    async def _send(self, payload: bytes) -> None:
-        if self.reconnect and self.closed is None and self._dropped is not None:
-            await self._up.wait()  # woken by a rejoin, or by giving up (closed)
-        if self.closed is not None or self._ws is None:
-            raise self.closed or ClientClosed(1006, "not connected")
+    async def _send_when_up(self, payload: bytes) -> None:
+        """Send ``payload`` once the client is up (waiting through a rejoin,
+        bounded by the reconnect window). Raises ClientClosed once closed."""
+        while not self.up:
+            if self.closed is not None:
+                raise self.closed
+            if self._ws is None:
+                raise ClientClosed(1006, "not connected")
+            await self._up.wait()  # the current Event: woken by a rejoin or the final close
+        if not await self._send_if_up(payload):
+            if self.closed is not None:
+                raise self.closed
+            await self._send_when_up(payload)
+
+    async def _send_if_up(self, payload: bytes) -> bool:
+        """Send on the current connection; False if it broke on the way and
+        the client is now rejoining (the payload is lost). Raises
+        ClientClosed when the break was final."""
+        assert self._ws is not None
         try:
             await self._ws.send_message(payload)
         except ConnectionClosed as exc:
             closed = self._set_closed(exc)
             if self.closed is None:
-                return  # dropped; the client is rejoining: this input is lost
+                return False
             raise closed from None
+        return True
+
+    def _went_down(self, dropped: ClientClosed) -> None:
+        """Reconnect mode: record the close being recovered from. The up
+        Event is replaced only on the way from up to down, never while
+        already down, so nobody is left waiting on a stale one."""
+        self._dropped = dropped
+        if self._up.is_set():
+            self._up = trio.Event()
 
     def _set_closed(self, exc: ConnectionClosed | None, closed: ClientClosed | None = None) -> ClientClosed:
         """Record the end of the connection; returns the close. In reconnect
@@ -373,10 +428,10 @@ class Client:
             text = (reason.reason or "") if reason is not None else "connection lost"
             closed = ClientClosed(code, text)
         if self.reconnect and not self._leaving and closed.code in REJOIN_CODES:
-            self._dropped = closed
-            self._up = trio.Event()
+            self._went_down(closed)
             return closed
         self.closed = closed
+        self._up.set()  # waiters wake and find the client closed
         self._closed_event.set()
         self._new_world.set()
         for _, done, _ in self._pings.values():

@@ -17,6 +17,7 @@ This module owns the client's connections through Client's public hook
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ from tickroom.protocol.errors import Code
 
 RECONNECT_FIRST_S = 0.1  # backoff after a failed rejoin, doubling ...
 RECONNECT_MAX_S = 1.0  # ... up to this
+#: One rejoin attempt, from the TCP connect to the welcome, takes at most
+#: this long (and never ends past the reconnect window). A live node answers
+#: in milliseconds, with a welcome, a redirect or 4105; a paused one accepts
+#: the TCP connection (the kernel does) and then says nothing, and
+#: trio-websocket's own connect timeout does not cover every step of that.
+REJOIN_ATTEMPT_S = 3.0
 MAX_FIRST_REDIRECTS = 3  # a first join follows at most this many redirects
 
 
@@ -74,23 +81,33 @@ async def keep_connected(
     url = urls[0]
     outage: _Outage | None = None
     while True:
+        # Each attempt has its own deadline, up to the welcome; once joined
+        # the connection lasts as long as it lasts.
+        if first:
+            attempt_end = trio.current_time() + CONNECT_TIMEOUT_S
+        else:
+            assert outage is not None
+            attempt_end = min(trio.current_time() + REJOIN_ATTEMPT_S, outage.started + client.reconnect_window_s)
         try:
-            async with open_websocket_url(
-                url,
-                max_message_size=MAX_SERVER_MESSAGE_BYTES,
-                connect_timeout=CONNECT_TIMEOUT_S,
-                disconnect_timeout=DISCONNECT_TIMEOUT_S,
-            ) as ws:
-                with trio.fail_after(CONNECT_TIMEOUT_S):
+            with trio.CancelScope(deadline=attempt_end) as attempt:
+                async with open_websocket_url(
+                    url,
+                    max_message_size=MAX_SERVER_MESSAGE_BYTES,
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                    disconnect_timeout=DISCONNECT_TIMEOUT_S,
+                ) as ws:
                     await client.attach(ws, join if first else client.session.rejoin())
-                client.resumed(url)
-                outage = None
-                if first:
-                    task_status.started()
-                    first = False
-                else:
-                    client.reconnects += 1
-                await client.read_until_closed()
+                    attempt.deadline = math.inf
+                    client.resumed(url)
+                    outage = None
+                    if first:
+                        task_status.started()
+                        first = False
+                    else:
+                        client.reconnects += 1
+                    await client.read_until_closed()
+            if attempt.cancelled_caught:
+                raise trio.TooSlowError(f"no welcome from {url} before the attempt's deadline")
         except (OSError, HandshakeError, ConnectionClosed, trio.TooSlowError, JoinFailed) as exc:
             if first and client.redirect_url is not None and client.redirects < MAX_FIRST_REDIRECTS:
                 client.redirects += 1  # the named room is on another node: join there

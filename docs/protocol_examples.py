@@ -52,6 +52,7 @@ from tickroom.protocol.schema import MAX_COMPONENTS, MAX_ROW_BYTES, MAX_SHAPE_DI
 from tickroom.protocol.schema import MAX_NAME_CHARS as MAX_COMPONENT_NAME_CHARS  # noqa: E402
 from tickroom.protocol.session import ServerSession  # noqa: E402
 from tickroom.protocol.validate import InputFields  # noqa: E402
+from tickroom.protocol.websocket_frames import MAX_FRAGMENTS  # noqa: E402
 from tickroom.server.config import ServerConfig  # noqa: E402
 from tickroom.server.rooms.room import RoomConfig  # noqa: E402
 from tickroom.server.rooms.snapshots import SnapshotHistory  # noqa: E402
@@ -491,6 +492,18 @@ def limits_table() -> str:
             server_session.BURST_SECONDS,
             "no",
             "protocol/session.py `BURST_SECONDS`",
+        ),
+        (
+            "Ping/Pong frames before the join, max",
+            server_session.CONTROL_FRAMES_BEFORE_JOIN,
+            "no",
+            "protocol/session.py `CONTROL_FRAMES_BEFORE_JOIN`",
+        ),
+        (
+            "frames per client message, max",
+            MAX_FRAGMENTS,
+            "no",
+            "protocol/websocket_frames.py `MAX_FRAGMENTS`",
         ),
         ("strikes tolerated", cfg.strike_limit, "`--strike-limit`", "server/config.py `strike_limit`"),
         (

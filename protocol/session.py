@@ -19,6 +19,12 @@ Rules:
   that keeps sending garbage or flooding is closed within a second or two.
 - Every message after the join passes a token bucket sized from the tick rate;
   over it, the message is dropped (RATE_LIMITED, a strike).
+- WebSocket control frames (Ping, Pong) share that budget (``control_frames``):
+  after the join each takes a token, and each that finds the bucket empty is
+  a strike, with one RATE_LIMITED error per read; before the join at most
+  CONTROL_FRAMES_BEFORE_JOIN are allowed, and one more is fatal. So a ping
+  or pong flood is closed with 4006 like any other flood, before or after
+  the join.
 """
 
 from __future__ import annotations
@@ -34,6 +40,10 @@ STRIKE_LIMIT = 8  # recoverable errors tolerated in a burst
 STRIKE_DECAY_PER_S = 1.0  # ... and forgiven at this rate
 RATE_PER_TICK = 3  # messages per tick allowed on average (input, ack, ping)
 BURST_SECONDS = 1.0  # bucket depth, in seconds of allowed rate
+#: Ping/Pong frames tolerated before the join (there is no tick rate yet to
+#: size a bucket from; a keepalive ping or two is all a real client sends in
+#: the handshake timeout).
+CONTROL_FRAMES_BEFORE_JOIN = 16
 
 
 class ServerState(enum.Enum):
@@ -65,6 +75,7 @@ class ServerSession:
         self._tokens = 0.0
         self._token_time = 0.0
         self.messages_dropped = 0
+        self.control_frames_received = 0
 
     # -- transitions ---------------------------------------------------------
 
@@ -95,6 +106,40 @@ class ServerSession:
     def text_frame(self, now: float) -> RemoteProtocolError:
         """What to answer a text frame with (the protocol is binary-only)."""
         return self._refuse(RemoteProtocolError(Code.BAD_MESSAGE, "text frames are not accepted; send binary"), now)
+
+    def control_frames(self, count: int, now: float) -> None:
+        """Charge ``count`` WebSocket Ping/Pong frames (one read's worth) to
+        the connection's budget.
+
+        Raises RemoteProtocolError (RATE_LIMITED): before the join, fatal once
+        more than CONTROL_FRAMES_BEFORE_JOIN came; after it, when frames found
+        the token bucket empty, each of them a strike (fatal past the limit).
+        """
+        if self.state is ServerState.CLOSED:
+            raise LocalProtocolError("control_frames() on a closed session")
+        self.control_frames_received += count
+        if self.state is ServerState.AWAIT_JOIN:
+            if self.control_frames_received > CONTROL_FRAMES_BEFORE_JOIN:
+                raise self._refuse(
+                    RemoteProtocolError(
+                        Code.RATE_LIMITED,
+                        f"more than {CONTROL_FRAMES_BEFORE_JOIN} ping/pong frames before 'join'",
+                    ),
+                    now,
+                )
+            return
+        tokens = min(self._burst, self._tokens + (now - self._token_time) * self._rate)
+        self._token_time = now
+        taken = min(count, int(tokens))
+        self._tokens = tokens - taken
+        over = count - taken
+        if over:
+            self.messages_dropped += over
+            raise self._refuse(
+                RemoteProtocolError(Code.RATE_LIMITED, f"too many ping/pong frames; {over} over the rate limit"),
+                now,
+                strikes=over,
+            )
 
     def receive_message(self, data: bytes, now: float) -> m.ClientMessage:
         """Decode and validate one client frame.
@@ -145,11 +190,11 @@ class ServerSession:
 
     # -- internals -----------------------------------------------------------
 
-    def _refuse(self, exc: RemoteProtocolError, now: float) -> RemoteProtocolError:
+    def _refuse(self, exc: RemoteProtocolError, now: float, *, strikes: int = 1) -> RemoteProtocolError:
         if self.state is not ServerState.JOINED:
             exc.fatal = True
         elif not exc.fatal:
-            self.strikes = max(0.0, self.strikes - (now - self._strike_time) * STRIKE_DECAY_PER_S) + 1.0
+            self.strikes = max(0.0, self.strikes - (now - self._strike_time) * STRIKE_DECAY_PER_S) + strikes
             self._strike_time = now
             if self.strikes > self.strike_limit:
                 exc.fatal = True

@@ -30,6 +30,9 @@ said otherwise):
   ends with the continuation frame with FIN set; a continuation without a
   message in progress, or a new text/binary frame during one, is refused;
   control frames may come between fragments and are returned at once;
+- a message may come in at most ``MAX_FRAGMENTS`` frames: the next
+  continuation frame is refused from its header (close 1009), so a peer
+  cannot make the parser hold an unbounded list of (say, empty) fragments;
 - control frames must have FIN set and at most 125 bytes of payload;
 - a message (all fragments together) longer than ``max_message_bytes`` is a
   ``MessageTooBig`` as soon as the frame header declaring the excess is
@@ -87,6 +90,12 @@ class ProtocolViolation:
     code: int
     reason: str
 
+
+#: Frames one message may come in (its first frame and its continuations).
+#: Nobody needs more: a client SHOULD send one frame per message, and a
+#: message is at most a few KiB. Each fragment held costs a list slot and a
+#: bytes object, which is what a flood of empty continuations piles up.
+MAX_FRAGMENTS = 64
 
 #: From this payload size on numpy unmasks faster than Python's big ints
 #: (measured: slower at 512 bytes, 4.2 vs 5.9 us at 1 KiB, 4x faster at
@@ -146,6 +155,7 @@ class FrameParser:
 
     __slots__ = (
         "_max", "_fast_max", "_mask_bit", "_buf", "_need", "_frag_opcode", "_frag", "_frag_size",
+        "_frag_count",
         "_skip", "_after", "finished", "client",
     )  # fmt: skip
 
@@ -166,6 +176,7 @@ class FrameParser:
         self._frag_opcode = 0
         self._frag: list[bytes] = []
         self._frag_size = 0
+        self._frag_count = 0
         # After a MessageTooBig: bytes of the refused frame still to come
         # and bytes already read past its end; _skip is -1 when the parser
         # did not finish on one (then no frame boundary is known).
@@ -284,6 +295,10 @@ class FrameParser:
                         return self._fail(
                             events, ProtocolViolation(1002, "continuation frame without a message in progress")
                         )
+                    if self._frag_count >= MAX_FRAGMENTS:
+                        return self._fail(
+                            events, ProtocolViolation(1009, f"message in more than {MAX_FRAGMENTS} fragments")
+                        )
                 elif self._frag_opcode:
                     return self._fail(
                         events, ProtocolViolation(1002, "new data frame while a fragmented message is in progress")
@@ -323,12 +338,14 @@ class FrameParser:
             elif opcode == 0:
                 self._frag.append(payload)
                 self._frag_size += length
+                self._frag_count += 1
                 if fin:
                     message = b"".join(self._frag)
                     first = self._frag_opcode
                     self._frag_opcode = 0
                     self._frag = []
                     self._frag_size = 0
+                    self._frag_count = 0
                     if first == 2:
                         events.append(message)
                     elif not self._text(events, message):
@@ -350,6 +367,7 @@ class FrameParser:
         self._frag_opcode = opcode
         self._frag = [payload]
         self._frag_size = length
+        self._frag_count = 1
 
     def _text(self, events: list, message: bytes) -> bool:
         try:

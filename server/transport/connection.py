@@ -37,6 +37,7 @@ from tickroom.server.rooms.room import JoinAccepted, JoinRefused
 from tickroom.server.transport.outbox import OutboxClosed, OutboxOverflow
 from tickroom.server.transport.websocket import (
     ConnectionClosed,
+    ControlFrames,
     HandshakeFailed,
     MessageTooBig,
     ServerWebSocket,
@@ -246,7 +247,7 @@ class Connection:
         while True:
             try:
                 data = await self.ws.receive_message()
-            except (ConnectionClosed, MessageTooBig, TextFrame) as exc:
+            except (ConnectionClosed, ControlFrames, MessageTooBig, TextFrame) as exc:
                 if self._receive_failed(exc):
                     return None
                 continue
@@ -263,6 +264,15 @@ class Connection:
         if isinstance(exc, ConnectionClosed):
             self._set_close(exc.code, exc.reason, peer_closed=True)
             return True
+        if isinstance(exc, ControlFrames):
+            # Pings and pongs share the message budget: a flood of them is
+            # refused and closed like a flood of messages (4006).
+            try:
+                self.session.control_frames(exc.count, trio.current_time())
+            except RemoteProtocolError as refusal:
+                self._refuse(refusal)
+                return refusal.fatal
+            return False
         if isinstance(exc, MessageTooBig):
             try:
                 self.session.check_size(exc.size)

@@ -113,24 +113,50 @@ class TlsSocket:
         await self._wait_flushed()
 
     def recv(self, bufsize: int) -> bytes:
-        """Plaintext, b"" at the end, or BlockingIOError: wait readable."""
-        while True:
+        """Plaintext, b"" at the end, or BlockingIOError: wait readable.
+
+        Like ``socket.recv``, it returns everything available up to
+        ``bufsize`` bytes: every TLS record already decrypted, buffered in
+        the incoming BIO or waiting in the kernel, not just the first one.
+        ``SSLObject.read`` returns at most one record, and a client usually
+        sends each WebSocket message in a record of its own; the room reads
+        each player once per tick, so one record per call let a client that
+        sends two messages per tick build an ever-growing backlog (its RTT
+        climbed by seconds). ``bufsize`` bounds what one call decrypts.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        while size < bufsize:
             try:
-                data = self._ssl.read(bufsize)
+                data = self._ssl.read(bufsize - size)
             except ssl.SSLWantReadError:
-                if self._eof:
-                    return b""
-                if not self._pull():
-                    raise BlockingIOError() from None
+                if self._eof or not self._pull():
+                    break
                 continue
             except ssl.SSLZeroReturnError:
-                return b""  # close_notify
+                self._eof = True  # close_notify: what came before it still counts
+                break
+            except ssl.SSLError:
+                # A broken stream (EOF without close_notify, a bad record):
+                # hand over what was read; the next call raises.
+                if not chunks:
+                    raise
+                break
             finally:
                 # Reading may produce records to send (alerts, key updates);
                 # they go out with the next write if the kernel is full now.
                 if self._outgoing.pending:
                     self._flush_cipher()
-            return data
+            if not data:  # close_notify (read() returns b"" for it once received)
+                self._eof = True
+                break
+            chunks.append(data)
+            size += len(data)
+        if chunks:
+            return b"".join(chunks) if len(chunks) > 1 else chunks[0]
+        if self._eof:
+            return b""
+        raise BlockingIOError()
 
     def send(self, data) -> int:
         """Take plaintext; see the module docstring for what the count means.

@@ -39,6 +39,7 @@ from tickroom.protocol.websocket_frames import (
     CloseFrame,
     FrameParser,
     PingFrame,
+    PongFrame,
     ProtocolViolation,
     TextMessage,
     binary_frame,
@@ -79,6 +80,21 @@ class MessageTooBig(Exception):
 
 class TextFrame(Exception):
     """The peer sent a text message; ours is a binary protocol."""
+
+
+class ControlFrames(Exception):
+    """The peer sent ``count`` Ping/Pong frames in one read.
+
+    Not an error by itself: the caller charges them to the connection's
+    budget (tickroom.protocol.session.ServerSession.control_frames), so that
+    a ping or pong flood is rate-limited and closed like a message flood.
+    The newest Ping of the read has been answered already; older ones of the
+    same read are not (RFC 6455 5.5.3 allows answering only the newest).
+    """
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} control frames")
+        self.count = count
 
 
 class ServerWebSocket:
@@ -176,8 +192,9 @@ class ServerWebSocket:
         """The next complete binary message.
 
         Raises ConnectionClosed, MessageTooBig (as soon as the frame header
-        says the limit is passed, before the rest arrives), TextFrame, or
-        OutboxOverflow (pings keep coming and their pongs pile up unread).
+        says the limit is passed, before the rest arrives), TextFrame,
+        ControlFrames (Ping/Pong frames arrived: charge them, then call
+        again), or OutboxOverflow (the pongs pile up unread).
         """
         while not self._items:
             if self._eof:
@@ -223,14 +240,23 @@ class ServerWebSocket:
         return items
 
     def _parse(self, data: bytes) -> None:
-        """Feed the parser; answer control frames now; queue the rest."""
+        """Feed the parser; queue the messages, and one ControlFrames for
+        the Ping/Pong frames among them (where the first one was), answering
+        only the newest Ping: one pong per read, however many pings came."""
         items = self._items
+        control: ControlFrames | None = None
+        ping: bytes | None = None
         for event in self._parser.receive(data):
             if type(event) is bytes:
                 items.append(event)
                 self._message_began = self.bytes_received
-            elif isinstance(event, PingFrame):
-                self._send_control(pong_frame(event.payload))
+            elif isinstance(event, (PingFrame, PongFrame)):
+                if control is None:
+                    control = ControlFrames(0)
+                    items.append(control)
+                control.count += 1
+                if isinstance(event, PingFrame):
+                    ping = event.payload
             elif isinstance(event, TextMessage):
                 items.append(TextFrame())
                 self._message_began = self.bytes_received
@@ -249,7 +275,8 @@ class ServerWebSocket:
                 items.append(MessageTooBig(max(self.max_message_bytes + 1, min(event.size, seen))))
             elif isinstance(event, ProtocolViolation):
                 items.append(ConnectionClosed(event.code, f"WebSocket protocol error: {event.reason}"))
-            # PongFrame: nothing to do.
+        if ping is not None:
+            self._send_control(pong_frame(ping))
 
     # -- sending and closing -----------------------------------------------
 

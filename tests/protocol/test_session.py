@@ -13,6 +13,7 @@ from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, encode_client, pac
 from tickroom.protocol.errors import Code, LocalProtocolError, RemoteProtocolError
 from tickroom.protocol.session import (
     BURST_SECONDS,
+    CONTROL_FRAMES_BEFORE_JOIN,
     RATE_PER_TICK,
     STRIKE_DECAY_PER_S,
     STRIKE_LIMIT,
@@ -339,3 +340,45 @@ def test_any_frames_give_messages_or_remote_errors(frames: list[bytes]) -> None:
                 break
         else:
             assert isinstance(msg, (m.Input, m.Ack, m.Ping, m.Leave))
+
+
+# --- WebSocket control frames share the budget ----------------------------------
+
+
+def test_control_frames_before_join_are_capped_then_fatal() -> None:
+    session = ServerSession()
+    session.control_frames(CONTROL_FRAMES_BEFORE_JOIN - 1, T0)
+    session.control_frames(1, T0)  # at the cap: still fine
+    with pytest.raises(RemoteProtocolError) as info:
+        session.control_frames(1, T0)
+    assert info.value.code is Code.RATE_LIMITED and info.value.fatal
+
+
+def test_control_frames_after_join_take_tokens_from_the_message_bucket() -> None:
+    session = joined_session()
+    session.control_frames(BURST - 1, T0)
+    assert session.receive_message(PING, T0) == m.Ping(id=1)  # the last token
+    exc = refusal(session, PING)  # messages and pings drain one bucket
+    assert exc.code is Code.RATE_LIMITED and not exc.fatal
+
+
+def test_control_frames_over_the_bucket_are_one_strike_each() -> None:
+    session = joined_session()
+    session.control_frames(BURST, T0)  # the whole burst: allowed
+    with pytest.raises(RemoteProtocolError) as info:
+        session.control_frames(3, T0)
+    assert info.value.code is Code.RATE_LIMITED and not info.value.fatal
+    assert session.strikes == 3
+    with pytest.raises(RemoteProtocolError) as info:
+        session.control_frames(STRIKE_LIMIT, T0)  # one read of a flood
+    assert info.value.fatal
+
+
+def test_a_steady_keepalive_ping_never_costs_a_strike() -> None:
+    session = joined_session()
+    for second in range(600):  # one ping and one pong a second, ten minutes
+        now = T0 + second
+        session.control_frames(2, now)
+        for tick in range(TICK_RATE):
+            session.receive_message(INPUT, now + tick / TICK_RATE)
+    assert session.strikes == 0 and session.messages_dropped == 0

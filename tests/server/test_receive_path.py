@@ -17,8 +17,14 @@ import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Ping, Pong, Request
 
-from tickroom.protocol.websocket_frames import client_frame
-from tickroom.server.transport.websocket import ConnectionClosed, MessageTooBig, ServerWebSocket, TextFrame
+from tickroom.protocol.websocket_frames import MAX_FRAGMENTS, client_frame
+from tickroom.server.transport.websocket import (
+    ConnectionClosed,
+    ControlFrames,
+    MessageTooBig,
+    ServerWebSocket,
+    TextFrame,
+)
 
 MAX_MESSAGE = 1000  # bytes
 
@@ -95,7 +101,8 @@ async def test_a_fragmented_message_is_joined_and_a_ping_between_is_answered(ope
     ws, peer = opened
     peer.send(peer.ws.send(Message(data=b"abc", message_finished=False)))
     peer.send(peer.ws.send(Ping(payload=b"hi")))
-    assert await poll(ws) == []  # the message is not complete yet, the ping is answered
+    # the message is not complete yet; the ping is reported and answered
+    assert [type(item) for item in await poll(ws)] == [ControlFrames]
     peer.send(peer.ws.send(Message(data=b"def", message_finished=True)))
     assert await poll(ws) == [b"abcdef"]
     pongs = [e for e in peer.events() if isinstance(e, Pong)]
@@ -161,3 +168,16 @@ async def test_frames_sent_with_the_upgrade_request_are_not_lost():
     finally:
         server_sock.close()
         client_sock.close()
+
+
+async def test_a_flood_of_empty_continuations_is_refused_at_the_cap(opened):
+    ws, peer = opened
+    first = client_frame(0x2, b"a", os.urandom(4))
+    first = bytes((first[0] & 0x7F,)) + first[1:]  # FIN clear: a message begins
+    empty = client_frame(0x0, b"", os.urandom(4))
+    empty = bytes((empty[0] & 0x7F,)) + empty[1:]  # continuation, FIN clear
+    peer.send(first + empty * (MAX_FRAGMENTS - 1))
+    assert await poll(ws) == []  # at the cap: still a message in progress
+    peer.send(empty * 10_000)
+    items = await poll(ws)
+    assert len(items) == 1 and isinstance(items[0], ConnectionClosed) and items[0].code == 1009

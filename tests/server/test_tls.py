@@ -120,6 +120,26 @@ async def test_reading_plaintext_through_tls(cert):
     server.close()
 
 
+async def test_one_recv_returns_every_buffered_record(cert):
+    """A client sends each WebSocket message in a TLS record of its own; the
+    room reads each player once per tick, so one recv must return all of
+    them (up to its size), not the first record only."""
+    server, client, raw = await tls_pair(cert)
+    for i in range(50):
+        await client.send_all(b"record %02d;" % i)  # one record per send
+    wanted = b"".join(b"record %02d;" % i for i in range(50))
+    # (A socket pair's send puts the bytes straight into the peer's receive
+    # queue: all 50 records are there once send_all returned.)
+    assert server.recv(65536) == wanted
+    # Bounded by bufsize: the rest stays for the next call.
+    for i in range(50):
+        await client.send_all(b"record %02d;" % i)
+    first = server.recv(100)
+    assert first == wanted[:100] and server.recv(65536) == wanted[100:]
+    server.close()
+    await client.transport_stream.aclose()
+
+
 async def test_close_notify_ends_the_stream_cleanly_for_the_client(cert):
     server, client, raw = await tls_pair(cert)
     assert server.send(b"bye") == 3
