@@ -10,13 +10,15 @@ cd "$(dirname "$0")/.."
 # From the distribution's packages: redis-server (the failover tests run a
 # real one); chromium and a font (the browser tests drive Debian's chromium
 # through Playwright, never a downloaded browser); node and npm (the JS
-# decoder test, and vendoring @msgpack/msgpack). Root (CI, containers)
-# installs directly; others through sudo.
+# decoder test, and vendoring @msgpack/msgpack); prometheus, which brings
+# promtool (tests/ops/ runs a real Prometheus and promtool's rule tests).
+# Root (CI, containers) installs directly; others through sudo.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
