@@ -245,6 +245,8 @@ class GameServer:
                 self.config.control_bind_host(),
                 self.config.control_port,
                 self._control_stop,
+                tls_cert=self.config.control_tls_cert,
+                tls_key=self.config.control_tls_key,
                 task_status=task_status,
             )
         finally:
