@@ -28,6 +28,7 @@ from tickroom.protocol.errors import Code
 from tickroom.protocol.tickets import sign_ticket
 from tickroom.server.control import validation
 from tickroom.server.control.auth import PUBLIC_PATHS, authorized
+from tickroom.server.control.console import CONSOLE_PATH, console_app
 from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
@@ -98,6 +99,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/v1/rooms/{room_id}", "close_room"),
     ("POST", "/v1/rooms/{room_id}/tickets", "issue_tickets"),
     ("POST", "/v1/drain", "drain"),
+    ("GET", "/v1/rooms/{room_id}/tick-times", "room_tick_times"),
 )
 
 
@@ -128,6 +130,7 @@ class ControlAPI:
             (method, template, getattr(self, name)) for method, template, name in ROUTES
         ]
         self._web = web_app()
+        self._console = console_app()
         self._patterns = [re.compile(_PARAM.sub(_PARAM_RE, template)) for _, template, _ in self.routes]
 
     # -- ASGI ------------------------------------------------------------------
@@ -141,6 +144,11 @@ class ControlAPI:
         if handles(scope["path"]):
             # The demo page and its static files: public, not part of the API.
             await self._web(scope, receive, send)
+            return
+        if scope["path"] == CONSOLE_PATH:
+            # The operator console's page: public, it holds no data (the
+            # operator types the API key into it).
+            await self._console(scope, receive, send)
             return
         try:
             handler, params = self._route(scope)
@@ -295,6 +303,27 @@ class ControlAPI:
         issued = {p: sign_ticket(key, room_id, p, expires, secrets.token_urlsafe(12)) for p in request.players}
         self.node_metrics.tickets_issued.inc(len(issued))
         return 200, {"room_id": room_id, "ws_url": allocation.ws_url, "tickets": issued, "expires_at": rfc3339(expires)}
+
+    # -- the operator console ----------------------------------------------------
+
+    async def room_tick_times(self, scope, body, room_id: str) -> Response:
+        """``GET /v1/rooms/{id}/tick-times?after=N``: the durations of the
+        room's ticks timed after its N-th (all it keeps when N is absent or
+        too old: the newest 2048), for the console's live chart. ``timed``
+        is the count to pass as ``after`` next time."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        after = validation.tick_times_after(parse_qsl(scope["query_string"].decode("latin-1")))
+        timed = room.ticks_timed
+        durations = list(room.tick_durations)  # a copy: the room appends on the same thread, never meanwhile
+        new = len(durations) if after is None else max(0, min(timed - after, len(durations)))
+        return 200, {
+            "room_id": room_id,
+            "tick": room.statistics().tick,
+            "timed": timed,
+            "tick_ms": [round(d * 1e3, 4) for d in durations[len(durations) - new :]],
+        }
 
 
 def _allocation_json(allocation: Allocation) -> dict[str, Any]:

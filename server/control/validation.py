@@ -166,3 +166,16 @@ def close_reason(pairs: list[tuple[str, str]]) -> str:
             raise BadRequest(f"'reason' must be 1 to {MAX_REASON_BYTES} bytes of printable UTF-8")
         reason = value
     return reason
+
+
+def tick_times_after(pairs: list[tuple[str, str]]) -> int | None:
+    """The ``after`` of ``GET /v1/rooms/{id}/tick-times``: a count of ticks
+    timed (0 to 2**53), or None when absent."""
+    after = None
+    for key, value in pairs:
+        if key != "after":
+            raise BadRequest(f"unknown query parameter {key!r}")
+        if not value.isdigit() or len(value) > 16 or int(value) > 2**53:
+            raise BadRequest("'after' must be a whole number of ticks, 0 to 2**53")
+        after = int(value)
+    return after
