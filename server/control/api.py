@@ -26,10 +26,12 @@ from urllib.parse import parse_qsl
 
 from tickroom.protocol.errors import Code
 from tickroom.protocol.tickets import sign_ticket
+from tickroom.server.cluster.store.base import StoreUnavailable
 from tickroom.server.control import validation
 from tickroom.server.control.auth import PUBLIC_PATHS, authorized
 from tickroom.server.control.console import CONSOLE_PATH, console_app
 from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
+from tickroom.server.control.nodes import NodeDirectory
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
 from tickroom.server.rooms.placement import Allocation, AllocationRefused, NoCapacity, Placement
@@ -100,13 +102,15 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/rooms/{room_id}/tickets", "issue_tickets"),
     ("POST", "/v1/drain", "drain"),
     ("GET", "/v1/rooms/{room_id}/tick-times", "room_tick_times"),
+    ("GET", "/v1/nodes", "list_nodes"),
 )
 
 
 class ControlAPI:
     """The ASGI application over ``rooms``, ``placement``, ``health`` and
     ``metrics``. ``api_key``: required on every non-public route when set;
-    ``ticket_secret``: signs join tickets (none: tickets are refused)."""
+    ``ticket_secret``: signs join tickets (none: tickets are refused);
+    ``nodes``: the nodes ``GET /v1/nodes`` lists (none: the route answers 404)."""
 
     def __init__(
         self,
@@ -118,6 +122,7 @@ class ControlAPI:
         api_key: str | None = None,
         ticket_secret: str | None = None,
         clock: Callable[[], float] = time.time,
+        nodes: NodeDirectory | None = None,
     ) -> None:
         self.rooms = rooms
         self.placement = placement
@@ -126,6 +131,7 @@ class ControlAPI:
         self.api_key = api_key
         self.ticket_secret = ticket_secret
         self.clock = clock  # unix seconds, for ticket expiries
+        self.node_directory = nodes
         self.routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
             (method, template, getattr(self, name)) for method, template, name in ROUTES
         ]
@@ -305,6 +311,17 @@ class ControlAPI:
         return 200, {"room_id": room_id, "ws_url": allocation.ws_url, "tickets": issued, "expires_at": rfc3339(expires)}
 
     # -- the operator console ----------------------------------------------------
+
+    async def list_nodes(self, scope, body) -> Response:
+        """``GET /v1/nodes``: the cluster's nodes from its Redis registry
+        (with --redis-url), else this node alone."""
+        if self.node_directory is None:
+            raise HTTPError(404, "not_found", "this API lists no nodes")
+        try:
+            nodes = await self.node_directory.nodes()
+        except StoreUnavailable as exc:
+            raise HTTPError(503, "store_unavailable", f"cannot read the node registry: {exc}") from None
+        return 200, {"nodes": [asdict(node) for node in nodes]}
 
     async def room_tick_times(self, scope, body, room_id: str) -> Response:
         """``GET /v1/rooms/{id}/tick-times?after=N``: the durations of the

@@ -76,6 +76,9 @@ def test_console_lists_rooms_charts_ticks_and_closes_a_room() -> None:
                 timeout=TIMEOUT_MS,
             )
             assert console_state(page)["node"]["state"] == "ready"
+            # The node list (GET /v1/nodes): this node alone, without Redis.
+            (alone,) = console_state(page)["nodes"]
+            assert alone["rooms"] == 2 and alone["players"] == len(SEATS) and not alone["draining"]
 
             # The room's details: its players by name.
             page.click("tr[data-room='console-a'] button.details")
@@ -99,6 +102,9 @@ def test_console_lists_rooms_charts_ticks_and_closes_a_room() -> None:
             # Drain: the node takes no new rooms.
             page.click("#drain")
             page.wait_for_function("() => window.tickroomConsole.state().node.state === 'draining'", timeout=TIMEOUT_MS)
+            page.wait_for_function(
+                "() => window.tickroomConsole.state().nodes.every(n => n.draining)", timeout=TIMEOUT_MS
+            )
             ready = httpx.get(f"{server.control_url}/readyz")
             assert ready.status_code == 503 and ready.json()["status"] == "draining"
 

@@ -17,6 +17,7 @@ let polling = null;
 let selected = null; // room id shown in the detail panel
 const rooms = new Map(); // room id -> {info, timed, points: [{p50, max}], row, canvas}
 let node = { id: null, state: null, players: 0 };
+let nodes = []; // GET /v1/nodes: the cluster's nodes (this node alone without Redis)
 const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {
@@ -152,6 +153,15 @@ function renderRooms() {
   $("node-state").textContent = node.state ?? "-";
   $("node-rooms").textContent = String(rooms.size);
   $("node-players").textContent = String(node.players);
+  const list = $("nodes");
+  list.replaceChildren();
+  for (const n of nodes) {
+    const item = document.createElement("li");
+    item.textContent = `${n.node_id}: ${n.rooms}/${n.capacity} rooms, ${n.players} players, ` +
+      `tick p99 ${n.tick_ms_p99.toFixed(2)} ms${n.draining ? ", draining" : ""}`;
+    item.classList.toggle("offline", n.draining);
+    list.append(item);
+  }
 }
 
 function fillList(list, entries) {
@@ -207,8 +217,9 @@ async function drain() {
 }
 
 async function refresh() {
-  const [list, ready] = await Promise.all([listRooms(), api("GET", "/readyz")]);
+  const [list, ready, cluster] = await Promise.all([listRooms(), api("GET", "/readyz"), api("GET", "/v1/nodes")]);
   node.state = ready ? ready.status : null;
+  nodes = cluster && cluster.nodes ? cluster.nodes : [];
   node.id = list.length ? list[0].node_id : node.id;
   node.players = list.reduce((sum, r) => sum + r.players, 0);
   const seen = new Set();
@@ -270,6 +281,7 @@ window.tickroomConsole = {
     return {
       connected: polling !== null,
       node: { ...node },
+      nodes: nodes.map((n) => ({ id: n.node_id, rooms: n.rooms, players: n.players, draining: n.draining })),
       selected,
       rooms: [...rooms.values()].map((r) => ({
         id: r.info.room_id, players: r.info.players, labels: r.info.labels, tick: r.tick, points: r.points.length,
