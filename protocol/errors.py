@@ -46,6 +46,7 @@ class Code(IntEnum):
     SESSION_REPLACED = 4111  # the same session joined again on another connection
     ACK_TIMEOUT = 4112  # no snapshot acknowledged for too long (a client not reading)
     IDLE_TIMEOUT = 4113  # nothing received for too long
+    KICKED = 4114  # an operator removed this player from the room (control API); the seat and session are gone
 
     # 4200-4299: the server
     INTERNAL_ERROR = 4200

@@ -103,6 +103,7 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/drain", "drain"),
     ("GET", "/v1/rooms/{room_id}/tick-times", "room_tick_times"),
     ("GET", "/v1/nodes", "list_nodes"),
+    ("DELETE", "/v1/rooms/{room_id}/players/{player_id}", "kick_player"),
 )
 
 
@@ -311,6 +312,23 @@ class ControlAPI:
         return 200, {"room_id": room_id, "ws_url": allocation.ws_url, "tickets": issued, "expires_at": rfc3339(expires)}
 
     # -- the operator console ----------------------------------------------------
+
+    async def kick_player(self, scope, body, room_id: str, player_id: str) -> Response:
+        """``DELETE /v1/rooms/{id}/players/{player}``: remove one player (its
+        connection closes with 4114 KICKED and the reason; its session ends)."""
+        reason = validation.kick_reason(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        room = self.rooms.get(room_id)
+        if room is None:
+            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        pid = int(player_id) if player_id.isdigit() and len(player_id) <= 10 else None
+        if pid is None or all(p.id != pid for p in room.players):
+            raise HTTPError(404, "player_not_found", f"no player {player_id!r} in room {room_id!r}")
+        if not room.request_kick(pid, reason):
+            raise HTTPError(
+                503, "room_busy", f"room {room_id!r} is closing or too busy; retry", [(b"retry-after", b"1")]
+            )
+        log.info("control API: kicking player %d from room %s", pid, room_id)
+        return 202, {"room_id": room_id, "player": pid, "status": "kicking"}
 
     async def list_nodes(self, scope, body) -> Response:
         """``GET /v1/nodes``: the cluster's nodes from its Redis registry

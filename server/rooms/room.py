@@ -144,6 +144,12 @@ class _CloseRequest:
     reason: str
 
 
+@dataclass(frozen=True)
+class _KickRequest:
+    player_id: int
+    reason: str
+
+
 class Room:
     """One game world and its players. ``run()`` is the room task."""
 
@@ -213,6 +219,17 @@ class Room:
         """Ask the room to close its clients with ``code`` and end."""
         try:
             self._control_send.send_nowait(_CloseRequest(code, reason))
+            return True
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+
+    def request_kick(self, player_id: int, reason: str) -> bool:
+        """Ask the room to remove player ``player_id``: its connection is
+        closed with KICKED (4114) and ``reason``, its avatar leaves the game
+        and its session ends (no rejoin). False when the room's inbox is
+        full or closed; a player gone by then is ignored."""
+        try:
+            self._control_send.send_nowait(_KickRequest(player_id, reason))
             return True
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
             return False
@@ -379,10 +396,17 @@ class Room:
                 return
             self._handle_control(request)
 
-    def _handle_control(self, request: _JoinRequest | _CloseRequest) -> None:
+    def _handle_control(self, request: _JoinRequest | _CloseRequest | _KickRequest) -> None:
         if isinstance(request, _CloseRequest):
             self.kick_all(request.code, request.reason)
             self.closed = True
+            return
+        if isinstance(request, _KickRequest):
+            player = next((p for p in self.players if p.id == request.player_id), None)
+            if player is not None:
+                if player.link is not None and not player.link.closed:
+                    player.link.kick(Code.KICKED, request.reason)
+                self._remove(player, f"kicked: {request.reason}")
             return
         try:
             result: JoinAccepted | JoinRefused = self._admit(request.join, request.link)

@@ -192,8 +192,16 @@ async function renderDetail() {
   players.replaceChildren();
   for (const p of detail.players) {
     const item = document.createElement("li");
-    item.textContent = `${p.name} (#${p.id})${p.connected ? "" : " - disconnected"}`;
-    item.classList.toggle("offline", !p.connected);
+    item.dataset.player = String(p.id);
+    const label = document.createElement("span");
+    label.textContent = `${p.name} (#${p.id})${p.connected ? "" : " - disconnected"}`;
+    label.classList.toggle("offline", !p.connected);
+    const kick = document.createElement("button");
+    kick.textContent = "Kick";
+    kick.className = "danger kick";
+    const roomId = detail.room_id;
+    kick.addEventListener("click", () => kickPlayer(roomId, p.id, p.name).catch(showError));
+    item.append(label, " ", kick);
     players.append(item);
   }
 }
@@ -208,6 +216,14 @@ async function closeRoom(roomId) {
   if (!window.confirm(`Close room ${roomId}? Its players are disconnected (4102).`)) return;
   await api("DELETE", `/v1/rooms/${encodeURIComponent(roomId)}?reason=${encodeURIComponent("closed from the console")}`);
   setStatus(`closing ${roomId}`);
+}
+
+async function kickPlayer(roomId, playerId, name) {
+  if (!window.confirm(`Kick ${name} (#${playerId}) from ${roomId}? Their session ends (4114).`)) return;
+  const path = `/v1/rooms/${encodeURIComponent(roomId)}/players/${playerId}`;
+  await api("DELETE", `${path}?reason=${encodeURIComponent("removed from the console")}`);
+  setStatus(`kicked ${name} from ${roomId}`);
+  await renderDetail();
 }
 
 async function drain() {
