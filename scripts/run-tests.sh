@@ -29,6 +29,10 @@ fi
 # The browser client's npm packages (package-lock.json), copied into
 # server/control/static/vendor/; tests/web/test_web_app.py checks the copy.
 bash scripts/vendor-js.sh
+# The browser client's npm package: its dev tools (typescript, esbuild) from
+# its own package-lock.json; tests/web/test_js_package.py type-checks it,
+# runs its node tests, packs it and bundles it into a page.
+(cd packages/tickroom-client && npm ci --no-audit --no-fund --loglevel=error)
 
 python=${PYTHON:-python3}
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
