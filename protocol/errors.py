@@ -44,7 +44,7 @@ class Code(IntEnum):
     ROOM_RECOVERING = 4105  # the room's node is gone and another is taking it over: retry soon
     JOIN_REJECTED = 4106  # the game refused this player; the message says why
     MATCH_ENDED = 4107  # the game ended its match; the reason says how (final: join another room)
-    KICKED = 4108  # the game removed this player; the reason says why (final: the session is gone)
+    KICKED = 4108  # the game or an operator removed this player; the reason says why (final: the session is gone)
     SESSION_UNKNOWN = 4110  # rejoin with a token that is unknown or past its grace period
     SESSION_REPLACED = 4111  # the same session joined again on another connection
     ACK_TIMEOUT = 4112  # no snapshot acknowledged for too long (a client not reading)

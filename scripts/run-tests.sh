@@ -10,13 +10,15 @@ cd "$(dirname "$0")/.."
 # From the distribution's packages: redis-server (the failover tests run a
 # real one); chromium and a font (the browser tests drive Debian's chromium
 # through Playwright, never a downloaded browser); node and npm (the JS
-# decoder test, and vendoring @msgpack/msgpack). Root (CI, containers)
-# installs directly; others through sudo.
+# decoder test, and vendoring @msgpack/msgpack); prometheus, which brings
+# promtool (tests/ops/ runs a real Prometheus and promtool's rule tests).
+# Root (CI, containers) installs directly; others through sudo.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -27,6 +29,10 @@ fi
 # The browser client's npm packages (package-lock.json), copied into
 # server/control/static/vendor/; tests/web/test_web_app.py checks the copy.
 bash scripts/vendor-js.sh
+# The browser client's npm package: its dev tools (typescript, esbuild) from
+# its own package-lock.json; tests/web/test_js_package.py type-checks it,
+# runs its node tests, packs it and bundles it into a page.
+(cd packages/tickroom-client && npm ci --no-audit --no-fund --loglevel=error)
 
 python=${PYTHON:-python3}
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then

@@ -48,6 +48,8 @@ class ServerConfig:
     allowed_origins: str = ""  # comma-separated browser Origins; empty: allow all
     tls_cert: str | None = None  # PEM certificate chain: serve wss:// on the game port
     tls_key: str | None = None  # PEM private key for tls_cert
+    control_tls_cert: str | None = None  # PEM certificate chain: serve https:// on the control port
+    control_tls_key: str | None = None  # PEM private key for control_tls_cert
     graceful_timeout_s: float = 10.0  # the whole shutdown, at most
     stats_interval_s: float = 60.0  # log a load summary this often; 0: never
     log_level: str = "INFO"

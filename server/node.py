@@ -33,6 +33,7 @@ from tickroom.server.cluster.startup import room_leases, start_failover, unique_
 from tickroom.server.config import ServerConfig
 from tickroom.server.control.api import ControlAPI
 from tickroom.server.control.auth import check_exposure
+from tickroom.server.control.nodes import ClusterNodes, NodeDirectory, ThisNode
 from tickroom.server.control.serve import serve_control_api
 from tickroom.server.ops.agones import AgonesSDK, port_from_env
 from tickroom.server.ops.load import LoadReport
@@ -228,6 +229,11 @@ class GameServer:
 
     def control_api(self, placement: Placement) -> ControlAPI:
         """The control API of this node, allocating through ``placement``."""
+        nodes: NodeDirectory = (
+            ClusterNodes(self.failover)
+            if self.failover is not None
+            else ThisNode(self.registry, node_id=self.node_id, ws_url=self.ws_url)
+        )
         return ControlAPI(
             rooms=self.registry,
             placement=placement,
@@ -236,6 +242,7 @@ class GameServer:
             api_key=self.config.api_key,
             ticket_secret=self.config.ticket_secret,
             games=self.games,
+            nodes=nodes,
         )
 
     async def _serve_control(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -251,6 +258,8 @@ class GameServer:
                 self.config.control_bind_host(),
                 self.config.control_port,
                 self._control_stop,
+                tls_cert=self.config.control_tls_cert,
+                tls_key=self.config.control_tls_key,
                 task_status=task_status,
             )
         finally:

@@ -27,6 +27,7 @@ from tickroom.server.cli.status import run as run_status
 from tickroom.server.cli.workers import PORT_STEP, port_clash, stop_when_orphaned, supervise, worker_count
 from tickroom.server.config import ServerConfig
 from tickroom.server.control.auth import InsecureControlAPI, check_exposure
+from tickroom.server.control.serve import check_tls_files
 from tickroom.server.node import GameServer
 from tickroom.server.ops import logs, sentry
 from tickroom.server.rooms.game_catalog import GameCatalog, GameLoadError
@@ -67,6 +68,8 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
     ("--allowed-origins", "allowed_origins", str, "comma-separated browser Origins allowed to connect (empty: all)"),
     ("--tls-cert", "tls_cert", str, "PEM certificate chain: serve wss:// (with --tls-key)"),
     ("--tls-key", "tls_key", str, "PEM private key of --tls-cert"),
+    ("--control-tls-cert", "control_tls_cert", str, "PEM certificate chain: serve the control API on https://"),
+    ("--control-tls-key", "control_tls_key", str, "PEM private key of --control-tls-cert"),
     ("--graceful-timeout", "graceful_timeout_s", float, "seconds the shutdown may take"),
     ("--stats-interval", "stats_interval_s", float, "seconds between load summaries in the log (0: never)"),
     ("--log-level", "log_level", str, "DEBUG, INFO, WARNING or ERROR"),
@@ -244,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
             config.ssl_context  # noqa: B018 - load the certificate now: fail at start, not at the first client
         except (ValueError, OSError) as exc:
             parser.error(f"TLS: {exc}")
+        try:
+            check_tls_files(config.control_tls_cert, config.control_tls_key)
+        except (ValueError, OSError) as exc:
+            parser.error(f"control API TLS: {exc}")
         if args.workers != 1:
             if not config.redis_url:
                 print(

@@ -26,9 +26,12 @@ from urllib.parse import parse_qsl
 
 from tickroom.protocol.errors import Code
 from tickroom.protocol.tickets import sign_ticket
+from tickroom.server.cluster.store.base import StoreUnavailable
 from tickroom.server.control import validation
 from tickroom.server.control.auth import PUBLIC_PATHS, authorized
+from tickroom.server.control.console import CONSOLE_PATH, console_app
 from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
+from tickroom.server.control.nodes import NodeDirectory
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
 from tickroom.server.rooms.game_catalog import GameCatalog
@@ -102,13 +105,17 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/v1/drain", "drain"),
     ("GET", "/v1/games", "list_games"),
     ("POST", "/v1/rooms/{room_id}/signal", "signal_room"),
+    ("GET", "/v1/rooms/{room_id}/tick-times", "room_tick_times"),
+    ("GET", "/v1/nodes", "list_nodes"),
+    ("DELETE", "/v1/rooms/{room_id}/players/{player_id}", "kick_player"),
 )
 
 
 class ControlAPI:
     """The ASGI application over ``rooms``, ``placement``, ``health`` and
     ``metrics``. ``api_key``: required on every non-public route when set;
-    ``ticket_secret``: signs join tickets (none: tickets are refused)."""
+    ``ticket_secret``: signs join tickets (none: tickets are refused);
+    ``nodes``: the nodes ``GET /v1/nodes`` lists (none: the route answers 404)."""
 
     def __init__(
         self,
@@ -121,6 +128,7 @@ class ControlAPI:
         ticket_secret: str | None = None,
         clock: Callable[[], float] = time.time,
         games: GameCatalog | None = None,
+        nodes: NodeDirectory | None = None,
     ) -> None:
         self.rooms = rooms
         # The games this node runs (GET /v1/games; allocations' options are
@@ -132,10 +140,12 @@ class ControlAPI:
         self.api_key = api_key
         self.ticket_secret = ticket_secret
         self.clock = clock  # unix seconds, for ticket expiries
+        self.node_directory = nodes
         self.routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
             (method, template, getattr(self, name)) for method, template, name in ROUTES
         ]
         self._web = web_app()
+        self._console = console_app()
         self._patterns = [re.compile(_PARAM.sub(_PARAM_RE, template)) for _, template, _ in self.routes]
 
     # -- ASGI ------------------------------------------------------------------
@@ -149,6 +159,11 @@ class ControlAPI:
         if handles(scope["path"]):
             # The demo page and its static files: public, not part of the API.
             await self._web(scope, receive, send)
+            return
+        if scope["path"] == CONSOLE_PATH:
+            # The operator console's page: public, it holds no data (the
+            # operator types the API key into it).
+            await self._console(scope, receive, send)
             return
         try:
             handler, params = self._route(scope)
@@ -329,6 +344,55 @@ class ControlAPI:
             status, headers = _SIGNAL_ERRORS[exc.reason]
             raise HTTPError(status, exc.reason, exc.message, headers) from None
         return 200, {"room_id": room_id, "answer": answer}
+
+    # -- the operator console ----------------------------------------------------
+
+    async def kick_player(self, scope, body, room_id: str, player_id: str) -> Response:
+        """``DELETE /v1/rooms/{id}/players/{player}``: remove one player (its
+        connection closes with 4108 KICKED and the reason; its session ends)."""
+        reason = validation.kick_reason(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        room = self.rooms.get(room_id)
+        if room is None:
+            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        pid = int(player_id) if player_id.isdigit() and len(player_id) <= 10 else None
+        if pid is None or all(p.id != pid for p in room.players):
+            raise HTTPError(404, "player_not_found", f"no player {player_id!r} in room {room_id!r}")
+        if not room.request_kick(pid, reason):
+            raise HTTPError(
+                503, "room_busy", f"room {room_id!r} is closing or too busy; retry", [(b"retry-after", b"1")]
+            )
+        log.info("control API: kicking player %d from room %s", pid, room_id)
+        return 202, {"room_id": room_id, "player": pid, "status": "kicking"}
+
+    async def list_nodes(self, scope, body) -> Response:
+        """``GET /v1/nodes``: the cluster's nodes from its Redis registry
+        (with --redis-url), else this node alone."""
+        if self.node_directory is None:
+            raise HTTPError(404, "not_found", "this API lists no nodes")
+        try:
+            nodes = await self.node_directory.nodes()
+        except StoreUnavailable as exc:
+            raise HTTPError(503, "store_unavailable", f"cannot read the node registry: {exc}") from None
+        return 200, {"nodes": [asdict(node) for node in nodes]}
+
+    async def room_tick_times(self, scope, body, room_id: str) -> Response:
+        """``GET /v1/rooms/{id}/tick-times?after=N``: the durations of the
+        room's ticks timed after its N-th (all it keeps when N is absent or
+        too old: the newest 2048), for the console's live chart. ``timed``
+        is the count to pass as ``after`` next time."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        after = validation.tick_times_after(parse_qsl(scope["query_string"].decode("latin-1")))
+        timed = room.ticks_timed
+        durations = list(room.tick_durations)  # a copy: the room appends on the same thread, never meanwhile
+        new = len(durations) if after is None else max(0, min(timed - after, len(durations)))
+        return 200, {
+            "room_id": room_id,
+            "tick": room.statistics().tick,
+            "timed": timed,
+            "tick_ms": [round(d * 1e3, 4) for d in durations[len(durations) - new :]],
+        }
 
 
 # A signal the room could not answer: status and headers by SignalError.reason.

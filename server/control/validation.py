@@ -213,3 +213,29 @@ def signal(body: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest("a signal must be a JSON object")
     return value
+
+
+def tick_times_after(pairs: list[tuple[str, str]]) -> int | None:
+    """The ``after`` of ``GET /v1/rooms/{id}/tick-times``: a count of ticks
+    timed (0 to 2**53), or None when absent."""
+    after = None
+    for key, value in pairs:
+        if key != "after":
+            raise BadRequest(f"unknown query parameter {key!r}")
+        if not value.isdigit() or len(value) > 16 or int(value) > 2**53:
+            raise BadRequest("'after' must be a whole number of ticks, 0 to 2**53")
+        after = int(value)
+    return after
+
+
+def kick_reason(pairs: list[tuple[str, str]]) -> str:
+    """The ``reason`` of ``DELETE /v1/rooms/{id}/players/{player}``: what the
+    kicked client reads in its error message."""
+    reason = "removed by the operator"
+    for key, value in pairs:
+        if key != "reason":
+            raise BadRequest(f"unknown query parameter {key!r}")
+        if not 1 <= len(value.encode("utf-8")) <= MAX_REASON_BYTES or not value.isprintable():
+            raise BadRequest(f"'reason' must be 1 to {MAX_REASON_BYTES} bytes of printable UTF-8")
+        reason = value
+    return reason

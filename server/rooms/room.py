@@ -158,6 +158,12 @@ class _SignalRequest:
     abandoned: bool = False  # the caller gave up: the game never sees it
 
 
+@dataclass(frozen=True)
+class _KickRequest:
+    player_id: int
+    reason: str
+
+
 class Room:
     """One game world and its players. ``run()`` is the room task."""
 
@@ -273,6 +279,17 @@ class Room:
             request.abandoned = True  # answered, timed out or cancelled: never (again) to the game
             self._signals_pending -= 1
         raise SignalError("signal_timeout", f"room {self.room_id!r} did not answer in {timeout_s:g} s")
+
+    def request_kick(self, player_id: int, reason: str) -> bool:
+        """Ask the room to remove player ``player_id``: its connection is
+        closed with KICKED (4108) and ``reason``, its avatar leaves the game
+        and its session ends (no rejoin). False when the room's inbox is
+        full or closed; a player gone by then is ignored."""
+        try:
+            self._control_send.send_nowait(_KickRequest(player_id, reason))
+            return True
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
 
     def kick_all(self, code: Code, reason: str) -> None:
         """Close every client (used by the registry's fence after a crash)."""
@@ -457,7 +474,7 @@ class Room:
             self._handle_control(request)
             self._carry_out_requests()
 
-    def _handle_control(self, request: _JoinRequest | _CloseRequest | _SignalRequest) -> None:
+    def _handle_control(self, request: _JoinRequest | _CloseRequest | _SignalRequest | _KickRequest) -> None:
         if isinstance(request, _CloseRequest):
             self.kick_all(request.code, request.reason)
             self.end_reason = END_REASONS.get(request.code, "closed")
@@ -465,6 +482,9 @@ class Room:
             return
         if isinstance(request, _SignalRequest):
             self._answer_signal(request)
+            return
+        if isinstance(request, _KickRequest):
+            self._kick(request.player_id, request.reason)
             return
         failure: Exception | None = None
         try:
@@ -567,12 +587,7 @@ class Room:
                 self.end_reason = "match_ended"
                 self.closed = True
             elif isinstance(request, Kick):
-                player = self.players.by_id(request.player_id)
-                if player is None:
-                    continue
-                if player.link is not None:
-                    player.link.kick(Code.KICKED, request.reason)
-                self._remove(player, f"kicked: {request.reason}")
+                self._kick(request.player_id, request.reason)
             elif isinstance(request, SetLabels):
                 merged = {**self.labels, **request.labels}
                 labels = {key: value for key, value in merged.items() if value is not None}
@@ -580,6 +595,16 @@ class Room:
                     log.warning("room %s: the game's labels would be over %d; not set", self.room_id, MAX_LABELS)
                     continue
                 self.labels = labels
+
+    def _kick(self, player_id: int, reason: str) -> None:
+        """Remove a player for good, asked by the game or an operator: its
+        client is closed with KICKED and ``reason``, its session is void."""
+        player = self.players.by_id(player_id)
+        if player is None:
+            return  # gone already
+        if player.link is not None and not player.link.closed:
+            player.link.kick(Code.KICKED, reason)
+        self._remove(player, f"kicked: {reason}")
 
     def _idle(self) -> bool:
         self._empty_ticks = self._empty_ticks + 1 if len(self.players) == 0 else 0

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 _LISTENING = re.compile(r"listening on (wss?)://[^:]+:(\d+)")
-_CONTROL_LISTENING = re.compile(r"control API listening on (http://\S+)")
+_CONTROL_LISTENING = re.compile(r"control API listening on (https?://\S+)")
 
 
 @dataclass
