@@ -94,7 +94,9 @@ class GameServer:
         # One id for the node: in the registry, in allocations and in the cluster.
         self.node_id = self._leases.config.node_id if self._leases else (config.node_id or socket.gethostname())
         self.connection_table = ConnectionTable()
-        self.metrics = ServerMetrics(self.registry, self.connection_table)
+        self.metrics = ServerMetrics(
+            self.registry, self.connection_table, failover=self._leases.stats if self._leases else None
+        )
         self.load = LoadReport(self.registry, self.connection_table)
         self.listener = Listener(
             self.connection_table,

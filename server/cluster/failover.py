@@ -14,7 +14,18 @@
   never awaits the store;
 - the recovery watcher: every TTL/3 it looks for rooms whose lease expired,
   claims them (exactly one node wins the atomic claim), restores them from
-  checkpoint + log and hands them to the registry.
+  checkpoint + log and hands them to the registry. Up to RESTORE_CONCURRENCY
+  rooms are claimed and restored at once (their store round trips overlap);
+  a room whose restore fails is logged and counted and spares the others.
+
+A store that lost acknowledged writes (Redis Sentinel promoted a replica that
+had not received them, or Redis restarted) shows a new ``generation()``; the
+heartbeat reads it. On a change every hosted room re-asserts its lease at
+once and checkpoints on its next tick, so what the new master lacks (the
+last checkpoints, log entries, renewals) is written again within a tick and
+a round trip. After any store outage a node recovers no room for one lease
+TTL: the owners, cut off by the same outage, renew first, so a Redis
+promotion does not move rooms between live nodes.
 
 ``RoomLeases`` is the registry's ``RoomHosting`` (built first, handed to
 ``RoomRegistry(..., hosting=leases)``): the registry calls ``host(room)``
@@ -43,6 +54,7 @@ import trio
 from tickroom.percentiles import percentiles
 from tickroom.protocol.errors import Code
 from tickroom.server.cluster import checkpoint
+from tickroom.server.cluster.stats import FailoverStats
 from tickroom.server.cluster.store.base import FENCED, WRITTEN, NodeInfo, Store, StoreUnavailable, Write
 from tickroom.server.rooms.registry import RoomRegistry
 from tickroom.server.rooms.room import JoinRefused, Room
@@ -53,6 +65,7 @@ log = logging.getLogger(__name__)
 LOG_BUFFER_TICKS = 512  # log entries waiting for the writer; past this the log has a hole until the next checkpoint
 RETRY_S = 0.5  # after a store failure, a writer waits this long before trying again
 FINAL_WRITE_S = 2.0  # the last checkpoint and release of a room, at most
+RESTORE_CONCURRENCY = 16  # rooms claimed and restored at once (matches the store's threads)
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,7 @@ class RoomKeeper:
         self._written.set()
         self.failures = 0
         self.written_tick = -1
+        self.checkpoint_now = False  # set by the failover: capture on the next tick, whatever the interval
 
     @property
     def writing(self) -> bool:
@@ -100,7 +114,8 @@ class RoomKeeper:
 
     def ticked(self, room: Room, batch: InputBatch, room_events: list[list[Any]]) -> None:
         tick = room.game.tick
-        if tick % self.interval == 0:
+        if tick % self.interval == 0 or self.checkpoint_now:
+            self.checkpoint_now = False
             self.pending_checkpoint = checkpoint.capture(room)
             self.entries.clear()
             self.hole = False
@@ -121,6 +136,7 @@ class RoomLeases:
         self.config = config
         self.store = store
         self.keepers: dict[str, RoomKeeper] = {}
+        self.stats = FailoverStats()  # shared with the Failover service
         self._handing_over = False
         self._dirty = trio.Event()  # some room has something to write
 
@@ -192,6 +208,7 @@ class RoomLeases:
                         # there would only bounce it between the two nodes.
                         raise JoinRefused(Code.ROOM_RECOVERING, "the room is moving to another node; retry")
                     if node.node_id == lease.node_id:
+                        self.stats.redirects += 1
                         raise JoinRefused(Code.REDIRECT, f"room {room_id} is on {node.url}", url=node.url)
         except StoreUnavailable as exc:
             log.warning("locating room %s: %s", room_id, exc)
@@ -226,9 +243,11 @@ class Failover:
         self.registry = registry
         self.public_url = public_url
         self.keepers = leases.keepers  # the same dict: the leases add and drop, the loops read
-        self.recovered = 0
+        self.stats = leases.stats
         self._nursery: trio.Nursery | None = None
         self._restoring: set[str] = set()
+        self._generation: str | None = None  # the store's, as last read
+        self._recover_after = 0.0  # trio time before which no room is recovered (after an outage)
         self.control_url: str | None = None  # registered with the heartbeat once the control API is bound
 
     # -- the service -------------------------------------------------------------
@@ -245,8 +264,12 @@ class Failover:
 
     def summary(self) -> str:
         """One log fragment: rooms recovered here, checkpoint write failures."""
-        failures = sum(k.failures for k in self.keepers.values())
-        return f"recovered={self.recovered} checkpoint_failures={failures}"
+        return f"recovered={self.stats.rooms_recovered} checkpoint_failures={self.stats.checkpoint_failures}"
+
+    @property
+    def recovered(self) -> int:
+        """Rooms this node recovered from another node's lease."""
+        return self.stats.rooms_recovered
 
     @property
     def handing_over(self) -> bool:
@@ -301,23 +324,35 @@ class Failover:
                 continue
             for keeper, _, _ in batch:
                 keeper.begin_write()
+            began = trio.current_time()
             try:
                 results = await self.store.write_many([w for _, _, w in batch])
             except StoreUnavailable as exc:
                 results = [str(exc)] * len(batch)
+                self._store_failed()
             finally:
                 for keeper, _, _ in batch:
                     keeper.end_write()
+            took = trio.current_time() - began
+            if any(w.checkpoint is not None for _, _, w in batch):
+                self.stats.checkpoint_write.observe(took)
+            else:
+                self.stats.log_append.observe(took)
             failed = False
             for (keeper, tick, _), result in zip(batch, results, strict=True):
                 if result == WRITTEN:
                     if tick is not None:
                         keeper.written_tick = tick
                 elif result == FENCED:
-                    await self._refused(keeper, "its checkpoint or log write was refused")
+                    self.stats.writes_fenced += 1
+                    try:
+                        await self._refused(keeper, "its checkpoint or log write was refused")
+                    except StoreUnavailable as exc:
+                        log.warning("room %s: cannot check its epoch: %s", keeper.room.room_id, exc)
                 else:
                     failed = True
                     keeper.failures += 1
+                    self.stats.checkpoint_failures += 1
                     log.warning(
                         "room %s: checkpoint write failed (%d so far): %s", keeper.room.room_id, keeper.failures, result
                     )
@@ -346,6 +381,7 @@ class Failover:
     def _lost(self, keeper: RoomKeeper, why: str) -> None:
         if not keeper.lost:
             keeper.lost = True
+            self.stats.leases_lost += 1
             log.warning(
                 "room %s: lease lost (%s); stopping this copy, clients go to the new owner", keeper.room.room_id, why
             )
@@ -391,7 +427,9 @@ class Failover:
                 if not reachable:
                     log.info("store reachable again")
                 reachable = True
+                await self._check_generation()
             except StoreUnavailable as exc:
+                self._store_failed()
                 if reachable:
                     log.error(
                         "cannot reach the store (%s); rooms keep running, retrying every %g s", exc, self.config.beat_s
@@ -399,15 +437,41 @@ class Failover:
                 reachable = False
             await trio.sleep(self.config.beat_s)
 
+    def _store_failed(self) -> None:
+        """A store call failed: recover nothing for one lease TTL from now,
+        so owners cut off by the same outage renew their leases first."""
+        self._recover_after = trio.current_time() + self.config.lease_ttl_s
+
+    async def _check_generation(self) -> None:
+        """Re-anchor every hosted room when the store's master changed."""
+        generation = await self.store.generation()
+        previous, self._generation = self._generation, generation
+        if previous is None or previous == generation:
+            return
+        self.stats.master_changes += 1
+        log.warning(
+            "the store's master changed (%s -> %s): writes acknowledged by the old one may be lost; "
+            "renewing every lease and checkpointing every room (%d) now",
+            previous[:8] or "?", generation[:8] or "?", len(self.keepers),
+        )  # fmt: skip
+        self._store_failed()
+        for keeper in self.keepers.values():
+            keeper.checkpoint_now = True
+        await self.renew_all()
+
+    async def renew_all(self) -> None:
+        """Renew every hosted room's lease now, concurrently (the store
+        bounds its threads: one by one, a thousand rooms' renewals could
+        outlast the renewal period)."""
+        async with trio.open_nursery() as nursery:
+            for keeper in list(self.keepers.values()):
+                if not (keeper.lost or keeper.room.closed):
+                    nursery.start_soon(self._renew, keeper)
+
     async def _renew_loop(self) -> None:
         while True:
             await trio.sleep(self.config.beat_s)
-            # Concurrently (the store bounds its threads): one by one, a
-            # thousand rooms' renewals could outlast the renewal period.
-            async with trio.open_nursery() as nursery:
-                for keeper in list(self.keepers.values()):
-                    if not (keeper.lost or keeper.room.closed):
-                        nursery.start_soon(self._renew, keeper)
+            await self.renew_all()
 
     async def _renew(self, keeper: RoomKeeper) -> None:
         room_id, node = keeper.room.room_id, self.config.node_id
@@ -419,53 +483,84 @@ class Failover:
             elif not await self.store.renew(room_id, node, keeper.epoch, self.config.lease_ttl_s):
                 await self._refused(keeper, f"epoch {keeper.epoch} is stale")
         except StoreUnavailable as exc:
+            self.stats.lease_renewal_failures += 1
+            self._store_failed()
             log.warning("room %s: lease renewal failed: %s", room_id, exc)
 
     async def _watch_loop(self) -> None:
         while True:
             # Jitter: nodes that started together do not race for every room.
             await trio.sleep(self.config.beat_s * random.uniform(0.5, 1.0))  # noqa: S311  # nosec B311 - jitter, not security
-            if self.handing_over:
+            if self.handing_over or trio.current_time() < self._recover_after:
                 continue
             try:
-                await self._recover_expired()
+                await self.recover_expired()
             except StoreUnavailable as exc:
+                self._store_failed()
                 log.warning("recovery scan failed: %s", exc)
 
-    async def _recover_expired(self) -> None:
-        for room_id in await self.store.unowned_rooms():
-            if self.handing_over or len(self.registry.rooms()) >= self.registry.config.max_rooms:
-                return
-            if self.registry.get(room_id) is not None or room_id in self._restoring:
-                continue
-            epoch = await self.store.claim(room_id, self.config.node_id, self.config.lease_ttl_s)
-            if epoch is None:
-                continue  # another node won the claim
-            self._restoring.add(room_id)
-            try:
-                await self._restore(room_id, epoch)
-            finally:
-                self._restoring.discard(room_id)
+    async def recover_expired(self) -> None:
+        """Claim and restore the rooms whose lease expired, up to
+        RESTORE_CONCURRENCY at once and up to this node's room capacity.
+        Returns when each has been restored or given up (a failure is
+        logged and counted, and spares the other rooms). Raises
+        StoreUnavailable when the rooms cannot be listed."""
+        unowned = await self.store.unowned_rooms()
+        limiter = trio.CapacityLimiter(RESTORE_CONCURRENCY)
+        async with trio.open_nursery() as nursery:
+            for room_id in unowned:
+                if self.handing_over:
+                    break
+                if len(self.registry.rooms()) + len(self._restoring) >= self.registry.config.max_rooms:
+                    break
+                if self.registry.get(room_id) is not None or room_id in self._restoring:
+                    continue
+                self._restoring.add(room_id)
+                nursery.start_soon(self._claim_and_restore, room_id, limiter)
 
-    async def _restore(self, room_id: str, epoch: int) -> None:
+    async def _claim_and_restore(self, room_id: str, limiter: trio.CapacityLimiter) -> None:
+        # Claimed only once a slot is free: a claimed room is not renewed
+        # until it is restored, so it must not wait in the queue.
+        try:
+            async with limiter:
+                epoch = await self.store.claim(room_id, self.config.node_id, self.config.lease_ttl_s)
+                if epoch is None:
+                    return  # another node won the claim
+                began = trio.current_time()
+                if await self._restore(room_id, epoch):
+                    self.stats.restore.observe(trio.current_time() - began)
+                else:
+                    self.stats.restore_failures += 1
+        except StoreUnavailable as exc:
+            self.stats.restore_failures += 1
+            log.warning("room %s: restore interrupted (%s); it waits for the next scan", room_id, exc)
+        except Exception:  # one room's bad state must not stop the others' restores
+            self.stats.restore_failures += 1
+            log.exception("room %s: restore failed", room_id)
+        finally:
+            self._restoring.discard(room_id)
+
+    async def _restore(self, room_id: str, epoch: int) -> bool:
+        """Rebuild a claimed room and hand it to the registry; False when it
+        could not be (and was forgotten or released)."""
         began = trio.current_time()
         ckpt = await self.store.read_checkpoint(room_id)
         if ckpt is None:
             log.warning("room %s: claimed (epoch %d) but it has no checkpoint; forgetting it", room_id, epoch)
             await self.store.forget(room_id, epoch)
-            return
+            return False
         try:
             restored = checkpoint.restore_room(ckpt.data, ckpt.log, self.registry.config.room)
         except Exception:  # a checkpoint we cannot read must not stop the watcher
             log.exception("room %s: cannot restore its checkpoint; forgetting it", room_id)
             await self.store.forget(room_id, epoch)
-            return
+            return False
         room = restored.room
         # Anchor the restored state under the new epoch at once (and empty the log).
         snap = checkpoint.capture(room)
         if not await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
             log.warning("room %s: lost it again while restoring", room_id)
-            return
+            return False
         keeper = RoomKeeper(room, epoch, self.config.checkpoint_interval, self.leases.wake_writer)
         keeper.written_tick = snap["tick"]
         self.keepers[room_id] = keeper
@@ -475,10 +570,11 @@ class Failover:
             self.keepers.pop(room_id, None)
             await self.store.release(room_id, epoch)
             log.warning("room %s: restored but not adopted (%s); released", room_id, exc.message)
-            return
-        self.recovered += 1
+            return False
+        self.stats.rooms_recovered += 1
         log.info(
             "room %s: recovered at tick %d (checkpoint %d + %d logged ticks), epoch %d, %d players, in %.3f s",
             room_id, room.game.tick, restored.checkpoint_tick, restored.replayed, epoch,
             len(room.players), trio.current_time() - began,
         )  # fmt: skip
+        return True

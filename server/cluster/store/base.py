@@ -139,5 +139,13 @@ class Store(Protocol):
     async def nodes(self) -> list[NodeInfo]:
         """The nodes whose heartbeat is alive."""
 
+    # -- the store itself ----------------------------------------------------------------
+
+    async def generation(self) -> str:
+        """Who serves the data now (Redis: the master's run id). A change
+        means writes acknowledged before it may be gone (an asynchronous
+        replica was promoted, or Redis restarted): owners re-anchor their
+        rooms. Raises StoreUnavailable."""
+
     async def aclose(self) -> None:
         """Release connections; idempotent."""

@@ -28,6 +28,9 @@ class MemoryStore:
         self._rooms: dict[str, _Room] = {}
         self._retired: dict[str, int] = {}  # forgotten rooms' epochs: a reused id keeps counting up
         self._nodes: dict[str, tuple[NodeInfo, float]] = {}
+        # What generation() answers: nothing here is ever lost, so it only
+        # changes when a test says so (to play a Redis promotion).
+        self.generation_id = "memory"
 
     def _live(self, room: _Room) -> bool:
         return room.lease_node is not None and room.lease_until > trio.current_time()
@@ -48,6 +51,8 @@ class MemoryStore:
         room = self._rooms.get(room_id)
         if room is None or room.epoch != epoch:
             return False
+        if self._live(room) and room.lease_node != node_id:
+            return False  # as in Redis: the same epoch claimed by another node
         room.lease_node, room.lease_until = node_id, trio.current_time() + ttl_s
         return True
 
@@ -138,6 +143,10 @@ class MemoryStore:
         await trio.lowlevel.checkpoint()
         now = trio.current_time()
         return [info for info, until in self._nodes.values() if until > now]
+
+    async def generation(self) -> str:
+        await trio.lowlevel.checkpoint()
+        return self.generation_id
 
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()

@@ -6,6 +6,14 @@ bounds the threads, sharing one thread-safe ConnectionPool. Socket timeouts
 keep a dead Redis from holding a thread for long; every redis error becomes
 StoreUnavailable.
 
+The URL names one Redis or a Sentinel group (server/cluster/store/redis_url.py).
+Under Sentinel the client is redis-py's ``Sentinel.master_for``: every new
+connection asks the Sentinels where the master is, so after a promotion the
+first failed call is followed by calls to the new master. ``generation()``
+names the master now (its run id): a node that sees it change knows that
+writes acknowledged by the old master may be missing (replication is
+asynchronous) and re-anchors its rooms (tickroom.server.cluster.failover).
+
 Key layout (every key of one room shares the hash tag ``{room_id}``, so the
 Lua scripts, which touch several of them, work on Redis Cluster):
 
@@ -25,6 +33,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import redis
+import redis.sentinel
 import trio
 
 from tickroom.server.cluster.store.base import (
@@ -37,6 +46,7 @@ from tickroom.server.cluster.store.base import (
     StoreUnavailable,
     Write,
 )
+from tickroom.server.cluster.store.redis_url import is_sentinel_url, parse_sentinel_url
 
 PREFIX = "tickroom"
 MAX_THREADS = 16  # concurrent Redis calls per node
@@ -55,9 +65,14 @@ redis.call('SET', KEYS[2], e .. '|' .. ARGV[1], 'PX', ARGV[2])
 return e
 """
 # KEYS: epoch, lease. ARGV: epoch, node, ttl_ms, epoch_keep_s.
+# A live lease naming another node with the same epoch refuses too: after a
+# promotion that lost a claim's INCR, the next claim hands out that epoch
+# number again, and the first holder must not keep the room.
 _RENEW = (
     _FENCE
     + """
+local held = redis.call('GET', KEYS[2])
+if held and held ~= ARGV[1] .. '|' .. ARGV[2] then return 0 end
 redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
@@ -95,15 +110,36 @@ def _key(room_id: str, part: str) -> str:
     return f"{PREFIX}:{{{room_id}}}:{part}"
 
 
+def _client_for(url: str) -> redis.Redis:
+    """The sync client for ``url``: one Redis, or the master of a Sentinel
+    group. Raises BadRedisURL (a ValueError) for a malformed Sentinel URL."""
+    timeouts: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S}
+    if not is_sentinel_url(url):
+        return redis.Redis.from_url(url, health_check_interval=10, **timeouts)
+    target = parse_sentinel_url(url)
+    sentinel = redis.sentinel.Sentinel(
+        list(target.sentinels),
+        sentinel_kwargs={**timeouts, "password": target.sentinel_password},
+        **timeouts,
+    )
+    return sentinel.master_for(
+        target.service,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        health_check_interval=10,
+        **timeouts,
+    )
+
+
 class RedisStore:
     """Implements tickroom.server.cluster.store.base.Store on one Redis (URL: redis://,
-    rediss://, unix://; see redis-py's ``from_url``)."""
+    rediss://, unix://; see redis-py's ``from_url``) or on the master of a
+    Sentinel group (``redis+sentinel://host:port[,host:port]/service_name[/db]``)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S, health_check_interval=10
-        )
+        self._client = _client_for(url)
         self._limiter = trio.CapacityLimiter(MAX_THREADS)
         self._scripts = {
             name: self._client.register_script(src)
@@ -125,6 +161,13 @@ class RedisStore:
 
     async def ping(self) -> None:
         await self._call(self._client.ping)
+
+    async def generation(self) -> str:
+        """The run id of the Redis master serving this store now: it changes
+        when a replica is promoted or Redis restarts, the two events after
+        which acknowledged writes may be missing."""
+        info = cast(dict[str, Any], await self._call(self._client.info, "server"))
+        return str(info.get("run_id", ""))
 
     # -- leases ----------------------------------------------------------------
 
