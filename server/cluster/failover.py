@@ -245,7 +245,8 @@ class Failover:
         self.keepers = leases.keepers  # the same dict: the leases add and drop, the loops read
         self.stats = leases.stats
         self._nursery: trio.Nursery | None = None
-        self._restoring: set[str] = set()
+        self._restoring: set[str] = set()  # queued or being restored
+        self._restore_limiter = trio.CapacityLimiter(RESTORE_CONCURRENCY)
         self._generation: str | None = None  # the store's, as last read
         self._recover_after = 0.0  # trio time before which no room is recovered (after an outage)
         self.control_url: str | None = None  # registered with the heartbeat once the control API is bound
@@ -460,13 +461,40 @@ class Failover:
         await self.renew_all()
 
     async def renew_all(self) -> None:
-        """Renew every hosted room's lease now, concurrently (the store
-        bounds its threads: one by one, a thousand rooms' renewals could
-        outlast the renewal period)."""
+        """Renew every hosted room's lease now, all in one round trip (one
+        by one, a thousand rooms' renewals could outlast the renewal
+        period); rooms not claimed yet try their claim, concurrently."""
+        live = [k for k in list(self.keepers.values()) if not (k.lost or k.room.closed)]
+        claimed = [k for k in live if k.epoch is not None]
         async with trio.open_nursery() as nursery:
-            for keeper in list(self.keepers.values()):
-                if not (keeper.lost or keeper.room.closed):
+            for keeper in live:
+                if keeper.epoch is None:
                     nursery.start_soon(self._renew, keeper)
+            if not claimed:
+                return
+            try:
+                renewed = await self.store.renew_many(
+                    self.config.node_id,
+                    [(k.room.room_id, k.epoch) for k in claimed if k.epoch is not None],
+                    self.config.lease_ttl_s,
+                )
+            except StoreUnavailable as exc:
+                self.stats.lease_renewal_failures += len(claimed)
+                self._store_failed()
+                log.warning("lease renewal of %d rooms failed: %s", len(claimed), exc)
+                return
+            for keeper, ok in zip(claimed, renewed, strict=True):
+                if ok is None:
+                    self.stats.lease_renewal_failures += 1
+                    log.warning("room %s: lease renewal failed", keeper.room.room_id)
+                elif not ok:
+                    nursery.start_soon(self._refused_or_unknown, keeper, f"epoch {keeper.epoch} is stale")
+
+    async def _refused_or_unknown(self, keeper: RoomKeeper, why: str) -> None:
+        try:
+            await self._refused(keeper, why)
+        except StoreUnavailable as exc:
+            log.warning("room %s: cannot check its epoch: %s", keeper.room.room_id, exc)
 
     async def _renew_loop(self) -> None:
         while True:
@@ -500,29 +528,28 @@ class Failover:
                 log.warning("recovery scan failed: %s", exc)
 
     async def recover_expired(self) -> None:
-        """Claim and restore the rooms whose lease expired, up to
-        RESTORE_CONCURRENCY at once and up to this node's room capacity.
-        Returns when each has been restored or given up (a failure is
-        logged and counted, and spares the other rooms). Raises
+        """Start claiming and restoring the rooms whose lease expired, up to
+        this node's room capacity, in the service's nursery: at most
+        RESTORE_CONCURRENCY at once node-wide, so the next scan (a lease
+        that expired a little later) does not wait for this one's restores.
+        A failure is logged and counted and spares the other rooms. Raises
         StoreUnavailable when the rooms cannot be listed."""
-        unowned = await self.store.unowned_rooms()
-        limiter = trio.CapacityLimiter(RESTORE_CONCURRENCY)
-        async with trio.open_nursery() as nursery:
-            for room_id in unowned:
-                if self.handing_over:
-                    break
-                if len(self.registry.rooms()) + len(self._restoring) >= self.registry.config.max_rooms:
-                    break
-                if self.registry.get(room_id) is not None or room_id in self._restoring:
-                    continue
-                self._restoring.add(room_id)
-                nursery.start_soon(self._claim_and_restore, room_id, limiter)
+        assert self._nursery is not None, "Failover.run is not running"
+        for room_id in await self.store.unowned_rooms():
+            if self.handing_over:
+                break
+            if len(self.registry.rooms()) + len(self._restoring) >= self.registry.config.max_rooms:
+                break
+            if self.registry.get(room_id) is not None or room_id in self._restoring:
+                continue
+            self._restoring.add(room_id)
+            self._nursery.start_soon(self._claim_and_restore, room_id)
 
-    async def _claim_and_restore(self, room_id: str, limiter: trio.CapacityLimiter) -> None:
+    async def _claim_and_restore(self, room_id: str) -> None:
         # Claimed only once a slot is free: a claimed room is not renewed
         # until it is restored, so it must not wait in the queue.
         try:
-            async with limiter:
+            async with self._restore_limiter:
                 epoch = await self.store.claim(room_id, self.config.node_id, self.config.lease_ttl_s)
                 if epoch is None:
                     return  # another node won the claim

@@ -85,6 +85,11 @@ class Store(Protocol):
         """Extend the lease for ``ttl_s``. False when ``epoch`` is no longer
         the room's epoch (somebody claimed it): the caller lost the room."""
 
+    async def renew_many(self, node_id: str, leases: list[tuple[str, int]], ttl_s: float) -> list[bool | None]:
+        """``renew`` for several (room id, epoch) pairs in one round trip.
+        Per pair: True (renewed), False (stale: the caller lost the room) or
+        None (that renewal hit an error). Raises StoreUnavailable for the batch."""
+
     async def release(self, room_id: str, epoch: int) -> bool:
         """Drop the lease now (graceful hand-over) so another node can claim
         it without waiting for the TTL. False for a stale epoch."""

@@ -56,6 +56,9 @@ class MemoryStore:
         room.lease_node, room.lease_until = node_id, trio.current_time() + ttl_s
         return True
 
+    async def renew_many(self, node_id: str, leases: list[tuple[str, int]], ttl_s: float) -> list[bool | None]:
+        return [await self.renew(room_id, node_id, epoch, ttl_s) for room_id, epoch in leases]
+
     async def release(self, room_id: str, epoch: int) -> bool:
         await trio.lowlevel.checkpoint()
         room = self._rooms.get(room_id)

@@ -183,6 +183,22 @@ class RedisStore:
         keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
         return bool(await self._call(self._scripts["renew"], keys, [epoch, node_id, int(ttl_s * 1000), EPOCH_KEEP_S]))
 
+    async def renew_many(self, node_id: str, leases: list[tuple[str, int]], ttl_s: float) -> list[bool | None]:
+        def run() -> list[bool | None]:
+            # One pipelined round trip and one thread hop for every room: a
+            # thread hop per room, on a node whose trio thread is busy
+            # ticking, can take longer than the renewal period.
+            pipe = self._client.pipeline(transaction=False)
+            for room_id, epoch in leases:
+                keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
+                self._scripts["renew"](keys, [epoch, node_id, int(ttl_s * 1000), EPOCH_KEEP_S], client=pipe)
+            replies = pipe.execute(raise_on_error=False)
+            if any(isinstance(r, redis.ConnectionError | redis.TimeoutError) for r in replies):
+                raise StoreUnavailable(f"pipeline: {replies}")
+            return [None if isinstance(r, Exception) else bool(r) for r in replies]
+
+        return await self._call(run)
+
     async def release(self, room_id: str, epoch: int) -> bool:
         keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
         return bool(await self._call(self._scripts["release"], keys, [epoch]))
