@@ -11,6 +11,8 @@
   checkpoint empties the log.
 - Nodes: each node's NodeInfo under a heartbeat TTL; a node that stops
   heartbeating disappears.
+- Idempotency keys: what an allocation with a matchmaker's key made, for
+  every node to answer a retry with (tickroom.server.cluster.placement).
 
 Every method is async and may raise StoreUnavailable (the backend cannot be
 reached); a refusal for a stale epoch is a False return, never an exception.
@@ -143,6 +145,19 @@ class Store(Protocol):
 
     async def nodes(self) -> list[NodeInfo]:
         """The nodes whose heartbeat is alive."""
+
+    # -- allocation idempotency keys ------------------------------------------------------
+
+    async def reserve_key(self, key: str, value: bytes, ttl_s: float) -> bytes | None:
+        """Store ``value`` under the idempotency ``key`` for ``ttl_s`` if
+        the key is free, atomically: None when this call took it, else the
+        value already there (of concurrent reservations exactly one wins)."""
+
+    async def put_key(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Overwrite the key's value (the reservation becomes the answer)."""
+
+    async def drop_key(self, key: str) -> None:
+        """Free the key (its allocation failed, or its room ended)."""
 
     # -- the store itself ----------------------------------------------------------------
 

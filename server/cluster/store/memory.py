@@ -28,6 +28,7 @@ class MemoryStore:
         self._rooms: dict[str, _Room] = {}
         self._retired: dict[str, int] = {}  # forgotten rooms' epochs: a reused id keeps counting up
         self._nodes: dict[str, tuple[NodeInfo, float]] = {}
+        self._keys: dict[str, tuple[bytes, float]] = {}  # idempotency key -> (value, expiry)
         # What generation() answers: nothing here is ever lost, so it only
         # changes when a test says so (to play a Redis promotion).
         self.generation_id = "memory"
@@ -146,6 +147,22 @@ class MemoryStore:
         await trio.lowlevel.checkpoint()
         now = trio.current_time()
         return [info for info, until in self._nodes.values() if until > now]
+
+    async def reserve_key(self, key: str, value: bytes, ttl_s: float) -> bytes | None:
+        await trio.lowlevel.checkpoint()
+        held = self._keys.get(key)
+        if held is not None and held[1] > trio.current_time():
+            return held[0]
+        self._keys[key] = (bytes(value), trio.current_time() + ttl_s)
+        return None
+
+    async def put_key(self, key: str, value: bytes, ttl_s: float) -> None:
+        await trio.lowlevel.checkpoint()
+        self._keys[key] = (bytes(value), trio.current_time() + ttl_s)
+
+    async def drop_key(self, key: str) -> None:
+        await trio.lowlevel.checkpoint()
+        self._keys.pop(key, None)
 
     async def generation(self) -> str:
         await trio.lowlevel.checkpoint()

@@ -24,6 +24,7 @@ Lua scripts, which touch several of them, work on Redis Cluster):
     tickroom:rooms          SET     room ids with state (no hash tag: one key)
     tickroom:node:<id>      HASH    NodeInfo fields, PX = heartbeat TTL
     tickroom:nodes          SET     node ids (dead ones pruned on read)
+    tickroom:idem:{key}     STRING  an allocation's idempotency record (JSON), PX = its TTL
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ _FORGET = _FENCE + "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])\nreturn 1\n"
 
 def _key(room_id: str, part: str) -> str:
     return f"{PREFIX}:{{{room_id}}}:{part}"
+
+
+def _idempotency_key(key: str) -> str:
+    return f"{PREFIX}:idem:{{{key}}}"
 
 
 def _client_for(url: str) -> redis.Redis:
@@ -300,6 +305,28 @@ class RedisStore:
             return False
         await self._call(self._client.srem, f"{PREFIX}:rooms", room_id)
         return True
+
+    # -- idempotency keys ------------------------------------------------------------
+    # One key each, hash-tagged on its own: no command touches two of them.
+
+    async def reserve_key(self, key: str, value: bytes, ttl_s: float) -> bytes | None:
+        def reserve() -> bytes | None:
+            name = _idempotency_key(key)
+            for _ in range(3):  # the holder's TTL may run out between SET NX and GET
+                if self._client.set(name, value, nx=True, px=int(ttl_s * 1000)):
+                    return None
+                held = cast(bytes | None, self._client.get(name))
+                if held is not None:
+                    return held
+            raise StoreUnavailable(f"idempotency key {key!r} keeps expiring under us")
+
+        return await self._call(reserve)
+
+    async def put_key(self, key: str, value: bytes, ttl_s: float) -> None:
+        await self._call(self._client.set, _idempotency_key(key), value, px=int(ttl_s * 1000))
+
+    async def drop_key(self, key: str) -> None:
+        await self._call(self._client.delete, _idempotency_key(key))
 
     # -- nodes ---------------------------------------------------------------------
 
