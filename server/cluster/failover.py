@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 LOG_BUFFER_TICKS = 512  # log entries waiting for the writer; past this the log has a hole until the next checkpoint
 RETRY_S = 0.5  # after a store failure, a writer waits this long before trying again
 FINAL_WRITE_S = 2.0  # the last checkpoint and release of a room, at most
+EXPIRY_MARGIN_S = 0.05  # scan this long after the soonest lease expiry (clock skew, jitter)
+MIN_SCAN_S = 0.1  # never scan more often than this
 RESTORE_CONCURRENCY = 16  # rooms claimed and restored at once (matches the store's threads)
 
 
@@ -516,13 +518,21 @@ class Failover:
             log.warning("room %s: lease renewal failed: %s", room_id, exc)
 
     async def _watch_loop(self) -> None:
+        wait_s = self.config.beat_s
         while True:
             # Jitter: nodes that started together do not race for every room.
-            await trio.sleep(self.config.beat_s * random.uniform(0.5, 1.0))  # noqa: S311  # nosec B311 - jitter, not security
+            jitter = random.uniform(0.5, 1.0)  # noqa: S311  # nosec B311 - jitter, not security
+            await trio.sleep(min(self.config.beat_s * jitter, wait_s + EXPIRY_MARGIN_S * jitter))
+            wait_s = self.config.beat_s
             if self.handing_over or trio.current_time() < self._recover_after:
                 continue
             try:
                 await self.recover_expired()
+                # Wake when the soonest lease runs out (a dead node's leases,
+                # renewed together, expire together), not up to TTL/3 later.
+                soonest = await self.store.next_expiry_s()
+                if soonest is not None:
+                    wait_s = max(soonest + EXPIRY_MARGIN_S, MIN_SCAN_S)
             except StoreUnavailable as exc:
                 self._store_failed()
                 log.warning("recovery scan failed: %s", exc)

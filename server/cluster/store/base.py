@@ -131,6 +131,11 @@ class Store(Protocol):
     async def unowned_rooms(self) -> list[str]:
         """The rooms with state but no live lease: the ones to recover."""
 
+    async def next_expiry_s(self) -> float | None:
+        """Seconds until the soonest live lease expires (None: no live
+        lease), as of the last ``unowned_rooms()`` scan: the recovery
+        watcher wakes then rather than a whole period later."""
+
     async def forget(self, room_id: str, epoch: int) -> bool:
         """The room ended for good: delete its lease, checkpoint and log.
         Fenced: a stale owner forgets nothing."""

@@ -126,6 +126,12 @@ class MemoryStore:
         await trio.lowlevel.checkpoint()
         return sorted(room_id for room_id, room in self._rooms.items() if not self._live(room))
 
+    async def next_expiry_s(self) -> float | None:
+        await trio.lowlevel.checkpoint()
+        now = trio.current_time()
+        live = [room.lease_until - now for room in self._rooms.values() if self._live(room)]
+        return min(live, default=None)
+
     async def forget(self, room_id: str, epoch: int) -> bool:
         await trio.lowlevel.checkpoint()
         room = self._rooms.get(room_id)

@@ -146,6 +146,7 @@ class RedisStore:
         self.url = url
         self._client = _client_for(url)
         self._limiter = trio.CapacityLimiter(MAX_THREADS)
+        self._next_expiry_s: float | None = None  # from the last unowned_rooms() scan
         self._scripts = {
             name: self._client.register_script(src)
             for name, src in {
@@ -294,10 +295,18 @@ class RedisStore:
             # claim fail, the claim itself is atomic).
             pipe = self._client.pipeline(transaction=False)
             for room_id in ids:
-                pipe.exists(_key(room_id, "lease"))
-            return [room_id for room_id, live in zip(ids, pipe.execute(), strict=True) if not live]
+                pipe.pttl(_key(room_id, "lease"))
+            ttls_ms = [int(t) for t in pipe.execute()]
+            # PTTL is -2 for a missing key (-1: no expiry, never written so).
+            live = [t for t in ttls_ms if t >= 0]
+            self._next_expiry_s = min(live) / 1000 if live else None
+            return [room_id for room_id, ttl in zip(ids, ttls_ms, strict=True) if ttl == -2]
 
         return await self._call(read)
+
+    async def next_expiry_s(self) -> float | None:
+        await trio.lowlevel.checkpoint()
+        return self._next_expiry_s
 
     async def forget(self, room_id: str, epoch: int) -> bool:
         keys = [_key(room_id, p) for p in ("epoch", "lease", "ckpt", "log")]
