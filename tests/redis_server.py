@@ -5,6 +5,7 @@ temp dir, without persistence. A missing redis-server fails the test loudly
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -166,6 +167,119 @@ def redis_sentinel_group() -> Iterator[SentinelGroup]:
                 return True
 
             _wait(discovered, "the Sentinels to find the replica and each other", timeout=30)
+            yield group
+        finally:
+            for proc in group.procs.values():
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in group.procs.values():
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+# -- a Redis Cluster: three masters with one replica each ------------------------
+
+CLUSTER_NODE_TIMEOUT_MS = 1000  # a master silent this long is failed over by its replica
+
+
+@dataclass
+class ClusterGroup:
+    ports: list[int]  # the first three are the masters at creation
+    procs: dict[int, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """The --redis-url of the cluster (every node a seed)."""
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    def masters(self) -> dict[int, int]:
+        """Slot range start -> master port, as a live node answers."""
+        for port in self.ports:
+            if self.procs[port].poll() is not None:
+                continue
+            client = redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
+            try:
+                return {int(r[0]): int(r[2][1]) for r in client.execute_command("CLUSTER", "SLOTS")}
+            except redis.RedisError:
+                continue
+            finally:
+                client.close()
+        return {}
+
+    def kill(self, port: int) -> None:
+        proc = self.procs[port]
+        proc.kill()
+        proc.wait()
+
+
+def _free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too; Redis
+    refuses ports above 55535 in cluster mode."""
+    for _ in range(200):
+        port = random.randint(20000, 55000)  # noqa: S311  # nosec B311 - a test port, not security
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+@contextmanager
+def redis_cluster_group() -> Iterator[ClusterGroup]:
+    """Start six cluster-enabled redis-servers on loopback, join them with
+    ``redis-cli --cluster create`` (three masters, one replica each), yield
+    once every node says cluster_state:ok; stop them all on exit."""
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if binary is None or cli is None:
+        raise RuntimeError(
+            "redis-server/redis-cli are not installed (apt-get install redis-server; see scripts/run-tests.sh)"
+        )
+    group = ClusterGroup([_free_cluster_port() for _ in range(6)])
+    with tempfile.TemporaryDirectory(prefix="tickroom-cluster-") as tmp:
+        try:
+            for port in group.ports:
+                os.makedirs(f"{tmp}/{port}")
+                group.procs[port] = _start(
+                    binary,
+                    [
+                        "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                        "--dir", f"{tmp}/{port}", "--cluster-enabled", "yes",
+                        "--cluster-config-file", f"{tmp}/{port}/nodes.conf",
+                        "--cluster-node-timeout", str(CLUSTER_NODE_TIMEOUT_MS), "--repl-diskless-sync-delay", "0",
+                    ],
+                )  # fmt: skip
+            for port in group.ports:
+                client = redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
+                _wait(client.ping, f"redis-server on {port}")
+                client.close()
+            subprocess.run(
+                [cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in group.ports), "--cluster-replicas", "1", "--cluster-yes"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+            )  # fmt: skip
+
+            def ok() -> bool:
+                for port in group.ports:
+                    client = redis.Redis(port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
+                    try:
+                        info = client.execute_command("CLUSTER", "INFO")
+                        text = info.decode() if isinstance(info, bytes) else str(info)
+                        if "cluster_state:ok" not in text:
+                            return False
+                        # A replica that never synced cannot take over its master's slots.
+                        replication = client.info("replication")
+                        if replication.get("role") == "slave" and replication.get("master_link_status") != "up":
+                            return False
+                    finally:
+                        client.close()
+                return len(group.masters()) == 3
+
+            _wait(ok, "the cluster to form", timeout=30)
             yield group
         finally:
             for proc in group.procs.values():

@@ -1,5 +1,7 @@
-"""One suite for every Store implementation: the in-memory store and the
-Redis store on a real redis-server."""
+"""One suite for every Store implementation: the in-memory store, and the
+Redis store on a real redis-server and on a real Redis Cluster (three
+masters, rooms spread over them: every script and pipeline must stay within
+one slot per command)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from tickroom.server.cluster.store.redis import RedisStore
 TTL_S = 0.3  # short, so expiry tests wait little; expiry is polled, never slept for
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def store(request):
     if request.param == "memory":
         yield MemoryStore()
     else:
-        store = RedisStore(request.getfixturevalue("redis_url"))
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+        store = RedisStore(url)
         try:
             yield store
         finally:
@@ -217,3 +220,15 @@ async def test_renew_many_renews_each_lease_on_its_own(store):
     assert (await store.lease("r1")).node_id == "a" and (await store.lease("r2")).node_id == "a"
     assert (await store.lease("r3")).node_id == "b"
     assert await store.renew_many("a", [], 10) == []
+
+
+async def test_the_scan_tells_when_the_soonest_lease_expires(store):
+    assert await store.claim("short", "a", 0.5) == 1
+    assert await store.claim("long", "b", 10) == 1
+    assert await store.unowned_rooms() == []
+    soonest = await store.next_expiry_s()
+    assert soonest is not None and 0 < soonest <= 0.5
+    await store.release("short", 1)
+    await store.release("long", 1)
+    assert await store.unowned_rooms() == ["long", "short"]
+    assert await store.next_expiry_s() is None

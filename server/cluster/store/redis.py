@@ -34,6 +34,8 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import redis
+import redis.cluster
+import redis.exceptions
 import redis.sentinel
 import trio
 
@@ -47,7 +49,12 @@ from tickroom.server.cluster.store.base import (
     StoreUnavailable,
     Write,
 )
-from tickroom.server.cluster.store.redis_url import is_sentinel_url, parse_sentinel_url
+from tickroom.server.cluster.store.redis_url import (
+    is_cluster_url,
+    is_sentinel_url,
+    parse_cluster_url,
+    parse_sentinel_url,
+)
 
 PREFIX = "tickroom"
 MAX_THREADS = 16  # concurrent Redis calls per node
@@ -115,10 +122,19 @@ def _idempotency_key(key: str) -> str:
     return f"{PREFIX}:idem:{{{key}}}"
 
 
-def _client_for(url: str) -> redis.Redis:
-    """The sync client for ``url``: one Redis, or the master of a Sentinel
-    group. Raises BadRedisURL (a ValueError) for a malformed Sentinel URL."""
+def _client_for(url: str) -> Any:
+    """The sync client for ``url``: one Redis, the master of a Sentinel
+    group, or a Redis Cluster (redis-py's ``RedisCluster``). Raises
+    BadRedisURL (a ValueError) for a malformed Sentinel or Cluster URL."""
     timeouts: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S}
+    if is_cluster_url(url):
+        cluster = parse_cluster_url(url)
+        return redis.cluster.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in cluster.nodes],
+            username=cluster.username,
+            password=cluster.password,
+            **timeouts,
+        )
     if not is_sentinel_url(url):
         return redis.Redis.from_url(url, health_check_interval=10, **timeouts)
     target = parse_sentinel_url(url)
@@ -144,6 +160,7 @@ class RedisStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.cluster = is_cluster_url(url)
         self._client = _client_for(url)
         self._limiter = trio.CapacityLimiter(MAX_THREADS)
         self._next_expiry_s: float | None = None  # from the last unowned_rooms() scan
@@ -162,8 +179,32 @@ class RedisStore:
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
-        except redis.RedisError as exc:
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def _evals(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
+        """In a worker thread: run scripts (name, keys, args) in one
+        pipelined round trip (on a Cluster, one per master involved), each
+        reply in order, errors as values. Plain EVALSHA: redis-py's cluster
+        pipeline refuses Script objects. Scripts a master does not have (a
+        restarted or promoted one) are loaded and those calls run again."""
+        if not calls:
+            return []
+
+        def run(batch: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for name, keys, args in batch:
+                pipe.execute_command("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+            return list(pipe.execute(raise_on_error=False))
+
+        replies = run(calls)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
+        if missing:
+            for script in self._scripts.values():
+                self._client.script_load(script.script)  # a Cluster loads it on every master
+            for i, reply in zip(missing, run([calls[i] for i in missing]), strict=True):
+                replies[i] = reply
+        return replies
 
     async def ping(self) -> None:
         await self._call(self._client.ping)
@@ -172,6 +213,10 @@ class RedisStore:
         """The run id of the Redis master serving this store now: it changes
         when a replica is promoted or Redis restarts, the two events after
         which acknowledged writes may be missing."""
+        if self.cluster:
+            # Every master's run id: a promotion in any shard changes it.
+            infos = await self._call(self._client.info, "server", target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+            return ",".join(sorted(str(i.get("run_id", "")) for i in cast(dict[str, dict], infos).values()))
         info = cast(dict[str, Any], await self._call(self._client.info, "server"))
         return str(info.get("run_id", ""))
 
@@ -194,11 +239,16 @@ class RedisStore:
             # One pipelined round trip and one thread hop for every room: a
             # thread hop per room, on a node whose trio thread is busy
             # ticking, can take longer than the renewal period.
-            pipe = self._client.pipeline(transaction=False)
-            for room_id, epoch in leases:
-                keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
-                self._scripts["renew"](keys, [epoch, node_id, int(ttl_s * 1000), EPOCH_KEEP_S], client=pipe)
-            replies = pipe.execute(raise_on_error=False)
+            replies = self._evals(
+                [
+                    (
+                        "renew",
+                        [_key(room_id, "epoch"), _key(room_id, "lease")],
+                        [epoch, node_id, int(ttl_s * 1000), EPOCH_KEEP_S],
+                    )
+                    for room_id, epoch in leases
+                ]
+            )
             if any(isinstance(r, redis.ConnectionError | redis.TimeoutError) for r in replies):
                 raise StoreUnavailable(f"pipeline: {replies}")
             return [None if isinstance(r, Exception) else bool(r) for r in replies]
@@ -235,23 +285,24 @@ class RedisStore:
     async def write_many(self, writes: list[Write]) -> list[str]:
         def run() -> list[str]:
             # One pipelined round trip (not a transaction: rooms live in
-            # different slots); each script is fenced on its own.
-            pipe = self._client.pipeline(transaction=False)
+            # different slots; on a Cluster, one per master); each script is
+            # fenced on its own.
+            calls: list[tuple[str, list[str], list[Any]]] = []
             parts: list[int] = []
             for w in writes:
                 epoch_key, n = _key(w.room_id, "epoch"), 0
                 if w.checkpoint is not None:
                     keys = [epoch_key, _key(w.room_id, "ckpt"), _key(w.room_id, "log")]
-                    self._scripts["checkpoint"](keys, [w.epoch, *w.checkpoint], client=pipe)
+                    calls.append(("checkpoint", keys, [w.epoch, *w.checkpoint]))
                     n += 1
                 if w.entries:
                     args: list[Any] = [w.epoch]
                     for tick, data in w.entries:
                         args += [int(tick), data]
-                    self._scripts["append"]([epoch_key, _key(w.room_id, "log")], args, client=pipe)
+                    calls.append(("append", [epoch_key, _key(w.room_id, "log")], args))
                     n += 1
                 parts.append(n)
-            replies = iter(pipe.execute(raise_on_error=False))
+            replies = iter(self._evals(calls))
             results = []
             for n in parts:
                 mine = [next(replies) for _ in range(n)]

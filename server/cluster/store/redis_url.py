@@ -11,6 +11,11 @@ Two forms:
   again whenever a connection to it fails, so a promoted replica is found
   by itself.
 
+- a Redis Cluster: ``redis+cluster://[[user]:password@]host:port[,host:port...]``,
+  the hosts being seed nodes (any live one is enough; the client reads the
+  slot map from it and follows MOVED redirections and failovers). A Cluster
+  has only database 0.
+
 The parser only reads the text: it never connects, so a bad URL fails at
 start-up with a message naming the part that is wrong.
 """
@@ -21,7 +26,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
 DEFAULT_SENTINEL_PORT = 26379
+DEFAULT_REDIS_PORT = 6379
 
 
 class BadRedisURL(ValueError):
@@ -40,12 +47,51 @@ class SentinelTarget:
     sentinel_password: str | None = None
 
 
+@dataclass(frozen=True)
+class ClusterTarget:
+    """A Redis Cluster: seed nodes and credentials."""
+
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+
+
 def is_sentinel_url(url: str) -> bool:
     return url.lower().startswith(SENTINEL_SCHEME + "://")
 
 
-def _host_port(part: str) -> tuple[str, int]:
-    """``host:port``, ``[v6]:port`` or a bare host (the Sentinel port)."""
+def is_cluster_url(url: str) -> bool:
+    return url.lower().startswith(CLUSTER_SCHEME + "://")
+
+
+def _userinfo(netloc: str) -> tuple[str | None, str | None, str]:
+    """(username, password, hosts) of ``[[user]:password@]hosts``."""
+    userinfo, at, hosts = netloc.rpartition("@")
+    if not at:
+        return None, None, netloc
+    user, colon, secret = userinfo.partition(":")
+    return unquote(user) or None, unquote(secret) if colon else None, hosts
+
+
+def parse_cluster_url(url: str) -> ClusterTarget:
+    """Read a ``redis+cluster://`` URL. Raises BadRedisURL."""
+    if not is_cluster_url(url):
+        raise BadRedisURL(f"not a {CLUSTER_SCHEME}:// URL")
+    rest = url[len(CLUSTER_SCHEME) + 3 :]
+    netloc, _, path = rest.partition("/")
+    if path.partition("?")[2]:
+        raise BadRedisURL("a redis+cluster:// URL takes no options")
+    if path.partition("?")[0].strip("/") not in ("", "0"):
+        raise BadRedisURL("a Redis Cluster has only database 0")
+    username, password, hosts = _userinfo(netloc)
+    nodes = tuple(_host_port(h.strip(), DEFAULT_REDIS_PORT) for h in hosts.split(",") if h.strip())
+    if not nodes:
+        raise BadRedisURL("no node (redis+cluster://host:port[,host:port])")
+    return ClusterTarget(nodes, username, password)
+
+
+def _host_port(part: str, default_port: int = DEFAULT_SENTINEL_PORT) -> tuple[str, int]:
+    """``host:port``, ``[v6]:port`` or a bare host (``default_port``)."""
     if part.startswith("["):
         host, sep, rest = part[1:].partition("]")
         if not sep:
@@ -56,7 +102,7 @@ def _host_port(part: str) -> tuple[str, int]:
     if not host:
         raise BadRedisURL(f"no host in {part!r}")
     try:
-        port = int(port_text) if port_text else DEFAULT_SENTINEL_PORT
+        port = int(port_text) if port_text else default_port
     except ValueError:
         raise BadRedisURL(f"port {port_text!r} of {part!r} is not a number") from None
     if not 0 < port < 65536:
@@ -102,8 +148,10 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
 
 def redacted(url: str) -> str:
     """The URL without its passwords, for logs (either form)."""
-    if is_sentinel_url(url):
-        rest = url[len(SENTINEL_SCHEME) + 3 :]
+    for scheme in (SENTINEL_SCHEME, CLUSTER_SCHEME):
+        if not url.lower().startswith(scheme + "://"):
+            continue
+        rest = url[len(scheme) + 3 :]
         netloc, slash, tail = rest.partition("/")
         userinfo, at, hosts = netloc.rpartition("@")
         if at and ":" in userinfo:
@@ -111,7 +159,7 @@ def redacted(url: str) -> str:
         if "sentinel_password=" in tail:
             path, _, _ = tail.partition("?")
             tail = path + "?sentinel_password=***"
-        return f"{SENTINEL_SCHEME}://{netloc}{slash}{tail}"
+        return f"{scheme}://{netloc}{slash}{tail}"
     parts = urlsplit(url)
     if parts.password is None:
         return url
