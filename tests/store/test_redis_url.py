@@ -6,8 +6,11 @@ import pytest
 
 from tickroom.server.cluster.store.redis_url import (
     BadRedisURL,
+    ClusterTarget,
     SentinelTarget,
+    is_cluster_url,
     is_sentinel_url,
+    parse_cluster_url,
     parse_sentinel_url,
     redacted,
 )
@@ -67,3 +70,26 @@ def test_passwords_never_reach_the_logs():
     )
     assert redacted("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
     assert redacted("redis+sentinel://s1:1/games") == "redis+sentinel://s1:1/games"
+
+
+def test_cluster_urls_name_seed_nodes_and_credentials():
+    assert is_cluster_url("redis+cluster://n1:7000,n2:7001")
+    assert parse_cluster_url("redis+cluster://n1:7000,[::1]:7001,n3") == ClusterTarget(
+        (("n1", 7000), ("::1", 7001), ("n3", 6379))
+    )
+    assert parse_cluster_url("redis+cluster://u:p%3A@n1:7000/0") == ClusterTarget((("n1", 7000),), "u", "p:")
+    assert redacted("redis+cluster://u:pw@n1:7000") == "redis+cluster://u:***@n1:7000"
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("redis+cluster://", "no node"),
+        ("redis+cluster://n1:7000/1", "only database 0"),
+        ("redis+cluster://n1:7000/?x=1", "no options"),
+        ("redis+cluster://n1:port", "is not a number"),
+    ],
+)
+def test_a_malformed_cluster_url_says_what_is_wrong(url, why):
+    with pytest.raises(BadRedisURL, match=why):
+        parse_cluster_url(url)

@@ -1,6 +1,6 @@
 """``--redis-url``: which Redis topology a URL names, parsed without I/O.
 
-Two forms:
+Three forms:
 
 - one Redis: whatever redis-py's ``Redis.from_url`` reads (``redis://``,
   ``rediss://``, ``unix://``);
