@@ -37,7 +37,7 @@ IDEMPOTENCY_TTL_S = 24 * 3600.0  # a matchmaker's retries come well within a day
 PENDING_TTL_S = 30.0  # a reservation whose node died mid-allocation frees itself
 PENDING_WAIT_S = 10.0  # a concurrent retry waits this long for the winner's answer
 PENDING_POLL_S = 0.05
-ROOM_START_S = 10.0  # a room younger than this may not have claimed its lease yet: it counts as live
+ROOM_START_S = 5.0  # a room younger than this may not have claimed its lease yet: it counts as live
 
 
 def same_request(earlier: AllocationRequest, request: AllocationRequest) -> bool:
