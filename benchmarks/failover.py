@@ -47,7 +47,8 @@ from benchmarks.room_tick import BotLink  # noqa: E402
 from tests.fakes import CuttableStore  # noqa: E402
 from tickroom.percentiles import percentiles  # noqa: E402
 from tickroom.protocol import messages as m  # noqa: E402
-from tickroom.server.cluster.failover import RESTORE_CONCURRENCY, Failover, FailoverConfig, RoomLeases  # noqa: E402
+from tickroom.server.cluster.failover import RESTORE_CONCURRENCY, Failover  # noqa: E402
+from tickroom.server.cluster.leases import FailoverConfig, RoomLeases  # noqa: E402
 from tickroom.server.cluster.store.redis import RedisStore, _key  # noqa: E402
 from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry  # noqa: E402
 from tickroom.server.rooms.room import RoomConfig  # noqa: E402

@@ -27,7 +27,8 @@ import trio
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import encode_redirect
 from tickroom.protocol.errors import Code
-from tickroom.server.cluster.failover import Failover, RoomLeases
+from tickroom.server.cluster.failover import Failover
+from tickroom.server.cluster.leases import RoomLeases
 from tickroom.server.cluster.placement import ClusterPlacement
 from tickroom.server.cluster.startup import room_leases, start_failover, unique_node_id
 from tickroom.server.config import ServerConfig

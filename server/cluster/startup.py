@@ -11,7 +11,8 @@ import socket
 
 import trio
 
-from tickroom.server.cluster.failover import Failover, FailoverConfig, RoomLeases
+from tickroom.server.cluster.failover import Failover
+from tickroom.server.cluster.leases import FailoverConfig, RoomLeases
 from tickroom.server.cluster.store.redis import RedisStore
 from tickroom.server.cluster.store.redis_url import redacted
 from tickroom.server.rooms.registry import RoomRegistry

@@ -11,7 +11,8 @@ import trio
 from tests.fakes import CuttableStore, FakeLink
 from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code
-from tickroom.server.cluster.failover import Failover, FailoverConfig, RoomLeases
+from tickroom.server.cluster.failover import Failover
+from tickroom.server.cluster.leases import FailoverConfig, RoomLeases
 from tickroom.server.cluster.store.memory import MemoryStore
 from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry
 from tickroom.server.rooms.room import JoinRefused, RoomConfig
