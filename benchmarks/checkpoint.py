@@ -71,7 +71,7 @@ async def measure_room(players: int, ticks: int, rate: int) -> Meter:
     async with trio.open_nursery() as nursery:
         await nursery.start(room.run)
         for i in range(players):
-            link = BotLink(room)
+            link = BotLink(room, seed=i)
             link.accepted = await room.join(m.Join(version=m.PROTOCOL_VERSION, name=f"bot{i}"), link)
         await trio.sleep(100 / rate)
         meter = Meter()

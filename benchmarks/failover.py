@@ -18,6 +18,9 @@ each, with its own tickroom.server.cluster.store.redis.RedisStore), in real time
   read right after A ended), death -> adoption on B, death -> first tick on
   B (polled every 5 ms), lease expiry -> first tick on B, and ticks lost = last tick on A - the tick B
   resumes from. Then B closes the rooms (which forgets them in Redis).
+  B restores up to RESTORE_CONCURRENCY rooms at once; its own figures
+  (tickroom_failover_restore_seconds: mean restore time per room, restore
+  failures) are printed too.
 
 Use a scratch Redis database: the script refuses to start if it already
 holds tickroom rooms.
@@ -44,7 +47,8 @@ from benchmarks.room_tick import BotLink  # noqa: E402
 from tests.fakes import CuttableStore  # noqa: E402
 from tickroom.percentiles import percentiles  # noqa: E402
 from tickroom.protocol import messages as m  # noqa: E402
-from tickroom.server.cluster.failover import Failover, FailoverConfig, RoomLeases  # noqa: E402
+from tickroom.server.cluster.failover import RESTORE_CONCURRENCY, Failover  # noqa: E402
+from tickroom.server.cluster.leases import FailoverConfig, RoomLeases  # noqa: E402
 from tickroom.server.cluster.store.redis import RedisStore, _key  # noqa: E402
 from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry  # noqa: E402
 from tickroom.server.rooms.room import RoomConfig  # noqa: E402
@@ -100,7 +104,7 @@ async def one_run(args: argparse.Namespace, run: int) -> dict:
         async def fill(rid: str) -> None:
             room = a.registry.create(rid)
             for p in range(args.players):  # a join waits for a tick boundary: rooms fill concurrently
-                link = BotLink(room)
+                link = BotLink(room, seed=p)
                 link.accepted = await a.registry.join(
                     m.Join(version=m.PROTOCOL_VERSION, name=f"bot{p}", room=rid), link
                 )
@@ -169,7 +173,10 @@ async def one_run(args: argparse.Namespace, run: int) -> dict:
     await probe.aclose()
 
     got = [rid for rid in ids if rid in first_tick]
+    restores = b.failover.stats.statistics()
     return {
+        "restore_mean_ms": restores.restore_seconds.sum / max(restores.restore_seconds.count, 1) * 1000,
+        "restore_failures": restores.restore_failures,
         "run": run,
         "rooms": len(ids),
         "early": len(early),
@@ -209,6 +216,10 @@ def show(res: dict) -> None:
         cells = [min(vals), statistics.median(vals), percentiles(vals, (99,))[0], max(vals)]
         print(f"{name:<38}" + "".join(f"{fmt.format(c):>8}" for c in cells))
     print(f"whole batch: crash -> all {res['rooms']} rooms ticking on B: {res['batch']:.2f} s")
+    print(
+        f"B's restores: {res['restore_mean_ms']:.0f} ms per room on average (claim to adopted, "
+        f"{RESTORE_CONCURRENCY} at once), {res['restore_failures']} failed"
+    )
 
 
 def main() -> None:
@@ -222,8 +233,9 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds A runs before it crashes")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--verbose", action="store_true", help="log the nodes' warnings (lease and restore trouble)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.ERROR)
+    logging.basicConfig(level=logging.WARNING if args.verbose else logging.ERROR)
     print(
         f"{args.rooms} rooms x {args.players} players, {RATE} Hz, lease TTL {args.lease_ttl:g} s, "
         f"checkpoint every {args.interval} ticks, crash after {args.warmup:g} s"

@@ -15,6 +15,9 @@ cd "$(dirname "$0")/.."
 # Root (CI, containers) installs directly; others through sudo.
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# redis-cli: `redis-cli --cluster create` joins the Redis Cluster tests' six
+# servers (Sentinel runs as `redis-server --sentinel`: no extra package).
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-dejavu-core)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)

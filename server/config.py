@@ -15,7 +15,7 @@ from functools import cached_property
 
 from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES
 from tickroom.protocol.session import RATE_PER_TICK, STRIKE_LIMIT
-from tickroom.server.cluster.failover import FailoverConfig
+from tickroom.server.cluster.leases import FailoverConfig
 from tickroom.server.rooms.registry import RegistryConfig
 from tickroom.server.rooms.room import ACK_TIMEOUT_S, IDLE_CLOSE_S, REJOIN_GRACE_S, RoomConfig
 from tickroom.server.transport.connection import ConnectionLimits

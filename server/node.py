@@ -27,7 +27,8 @@ import trio
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import encode_redirect
 from tickroom.protocol.errors import Code
-from tickroom.server.cluster.failover import Failover, RoomLeases
+from tickroom.server.cluster.failover import Failover
+from tickroom.server.cluster.leases import RoomLeases
 from tickroom.server.cluster.placement import ClusterPlacement
 from tickroom.server.cluster.startup import room_leases, start_failover, unique_node_id
 from tickroom.server.config import ServerConfig
@@ -100,7 +101,9 @@ class GameServer:
         # One id for the node: in the registry, in allocations and in the cluster.
         self.node_id = self._leases.config.node_id if self._leases else (config.node_id or socket.gethostname())
         self.connection_table = ConnectionTable()
-        self.metrics = ServerMetrics(self.registry, self.connection_table)
+        self.metrics = ServerMetrics(
+            self.registry, self.connection_table, failover=self._leases.stats if self._leases else None
+        )
         self.load = LoadReport(self.registry, self.connection_table)
         self.listener = Listener(
             self.connection_table,

@@ -4,7 +4,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, settings
 
-from tests.redis_server import redis_server_process
+from tests.redis_server import redis_cluster_group, redis_server_process
 
 # Deterministic property tests: the same examples on every run and machine,
 # so CI never fails on a draw a developer could not reproduce; no per-example
@@ -32,3 +32,20 @@ def redis_url(redis_server):
     client.flushall()
     client.close()
     return redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """One real Redis Cluster (three masters, one replica each) for the session."""
+    with redis_cluster_group() as group:
+        yield group
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster):
+    """The cluster's --redis-url, every master emptied."""
+    for port in set(redis_cluster.masters().values()):
+        client = redis.Redis(port=port)
+        client.flushall()
+        client.close()
+    return redis_cluster.url

@@ -25,6 +25,13 @@ import trio
 from tickroom.server.cli.status import add_arguments as add_status_arguments
 from tickroom.server.cli.status import run as run_status
 from tickroom.server.cli.workers import PORT_STEP, port_clash, stop_when_orphaned, supervise, worker_count
+from tickroom.server.cluster.store.redis_url import (
+    BadRedisURL,
+    is_cluster_url,
+    is_sentinel_url,
+    parse_cluster_url,
+    parse_sentinel_url,
+)
 from tickroom.server.config import ServerConfig
 from tickroom.server.control.auth import InsecureControlAPI, check_exposure
 from tickroom.server.control.serve import check_tls_files
@@ -95,7 +102,9 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
         "--redis-url",
         "redis_url",
         str,
-        "share rooms with other nodes through this Redis (redis://, rediss://, unix://); enables failover",
+        "share rooms with other nodes through this Redis (redis://, rediss://, unix://) or Sentinel group "
+        "(redis+sentinel://host:port[,host:port]/service_name[/db]) or Cluster (redis+cluster://host:port[,host:port]); "
+        "enables failover",
     ),
     ("--lease-ttl", "lease_ttl_s", float, "seconds before a silent node's rooms move to another node"),
     ("--checkpoint-interval", "checkpoint_interval", int, "ticks between room checkpoints (0: one second's worth)"),
@@ -251,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
             check_tls_files(config.control_tls_cert, config.control_tls_key)
         except (ValueError, OSError) as exc:
             parser.error(f"control API TLS: {exc}")
+        if config.redis_url and (is_sentinel_url(config.redis_url) or is_cluster_url(config.redis_url)):
+            try:
+                (parse_sentinel_url if is_sentinel_url(config.redis_url) else parse_cluster_url)(config.redis_url)
+            except BadRedisURL as exc:
+                parser.error(f"--redis-url: {exc}")
         if args.workers != 1:
             if not config.redis_url:
                 print(

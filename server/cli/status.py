@@ -94,7 +94,11 @@ def render(state: dict[str, Any]) -> str:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    store = RedisStore(args.redis_url)
+    try:
+        store = RedisStore(args.redis_url)
+    except ValueError as exc:  # a malformed URL (BadRedisURL, or redis-py's own)
+        print(f"tickroom: error: --redis-url: {exc}", file=sys.stderr)
+        return 2
     shown = 0
     try:
         while True:

@@ -14,13 +14,22 @@
   never awaits the store;
 - the recovery watcher: every TTL/3 it looks for rooms whose lease expired,
   claims them (exactly one node wins the atomic claim), restores them from
-  checkpoint + log and hands them to the registry.
+  checkpoint + log and hands them to the registry. Up to RESTORE_CONCURRENCY
+  rooms are claimed and restored at once (their store round trips overlap);
+  a room whose restore fails is logged and counted and spares the others.
 
-``RoomLeases`` is the registry's ``RoomHosting`` (built first, handed to
-``RoomRegistry(..., hosting=leases)``): the registry calls ``host(room)``
-around each room's run (claim on creation, hand over/forget at the end) and
-``locate(room_id)`` for joins that name a room it does not have. ``Failover``
-is the service around the same leases and the registry.
+A store that lost acknowledged writes (Redis Sentinel promoted a replica that
+had not received them, or Redis restarted) shows a new ``generation()``; the
+heartbeat reads it. On a change every hosted room re-asserts its lease at
+once and checkpoints on its next tick, so what the new master lacks (the
+last checkpoints, log entries, renewals) is written again within a tick and
+a round trip. After any store outage a node recovers no room for one lease
+TTL: the owners, cut off by the same outage, renew first, so a Redis
+promotion does not move rooms between live nodes.
+
+``RoomLeases`` (tickroom.server.cluster.leases) is the registry's
+``RoomHosting``; ``Failover`` is the service around the same leases and the
+registry.
 
 Handing rooms over (``Failover.hand_over_rooms()``, a draining node) only
 changes what happens when a room ends: it checkpoints and releases its lease
@@ -33,186 +42,23 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
 import trio
 
 from tickroom.percentiles import percentiles
 from tickroom.protocol.errors import Code
 from tickroom.server.cluster import checkpoint
-from tickroom.server.cluster.store.base import FENCED, WRITTEN, NodeInfo, Store, StoreUnavailable, Write
+from tickroom.server.cluster.leases import FINAL_WRITE_S, RoomKeeper, RoomLeases
+from tickroom.server.cluster.store.base import FENCED, WRITTEN, NodeInfo, StoreUnavailable, Write
 from tickroom.server.rooms.registry import RoomRegistry
-from tickroom.server.rooms.room import JoinRefused, Room
-from tickroom.simulation.game import InputBatch
+from tickroom.server.rooms.room import JoinRefused
 
 log = logging.getLogger(__name__)
 
-LOG_BUFFER_TICKS = 512  # log entries waiting for the writer; past this the log has a hole until the next checkpoint
 RETRY_S = 0.5  # after a store failure, a writer waits this long before trying again
-FINAL_WRITE_S = 2.0  # the last checkpoint and release of a room, at most
-
-
-@dataclass(frozen=True)
-class FailoverConfig:
-    node_id: str
-    lease_ttl_s: float = 3.0
-    checkpoint_interval: int = 20  # ticks between checkpoints
-
-    @property
-    def beat_s(self) -> float:
-        return self.lease_ttl_s / 3
-
-
-class RoomKeeper:
-    """The TickObserver of one hosted room, and the state of its writer."""
-
-    def __init__(self, room: Room, epoch: int | None, interval: int, wake: Callable[[], None]) -> None:
-        self.room = room
-        self.wake = wake  # the node's writer
-        self.epoch = epoch  # None: not claimed yet (the store was down at creation)
-        self.interval = interval
-        self.pending_checkpoint: dict[str, Any] | None = None  # latest wins
-        self.entries: list[tuple[int, dict[str, Any]]] = []
-        self.hole = epoch is None  # no entries until a checkpoint is written after it
-        self.lost = False
-        self._written = trio.Event()  # set while no batch holding this room is in flight
-        self._written.set()
-        self.failures = 0
-        self.written_tick = -1
-
-    @property
-    def writing(self) -> bool:
-        """Part of the batch in flight."""
-        return not self._written.is_set()
-
-    def begin_write(self) -> None:
-        self._written = trio.Event()
-
-    def end_write(self) -> None:
-        self._written.set()
-
-    async def wait_written(self) -> None:
-        """Return once no batch holding this room is in flight."""
-        await self._written.wait()
-
-    def ticked(self, room: Room, batch: InputBatch, room_events: list[list[Any]]) -> None:
-        tick = room.game.tick
-        if tick % self.interval == 0:
-            self.pending_checkpoint = checkpoint.capture(room)
-            self.entries.clear()
-            self.hole = False
-        elif not self.hole:
-            if len(self.entries) >= LOG_BUFFER_TICKS:
-                self.entries.clear()
-                self.hole = True
-            else:
-                self.entries.append((tick, checkpoint.log_entry(room, batch, room_events)))
-        self.wake()
-
-
-class RoomLeases:
-    """The rooms this node holds leases on: the registry's RoomHosting
-    (tickroom.server.rooms.registry) when rooms are shared through ``store``."""
-
-    def __init__(self, config: FailoverConfig, store: Store) -> None:
-        self.config = config
-        self.store = store
-        self.keepers: dict[str, RoomKeeper] = {}
-        self._handing_over = False
-        self._dirty = trio.Event()  # some room has something to write
-
-    @property
-    def handing_over(self) -> bool:
-        """True once ``hand_over_rooms()`` was called."""
-        return self._handing_over
-
-    def hand_over_rooms(self) -> None:
-        """From now on a room that ends with players checkpoints and releases
-        its lease (another node recovers it at once) instead of being
-        forgotten. It ends no room itself."""
-        self._handing_over = True
-
-    def wake_writer(self) -> None:
-        """Some room has something to write (a keeper's tick calls it)."""
-        self._dirty.set()
-
-    async def wait_for_writes(self) -> None:
-        """Return once some room has something to write since the last return
-        (the writer's one wait; a single waiter)."""
-        await self._dirty.wait()
-        self._dirty = trio.Event()
-
-    @asynccontextmanager
-    async def host(self, room: Room) -> AsyncIterator[None]:
-        """Around one room's run: claim (a new room) or take over (a
-        restored one, already claimed), write its checkpoints, and at the end
-        hand it over (handing over), forget it (it ended) or do nothing (lost)."""
-        keeper = self.keepers.get(room.room_id)
-        if keeper is None or keeper.room is not room:
-            keeper = RoomKeeper(room, None, self.config.checkpoint_interval, self.wake_writer)
-            try:
-                keeper.epoch = await self.store.claim(room.room_id, self.config.node_id, self.config.lease_ttl_s)
-            except StoreUnavailable as exc:
-                log.error("room %s: cannot claim its lease (%s); running unprotected, retrying", room.room_id, exc)
-            else:
-                if keeper.epoch is None:
-                    room.request_close(Code.ROOM_CLOSED, "a room with this id runs on another node")
-                    yield
-                    return
-                keeper.hole = False
-            self.keepers[room.room_id] = keeper
-        room.observer = keeper
-        try:
-            yield
-        finally:
-            room.observer = None
-            self.keepers.pop(room.room_id, None)
-            with trio.move_on_after(FINAL_WRITE_S, shield=True):
-                await keeper.wait_written()  # its last batch must land before the final write
-                await self._room_ended(keeper)
-
-    async def locate(self, room_id: str, *, rejoin: bool) -> None:
-        """For a join naming a room this node does not run: raise
-        JoinRefused(REDIRECT, url=owner) or JoinRefused(ROOM_RECOVERING);
-        return when the store knows no such room, or when it cannot be
-        reached and this is not a rejoin (new rooms run without the store)."""
-        try:
-            lease = await self.store.lease(room_id)
-            if lease is None:
-                if await self.store.has_room(room_id):
-                    raise JoinRefused(Code.ROOM_RECOVERING, "the room is moving to another node; retry")
-                return
-            if lease.node_id != self.config.node_id:
-                for node in await self.store.nodes():
-                    if node.node_id == lease.node_id and node.draining:
-                        # Its owner is handing it over: sending the client back
-                        # there would only bounce it between the two nodes.
-                        raise JoinRefused(Code.ROOM_RECOVERING, "the room is moving to another node; retry")
-                    if node.node_id == lease.node_id:
-                        raise JoinRefused(Code.REDIRECT, f"room {room_id} is on {node.url}", url=node.url)
-        except StoreUnavailable as exc:
-            log.warning("locating room %s: %s", room_id, exc)
-            if not rejoin:
-                return
-        raise JoinRefused(Code.ROOM_RECOVERING, "the room's owner is not known now; retry")
-
-    async def _room_ended(self, keeper: RoomKeeper) -> None:
-        room_id, epoch = keeper.room.room_id, keeper.epoch
-        if keeper.lost or epoch is None:
-            return
-        try:
-            if self._handing_over and len(keeper.room.players) > 0:
-                snap = checkpoint.capture(keeper.room)
-                if await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
-                    await self.store.release(room_id, epoch)
-                    log.info("room %s: handed over at tick %d", room_id, snap["tick"])
-            else:
-                await self.store.forget(room_id, epoch)
-        except StoreUnavailable as exc:
-            log.warning("room %s: could not hand over or forget it: %s", room_id, exc)
+EXPIRY_MARGIN_S = 0.05  # scan this long after the soonest lease expiry (clock skew, jitter)
+MIN_SCAN_S = 0.1  # never scan more often than this
+RESTORE_CONCURRENCY = 16  # rooms claimed and restored at once (matches the store's threads)
 
 
 class Failover:
@@ -226,9 +72,12 @@ class Failover:
         self.registry = registry
         self.public_url = public_url
         self.keepers = leases.keepers  # the same dict: the leases add and drop, the loops read
-        self.recovered = 0
+        self.stats = leases.stats
         self._nursery: trio.Nursery | None = None
-        self._restoring: set[str] = set()
+        self._restoring: set[str] = set()  # queued or being restored
+        self._restore_limiter = trio.CapacityLimiter(RESTORE_CONCURRENCY)
+        self._generation: str | None = None  # the store's, as last read
+        self._recover_after = 0.0  # trio time before which no room is recovered (after an outage)
         self.control_url: str | None = None  # registered with the heartbeat once the control API is bound
 
     # -- the service -------------------------------------------------------------
@@ -245,8 +94,12 @@ class Failover:
 
     def summary(self) -> str:
         """One log fragment: rooms recovered here, checkpoint write failures."""
-        failures = sum(k.failures for k in self.keepers.values())
-        return f"recovered={self.recovered} checkpoint_failures={failures}"
+        return f"recovered={self.stats.rooms_recovered} checkpoint_failures={self.stats.checkpoint_failures}"
+
+    @property
+    def recovered(self) -> int:
+        """Rooms this node recovered from another node's lease."""
+        return self.stats.rooms_recovered
 
     @property
     def handing_over(self) -> bool:
@@ -301,23 +154,35 @@ class Failover:
                 continue
             for keeper, _, _ in batch:
                 keeper.begin_write()
+            began = trio.current_time()
             try:
                 results = await self.store.write_many([w for _, _, w in batch])
             except StoreUnavailable as exc:
                 results = [str(exc)] * len(batch)
+                self._store_failed()
             finally:
                 for keeper, _, _ in batch:
                     keeper.end_write()
+            took = trio.current_time() - began
+            if any(w.checkpoint is not None for _, _, w in batch):
+                self.stats.checkpoint_write.observe(took)
+            else:
+                self.stats.log_append.observe(took)
             failed = False
             for (keeper, tick, _), result in zip(batch, results, strict=True):
                 if result == WRITTEN:
                     if tick is not None:
                         keeper.written_tick = tick
                 elif result == FENCED:
-                    await self._refused(keeper, "its checkpoint or log write was refused")
+                    self.stats.writes_fenced += 1
+                    try:
+                        await self._refused(keeper, "its checkpoint or log write was refused")
+                    except StoreUnavailable as exc:
+                        log.warning("room %s: cannot check its epoch: %s", keeper.room.room_id, exc)
                 else:
                     failed = True
                     keeper.failures += 1
+                    self.stats.checkpoint_failures += 1
                     log.warning(
                         "room %s: checkpoint write failed (%d so far): %s", keeper.room.room_id, keeper.failures, result
                     )
@@ -346,6 +211,7 @@ class Failover:
     def _lost(self, keeper: RoomKeeper, why: str) -> None:
         if not keeper.lost:
             keeper.lost = True
+            self.stats.leases_lost += 1
             log.warning(
                 "room %s: lease lost (%s); stopping this copy, clients go to the new owner", keeper.room.room_id, why
             )
@@ -391,7 +257,9 @@ class Failover:
                 if not reachable:
                     log.info("store reachable again")
                 reachable = True
+                await self._check_generation()
             except StoreUnavailable as exc:
+                self._store_failed()
                 if reachable:
                     log.error(
                         "cannot reach the store (%s); rooms keep running, retrying every %g s", exc, self.config.beat_s
@@ -399,15 +267,68 @@ class Failover:
                 reachable = False
             await trio.sleep(self.config.beat_s)
 
+    def _store_failed(self) -> None:
+        """A store call failed: recover nothing for one lease TTL from now,
+        so owners cut off by the same outage renew their leases first."""
+        self._recover_after = trio.current_time() + self.config.lease_ttl_s
+
+    async def _check_generation(self) -> None:
+        """Re-anchor every hosted room when the store's master changed."""
+        generation = await self.store.generation()
+        previous, self._generation = self._generation, generation
+        if previous is None or previous == generation:
+            return
+        self.stats.master_changes += 1
+        log.warning(
+            "the store's master changed (%s -> %s): writes acknowledged by the old one may be lost; "
+            "renewing every lease and checkpointing every room (%d) now",
+            previous[:8] or "?", generation[:8] or "?", len(self.keepers),
+        )  # fmt: skip
+        self._store_failed()
+        for keeper in self.keepers.values():
+            keeper.checkpoint_now = True
+        await self.renew_all()
+
+    async def renew_all(self) -> None:
+        """Renew every hosted room's lease now, all in one round trip (one
+        by one, a thousand rooms' renewals could outlast the renewal
+        period); rooms not claimed yet try their claim, concurrently."""
+        live = [k for k in list(self.keepers.values()) if not (k.lost or k.room.closed)]
+        claimed = [k for k in live if k.epoch is not None]
+        async with trio.open_nursery() as nursery:
+            for keeper in live:
+                if keeper.epoch is None:
+                    nursery.start_soon(self._renew, keeper)
+            if not claimed:
+                return
+            try:
+                renewed = await self.store.renew_many(
+                    self.config.node_id,
+                    [(k.room.room_id, k.epoch) for k in claimed if k.epoch is not None],
+                    self.config.lease_ttl_s,
+                )
+            except StoreUnavailable as exc:
+                self.stats.lease_renewal_failures += len(claimed)
+                self._store_failed()
+                log.warning("lease renewal of %d rooms failed: %s", len(claimed), exc)
+                return
+            for keeper, ok in zip(claimed, renewed, strict=True):
+                if ok is None:
+                    self.stats.lease_renewal_failures += 1
+                    log.warning("room %s: lease renewal failed", keeper.room.room_id)
+                elif not ok:
+                    nursery.start_soon(self._refused_or_unknown, keeper, f"epoch {keeper.epoch} is stale")
+
+    async def _refused_or_unknown(self, keeper: RoomKeeper, why: str) -> None:
+        try:
+            await self._refused(keeper, why)
+        except StoreUnavailable as exc:
+            log.warning("room %s: cannot check its epoch: %s", keeper.room.room_id, exc)
+
     async def _renew_loop(self) -> None:
         while True:
             await trio.sleep(self.config.beat_s)
-            # Concurrently (the store bounds its threads): one by one, a
-            # thousand rooms' renewals could outlast the renewal period.
-            async with trio.open_nursery() as nursery:
-                for keeper in list(self.keepers.values()):
-                    if not (keeper.lost or keeper.room.closed):
-                        nursery.start_soon(self._renew, keeper)
+            await self.renew_all()
 
     async def _renew(self, keeper: RoomKeeper) -> None:
         room_id, node = keeper.room.room_id, self.config.node_id
@@ -419,53 +340,91 @@ class Failover:
             elif not await self.store.renew(room_id, node, keeper.epoch, self.config.lease_ttl_s):
                 await self._refused(keeper, f"epoch {keeper.epoch} is stale")
         except StoreUnavailable as exc:
+            self.stats.lease_renewal_failures += 1
+            self._store_failed()
             log.warning("room %s: lease renewal failed: %s", room_id, exc)
 
     async def _watch_loop(self) -> None:
+        wait_s = self.config.beat_s
         while True:
             # Jitter: nodes that started together do not race for every room.
-            await trio.sleep(self.config.beat_s * random.uniform(0.5, 1.0))  # noqa: S311  # nosec B311 - jitter, not security
-            if self.handing_over:
+            jitter = random.uniform(0.5, 1.0)  # noqa: S311  # nosec B311 - jitter, not security
+            await trio.sleep(min(self.config.beat_s * jitter, wait_s + EXPIRY_MARGIN_S * jitter))
+            wait_s = self.config.beat_s
+            if self.handing_over or trio.current_time() < self._recover_after:
                 continue
             try:
-                await self._recover_expired()
+                await self.recover_expired()
+                # Wake when the soonest lease runs out (a dead node's leases,
+                # renewed together, expire together), not up to TTL/3 later.
+                soonest = await self.store.next_expiry_s()
+                if soonest is not None:
+                    wait_s = max(soonest + EXPIRY_MARGIN_S, MIN_SCAN_S)
             except StoreUnavailable as exc:
+                self._store_failed()
                 log.warning("recovery scan failed: %s", exc)
 
-    async def _recover_expired(self) -> None:
+    async def recover_expired(self) -> None:
+        """Start claiming and restoring the rooms whose lease expired, up to
+        this node's room capacity, in the service's nursery: at most
+        RESTORE_CONCURRENCY at once node-wide, so the next scan (a lease
+        that expired a little later) does not wait for this one's restores.
+        A failure is logged and counted and spares the other rooms. Raises
+        StoreUnavailable when the rooms cannot be listed."""
+        assert self._nursery is not None, "Failover.run is not running"
         for room_id in await self.store.unowned_rooms():
-            if self.handing_over or len(self.registry.rooms()) >= self.registry.config.max_rooms:
-                return
+            if self.handing_over:
+                break
+            if len(self.registry.rooms()) + len(self._restoring) >= self.registry.config.max_rooms:
+                break
             if self.registry.get(room_id) is not None or room_id in self._restoring:
                 continue
-            epoch = await self.store.claim(room_id, self.config.node_id, self.config.lease_ttl_s)
-            if epoch is None:
-                continue  # another node won the claim
             self._restoring.add(room_id)
-            try:
-                await self._restore(room_id, epoch)
-            finally:
-                self._restoring.discard(room_id)
+            self._nursery.start_soon(self._claim_and_restore, room_id)
 
-    async def _restore(self, room_id: str, epoch: int) -> None:
+    async def _claim_and_restore(self, room_id: str) -> None:
+        # Claimed only once a slot is free: a claimed room is not renewed
+        # until it is restored, so it must not wait in the queue.
+        try:
+            async with self._restore_limiter:
+                epoch = await self.store.claim(room_id, self.config.node_id, self.config.lease_ttl_s)
+                if epoch is None:
+                    return  # another node won the claim
+                began = trio.current_time()
+                if await self._restore(room_id, epoch):
+                    self.stats.restore.observe(trio.current_time() - began)
+                else:
+                    self.stats.restore_failures += 1
+        except StoreUnavailable as exc:
+            self.stats.restore_failures += 1
+            log.warning("room %s: restore interrupted (%s); it waits for the next scan", room_id, exc)
+        except Exception:  # one room's bad state must not stop the others' restores
+            self.stats.restore_failures += 1
+            log.exception("room %s: restore failed", room_id)
+        finally:
+            self._restoring.discard(room_id)
+
+    async def _restore(self, room_id: str, epoch: int) -> bool:
+        """Rebuild a claimed room and hand it to the registry; False when it
+        could not be (and was forgotten or released)."""
         began = trio.current_time()
         ckpt = await self.store.read_checkpoint(room_id)
         if ckpt is None:
             log.warning("room %s: claimed (epoch %d) but it has no checkpoint; forgetting it", room_id, epoch)
             await self.store.forget(room_id, epoch)
-            return
+            return False
         try:
             restored = checkpoint.restore_room(ckpt.data, ckpt.log, self.registry.config.room, self.registry.games)
         except Exception:  # a checkpoint we cannot read must not stop the watcher
             log.exception("room %s: cannot restore its checkpoint; forgetting it", room_id)
             await self.store.forget(room_id, epoch)
-            return
+            return False
         room = restored.room
         # Anchor the restored state under the new epoch at once (and empty the log).
         snap = checkpoint.capture(room)
         if not await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
             log.warning("room %s: lost it again while restoring", room_id)
-            return
+            return False
         keeper = RoomKeeper(room, epoch, self.config.checkpoint_interval, self.leases.wake_writer)
         keeper.written_tick = snap["tick"]
         self.keepers[room_id] = keeper
@@ -475,10 +434,11 @@ class Failover:
             self.keepers.pop(room_id, None)
             await self.store.release(room_id, epoch)
             log.warning("room %s: restored but not adopted (%s); released", room_id, exc.message)
-            return
-        self.recovered += 1
+            return False
+        self.stats.rooms_recovered += 1
         log.info(
             "room %s: recovered at tick %d (checkpoint %d + %d logged ticks), epoch %d, %d players, in %.3f s",
             room_id, room.game.tick, restored.checkpoint_tick, restored.replayed, epoch,
             len(room.players), trio.current_time() - began,
         )  # fmt: skip
+        return True

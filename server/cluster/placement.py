@@ -8,9 +8,11 @@ its new load at once, so the next decision anywhere sees it. The chosen
 node, when it is another one, gets the same request on its own control API
 (``POST /v1/rooms`` with the cluster's shared API key) marked with
 ``X-Tickroom-Forwarded: 1``, which makes it allocate locally: a request is
-forwarded at most once. Idempotency keys are forwarded too, so the target
-node's own idempotency applies; this node remembers which node it sent each
-key to, and a retry through it goes to the same node.
+forwarded at most once. An idempotency key is kept in the store by the
+node that took the request (tickroom.server.cluster.idempotency), so a retry
+through any node returns the same room; when the store cannot be reached,
+each node's own memory of its keys answers instead (the target node's for a
+forwarded key, and this node remembers which node it sent each key to).
 
 When the chosen node turns out to be full (its registered load was stale) or
 unreachable, the next best one is tried; when none can take the room, the
@@ -30,6 +32,7 @@ from typing import Any
 import trio
 
 from tickroom.server.cluster.failover import Failover
+from tickroom.server.cluster.idempotency import ClusterKeys
 from tickroom.server.cluster.store.base import NodeInfo, StoreUnavailable
 from tickroom.server.rooms.placement import (
     IDEMPOTENCY_KEYS_KEPT,
@@ -70,6 +73,7 @@ class ClusterPlacement:
         self.api_key = api_key
         self.node_id = failover.config.node_id
         self._forwarded_keys: dict[str, str] = {}  # idempotency key -> node id it was sent to
+        self.keys = ClusterKeys(failover.store)
 
     def describe(self, room_id: str) -> Allocation | None:
         return self.local.describe(room_id)
@@ -77,6 +81,30 @@ class ClusterPlacement:
     async def allocate(self, request: AllocationRequest, *, forwarded: bool = False) -> Allocation:
         if forwarded:
             return await self._here(request)
+        if request.idempotency_key is None:
+            return await self._place(request)
+        try:
+            earlier = await self.keys.reserve(request)
+        except StoreUnavailable as exc:
+            log.warning("placement: idempotency keys unreachable (%s); this node's memory of them answers", exc)
+            return await self._place(request)
+        if earlier is not None:
+            return earlier
+        try:
+            allocation = await self._place(request)
+        except BaseException:
+            with trio.CancelScope(shield=True), trio.move_on_after(FORWARD_TIMEOUT_S):
+                await self.keys.release(request)
+            raise
+        try:
+            await self.keys.complete(request, allocation)
+        except StoreUnavailable as exc:
+            log.warning("placement: could not record idempotency key %r: %s", request.idempotency_key, exc)
+        return allocation
+
+    async def _place(self, request: AllocationRequest) -> Allocation:
+        """The room on the best node (this one or another): the placement
+        proper, with this node's memory of the keys it forwarded."""
         key = request.idempotency_key
         if key is not None and self.local.has_room_for_key(key):
             return await self._here(request)  # made here before: LocalPlacement answers

@@ -8,24 +8,16 @@ import logging
 import os
 import secrets
 import socket
-from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
-from tickroom.server.cluster.failover import Failover, FailoverConfig, RoomLeases
+from tickroom.server.cluster.failover import Failover
+from tickroom.server.cluster.leases import FailoverConfig, RoomLeases
 from tickroom.server.cluster.store.redis import RedisStore
+from tickroom.server.cluster.store.redis_url import redacted
 from tickroom.server.rooms.registry import RoomRegistry
 
 log = logging.getLogger(__name__)
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def unique_node_id(node_id: str) -> str:

@@ -36,6 +36,7 @@ from prometheus_client.core import (
 )
 
 from tickroom.protocol.errors import Code
+from tickroom.server.ops.failover_metrics import FailoverSource, failover_families
 from tickroom.server.rooms.admission import Admission
 from tickroom.server.rooms.registry import RegistryConfig
 from tickroom.server.rooms.room import Room
@@ -117,9 +118,12 @@ class ServerMetrics:
     """The metrics of one node's ``rooms`` and ``connections``; ``render()``
     is the /metrics body."""
 
-    def __init__(self, rooms: RoomSource, connections: LiveConnections) -> None:
+    def __init__(
+        self, rooms: RoomSource, connections: LiveConnections, *, failover: FailoverSource | None = None
+    ) -> None:
         self.rooms = rooms
         self.connections = connections
+        self.failover = failover  # with --redis-url: the tickroom_failover_* families
         self.registry = CollectorRegistry(auto_describe=False)
         self.allocations = Counter(
             "tickroom_allocations", "Room allocation requests by result", ["result"], registry=self.registry
@@ -146,7 +150,7 @@ class ServerMetrics:
         (most of the cost: ~0.3 s for 1,000 rooms) runs in a worker thread,
         so a scrape does not stall the rooms' ticks."""
         snapshot = self._gather()
-        explicit = [*self.allocations.collect(), *self.tickets_issued.collect()]
+        explicit = [*self.allocations.collect(), *self.tickets_issued.collect(), *self._failover_families()]
         return await trio.to_thread.run_sync(_render, explicit, snapshot)
 
     def retire_connection(self, conn: Connection) -> None:
@@ -158,7 +162,10 @@ class ServerMetrics:
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client's Collector protocol (used by ``render``)."""
-        return iter(_families(self._gather()))
+        return iter([*_families(self._gather()), *self._failover_families()])
+
+    def _failover_families(self) -> list[Metric]:
+        return failover_families(self.failover.statistics()) if self.failover is not None else []
 
     def _gather(self) -> _Snapshot:
         """Read every counter once. Trio thread only: it reads the rooms."""

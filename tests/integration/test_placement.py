@@ -84,3 +84,48 @@ async def test_allocations_spread_over_the_cluster_and_a_full_cluster_answers_50
             retry = await api.post("/v1/rooms", json=body)
             assert retry.status_code == 200, retry.text
             assert retry.json()["room_id"] == again.json()["room_id"]
+
+
+async def test_a_retried_allocation_through_another_node_returns_the_same_room(redis_url):
+    with node(redis_url, "node-a") as a, node(redis_url, "node-b") as b:
+        await eventually(
+            lambda: registered(redis_url) == {"node-a", "node-b"}, timeout=10, what="both nodes to register"
+        )
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        body = {"idempotency_key": "match-x", "labels": {"mode": "duel"}, "max_players": 2}
+        async with (
+            httpx.AsyncClient(base_url=a.control_url, headers=headers) as at_a,
+            httpx.AsyncClient(base_url=b.control_url, headers=headers) as at_b,
+        ):
+            first = await at_a.post("/v1/rooms", json=body)
+            assert first.status_code == 201, first.text
+            room = first.json()
+            for api in (at_b, at_a):  # the retry reaches either node
+                retry = await api.post("/v1/rooms", json=body)
+                assert retry.status_code == 200, retry.text
+                assert {k: retry.json()[k] for k in ("room_id", "node_id", "ws_url")} == {
+                    k: room[k] for k in ("room_id", "node_id", "ws_url")
+                }
+            conflict = await at_b.post("/v1/rooms", json={**body, "max_players": 3})
+            assert conflict.status_code == 409 and conflict.json()["reason"] == "idempotency_conflict"
+
+            # Two requests with a new key at once, one through each node: one room.
+            answers = {}
+
+            async def post(name, api):
+                answers[name] = await api.post("/v1/rooms", json={"idempotency_key": "match-y"})
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(post, "a", at_a)
+                nursery.start_soon(post, "b", at_b)
+            assert sorted(r.status_code for r in answers.values()) == [200, 201], [r.text for r in answers.values()]
+            assert answers["a"].json()["room_id"] == answers["b"].json()["room_id"]
+
+            # Once the room has ended, the key allocates a new room.
+            owner = at_a if room["node_id"] == "node-a" else at_b
+            assert (await owner.delete(f"/v1/rooms/{room['room_id']}")).status_code == 202
+            with trio.fail_after(20):
+                while (again := await at_b.post("/v1/rooms", json=body)).status_code == 200:
+                    await trio.sleep(0.1)
+            assert again.status_code == 201, again.text
+            assert again.json()["room_id"] != room["room_id"]

@@ -1,5 +1,7 @@
-"""One suite for every Store implementation: the in-memory store and the
-Redis store on a real redis-server."""
+"""One suite for every Store implementation: the in-memory store, and the
+Redis store on a real redis-server and on a real Redis Cluster (three
+masters, rooms spread over them: every script and pipeline must stay within
+one slot per command)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from tickroom.server.cluster.store.redis import RedisStore
 TTL_S = 0.3  # short, so expiry tests wait little; expiry is polled, never slept for
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def store(request):
     if request.param == "memory":
         yield MemoryStore()
     else:
-        store = RedisStore(request.getfixturevalue("redis_url"))
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "redis_cluster_url")
+        store = RedisStore(url)
         try:
             yield store
         finally:
@@ -196,3 +199,36 @@ async def test_write_many_writes_each_room_fenced_on_its_own(store):
     assert results == [WRITTEN, FENCED, WRITTEN]
     assert (await store.read_checkpoint("r1")).log == [(11, b"i11"), (12, b"i12")]
     assert await store.read_checkpoint("r2") is None
+
+
+async def test_a_renewal_under_an_epoch_another_node_holds_is_refused(store):
+    # After a promotion lost a claim's INCR, the next claim hands out the
+    # same epoch number again: its first holder must not keep the room.
+    epoch = await store.claim("r1", "b", 10)
+    assert await store.renew("r1", "a", epoch, 10) is False
+    assert await store.renew("r1", "b", epoch, 10) is True
+    assert (await store.lease("r1")).node_id == "b"
+
+
+async def test_renew_many_renews_each_lease_on_its_own(store):
+    assert await store.claim("r1", "a", TTL_S) == 1
+    assert await store.claim("r2", "a", TTL_S) == 1
+    assert await store.claim("r3", "b", 10) == 1
+    # r1 and r2 renewed for long; r3 is b's (refused); r4 was never claimed.
+    assert await store.renew_many("a", [("r1", 1), ("r2", 1), ("r3", 1), ("r4", 1)], 10) == [True, True, False, False]
+    await trio.sleep(TTL_S + 0.1)  # past the claims' TTL: only the renewal keeps them
+    assert (await store.lease("r1")).node_id == "a" and (await store.lease("r2")).node_id == "a"
+    assert (await store.lease("r3")).node_id == "b"
+    assert await store.renew_many("a", [], 10) == []
+
+
+async def test_the_scan_tells_when_the_soonest_lease_expires(store):
+    assert await store.claim("short", "a", 0.5) == 1
+    assert await store.claim("long", "b", 10) == 1
+    assert await store.unowned_rooms() == []
+    soonest = await store.next_expiry_s()
+    assert soonest is not None and 0 < soonest <= 0.5
+    await store.release("short", 1)
+    await store.release("long", 1)
+    assert await store.unowned_rooms() == ["long", "short"]
+    assert await store.next_expiry_s() is None

@@ -11,6 +11,8 @@
   checkpoint empties the log.
 - Nodes: each node's NodeInfo under a heartbeat TTL; a node that stops
   heartbeating disappears.
+- Idempotency keys: what an allocation with a matchmaker's key made, for
+  every node to answer a retry with (tickroom.server.cluster.placement).
 
 Every method is async and may raise StoreUnavailable (the backend cannot be
 reached); a refusal for a stale epoch is a False return, never an exception.
@@ -85,6 +87,11 @@ class Store(Protocol):
         """Extend the lease for ``ttl_s``. False when ``epoch`` is no longer
         the room's epoch (somebody claimed it): the caller lost the room."""
 
+    async def renew_many(self, node_id: str, leases: list[tuple[str, int]], ttl_s: float) -> list[bool | None]:
+        """``renew`` for several (room id, epoch) pairs in one round trip.
+        Per pair: True (renewed), False (stale: the caller lost the room) or
+        None (that renewal hit an error). Raises StoreUnavailable for the batch."""
+
     async def release(self, room_id: str, epoch: int) -> bool:
         """Drop the lease now (graceful hand-over) so another node can claim
         it without waiting for the TTL. False for a stale epoch."""
@@ -124,6 +131,11 @@ class Store(Protocol):
     async def unowned_rooms(self) -> list[str]:
         """The rooms with state but no live lease: the ones to recover."""
 
+    async def next_expiry_s(self) -> float | None:
+        """Seconds until the soonest live lease expires (None: no live
+        lease), as of the last ``unowned_rooms()`` scan: the recovery
+        watcher wakes then rather than a whole period later."""
+
     async def forget(self, room_id: str, epoch: int) -> bool:
         """The room ended for good: delete its lease, checkpoint and log.
         Fenced: a stale owner forgets nothing."""
@@ -138,6 +150,27 @@ class Store(Protocol):
 
     async def nodes(self) -> list[NodeInfo]:
         """The nodes whose heartbeat is alive."""
+
+    # -- allocation idempotency keys ------------------------------------------------------
+
+    async def reserve_key(self, key: str, value: bytes, ttl_s: float) -> bytes | None:
+        """Store ``value`` under the idempotency ``key`` for ``ttl_s`` if
+        the key is free, atomically: None when this call took it, else the
+        value already there (of concurrent reservations exactly one wins)."""
+
+    async def put_key(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Overwrite the key's value (the reservation becomes the answer)."""
+
+    async def drop_key(self, key: str) -> None:
+        """Free the key (its allocation failed, or its room ended)."""
+
+    # -- the store itself ----------------------------------------------------------------
+
+    async def generation(self) -> str:
+        """Who serves the data now (Redis: the master's run id). A change
+        means writes acknowledged before it may be gone (an asynchronous
+        replica was promoted, or Redis restarted): owners re-anchor their
+        rooms. Raises StoreUnavailable."""
 
     async def aclose(self) -> None:
         """Release connections; idempotent."""

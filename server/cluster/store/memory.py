@@ -28,6 +28,10 @@ class MemoryStore:
         self._rooms: dict[str, _Room] = {}
         self._retired: dict[str, int] = {}  # forgotten rooms' epochs: a reused id keeps counting up
         self._nodes: dict[str, tuple[NodeInfo, float]] = {}
+        self._keys: dict[str, tuple[bytes, float]] = {}  # idempotency key -> (value, expiry)
+        # What generation() answers: nothing here is ever lost, so it only
+        # changes when a test says so (to play a Redis promotion).
+        self.generation_id = "memory"
 
     def _live(self, room: _Room) -> bool:
         return room.lease_node is not None and room.lease_until > trio.current_time()
@@ -48,8 +52,13 @@ class MemoryStore:
         room = self._rooms.get(room_id)
         if room is None or room.epoch != epoch:
             return False
+        if self._live(room) and room.lease_node != node_id:
+            return False  # as in Redis: the same epoch claimed by another node
         room.lease_node, room.lease_until = node_id, trio.current_time() + ttl_s
         return True
+
+    async def renew_many(self, node_id: str, leases: list[tuple[str, int]], ttl_s: float) -> list[bool | None]:
+        return [await self.renew(room_id, node_id, epoch, ttl_s) for room_id, epoch in leases]
 
     async def release(self, room_id: str, epoch: int) -> bool:
         await trio.lowlevel.checkpoint()
@@ -117,6 +126,12 @@ class MemoryStore:
         await trio.lowlevel.checkpoint()
         return sorted(room_id for room_id, room in self._rooms.items() if not self._live(room))
 
+    async def next_expiry_s(self) -> float | None:
+        await trio.lowlevel.checkpoint()
+        now = trio.current_time()
+        live = [room.lease_until - now for room in self._rooms.values() if self._live(room)]
+        return min(live, default=None)
+
     async def forget(self, room_id: str, epoch: int) -> bool:
         await trio.lowlevel.checkpoint()
         room = self._rooms.get(room_id)
@@ -138,6 +153,26 @@ class MemoryStore:
         await trio.lowlevel.checkpoint()
         now = trio.current_time()
         return [info for info, until in self._nodes.values() if until > now]
+
+    async def reserve_key(self, key: str, value: bytes, ttl_s: float) -> bytes | None:
+        await trio.lowlevel.checkpoint()
+        held = self._keys.get(key)
+        if held is not None and held[1] > trio.current_time():
+            return held[0]
+        self._keys[key] = (bytes(value), trio.current_time() + ttl_s)
+        return None
+
+    async def put_key(self, key: str, value: bytes, ttl_s: float) -> None:
+        await trio.lowlevel.checkpoint()
+        self._keys[key] = (bytes(value), trio.current_time() + ttl_s)
+
+    async def drop_key(self, key: str) -> None:
+        await trio.lowlevel.checkpoint()
+        self._keys.pop(key, None)
+
+    async def generation(self) -> str:
+        await trio.lowlevel.checkpoint()
+        return self.generation_id
 
     async def aclose(self) -> None:
         await trio.lowlevel.checkpoint()

@@ -6,6 +6,14 @@ bounds the threads, sharing one thread-safe ConnectionPool. Socket timeouts
 keep a dead Redis from holding a thread for long; every redis error becomes
 StoreUnavailable.
 
+The URL names one Redis or a Sentinel group (server/cluster/store/redis_url.py).
+Under Sentinel the client is redis-py's ``Sentinel.master_for``: every new
+connection asks the Sentinels where the master is, so after a promotion the
+first failed call is followed by calls to the new master. ``generation()``
+names the master now (its run id): a node that sees it change knows that
+writes acknowledged by the old master may be missing (replication is
+asynchronous) and re-anchors its rooms (tickroom.server.cluster.failover).
+
 Key layout (every key of one room shares the hash tag ``{room_id}``, so the
 Lua scripts, which touch several of them, work on Redis Cluster):
 
@@ -16,6 +24,7 @@ Lua scripts, which touch several of them, work on Redis Cluster):
     tickroom:rooms          SET     room ids with state (no hash tag: one key)
     tickroom:node:<id>      HASH    NodeInfo fields, PX = heartbeat TTL
     tickroom:nodes          SET     node ids (dead ones pruned on read)
+    tickroom:idem:{key}     STRING  an allocation's idempotency record (JSON), PX = its TTL
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import redis
+import redis.cluster
+import redis.exceptions
+import redis.sentinel
 import trio
 
 from tickroom.server.cluster.store.base import (
@@ -36,6 +48,12 @@ from tickroom.server.cluster.store.base import (
     NodeInfo,
     StoreUnavailable,
     Write,
+)
+from tickroom.server.cluster.store.redis_url import (
+    is_cluster_url,
+    is_sentinel_url,
+    parse_cluster_url,
+    parse_sentinel_url,
 )
 
 PREFIX = "tickroom"
@@ -55,9 +73,14 @@ redis.call('SET', KEYS[2], e .. '|' .. ARGV[1], 'PX', ARGV[2])
 return e
 """
 # KEYS: epoch, lease. ARGV: epoch, node, ttl_ms, epoch_keep_s.
+# A live lease naming another node with the same epoch refuses too: after a
+# promotion that lost a claim's INCR, the next claim hands out that epoch
+# number again, and the first holder must not keep the room.
 _RENEW = (
     _FENCE
     + """
+local held = redis.call('GET', KEYS[2])
+if held and held ~= ARGV[1] .. '|' .. ARGV[2] then return 0 end
 redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
@@ -95,16 +118,52 @@ def _key(room_id: str, part: str) -> str:
     return f"{PREFIX}:{{{room_id}}}:{part}"
 
 
+def _idempotency_key(key: str) -> str:
+    return f"{PREFIX}:idem:{{{key}}}"
+
+
+def _client_for(url: str) -> Any:
+    """The sync client for ``url``: one Redis, the master of a Sentinel
+    group, or a Redis Cluster (redis-py's ``RedisCluster``). Raises
+    BadRedisURL (a ValueError) for a malformed Sentinel or Cluster URL."""
+    timeouts: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": SOCKET_TIMEOUT_S}
+    if is_cluster_url(url):
+        cluster = parse_cluster_url(url)
+        return redis.cluster.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in cluster.nodes],
+            username=cluster.username,
+            password=cluster.password,
+            **timeouts,
+        )
+    if not is_sentinel_url(url):
+        return redis.Redis.from_url(url, health_check_interval=10, **timeouts)
+    target = parse_sentinel_url(url)
+    sentinel = redis.sentinel.Sentinel(
+        list(target.sentinels),
+        sentinel_kwargs={**timeouts, "password": target.sentinel_password},
+        **timeouts,
+    )
+    return sentinel.master_for(
+        target.service,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        health_check_interval=10,
+        **timeouts,
+    )
+
+
 class RedisStore:
     """Implements tickroom.server.cluster.store.base.Store on one Redis (URL: redis://,
-    rediss://, unix://; see redis-py's ``from_url``)."""
+    rediss://, unix://; see redis-py's ``from_url``) or on the master of a
+    Sentinel group (``redis+sentinel://host:port[,host:port]/service_name[/db]``)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S, health_check_interval=10
-        )
+        self.cluster = is_cluster_url(url)
+        self._client = _client_for(url)
         self._limiter = trio.CapacityLimiter(MAX_THREADS)
+        self._next_expiry_s: float | None = None  # from the last unowned_rooms() scan
         self._scripts = {
             name: self._client.register_script(src)
             for name, src in {
@@ -120,11 +179,46 @@ class RedisStore:
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
-        except redis.RedisError as exc:
+        except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def _evals(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
+        """In a worker thread: run scripts (name, keys, args) in one
+        pipelined round trip (on a Cluster, one per master involved), each
+        reply in order, errors as values. Plain EVALSHA: redis-py's cluster
+        pipeline refuses Script objects. Scripts a master does not have (a
+        restarted or promoted one) are loaded and those calls run again."""
+        if not calls:
+            return []
+
+        def run(batch: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
+            pipe = self._client.pipeline(transaction=False)
+            for name, keys, args in batch:
+                pipe.execute_command("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
+            return list(pipe.execute(raise_on_error=False))
+
+        replies = run(calls)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
+        if missing:
+            for script in self._scripts.values():
+                self._client.script_load(script.script)  # a Cluster loads it on every master
+            for i, reply in zip(missing, run([calls[i] for i in missing]), strict=True):
+                replies[i] = reply
+        return replies
 
     async def ping(self) -> None:
         await self._call(self._client.ping)
+
+    async def generation(self) -> str:
+        """The run id of the Redis master serving this store now: it changes
+        when a replica is promoted or Redis restarts, the two events after
+        which acknowledged writes may be missing."""
+        if self.cluster:
+            # Every master's run id: a promotion in any shard changes it.
+            infos = await self._call(self._client.info, "server", target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+            return ",".join(sorted(str(i.get("run_id", "")) for i in cast(dict[str, dict], infos).values()))
+        info = cast(dict[str, Any], await self._call(self._client.info, "server"))
+        return str(info.get("run_id", ""))
 
     # -- leases ----------------------------------------------------------------
 
@@ -139,6 +233,27 @@ class RedisStore:
     async def renew(self, room_id: str, node_id: str, epoch: int, ttl_s: float) -> bool:
         keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
         return bool(await self._call(self._scripts["renew"], keys, [epoch, node_id, int(ttl_s * 1000), EPOCH_KEEP_S]))
+
+    async def renew_many(self, node_id: str, leases: list[tuple[str, int]], ttl_s: float) -> list[bool | None]:
+        def run() -> list[bool | None]:
+            # One pipelined round trip and one thread hop for every room: a
+            # thread hop per room, on a node whose trio thread is busy
+            # ticking, can take longer than the renewal period.
+            replies = self._evals(
+                [
+                    (
+                        "renew",
+                        [_key(room_id, "epoch"), _key(room_id, "lease")],
+                        [epoch, node_id, int(ttl_s * 1000), EPOCH_KEEP_S],
+                    )
+                    for room_id, epoch in leases
+                ]
+            )
+            if any(isinstance(r, redis.ConnectionError | redis.TimeoutError) for r in replies):
+                raise StoreUnavailable(f"pipeline: {replies}")
+            return [None if isinstance(r, Exception) else bool(r) for r in replies]
+
+        return await self._call(run)
 
     async def release(self, room_id: str, epoch: int) -> bool:
         keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
@@ -170,23 +285,24 @@ class RedisStore:
     async def write_many(self, writes: list[Write]) -> list[str]:
         def run() -> list[str]:
             # One pipelined round trip (not a transaction: rooms live in
-            # different slots); each script is fenced on its own.
-            pipe = self._client.pipeline(transaction=False)
+            # different slots; on a Cluster, one per master); each script is
+            # fenced on its own.
+            calls: list[tuple[str, list[str], list[Any]]] = []
             parts: list[int] = []
             for w in writes:
                 epoch_key, n = _key(w.room_id, "epoch"), 0
                 if w.checkpoint is not None:
                     keys = [epoch_key, _key(w.room_id, "ckpt"), _key(w.room_id, "log")]
-                    self._scripts["checkpoint"](keys, [w.epoch, *w.checkpoint], client=pipe)
+                    calls.append(("checkpoint", keys, [w.epoch, *w.checkpoint]))
                     n += 1
                 if w.entries:
                     args: list[Any] = [w.epoch]
                     for tick, data in w.entries:
                         args += [int(tick), data]
-                    self._scripts["append"]([epoch_key, _key(w.room_id, "log")], args, client=pipe)
+                    calls.append(("append", [epoch_key, _key(w.room_id, "log")], args))
                     n += 1
                 parts.append(n)
-            replies = iter(pipe.execute(raise_on_error=False))
+            replies = iter(self._evals(calls))
             results = []
             for n in parts:
                 mine = [next(replies) for _ in range(n)]
@@ -230,10 +346,18 @@ class RedisStore:
             # claim fail, the claim itself is atomic).
             pipe = self._client.pipeline(transaction=False)
             for room_id in ids:
-                pipe.exists(_key(room_id, "lease"))
-            return [room_id for room_id, live in zip(ids, pipe.execute(), strict=True) if not live]
+                pipe.pttl(_key(room_id, "lease"))
+            ttls_ms = [int(t) for t in pipe.execute()]
+            # PTTL is -2 for a missing key (-1: no expiry, never written so).
+            live = [t for t in ttls_ms if t >= 0]
+            self._next_expiry_s = min(live) / 1000 if live else None
+            return [room_id for room_id, ttl in zip(ids, ttls_ms, strict=True) if ttl == -2]
 
         return await self._call(read)
+
+    async def next_expiry_s(self) -> float | None:
+        await trio.lowlevel.checkpoint()
+        return self._next_expiry_s
 
     async def forget(self, room_id: str, epoch: int) -> bool:
         keys = [_key(room_id, p) for p in ("epoch", "lease", "ckpt", "log")]
@@ -241,6 +365,28 @@ class RedisStore:
             return False
         await self._call(self._client.srem, f"{PREFIX}:rooms", room_id)
         return True
+
+    # -- idempotency keys ------------------------------------------------------------
+    # One key each, hash-tagged on its own: no command touches two of them.
+
+    async def reserve_key(self, key: str, value: bytes, ttl_s: float) -> bytes | None:
+        def reserve() -> bytes | None:
+            name = _idempotency_key(key)
+            for _ in range(3):  # the holder's TTL may run out between SET NX and GET
+                if self._client.set(name, value, nx=True, px=int(ttl_s * 1000)):
+                    return None
+                held = cast(bytes | None, self._client.get(name))
+                if held is not None:
+                    return held
+            raise StoreUnavailable(f"idempotency key {key!r} keeps expiring under us")
+
+        return await self._call(reserve)
+
+    async def put_key(self, key: str, value: bytes, ttl_s: float) -> None:
+        await self._call(self._client.set, _idempotency_key(key), value, px=int(ttl_s * 1000))
+
+    async def drop_key(self, key: str) -> None:
+        await self._call(self._client.delete, _idempotency_key(key))
 
     # -- nodes ---------------------------------------------------------------------
 
