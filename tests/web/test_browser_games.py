@@ -86,3 +86,22 @@ def test_the_game_query_parameter_creates_a_room_of_that_game(tag_server, browse
     assert page.text_content("#game-name") == "arena"
     assert not page.page_errors, page.page_errors
     page.close()
+
+
+def test_a_page_on_another_origin_imports_the_browser_client(tag_server, browser) -> None:
+    # localhost and 127.0.0.1 are two origins: the page lives on one, the
+    # modules come from the other (module imports are CORS requests).
+    other_origin = tag_server.web_url.replace("127.0.0.1", "localhost")
+    assert other_origin != tag_server.web_url
+    page = browser.new_page()
+    page.goto(f"{other_origin}/play")
+    kinds = page.evaluate(
+        """async (base) => {
+            const client = await import(`${base}/static/tickroom.js`);
+            const wire = await import(`${base}/static/wire.js`);
+            return [typeof client.TickroomClient, Object.keys(wire).length > 0];
+        }""",
+        tag_server.web_url,
+    )
+    assert kinds == ["function", True]
+    page.close()
