@@ -1,8 +1,9 @@
-"""Headless bots: real protocol clients (client.connect) that play the arena.
+"""Headless bots: real protocol clients (client.connect) that play any game.
 
 A bot joins its room at its scheduled time, sends one input per
 1/input_rate seconds (default: the room's tick rate from the welcome) with a
-sequence number, acknowledges every snapshot (the client does that) and
+sequence number, drawn at random from the welcome's input fields
+(tickroom.protocol.random_inputs: valid for whatever game the room runs), acknowledges every snapshot (the client does that) and
 leaves at its scheduled time. It measures the round trip from sending input
 N to the first snapshot whose "seq" acknowledges N: what a player feels.
 
@@ -13,7 +14,6 @@ a fresh join and giving up. Every failure is counted by kind, never raised.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 
@@ -26,6 +26,7 @@ from tickroom.loadtest.stats import Delta
 # What to do after a close, per code: protocol/errors.py holds the one rule
 # (docs/protocol.md, section 8); re-exported here for the raw bots.
 from tickroom.protocol.errors import FAILOVER_CODES, FRESH_CODES, REJOIN_CODES, RESUME_CODES
+from tickroom.protocol.random_inputs import RandomInputs
 
 __all__ = ["FAILOVER_CODES", "FRESH_CODES", "REJOIN_CODES", "RESUME_CODES"]
 
@@ -185,7 +186,7 @@ class _Bot:
         self.meter = meter
         self.rng = rng
         self.input_rate = input_rate
-        self.heading = rng.uniform(-math.pi, math.pi)
+        self.inputs: RandomInputs | None = None  # from the first welcome: the game's input fields
         self.last_snapshot: float | None = None  # across reconnects, for max_gap
         self.ever = False
         self.connected_at = 0.0
@@ -233,14 +234,14 @@ class _Bot:
         rate = self.input_rate or client.welcome.tick_rate
         period = 1.0 / rate
         next_at = trio.current_time()
-        rng = self.rng
+        if self.inputs is None:
+            # Any game: valid random inputs from the welcome's input fields
+            # (a rejoin's welcome describes the same game: the inputs wander on).
+            self.inputs = RandomInputs(client.welcome.inputs, self.rng)
+        inputs = self.inputs
         try:
             while True:
-                # Wander, keeping the angle in the arena's [-pi, pi].
-                self.heading = (self.heading + rng.uniform(-0.3, 0.3) + math.pi) % (2 * math.pi) - math.pi
-                seq = await client.send_input(
-                    mx=math.cos(self.heading), my=math.sin(self.heading), aim=self.heading, fire=rng.random() < 0.1
-                )
+                seq = await client.send_input(**inputs.next())
                 sent[seq] = trio.current_time()
                 self.meter.delta.inputs += 1
                 next_at += period

@@ -7,7 +7,9 @@ control API as a matchmaker would (--control). ``tickroom loadtest`` and
         --report report.json --plot report.png --fail-on "rtt_p99_ms=100,errors=0"
 
 Exit codes: 0 the run finished and every --fail-on threshold holds; 1 a
-threshold is broken; 2 bad flags or the control API refused.
+threshold is broken, or the server refused the bots' messages (an error or
+a close 4000-4002, whatever --fail-on says); 2 bad flags or the control API
+refused.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 from tickroom.loadtest.bots import Target
 from tickroom.loadtest.matchmaker import ControlError, allocate, fetch_metrics, server_figures
 from tickroom.loadtest.plot import write_plot
-from tickroom.loadtest.report import FAIL_ON_HELP, build, check, parse_fail_on, summary_table
+from tickroom.loadtest.report import FAIL_ON_HELP, bad_input, build, check, parse_fail_on, summary_table
 from tickroom.loadtest.scenarios import SCENARIOS, schedule
 from tickroom.loadtest.stats import Totals
 from tickroom.loadtest.workers import run_workers
@@ -189,7 +191,8 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m tickroom.loadt
             f.write("\n")
     if args.plot:
         write_plot(report, args.plot)
-    broken = check(report, thresholds)
+    # Bad input is the load tester's own failure: never a passing run.
+    broken = bad_input(report) + check(report, thresholds)
     for line in broken:
         console.print(f"[red]FAIL[/red] {line}")
     return 1 if broken else 0

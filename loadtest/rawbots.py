@@ -53,6 +53,7 @@ from tickroom.loadtest.bots import (
 )
 from tickroom.loadtest.scenarios import BotSpec
 from tickroom.protocol.errors import FRESH_CODES, REJOIN_CODES
+from tickroom.protocol.random_inputs import RandomInputs
 from tickroom.protocol.websocket_frames import (
     OP_BINARY,
     OP_CLOSE,
@@ -163,7 +164,7 @@ class RawBot:
     """One player: its socket, its protocol state and its figures."""
 
     __slots__ = (
-        "fleet", "spec", "target", "name", "rng", "heading", "state", "sock", "out", "head", "key", "parser",
+        "fleet", "spec", "target", "name", "rng", "inputs", "state", "sock", "out", "head", "key", "parser",
         "url", "room", "session", "seq", "sent", "ever", "gen", "attempt", "tried_at", "connected_at",
         "last_snap", "conn_last", "redirect", "close_sent",
     )  # fmt: skip
@@ -174,7 +175,7 @@ class RawBot:
         self.target = target
         self.name = f"rawbot-{spec.index}"
         self.rng = random.Random(spec.seed)  # nosec B311 - gameplay, not security
-        self.heading = self.rng.uniform(-math.pi, math.pi)
+        self.inputs: RandomInputs | None = None  # from the first welcome: the game's input fields
         self.state = IDLE
         self.sock: socket.socket | None = None
         self.out = b""  # bytes the kernel did not take yet
@@ -365,6 +366,10 @@ class RawBot:
         self.state = JOINED
         self.attempt = 0
         self.session, self.room = msg["session"], msg["room"]
+        if self.inputs is None:
+            # Any game: valid random inputs from the welcome's input fields
+            # (a rejoin's welcome describes the same game: the inputs wander on).
+            self.inputs = RandomInputs(msg["inputs"], self.rng)
         meter.connected += 1
         meter.delta.join_ms.append((now - self.tried_at) * 1e3)
         self.connected_at = now
@@ -389,12 +394,9 @@ class RawBot:
         done, sent = msg["seq"], self.sent
         while sent and sent[0][0] <= done:
             delta.rtt_ms.append((now - sent.popleft()[1]) * 1e3)
-        if self.state != JOINED:
+        if self.state != JOINED or self.inputs is None:
             return  # leaving: no more inputs
         tick = msg["tick"]
-        rng = self.rng
-        # Wander, keeping the angle in the arena's [-pi, pi].
-        heading = self.heading = (self.heading + rng.uniform(-0.3, 0.3) + math.pi) % (2 * math.pi) - math.pi
         self.seq += 1
         self._send_message(
             {
@@ -402,7 +404,7 @@ class RawBot:
                 "seq": self.seq,
                 "tick": tick,
                 "ack": tick,
-                "in": {"mx": math.cos(heading), "my": math.sin(heading), "aim": heading, "fire": rng.random() < 0.1},
+                "in": self.inputs.next(),
             }
         )
         delta.inputs += 1

@@ -109,6 +109,24 @@ FAIL_ON_HELP = (
 _TERM = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|>=|=)\s*([-+0-9.eE]+)\s*$")
 
 
+# Close and error codes that mean the bots sent something the server refused
+# (docs/protocol.md, section 8: 4000 BAD_MESSAGE, 4001 INVALID_MESSAGE, 4002
+# MESSAGE_TOO_BIG). The bots build their inputs from the welcome, so one of
+# these is the load tester's own failure: the run fails whatever --fail-on says.
+BAD_INPUT_CODES = (4000, 4001, 4002)
+_BAD_INPUT_KINDS = frozenset(f"{prefix}_{code}" for code in BAD_INPUT_CODES for prefix in ("closed", "server_error"))
+
+
+def bad_input(report: dict) -> list[str]:
+    """One sentence when the server refused any of the bots' messages
+    (BAD_INPUT_CODES, as an error or a close), else nothing."""
+    refused = {kind: n for kind, n in report["errors"].items() if kind in _BAD_INPUT_KINDS}
+    if not refused:
+        return []
+    counts = ", ".join(f"{kind}={n}" for kind, n in sorted(refused.items()))
+    return [f"the server refused the bots' messages ({counts}): their inputs do not fit the game"]
+
+
 @dataclass(frozen=True)
 class Threshold:
     name: str

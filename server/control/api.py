@@ -333,7 +333,7 @@ class ControlAPI:
         the room's game (its ``on_signal``) at the room's next tick and answer
         with the game's reply. Bounded: a body of at most
         validation.MAX_SIGNAL_BYTES, an answer of at most 16 KiB, a wait of at
-        most tickroom.server.rooms.room.SIGNAL_TIMEOUT_S."""
+        most tickroom.server.rooms.room_signals.SIGNAL_TIMEOUT_S."""
         data = validation.signal(body)
         room = self.rooms.get(room_id)
         if room is None:

@@ -17,6 +17,12 @@ request can reach outside it. Paths are still checked and refused with 404
 when they hold ``..``, empty or hidden segments, or backslashes, so that
 a future change to lazy reads keeps the guarantee.
 
+CORS: every /static/ response carries ``Access-Control-Allow-Origin: *``,
+so a game's own page on another origin can ``import`` the browser client's
+modules (tickroom.js, wire.js) from a node: they are public files, served
+without cookies or credentials, so any origin may read them. /play itself
+is not shared.
+
 Caching: the module files are not content-hashed, so every response carries
 an ETag and ``Cache-Control: no-cache`` (the browser revalidates and gets a
 304 when nothing changed) instead of a max-age that would keep a stale
@@ -51,6 +57,10 @@ _COMMON_HEADERS = [
     (b"cache-control", b"no-cache"),
     (b"x-content-type-options", b"nosniff"),
 ]
+
+# On /static/ responses: public modules any origin may import (module
+# scripts are fetched in CORS mode, so without it a cross-origin import fails).
+_CORS_HEADERS = [(b"access-control-allow-origin", b"*")]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
@@ -126,11 +136,12 @@ def web_app(static_dir: Path | str = STATIC_DIR) -> Callable[[Scope, Receive, Se
             await _respond(send, 405, b"text/plain; charset=utf-8", b"method not allowed\n", [(b"allow", b"GET, HEAD")])
             return
         headers = dict(scope.get("headers") or [])
+        extra = [(b"etag", found.etag)] + (_CORS_HEADERS if path != PLAY_PATH else [])
         if headers.get(b"if-none-match") == found.etag:
-            await _respond(send, 304, None, b"", [(b"etag", found.etag)])
+            await _respond(send, 304, None, b"", extra)
             return
         body = found.body if method == "GET" else b""
-        await _respond(send, 200, found.content_type, body, [(b"etag", found.etag)], length=len(found.body))
+        await _respond(send, 200, found.content_type, body, extra, length=len(found.body))
 
     return app
 

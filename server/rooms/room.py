@@ -12,7 +12,10 @@ The tick (``_tick``): read inputs -> reap gone players -> apply inputs ->
 step -> carry out the game's requests -> record the snapshot -> send each
 client its delta. The game's optional hooks (drop, rejoin, end, signal) and
 its requests (end the match, kick, labels) are in
-tickroom.server.rooms.game_hooks and tickroom.simulation.room_requests. Ticks run on
+tickroom.server.rooms.game_hooks and tickroom.simulation.room_requests, carried
+out by tickroom.server.rooms.game_requests; signals travel through
+tickroom.server.rooms.room_signals; the room's value types (config, join
+answers, statistics) are in tickroom.server.rooms.room_types. Ticks run on
 trio's clock at ``start + n * dt``, with ``start`` on the node-wide grid of
 multiples of dt, so MockClock can run thousands of them instantly; a late tick
 is counted as an overrun and the loop runs the missed ticks back to back, up
@@ -26,7 +29,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,98 +41,25 @@ from tickroom.protocol.delta import WorldState
 from tickroom.protocol.errors import Code
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
-from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks, SignalError
+from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
+from tickroom.server.rooms.game_requests import carry_out, kick_player
 from tickroom.server.rooms.input_batch import InputBatcher
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
+from tickroom.server.rooms.room_signals import MAX_PENDING_SIGNALS as MAX_PENDING_SIGNALS
+from tickroom.server.rooms.room_signals import SIGNAL_TIMEOUT_S, RoomSignals, SignalRequest
+from tickroom.server.rooms.room_types import ACK_TIMEOUT_S as ACK_TIMEOUT_S
+from tickroom.server.rooms.room_types import IDLE_CLOSE_S as IDLE_CLOSE_S
+from tickroom.server.rooms.room_types import REJOIN_GRACE_S as REJOIN_GRACE_S
+from tickroom.server.rooms.room_types import JoinAccepted, JoinRefused, RoomConfig, RoomStatistics, TickProfile
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
-from tickroom.simulation.game import DEFAULT_MAX_PLAYERS, DEFAULT_TICK_RATE, Game, GameFull, InputBatch, JoinRejected
-from tickroom.simulation.room_requests import MAX_LABELS, EndMatch, Kick, SetLabels
+from tickroom.simulation.game import Game, GameFull, InputBatch, JoinRejected
 
 log = logging.getLogger(__name__)
 
 JOIN_TIMEOUT_S = 10.0  # a room that does not answer a join in this time is stuck
 CONTROL_BUFFER = 64  # pending join/close requests per room
-IDLE_CLOSE_S = 30.0  # an empty room ends after this long
-ACK_TIMEOUT_S = 5.0  # a client that acks nothing for this long is dropped
-REJOIN_GRACE_S = 10.0  # a dropped player's avatar waits this long for a rejoin
-SIGNAL_TIMEOUT_S = 2.0  # a signal the room has not answered by then is given up (never delivered)
-MAX_PENDING_SIGNALS = 8  # per room, waiting for the next tick; more: "room_busy"
-
-
-@dataclass(frozen=True)
-class RoomConfig:
-    tick_rate: int = DEFAULT_TICK_RATE  # ticks per second
-    max_players: int = DEFAULT_MAX_PLAYERS
-    idle_close_s: float = IDLE_CLOSE_S
-    ack_timeout_s: float = ACK_TIMEOUT_S
-    rejoin_grace_s: float = REJOIN_GRACE_S
-    history_ticks: int = 64  # snapshots kept as delta baselines (3.2 s at 20 Hz)
-    max_catchup_ticks: int = 5  # missed ticks run back to back before resynchronising
-    max_inputs_per_tick: int = 8  # per player; older extras are dropped
-
-    def ticks(self, seconds: float) -> int:
-        return max(1, round(seconds * self.tick_rate))
-
-
-class JoinRefused(Exception):
-    def __init__(self, code: Code, message: str, *, url: str | None = None) -> None:
-        super().__init__(f"{code.name}: {message}")
-        self.code = code
-        self.message = message
-        self.url = url  # with Code.REDIRECT: where the room is
-
-
-@dataclass(frozen=True)
-class JoinAccepted:
-    """What the connection needs after a join."""
-
-    room_id: str
-    player: int
-    input_fields: InputFields
-    tick_rate: int
-    room_tick: Callable[[], int]  # the room's current tick, for pongs
-
-
-@dataclass(frozen=True)
-class RoomStatistics:
-    room_id: str
-    game: str
-    tick: int
-    players: int
-    connected: int
-    overruns: int  # ticks that finished after the next tick's deadline
-    resyncs: int  # times the loop gave up catching up
-    ticks_skipped: int  # ticks dropped by resyncs
-    inputs_applied: int
-    inputs_stale: int  # duplicate or older than the newest applied seq
-    inputs_over_limit: int  # beyond max_inputs_per_tick
-    deltas_encoded: int
-    last_tick_ms: float
-    max_tick_ms: float
-
-
-class TickProfile:
-    """Where a room's tick time goes, summed since the room started: read
-    (sockets, parsing, validation, batching), simulate (inputs applied, the
-    step), snapshot (the view recorded in the ring) and send (deltas encoded,
-    framed, written). Four clock reads per tick; the node's load line turns
-    it into microseconds per player per tick (docs/benchmarks.md)."""
-
-    PHASES = ("read", "simulate", "snapshot", "send")
-
-    def __init__(self) -> None:
-        self.seconds = [0.0, 0.0, 0.0, 0.0]
-        self.player_ticks = 0  # players in the room, summed over its ticks
-
-    def add(self, read: float, simulate: float, snapshot: float, send: float, players: int) -> None:
-        seconds = self.seconds
-        seconds[0] += read
-        seconds[1] += simulate
-        seconds[2] += snapshot
-        seconds[3] += send
-        self.player_ticks += players
 
 
 class TickObserver(Protocol):
@@ -149,13 +79,6 @@ class _JoinRequest:
 class _CloseRequest:
     code: Code
     reason: str
-
-
-@dataclass(eq=False)
-class _SignalRequest:
-    data: Mapping[str, Any]
-    reply: trio.MemorySendChannel
-    abandoned: bool = False  # the caller gave up: the game never sees it
 
 
 @dataclass(frozen=True)
@@ -185,8 +108,8 @@ class Room:
         self._room_events: list[list[Any]] = []  # join/leave, emitted with the next tick
         self._empty_ticks = 0
         self._joins_pending = 0  # join requests sent, not yet answered
-        self._signals_pending = 0  # signals sent, not yet answered or given up
         self.hooks = GameHooks(game, room_id)
+        self._signals = RoomSignals(room_id, self._control_send, self.hooks)
         self.end_reason = "closed"  # what the game's on_end hears (game_hooks.END_REASONS)
         self._overruns = self._resyncs = self._skipped = 0
         self._last_tick_s = self._max_tick_s = 0.0
@@ -254,31 +177,7 @@ class Room:
         own signal_unsupported / signal_failed. Cancellation withdraws the
         signal the same way.
         """
-        if self.closed:
-            raise SignalError("room_closing", f"room {self.room_id!r} is closing")
-        if self._signals_pending >= MAX_PENDING_SIGNALS:
-            raise SignalError("room_busy", f"{MAX_PENDING_SIGNALS} signals already wait for this room's next tick")
-        reply_send, reply_recv = trio.open_memory_channel(1)
-        request = _SignalRequest(data, reply_send)
-        try:
-            self._control_send.send_nowait(request)
-        except trio.WouldBlock:
-            raise SignalError("room_busy", "the room's inbox is full") from None
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise SignalError("room_closing", f"room {self.room_id!r} is closing") from None
-        self._signals_pending += 1
-        try:
-            with trio.move_on_after(timeout_s):
-                result = await reply_recv.receive()
-                if isinstance(result, SignalError):
-                    raise result
-                return result
-        except trio.EndOfChannel:
-            raise SignalError("room_closing", f"room {self.room_id!r} closed") from None
-        finally:
-            request.abandoned = True  # answered, timed out or cancelled: never (again) to the game
-            self._signals_pending -= 1
-        raise SignalError("signal_timeout", f"room {self.room_id!r} did not answer in {timeout_s:g} s")
+        return await self._signals.send(data, closing=self.closed, timeout_s=timeout_s)
 
     def request_kick(self, player_id: int, reason: str) -> bool:
         """Ask the room to remove player ``player_id``: its connection is
@@ -428,7 +327,7 @@ class Room:
             link = player.link
             if link is not None and link.closed:
                 if link.left:
-                    self._remove(player, "left")
+                    self.remove_player(player, "left")
                     continue
                 self.players.detach(player, tick)
                 self.hooks.dropped(player.id)
@@ -437,7 +336,7 @@ class Room:
                 self.players.detach(player, tick)
                 self.hooks.dropped(player.id)
             if player.link is None and tick - player.detached_tick > grace:
-                self._remove(player, "timed out")
+                self.remove_player(player, "timed out")
 
     def _broadcast(self) -> None:
         history = self.history
@@ -453,17 +352,13 @@ class Room:
                 request = self._control_recv.receive_nowait()
             except (trio.WouldBlock, trio.ClosedResourceError):
                 return
-            answer: JoinRefused | SignalError
-            if isinstance(request, _JoinRequest):
-                answer = JoinRefused(Code.ROOM_CLOSED, "room closed")
-            elif isinstance(request, _SignalRequest):
-                answer = SignalError("room_closing", f"room {self.room_id!r} closed")
-            else:
-                continue
-            try:
-                request.reply.send_nowait(answer)
-            except (trio.WouldBlock, trio.BrokenResourceError):
-                pass
+            if isinstance(request, SignalRequest):
+                self._signals.refuse(request)
+            elif isinstance(request, _JoinRequest):
+                try:
+                    request.reply.send_nowait(JoinRefused(Code.ROOM_CLOSED, "room closed"))
+                except (trio.WouldBlock, trio.BrokenResourceError):
+                    pass
 
     def _drain_control(self) -> None:
         while not self.closed:
@@ -474,17 +369,17 @@ class Room:
             self._handle_control(request)
             self._carry_out_requests()
 
-    def _handle_control(self, request: _JoinRequest | _CloseRequest | _SignalRequest | _KickRequest) -> None:
+    def _handle_control(self, request: _JoinRequest | _CloseRequest | SignalRequest | _KickRequest) -> None:
         if isinstance(request, _CloseRequest):
             self.kick_all(request.code, request.reason)
             self.end_reason = END_REASONS.get(request.code, "closed")
             self.closed = True
             return
-        if isinstance(request, _SignalRequest):
-            self._answer_signal(request)
+        if isinstance(request, SignalRequest):
+            self._signals.answer(request)
             return
         if isinstance(request, _KickRequest):
-            self._kick(request.player_id, request.reason)
+            kick_player(self, request.player_id, request.reason)
             return
         failure: Exception | None = None
         try:
@@ -558,53 +453,16 @@ class Room:
             room_tick=lambda: self.game.tick,
         )
 
-    def _remove(self, player: Player, why: str) -> None:
+    def remove_player(self, player: Player, why: str) -> None:
+        """Remove ``player`` for good (no rejoin): the game's ``leave`` and a leave event."""
         self.players.remove(player)
         self.game.leave(player.id)
         self._room_events.append(["leave", player.id])
         log.info("room %s: %s (%d) %s", self.room_id, player.name, player.id, why)
 
-    def _answer_signal(self, request: _SignalRequest) -> None:
-        if request.abandoned:
-            return  # the caller timed out or went away: the game never sees it
-        try:
-            answer: Any = self.hooks.signal(request.data)
-        except SignalError as exc:
-            answer = exc
-        try:
-            request.reply.send_nowait(answer)
-        except (trio.WouldBlock, trio.BrokenResourceError):
-            pass
-
     def _carry_out_requests(self) -> None:
-        """Do what the game asked (tickroom.simulation.room_requests), in order."""
-        for request in self.hooks.take_requests():
-            if self.closed:
-                return
-            if isinstance(request, EndMatch):
-                log.info("room %s: the game ended its match: %s", self.room_id, request.reason)
-                self.kick_all(Code.MATCH_ENDED, request.reason)
-                self.end_reason = "match_ended"
-                self.closed = True
-            elif isinstance(request, Kick):
-                self._kick(request.player_id, request.reason)
-            elif isinstance(request, SetLabels):
-                merged = {**self.labels, **request.labels}
-                labels = {key: value for key, value in merged.items() if value is not None}
-                if len(labels) > MAX_LABELS:
-                    log.warning("room %s: the game's labels would be over %d; not set", self.room_id, MAX_LABELS)
-                    continue
-                self.labels = labels
-
-    def _kick(self, player_id: int, reason: str) -> None:
-        """Remove a player for good, asked by the game or an operator: its
-        client is closed with KICKED and ``reason``, its session is void."""
-        player = self.players.by_id(player_id)
-        if player is None:
-            return  # gone already
-        if player.link is not None and not player.link.closed:
-            player.link.kick(Code.KICKED, reason)
-        self._remove(player, f"kicked: {reason}")
+        """Do what the game asked (tickroom.server.rooms.game_requests), in order."""
+        carry_out(self, self.hooks.take_requests())
 
     def _idle(self) -> bool:
         self._empty_ticks = self._empty_ticks + 1 if len(self.players) == 0 else 0

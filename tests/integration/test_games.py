@@ -1,14 +1,16 @@
 """A game from outside tickroom, run by real server processes: the example
 game (examples/tag, installed into the test venv as its own package with
 its entry point), ``--game module.path:Class``, the exit 2 of an unknown or
-broken game, and a room with its own options and tick rate that fails over
-(SIGKILL) intact."""
+broken game, a room with its own options and tick rate that fails over
+(SIGKILL) intact, and the game under ``--workers 2`` with a real Redis."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 
 import httpx
 import trio
@@ -16,6 +18,7 @@ import trio
 from tickroom.client import connect
 
 from .harness import REPO, eventually, running_server
+from .test_workers import API_KEY, DEADLINE_S, ENV, nodes_by_id, wait_for
 
 TTL_S = 1.5
 RECOVERY_DEADLINE_S = TTL_S + 8.0
@@ -113,3 +116,80 @@ async def test_a_room_with_its_own_options_and_tick_rate_fails_over_intact(redis
                 listed = await http("GET", other.control_url + "/v1/rooms?label=phase:play")
                 assert [r["room_id"] for r in listed["rooms"]] == [room_id]
                 await play(ada, 5)
+
+
+async def test_tag_under_two_workers_with_redis_plays_and_fails_over_to_the_other_worker(redis_url) -> None:
+    """``serve --game tag --workers 2``: each worker resolves the game, rooms
+    of it open on both, clients play them; SIGKILL the worker that owns one:
+    the other worker restores the tag room (same options) and its client
+    plays on there, while the parent restarts the dead worker."""
+    log_file = tempfile.NamedTemporaryFile(prefix="tickroom-tag-workers-", suffix=".log", delete=False)
+    parent = subprocess.Popen(
+        [
+            sys.executable, "-m", "tickroom.server", "serve", "--host", "127.0.0.1", "--port", "0", "--control-port", "0",
+            "--workers", "2", "--redis-url", redis_url, "--api-key", API_KEY, "--node-id", "tag", "--game", "tag",
+            "--lease-ttl", str(TTL_S), "--checkpoint-interval", "10", "--rejoin-grace", "20", "--idle-close", "60",
+        ],
+        cwd=REPO, env=ENV, stdout=log_file, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    pids: set[int] = set()
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    options = {"size": 80.0, "speed": 12.0, "cooldown": 1.0}
+    try:
+        nodes = await trio.to_thread.run_sync(
+            lambda: wait_for(
+                lambda: (
+                    (n := nodes_by_id(redis_url)).keys() == {"tag-w0", "tag-w1"}
+                    and all(x["control_url"] for x in n.values())
+                    and n
+                ),
+                "both workers to register",
+            )
+        )
+        pids.update(n["pid"] for n in nodes.values())
+        urls = [n["url"] for n in nodes.values()]
+        # One room of tag on each worker, with the matchmaker's options.
+        rooms = []
+        async with httpx.AsyncClient(headers=headers, timeout=5) as api:
+            for node in nodes.values():
+                answer = await api.post(node["control_url"] + "/v1/rooms", json={"options": {"size": 80, "speed": 12}})
+                assert answer.status_code == 201, answer.text
+                rooms.append(answer.json())
+        assert {room["ws_url"] for room in rooms} == set(urls), rooms  # placed on both workers
+        with trio.fail_after(RECOVERY_DEADLINE_S * 4):
+            async with (
+                connect(rooms[0]["ws_url"], room=rooms[0]["room_id"], name="ada", reconnect=True, urls=urls) as ada,
+                connect(rooms[1]["ws_url"], room=rooms[1]["room_id"], name="bob", reconnect=True, urls=urls) as bob,
+            ):
+                for client in (ada, bob):
+                    assert client.welcome.game == "tag" and client.options == options
+                    await play(client, 10)
+                victim = next(n for n in nodes.values() if n["url"] == rooms[0]["ws_url"])
+                os.kill(victim["pid"], signal.SIGKILL)
+                await eventually(lambda: ada.url != victim["url"], timeout=RECOVERY_DEADLINE_S, what="ada to move")
+                before = ada.world.tick
+                await play(ada, 5)
+                assert ada.world.tick > before and ada.welcome.game == "tag" and ada.options == options
+                await play(bob, 5)  # the other worker's own room never stopped
+        # The parent restarts the killed worker (it resolves the game too).
+        reborn = await trio.to_thread.run_sync(
+            lambda: wait_for(
+                lambda: (
+                    (n := nodes_by_id(redis_url).get(victim["node_id"])) and n["pid"] not in (0, victim["pid"]) and n
+                ),
+                "the killed worker to come back",
+            )
+        )
+        pids.add(reborn["pid"])
+        parent.send_signal(signal.SIGTERM)
+        assert await trio.to_thread.run_sync(lambda: parent.wait(timeout=DEADLINE_S)) == 0
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        log_file.close()

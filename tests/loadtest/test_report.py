@@ -9,7 +9,7 @@ import pytest
 from tickroom.client import ClientClosed, Desynced
 from tickroom.loadtest.bots import plan_reconnect
 from tickroom.loadtest.matchmaker import server_figures
-from tickroom.loadtest.report import METRICS, build, check, parse_fail_on
+from tickroom.loadtest.report import METRICS, bad_input, build, check, parse_fail_on
 from tickroom.loadtest.stats import Delta, Totals
 from tickroom.percentiles import percentiles
 
@@ -132,3 +132,15 @@ def test_reconnect_plan(exc, joined, action):
 def test_a_redirect_is_followed_to_its_url():
     plan = plan_reconnect(Redirected("ws://127.0.0.1:9/"), joined=True)
     assert plan == type(plan)("rejoin", url="ws://127.0.0.1:9/", redirect=True)
+
+
+@pytest.mark.parametrize("kind", ["closed_4000", "closed_4001", "closed_4002", "server_error_4001"])
+def test_bad_input_fails_the_run_whatever_the_thresholds(kind):
+    report = {"errors": {kind: 3, "closed_4101": 1}}
+    (sentence,) = bad_input(report)
+    assert f"{kind}=3" in sentence and "closed_4101" not in sentence
+
+
+def test_other_errors_are_left_to_the_thresholds():
+    assert bad_input({"errors": {"closed_4101": 2, "connect_ConnectionRefusedError": 1, "closed_1006": 1}}) == []
+    assert bad_input({"errors": {}}) == []

@@ -58,13 +58,14 @@ def chromium() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def open_play(context, web_url: str, ws_url: str, *, name: str, room: str):
-    """A new page on /play, joined to ``room`` as ``name`` through the form."""
+def open_play(context, web_url: str, ws_url: str, *, name: str, room: str, query: str = ""):
+    """A new page on /play (``query``: more of its query string, e.g.
+    "&game=tag"), joined to ``room`` as ``name`` through the form."""
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.page_errors = errors  # type: ignore[attr-defined]
-    page.goto(f"{web_url}/play?ws={ws_url}")
+    page.goto(f"{web_url}/play?ws={ws_url}{query}")
     page.fill("#name", name)
     page.fill("#room", room)
     page.click("#join-button")

@@ -106,3 +106,15 @@ def test_vendored_msgpack_is_the_locked_package() -> None:
     assert sorted(p.relative_to(vendored) for p in vendored.rglob("*.mjs")) == modules
     for rel in modules:
         assert filecmp.cmp(source / rel, vendored / rel, shallow=False), rel
+
+
+async def test_static_files_may_be_imported_from_another_origin_and_play_is_not_shared() -> None:
+    app = web_app()
+    for path in ("/static/tickroom.js", "/static/wire.js", "/static/vendor/msgpack/index.mjs"):
+        status, headers, _ = await request(app, path)
+        assert status == 200 and headers["access-control-allow-origin"] == "*", path
+    _, headers, _ = await request(app, "/static/wire.js")
+    status, again, _ = await request(app, "/static/wire.js", headers=[(b"if-none-match", headers["etag"].encode())])
+    assert status == 304 and again["access-control-allow-origin"] == "*"
+    _, headers, _ = await request(app, "/play")
+    assert "access-control-allow-origin" not in headers

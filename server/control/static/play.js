@@ -1,13 +1,17 @@
-// The demo page: join an arena room, steer with the keyboard, aim and shoot
-// with the mouse, and watch the network figures.
+// The demo page: join a room of any game, steer with the keyboard, and watch
+// the network figures. The game comes from the room (the welcome): arena gets
+// its own view (aim and shoot with the mouse, prediction, health bars); any
+// other game is drawn from its schema (schema_view.js: entities with a
+// 2-component position as circles, the other components in the side panel).
 //
 // The game server's WebSocket URL comes from ?ws=ws://host:port; by default
 // the page's own host on the default game port, 7350. ?name= and ?room=
-// prefill the form.
+// prefill the form; ?game=NAME creates the room (if new) with that game.
 
 import { TickroomClient } from "./tickroom.js";
 import { ARENA_SIZE, KIND_PLAYER, MAX_HP, PLAYER_RADIUS, PROJECTILE_RADIUS, arenaSize } from "./arena.js";
 import { Interpolation, Prediction } from "./predict.js";
+import { Extent, drawWorld, genericInput, panelTable } from "./schema_view.js";
 
 const DEFAULT_GAME_PORT = 7350;
 const STATS_WINDOW_MS = 1000; // snapshot rate and bytes/s are over the last second
@@ -19,6 +23,7 @@ const wsUrl = params.get("ws") || `ws://${location.hostname || "127.0.0.1"}:${DE
 $("server-url").textContent = wsUrl;
 if (params.get("name")) $("name").value = params.get("name");
 if (params.get("room")) $("room").value = params.get("room");
+const gameParam = params.get("game") || null; // null: the room's game, or the server's default for a new room
 
 const canvas = $("canvas");
 const ctx = canvas.getContext("2d");
@@ -32,6 +37,8 @@ let client = null;
 let inputTimer = null;
 let lastAim = 0; // radians: kept while the mouse is off the canvas
 let size = ARENA_SIZE; // units: the room's arena side, from the welcome's options
+let arena = true; // the room's game is arena (its own view); else the schema-driven one
+let extent = null; // schema view: the part of the world the canvas shows
 let snapTimes = []; // arrival times (ms) of recent snapshots
 let byteSamples = []; // [time ms, total bytes received]
 
@@ -54,10 +61,14 @@ function start(name, room) {
   prediction.reset();
   interpolation.reset();
   names.clear();
-  client = new TickroomClient({ url: wsUrl, room, name, game: "arena" });
+  client = new TickroomClient({ url: wsUrl, room, name, game: gameParam });
   client.onStatus = (text) => { $("status").textContent = text; };
   client.onWelcome = (welcome) => {
     for (const [id, n] of welcome.players) names.set(id, n);
+    arena = welcome.game === "arena";
+    extent = new Extent(welcome.options);
+    $("game-name").textContent = welcome.game;
+    document.title = `tickroom ${welcome.game}`;
     size = arenaSize(welcome.options);
     prediction.size = size;
     prediction.reset();
@@ -87,7 +98,7 @@ function onSnapshot(world) {
   const entities = client.entities(world);
   interpolation.push(world.tick, entities, rate);
   const me = entities.find((e) => e.id === client.player);
-  if (me) prediction.reconcile(me.pos, client.serverSeq, me.hp, rate);
+  if (me && arena) prediction.reconcile(me.pos, client.serverSeq, me.hp, rate);
 }
 
 function onEvent(ev) {
@@ -123,11 +134,14 @@ canvas.addEventListener("mousemove", (ev) => {
 canvas.addEventListener("mousedown", (ev) => { mouse.down = true; ev.preventDefault(); });
 addEventListener("mouseup", () => { mouse.down = false; });
 
-function controls() {
+function stick() {
   let mx = 0, my = 0;
   for (const key of keys) { mx += KEYMAP[key][0]; my += KEYMAP[key][1]; }
-  mx = Math.max(-1, Math.min(1, mx));
-  my = Math.max(-1, Math.min(1, my));
+  return [Math.max(-1, Math.min(1, mx)), Math.max(-1, Math.min(1, my))];
+}
+
+function controls() {
+  const [mx, my] = stick();
   const me = prediction.pos;
   if (me && mouse.x !== null) lastAim = Math.atan2(mouse.y - me[1], mouse.x - me[0]);
   // Every field in every input: an absent field means 0, not "unchanged" (4.2).
@@ -136,6 +150,10 @@ function controls() {
 
 function sendInput() {
   if (!client || client.state !== "joined") return;
+  if (!arena) {
+    client.sendInput(genericInput(client.welcome.inputs, stick(), mouse.down));
+    return;
+  }
   const input = controls();
   const seq = client.sendInput(input);
   const me = client.entity(client.player);
@@ -148,6 +166,12 @@ function colorOf(id) { return `hsl(${(id * 137.5) % 360} 70% 60%)`; }
 
 function draw() {
   requestAnimationFrame(draw);
+  if (client && client.welcome && !arena) {
+    const w = client.welcome;
+    drawWorld(ctx, canvas, client.entities(), { schema: w.schema, extent, me: client.player, names });
+    updatePanels();
+    return;
+  }
   const s = canvas.width / size; // pixels per unit
   ctx.fillStyle = "#0b1016";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -222,16 +246,33 @@ function updatePanels() {
     `snapshots ${figures.snapshotRate.toFixed(0)}/s${w ? ` (tick rate ${w.rate})` : ""}`,
     `received  ${(figures.bytesPerSecond / 1024).toFixed(1)} KiB/s`,
     `tick      ${client.newestTick}`,
-    `pending   ${prediction.pending.length} inputs`,
-    `view      ${$("raw").checked ? "raw server state" : "predicted + interpolated"}`,
+    `pending   ${arena ? prediction.pending.length : "-"} inputs`,
+    `view      ${!arena ? "schema view, server state" : $("raw").checked ? "raw server state" : "predicted + interpolated"}`,
     ...(client.lastError ? [`error     ${client.lastError.code} ${client.lastError.name}`] : []),
     ...(client.stats.desyncs ? [`desyncs   ${client.stats.desyncs}`] : []),
   ].join("\n");
+  if (!arena) {
+    if (w) showTable(panelTable(client.entities(), { schema: w.schema, names }));
+    return;
+  }
+  $("scores").tHead.rows[0].replaceChildren(...["name", "hp", "kills"].map((t) => Object.assign(document.createElement("th"), { textContent: t })));
   const rows = client.entities().filter((e) => e.kind === KIND_PLAYER).sort((a, b) => b.score - a.score);
   $("scores").tBodies[0].replaceChildren(...rows.map((e) => {
     const tr = document.createElement("tr");
     if (e.id === client.player) tr.className = "me";
     for (const text of [names.get(e.id) || `#${e.id}`, e.hp, e.score]) tr.appendChild(Object.assign(document.createElement("td"), { textContent: text }));
+    return tr;
+  }));
+}
+
+/** The schema view's side panel: one row per entity, one column per component. */
+function showTable({ head, rows, ids }) {
+  const cell = (tag, text) => Object.assign(document.createElement(tag), { textContent: text });
+  $("scores").tHead.rows[0].replaceChildren(...head.map((t) => cell("th", t)));
+  $("scores").tBodies[0].replaceChildren(...rows.map((row, i) => {
+    const tr = document.createElement("tr");
+    if (ids[i] === client.player) tr.className = "me";
+    for (const text of row) tr.appendChild(cell("td", text));
     return tr;
   }));
 }
@@ -250,6 +291,9 @@ window.tickroom = {
       state: client.state,
       url: client.url,
       room: w ? w.room : null,
+      game: w ? w.game : null,
+      view: w ? (arena ? "arena" : "schema") : null,
+      panel: Array.from($("scores").rows, (tr) => Array.from(tr.cells, (td) => td.textContent)),
       player: client.player,
       rate: w ? w.rate : null,
       tick: client.newestTick,
