@@ -33,6 +33,8 @@ class ServerConfig:
     tick_rate: int = DEFAULT_TICK_RATE  # ticks per second
     max_players: int = DEFAULT_MAX_PLAYERS  # per room
     max_rooms: int = _REGISTRY.max_rooms  # per node
+    max_rooms_per_address: int = _REGISTRY.max_rooms_per_address  # live client-created rooms; 0: no limit
+    unjoined_close_s: float = _REGISTRY.unjoined_close_s  # a client-created room nobody joined ends then
     default_game: str = _REGISTRY.default_game
     allow_client_rooms: bool | None = None  # None: on, unless a ticket secret is set
     idle_close_s: float = IDLE_CLOSE_S
@@ -130,6 +132,8 @@ class ServerConfig:
             default_game=self.default_game,
             allow_client_rooms=self.client_rooms_allowed,
             max_rooms=self.max_rooms,
+            max_rooms_per_address=self.max_rooms_per_address,
+            unjoined_close_s=self.unjoined_close_s,
             ticket_secret=self.ticket_secret.encode("utf-8") if self.ticket_secret else None,
         )
 

@@ -40,6 +40,13 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
     ("--tick-rate", "tick_rate", int, "room ticks per second"),
     ("--max-players", "max_players", int, "players per room"),
     ("--max-rooms", "max_rooms", int, "rooms per node"),
+    (
+        "--max-rooms-per-address",
+        "max_rooms_per_address",
+        int,
+        "rooms that clients of one source address created and that still run (0: no limit)",
+    ),
+    ("--unjoined-close", "unjoined_close_s", float, "seconds a client-created room waits for its first player"),
     ("--game", "default_game", str, "game of rooms created without naming one"),
     (
         "--allow-client-rooms",

@@ -166,7 +166,8 @@ class Connection:
             self._set_close(Code.HANDSHAKE_TIMEOUT, f"no 'join' within {self.limits.handshake_timeout_s:g} s")
             return False
         try:
-            self.joined = await registry.join(join, self)
+            # The source address counts the rooms this client creates (room spam, 4012).
+            self.joined = await registry.join(join, self, address=self.peer.rpartition(":")[0] or None)
         except JoinRefused as exc:
             if exc.url is not None:
                 self.send(encode_redirect(m.Redirect(room=join.room or "", url=exc.url)))
