@@ -67,7 +67,7 @@ class ServerConfig:
     environment: str = "production"  # Sentry environment
     release: str | None = None  # Sentry release; None: tickroom@<version>
     # Failover (tickroom.server.cluster.failover): off without a Redis URL.
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password: never in a repr
     lease_ttl_s: float = FailoverConfig.lease_ttl_s  # a dead node's rooms move after this long
     checkpoint_interval: int = 0  # ticks between checkpoints; 0: tick_rate (one second)
 

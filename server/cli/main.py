@@ -25,6 +25,7 @@ import trio
 from tickroom.server.cli.status import add_arguments as add_status_arguments
 from tickroom.server.cli.status import run as run_status
 from tickroom.server.cli.workers import PORT_STEP, port_clash, stop_when_orphaned, supervise, worker_count
+from tickroom.server.cluster.startup import check_store_url
 from tickroom.server.config import ServerConfig
 from tickroom.server.control.auth import InsecureControlAPI, check_exposure
 from tickroom.server.node import GameServer
@@ -230,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 check_exposure(config.control_bind_host(), config.api_key)
             except InsecureControlAPI as exc:
+                print(f"tickroom: error: {exc}", file=sys.stderr)
+                return 2
+        if config.redis_url:
+            try:
+                check_store_url(config.redis_url)
+            except ValueError as exc:
                 print(f"tickroom: error: {exc}", file=sys.stderr)
                 return 2
         try:

@@ -8,24 +8,25 @@ import logging
 import os
 import secrets
 import socket
-from urllib.parse import urlsplit, urlunsplit
 
 import trio
 
 from tickroom.server.cluster.failover import Failover, FailoverConfig, RoomLeases
+from tickroom.server.cluster.redaction import redacted
 from tickroom.server.cluster.store.redis import RedisStore
 from tickroom.server.rooms.registry import RoomRegistry
 
 log = logging.getLogger(__name__)
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+def check_store_url(url: str) -> None:
+    """Raise ValueError (its message names the URL redacted) when ``url`` is
+    not a store URL, so that ``tickroom serve`` fails at start with a line,
+    not a traceback. Makes no connection."""
+    try:
+        RedisStore(url)
+    except ValueError as exc:  # redis-py's messages name no secret
+        raise ValueError(f"bad --redis-url {redacted(url)}: {exc}") from None
 
 
 def unique_node_id(node_id: str) -> str:
