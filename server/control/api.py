@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl
 from tickroom.protocol.errors import Code
 from tickroom.protocol.tickets import sign_ticket
 from tickroom.server.control import validation
-from tickroom.server.control.auth import PUBLIC_PATHS, authorized
+from tickroom.server.control.auth import PUBLIC_PATHS, Refusal, authorized, body_refusal, browser_refusal
 from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
@@ -148,7 +148,11 @@ class ControlAPI:
                 raise HTTPError(
                     401, "unauthorized", "missing or wrong API key", [(b"www-authenticate", b'Bearer realm="tickroom"')]
                 )
+            if not self.api_key:
+                _refuse(browser_refusal(scope["headers"]))  # loopback, but not for other web pages
             body = await _read_body(receive)
+            if not self.api_key:
+                _refuse(body_refusal(scope["headers"], body))
             status, value = await handler(scope, body, **params)
             headers: list[tuple[bytes, bytes]] = []
         except HTTPError as exc:
@@ -310,6 +314,11 @@ def _allocation_json(allocation: Allocation) -> dict[str, Any]:
     }
 
 
+def _refuse(refusal: Refusal | None) -> None:
+    if refusal is not None:
+        raise HTTPError(refusal.status, refusal.reason, refusal.message)
+
+
 def _json(body: bytes) -> Any:
     if not body.strip():
         return None
@@ -317,6 +326,8 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise validation.BadRequest("the body is not valid JSON") from None
+    except RecursionError:  # nested deeper than the interpreter's stack: not a request any route takes
+        raise validation.BadRequest("the body's JSON is nested too deeply") from None
 
 
 async def _read_body(receive) -> bytes:
