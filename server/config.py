@@ -61,6 +61,7 @@ class ServerConfig:
     control_port: int | None = None
     control_host: str | None = None  # None: see control_bind_host()
     api_key: str | None = field(default=None, repr=False)
+    metrics_need_key: bool = False  # /metrics lists room ids: behind the API key when on
     ticket_secret: str | None = field(default=None, repr=False)
     node_id: str = ""  # "": this host's name
     public_url: str | None = None  # ws:// URL clients reach this node at; None: from host and port

@@ -230,6 +230,7 @@ class GameServer:
             metrics=self.metrics,
             api_key=self.config.api_key,
             ticket_secret=self.config.ticket_secret,
+            metrics_need_key=self.config.metrics_need_key,
         )
 
     async def _serve_control(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -82,6 +82,12 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
     ("--api-key", "api_key", str, "bearer key of the control API (prefer the env variable or --api-key-file)"),
     ("--api-key-file", "api_key", "file", "read the control API key from this file"),
     (
+        "--metrics-need-key",
+        "metrics_need_key",
+        "bool",
+        "serve /metrics (which lists room ids) only with the API key (on|off)",
+    ),
+    (
         "--ticket-secret",
         "ticket_secret",
         str,

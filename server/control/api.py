@@ -103,8 +103,9 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
 
 class ControlAPI:
     """The ASGI application over ``rooms``, ``placement``, ``health`` and
-    ``metrics``. ``api_key``: required on every non-public route when set;
-    ``ticket_secret``: signs join tickets (none: tickets are refused)."""
+    ``metrics``. ``api_key``: required on every non-public route when set
+    (and on /metrics with ``metrics_need_key``); ``ticket_secret``: signs
+    join tickets (none: tickets are refused)."""
 
     def __init__(
         self,
@@ -116,6 +117,7 @@ class ControlAPI:
         api_key: str | None = None,
         ticket_secret: str | None = None,
         clock: Callable[[], float] = time.time,
+        metrics_need_key: bool = False,
     ) -> None:
         self.rooms = rooms
         self.placement = placement
@@ -124,6 +126,9 @@ class ControlAPI:
         self.api_key = api_key
         self.ticket_secret = ticket_secret
         self.clock = clock  # unix seconds, for ticket expiries
+        # /metrics names every room, and a room id is all a client needs to
+        # join a client-created room: --metrics-need-key puts it behind the key.
+        self.public_paths = PUBLIC_PATHS - {"/metrics"} if metrics_need_key and api_key else PUBLIC_PATHS
         self.routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
             (method, template, getattr(self, name)) for method, template, name in ROUTES
         ]
@@ -144,7 +149,7 @@ class ControlAPI:
             return
         try:
             handler, params = self._route(scope)
-            if scope["path"] not in PUBLIC_PATHS and not authorized(scope["headers"], self.api_key):
+            if scope["path"] not in self.public_paths and not authorized(scope["headers"], self.api_key):
                 raise HTTPError(
                     401, "unauthorized", "missing or wrong API key", [(b"www-authenticate", b'Bearer realm="tickroom"')]
                 )

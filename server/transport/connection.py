@@ -318,7 +318,10 @@ class Connection:
             self.send(encode_error(m.Error(code=code, message=reason)))
         await self.ws.aclose(code, reason, timeout=self.limits.close_timeout_s)
         if code not in (Code.NORMAL, 1006) and not self._peer_closed:
-            log.info("connection %s closed: %s %s", self.peer, code, reason)
+            # Debug, not info: one client looping connect/close would write
+            # thousands of lines a second. The refusals by code are in
+            # /metrics (tickroom_messages_refused_total) for the operator.
+            log.debug("connection %s closed: %s %s", self.peer, code, reason)
 
     def _room_tick(self) -> int:
         if self.joined is None:
