@@ -117,6 +117,7 @@ class RoomRegistry:
         self.ended: deque[Room] = deque(maxlen=ENDED_ROOMS_KEPT)
         self.room_quota = RoomQuota(config.max_rooms_per_address)
         self._seated_once: set[str] = set()  # live rooms that have seated a player
+        self._ticket_joins: set[tuple[str, str]] = set()  # (room, player) of ticket joins in flight
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Host the room tasks until cancelled."""
@@ -245,16 +246,36 @@ class RoomRegistry:
         if ticket is None:
             return await self._join(join, link, address)
         admitted = False
+        seat = (ticket.room, ticket.player)
         try:
             if join.room not in self._rooms:
                 raise JoinRefused(Code.ROOM_NOT_FOUND, f"room {ticket.room!r} is not on this server")
-            accepted = await self._join(join, link, address)
+            self._check_player_not_seated(seat)
+            self._ticket_joins.add(seat)
+            try:
+                accepted = await self._join(join, link, address)
+            finally:
+                self._ticket_joins.discard(seat)
             admitted = True
             return accepted
         finally:
             if not admitted:
                 # A full room or a cancelled join does not use the ticket up.
                 self.admission.release(ticket)
+
+    def _check_player_not_seated(self, seat: tuple[str, str]) -> None:
+        """A ticket's player id is one player in its room (docs/protocol.md,
+        3.9): a second ticket for a player who is in the room (connected, or
+        waiting out its rejoin grace) or joining it now is refused, so two
+        tickets for one ``p`` never seat two avatars of one name."""
+        room_id, player = seat
+        room = self._rooms.get(room_id)
+        if seat in self._ticket_joins or (room is not None and any(p.name == player for p in room.players)):
+            raise JoinRefused(
+                Code.INVALID_TICKET,
+                f"player {player!r} is in room {room_id!r} already: rejoin with its session token, "
+                "or join after its rejoin grace",
+            )
 
     async def _join(self, join: m.Join, link: ClientLink, address: str | None = None) -> JoinAccepted:
         room = self._rooms.get(join.room) if join.room else None
