@@ -9,7 +9,10 @@ Each attack is bounded in time (SECONDS) and count; figures printed:
   flooders' close codes, the server's RSS;
 - pong flood after the join (3 clients): the same;
 - empty-continuation flood (1 client): close code, RSS;
-- wss:// client sending 2 inputs per tick: RTT (protocol ping) over time.
+- wss:// client sending 2 inputs per tick: RTT (protocol ping) over time;
+- with ``--room-spam`` (alone): one address joining a new room name per
+  connection, SPAM_ATTEMPTS at most in SPAM_SECONDS: rooms created, the
+  refusals' close codes, the canary's snapshots/s.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import trio
@@ -33,6 +37,8 @@ from tests.rawws import OP_BINARY, OP_CONTINUATION, OP_PING, OP_PONG, RawWebSock
 from tickroom.protocol import messages as m  # noqa: E402
 
 SECONDS = 5.0  # each flood
+SPAM_ATTEMPTS = 400  # room spam: joins naming a new room, at most ...
+SPAM_SECONDS = 15.0  # ... in this long
 RTT_SECONDS = 10.0  # the wss:// run
 TICK_RATE = 20
 _LISTENING = re.compile(r"listening on (wss?)://[^:]+:(\d+)")
@@ -156,6 +162,36 @@ async def wss_rtt(port: int, context) -> None:
     await ws.aclose()
 
 
+async def room_spam_run(port: int) -> None:
+    stop = trio.Event()
+    counts: list[int] = []
+    created, refused = 0, Counter()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(canary, port, stop, counts)
+        while not counts:
+            await trio.sleep(0.01)
+        base, t0 = counts[0], trio.current_time()
+        attempts = 0
+        while attempts < SPAM_ATTEMPTS and trio.current_time() - t0 < SPAM_SECONDS:
+            ws = await RawWebSocket.connect("127.0.0.1", port)
+            try:
+                await ws.join(f"spam-{attempts}", "spammer")
+                created += 1
+                await ws.send(frame(OP_BINARY, ws.session.leave()))
+            except ConnectionError:
+                refused[ws.close_code] += 1
+            finally:
+                await ws.aclose()
+            attempts += 1
+        elapsed = trio.current_time() - t0
+        rate = (counts[0] - base) / elapsed
+        stop.set()
+    print(
+        f"room spam from one address: {attempts} joins naming new rooms in {elapsed:.1f} s; "
+        f"{created} rooms created; refused {dict(refused)}; canary {rate:.1f} snapshots/s"
+    )
+
+
 async def main(src: Path) -> None:
     proc, port, _ = start(src)
     try:
@@ -177,7 +213,21 @@ async def main(src: Path) -> None:
         proc.wait(10)
 
 
+async def spam_main(src: Path) -> None:
+    proc, port, _ = start(src)
+    try:
+        await room_spam_run(port)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--src", type=Path, default=REPO, help="the checkout whose server to attack")
-    trio.run(main, parser.parse_args().src.resolve())
+    parser.add_argument("--room-spam", action="store_true", help="run the room spam alone (its own server)")
+    args = parser.parse_args()
+    if args.room_spam:
+        trio.run(spam_main, args.src.resolve())
+    else:
+        trio.run(main, args.src.resolve())

@@ -94,7 +94,10 @@ def main() -> int:
         with open(log_path, "w") as log:
             server = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own server
                 [sys.executable, "-m", "tickroom.server", "serve", "--host", "127.0.0.1", "--port", "0", "--stats-interval", "2"],
-                cwd=args.server_repo, env={**env, "PYTHONPATH": str(args.server_repo)}, stdout=log, stderr=subprocess.STDOUT,
+                cwd=args.server_repo, stdout=log, stderr=subprocess.STDOUT,
+                # Every bot's room comes from 127.0.0.1: no per-address room quota (an
+                # environment variable, so that an older --server-repo still starts).
+                env={**env, "PYTHONPATH": str(args.server_repo), "TICKROOM_MAX_ROOMS_PER_ADDRESS": "0"},
             )  # fmt: skip
         try:
             url = wait_listening(server, log_path)

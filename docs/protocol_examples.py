@@ -528,6 +528,18 @@ def limits_table() -> str:
             "`--max-connections-per-ip`",
             "server/config.py `max_connections_per_ip`",
         ),
+        (
+            "running rooms created by clients of one source address (0: no limit)",
+            cfg.max_rooms_per_address,
+            "`--max-rooms-per-address`",
+            "server/config.py `max_rooms_per_address`",
+        ),
+        (
+            "a client-created room nobody joined ends after, s",
+            cfg.unjoined_close_s,
+            "`--unjoined-close`",
+            "server/config.py `unjoined_close_s`",
+        ),
         ("ack timeout, s", cfg.ack_timeout_s, "`--ack-timeout`", "server/config.py `ack_timeout_s`"),
         ("rejoin grace, s", cfg.rejoin_grace_s, "`--rejoin-grace`", "server/config.py `rejoin_grace_s`"),
         ("close handshake wait, s", conn.close_timeout_s, "no", "server/transport/connection.py `close_timeout_s`"),

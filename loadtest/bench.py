@@ -129,7 +129,10 @@ def one_run(
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     # The server may come from another checkout (--server-repo: the "before"
     # figures of a change); the load tester is always this one.
-    server_env = {**env, "PYTHONPATH": str(server_repo)}
+    # Every bot comes from 127.0.0.1 and creates its room by name: the
+    # per-address room quota (room spam) must not apply. An environment
+    # variable, not a flag, so that an older --server-repo still starts.
+    server_env = {**env, "PYTHONPATH": str(server_repo), "TICKROOM_MAX_ROOMS_PER_ADDRESS": "0"}
     with tempfile.TemporaryDirectory(prefix="tickroom-bench-") as tmp:
         log_path, report_path = Path(tmp) / "server.log", Path(tmp) / "report.json"
         with open(log_path, "w") as log:

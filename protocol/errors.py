@@ -34,6 +34,7 @@ class Code(IntEnum):
     TICKET_EXPIRED = 4009  # a join ticket past its expiry
     TICKET_WRONG_ROOM = 4010  # a join ticket for another room than the join names
     TOO_MANY_CONNECTIONS = 4011  # this source address holds its maximum of connections
+    TOO_MANY_ROOMS = 4012  # this source address created its maximum of rooms that still run
 
     # 4100-4199: the room or the session
     ROOM_NOT_FOUND = 4100

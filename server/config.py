@@ -33,6 +33,8 @@ class ServerConfig:
     tick_rate: int = DEFAULT_TICK_RATE  # ticks per second
     max_players: int = DEFAULT_MAX_PLAYERS  # per room
     max_rooms: int = _REGISTRY.max_rooms  # per node
+    max_rooms_per_address: int = _REGISTRY.max_rooms_per_address  # live client-created rooms; 0: no limit
+    unjoined_close_s: float = _REGISTRY.unjoined_close_s  # a client-created room nobody joined ends then
     default_game: str = _REGISTRY.default_game
     allow_client_rooms: bool | None = None  # None: on, unless a ticket secret is set
     idle_close_s: float = IDLE_CLOSE_S
@@ -61,13 +63,14 @@ class ServerConfig:
     control_port: int | None = None
     control_host: str | None = None  # None: see control_bind_host()
     api_key: str | None = field(default=None, repr=False)
+    metrics_need_key: bool = False  # /metrics lists room ids: behind the API key when on
     ticket_secret: str | None = field(default=None, repr=False)
     node_id: str = ""  # "": this host's name
     public_url: str | None = None  # ws:// URL clients reach this node at; None: from host and port
     environment: str = "production"  # Sentry environment
     release: str | None = None  # Sentry release; None: tickroom@<version>
     # Failover (tickroom.server.cluster.failover): off without a Redis URL.
-    redis_url: str | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password: never in a repr
     lease_ttl_s: float = FailoverConfig.lease_ttl_s  # a dead node's rooms move after this long
     checkpoint_interval: int = 0  # ticks between checkpoints; 0: tick_rate (one second)
 
@@ -132,6 +135,8 @@ class ServerConfig:
             default_game=self.default_game,
             allow_client_rooms=self.client_rooms_allowed,
             max_rooms=self.max_rooms,
+            max_rooms_per_address=self.max_rooms_per_address,
+            unjoined_close_s=self.unjoined_close_s,
             ticket_secret=self.ticket_secret.encode("utf-8") if self.ticket_secret else None,
         )
 

@@ -246,6 +246,7 @@ class GameServer:
             ticket_secret=self.config.ticket_secret,
             games=self.games,
             nodes=nodes,
+            metrics_need_key=self.config.metrics_need_key,
         )
 
     async def _serve_control(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

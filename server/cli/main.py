@@ -25,13 +25,7 @@ import trio
 from tickroom.server.cli.status import add_arguments as add_status_arguments
 from tickroom.server.cli.status import run as run_status
 from tickroom.server.cli.workers import PORT_STEP, port_clash, stop_when_orphaned, supervise, worker_count
-from tickroom.server.cluster.store.redis_url import (
-    BadRedisURL,
-    is_cluster_url,
-    is_sentinel_url,
-    parse_cluster_url,
-    parse_sentinel_url,
-)
+from tickroom.server.cluster.startup import check_store_url
 from tickroom.server.config import ServerConfig
 from tickroom.server.control.auth import InsecureControlAPI, check_exposure
 from tickroom.server.control.serve import check_tls_files
@@ -49,6 +43,13 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
     ("--tick-rate", "tick_rate", int, "room ticks per second"),
     ("--max-players", "max_players", int, "players per room"),
     ("--max-rooms", "max_rooms", int, "rooms per node"),
+    (
+        "--max-rooms-per-address",
+        "max_rooms_per_address",
+        int,
+        "rooms that clients of one source address created and that still run (0: no limit)",
+    ),
+    ("--unjoined-close", "unjoined_close_s", float, "seconds a client-created room waits for its first player"),
     (
         "--game",
         "default_game",
@@ -90,6 +91,12 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
     ("--control-host", "control_host", str, "control API address (default: --host with an API key, else 127.0.0.1)"),
     ("--api-key", "api_key", str, "bearer key of the control API (prefer the env variable or --api-key-file)"),
     ("--api-key-file", "api_key", "file", "read the control API key from this file"),
+    (
+        "--metrics-need-key",
+        "metrics_need_key",
+        "bool",
+        "serve /metrics (which lists room ids) only with the API key (on|off)",
+    ),
     (
         "--ticket-secret",
         "ticket_secret",
@@ -244,6 +251,12 @@ def main(argv: list[str] | None = None) -> int:
             except InsecureControlAPI as exc:
                 print(f"tickroom: error: {exc}", file=sys.stderr)
                 return 2
+        if config.redis_url:
+            try:
+                check_store_url(config.redis_url)
+            except ValueError as exc:
+                print(f"tickroom: error: {exc}", file=sys.stderr)
+                return 2
         try:
             # Resolved before anything starts (and again in each worker, from
             # the same flags): an unknown or broken game is exit 2, never a
@@ -260,11 +273,6 @@ def main(argv: list[str] | None = None) -> int:
             check_tls_files(config.control_tls_cert, config.control_tls_key)
         except (ValueError, OSError) as exc:
             parser.error(f"control API TLS: {exc}")
-        if config.redis_url and (is_sentinel_url(config.redis_url) or is_cluster_url(config.redis_url)):
-            try:
-                (parse_sentinel_url if is_sentinel_url(config.redis_url) else parse_cluster_url)(config.redis_url)
-            except BadRedisURL as exc:
-                parser.error(f"--redis-url: {exc}")
         if args.workers != 1:
             if not config.redis_url:
                 print(

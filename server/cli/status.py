@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 
+from tickroom.server.cluster.redaction import redacted
 from tickroom.server.cluster.store.base import StoreUnavailable
 from tickroom.server.cluster.store.redis import RedisStore
 
@@ -96,8 +97,8 @@ def render(state: dict[str, Any]) -> str:
 async def _main(args: argparse.Namespace) -> int:
     try:
         store = RedisStore(args.redis_url)
-    except ValueError as exc:  # a malformed URL (BadRedisURL, or redis-py's own)
-        print(f"tickroom: error: --redis-url: {exc}", file=sys.stderr)
+    except ValueError as exc:  # redis-py's own messages name no secret; we print the URL redacted
+        print(f"tickroom: error: bad --redis-url {redacted(args.redis_url)}: {exc}", file=sys.stderr)
         return 2
     shown = 0
     try:
@@ -105,7 +106,7 @@ async def _main(args: argparse.Namespace) -> int:
             try:
                 state = await collect(store)
             except StoreUnavailable as exc:
-                print(f"tickroom: error: cannot reach {args.redis_url}: {exc}", file=sys.stderr)
+                print(f"tickroom: error: cannot reach {redacted(args.redis_url)}: {exc}", file=sys.stderr)
                 if args.watch is None:
                     return 1
             else:

@@ -13,11 +13,21 @@ import trio
 
 from tickroom.server.cluster.failover import Failover
 from tickroom.server.cluster.leases import FailoverConfig, RoomLeases
-from tickroom.server.cluster.store.redis import RedisStore
-from tickroom.server.cluster.store.redis_url import redacted
+from tickroom.server.cluster.redaction import redacted
+from tickroom.server.cluster.store.redis import RedisStore, check_url
 from tickroom.server.rooms.registry import RoomRegistry
 
 log = logging.getLogger(__name__)
+
+
+def check_store_url(url: str) -> None:
+    """Raise ValueError (its message names the URL redacted) when ``url`` is
+    not a store URL, so that ``tickroom serve`` fails at start with a line,
+    not a traceback. Makes no connection."""
+    try:
+        check_url(url)
+    except ValueError as exc:  # redis-py's messages name no secret
+        raise ValueError(f"bad --redis-url {redacted(url)}: {exc}") from None
 
 
 def unique_node_id(node_id: str) -> str:

@@ -28,7 +28,7 @@ from tickroom.protocol.errors import Code
 from tickroom.protocol.tickets import sign_ticket
 from tickroom.server.cluster.store.base import StoreUnavailable
 from tickroom.server.control import validation
-from tickroom.server.control.auth import PUBLIC_PATHS, authorized
+from tickroom.server.control.auth import PUBLIC_PATHS, Refusal, authorized, body_refusal, browser_refusal
 from tickroom.server.control.console import CONSOLE_PATH, console_app
 from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
 from tickroom.server.control.nodes import NodeDirectory
@@ -113,9 +113,10 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
 
 class ControlAPI:
     """The ASGI application over ``rooms``, ``placement``, ``health`` and
-    ``metrics``. ``api_key``: required on every non-public route when set;
-    ``ticket_secret``: signs join tickets (none: tickets are refused);
-    ``nodes``: the nodes ``GET /v1/nodes`` lists (none: the route answers 404)."""
+    ``metrics``. ``api_key``: required on every non-public route when set
+    (and on /metrics with ``metrics_need_key``); ``ticket_secret``: signs
+    join tickets (none: tickets are refused); ``nodes``: the nodes
+    ``GET /v1/nodes`` lists (none: the route answers 404)."""
 
     def __init__(
         self,
@@ -129,6 +130,7 @@ class ControlAPI:
         clock: Callable[[], float] = time.time,
         games: GameCatalog | None = None,
         nodes: NodeDirectory | None = None,
+        metrics_need_key: bool = False,
     ) -> None:
         self.rooms = rooms
         # The games this node runs (GET /v1/games; allocations' options are
@@ -141,6 +143,9 @@ class ControlAPI:
         self.ticket_secret = ticket_secret
         self.clock = clock  # unix seconds, for ticket expiries
         self.node_directory = nodes
+        # /metrics names every room, and a room id is all a client needs to
+        # join a client-created room: --metrics-need-key puts it behind the key.
+        self.public_paths = PUBLIC_PATHS - {"/metrics"} if metrics_need_key and api_key else PUBLIC_PATHS
         self.routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
             (method, template, getattr(self, name)) for method, template, name in ROUTES
         ]
@@ -167,11 +172,15 @@ class ControlAPI:
             return
         try:
             handler, params = self._route(scope)
-            if scope["path"] not in PUBLIC_PATHS and not authorized(scope["headers"], self.api_key):
+            if scope["path"] not in self.public_paths and not authorized(scope["headers"], self.api_key):
                 raise HTTPError(
                     401, "unauthorized", "missing or wrong API key", [(b"www-authenticate", b'Bearer realm="tickroom"')]
                 )
+            if not self.api_key:
+                _refuse(browser_refusal(scope["headers"]))  # loopback, but not for other web pages
             body = await _read_body(receive)
+            if not self.api_key:
+                _refuse(body_refusal(scope["headers"], body))
             status, value = await handler(scope, body, **params)
             headers: list[tuple[bytes, bytes]] = []
         except HTTPError as exc:
@@ -419,6 +428,11 @@ def _allocation_json(allocation: Allocation) -> dict[str, Any]:
     }
 
 
+def _refuse(refusal: Refusal | None) -> None:
+    if refusal is not None:
+        raise HTTPError(refusal.status, refusal.reason, refusal.message)
+
+
 def _json(body: bytes) -> Any:
     if not body.strip():
         return None
@@ -426,6 +440,8 @@ def _json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise validation.BadRequest("the body is not valid JSON") from None
+    except RecursionError:  # nested deeper than the interpreter's stack: not a request any route takes
+        raise validation.BadRequest("the body's JSON is nested too deeply") from None
 
 
 async def _read_body(receive) -> bytes:

@@ -33,6 +33,7 @@ DEFAULT_TICKET_TTL_S = 60
 MAX_TICKET_TTL_S = 24 * 3600
 DEFAULT_PAGE = 50
 MAX_PAGE = 500
+_PAGE_SIZE_RE = re.compile(r"[0-9]{1,6}")
 MAX_REASON_BYTES = 100  # UTF-8; a WebSocket close reason holds 123 bytes
 MAX_SIGNAL_BYTES = 4 * 2**10  # a signal's JSON body: a command, not a payload
 
@@ -166,7 +167,8 @@ def list_query(pairs: list[tuple[str, str]]) -> ListQuery:
                 raise BadRequest("'label' must be KEY:VALUE")
             wanted[name] = label_value
         elif key == "limit":
-            if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
+            # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+            if not _PAGE_SIZE_RE.fullmatch(value) or not 1 <= int(value) <= MAX_PAGE:
                 raise BadRequest(f"'limit' must be an integer in [1, {MAX_PAGE}]")
             limit = int(value)
         elif key == "cursor":

@@ -33,6 +33,7 @@ from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.log_context import ROOM_ID
 from tickroom.server.rooms.room import JoinAccepted, JoinRefused, Room, RoomConfig
+from tickroom.server.rooms.room_quota import MAX_ROOMS_PER_ADDRESS, UNJOINED_CLOSE_S, RoomQuota
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.simulation.game import GameConfig
 from tickroom.simulation.options import OptionError, resolve_options
@@ -47,6 +48,11 @@ class RegistryConfig:
     allow_client_rooms: bool = True  # clients may create/join rooms by name in "join"
     max_rooms: int = 1000
     ticket_secret: bytes | None = field(default=None, repr=False)  # joins need a signed ticket when set
+    # Room spam (tickroom.server.rooms.room_quota): live client-created rooms
+    # per source address (0: no limit), and how long such a room waits for
+    # its first player.
+    max_rooms_per_address: int = MAX_ROOMS_PER_ADDRESS
+    unjoined_close_s: float = UNJOINED_CLOSE_S
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,9 @@ class RoomRegistry:
         # counters are not lost (see tickroom.server.ops.metrics). Bounded: without a
         # scraper the oldest are dropped.
         self.ended: deque[Room] = deque(maxlen=ENDED_ROOMS_KEPT)
+        self.room_quota = RoomQuota(config.max_rooms_per_address)
+        self._seated_once: set[str] = set()  # live rooms that have seated a player
+        self._ticket_joins: set[tuple[str, str]] = set()  # (room, player) of ticket joins in flight
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Host the room tasks until cancelled."""
@@ -244,11 +253,13 @@ class RoomRegistry:
 
     # -- joining ---------------------------------------------------------------
 
-    async def join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
+    async def join(self, join: m.Join, link: ClientLink, *, address: str | None = None) -> JoinAccepted:
         """Find (or, when allowed, create) the room ``join`` names and join it.
 
         With tickets required (tickroom.server.rooms.admission), the ticket decides the
         room and the player's name, and only rooms that exist are joined.
+        ``address``: the client's source address, which the room quota counts
+        the rooms it creates against (None: not counted).
         Raises JoinRefused.
         """
         try:
@@ -256,12 +267,18 @@ class RoomRegistry:
         except TicketError as exc:
             raise JoinRefused(exc.code, exc.message) from None
         if ticket is None:
-            return await self._join(join, link)
+            return await self._join(join, link, address)
         admitted = False
+        seat = (ticket.room, ticket.player)
         try:
             if join.room not in self._rooms:
                 raise JoinRefused(Code.ROOM_NOT_FOUND, f"room {ticket.room!r} is not on this server")
-            accepted = await self._join(join, link)
+            self._check_player_not_seated(seat)
+            self._ticket_joins.add(seat)
+            try:
+                accepted = await self._join(join, link, address)
+            finally:
+                self._ticket_joins.discard(seat)
             admitted = True
             return accepted
         finally:
@@ -269,7 +286,21 @@ class RoomRegistry:
                 # A full room or a cancelled join does not use the ticket up.
                 self.admission.release(ticket)
 
-    async def _join(self, join: m.Join, link: ClientLink) -> JoinAccepted:
+    def _check_player_not_seated(self, seat: tuple[str, str]) -> None:
+        """A ticket's player id is one player in its room (docs/protocol.md,
+        3.9): a second ticket for a player who is in the room (connected, or
+        waiting out its rejoin grace) or joining it now is refused, so two
+        tickets for one ``p`` never seat two avatars of one name."""
+        room_id, player = seat
+        room = self._rooms.get(room_id)
+        if seat in self._ticket_joins or (room is not None and any(p.name == player for p in room.players)):
+            raise JoinRefused(
+                Code.INVALID_TICKET,
+                f"player {player!r} is in room {room_id!r} already: rejoin with its session token, "
+                "or join after its rejoin grace",
+            )
+
+    async def _join(self, join: m.Join, link: ClientLink, address: str | None = None) -> JoinAccepted:
         room = self._rooms.get(join.room) if join.room else None
         if room is None and join.room:
             await self.hosting.locate(
@@ -285,10 +316,32 @@ class RoomRegistry:
             if join.room is None:
                 room = self._quick_match(join.game)
             if room is None:
-                room = self.create(join.room, join.game)
+                room = self._create_for_client(join, address)
         elif join.game is not None and join.game != room.game.name:
             raise JoinRefused(Code.UNKNOWN_GAME, f"room {room.room_id!r} runs {room.game.name!r}, not {join.game!r}")
-        return await room.join(join, link)
+        accepted = await room.join(join, link)
+        self._seated_once.add(room.room_id)
+        return accepted
+
+    def _create_for_client(self, join: m.Join, address: str | None) -> Room:
+        """A room a client's ``join`` creates: counted against its address
+        (TOO_MANY_ROOMS past the quota), and ended after
+        ``unjoined_close_s`` if nobody took a seat in it by then."""
+        self.room_quota.check(address)
+        room = self.create(join.room, join.game)
+        self.room_quota.created(room.room_id, address)
+        assert self._nursery is not None  # create() checked
+        self._nursery.start_soon(self._close_if_unjoined, room, name=f"unjoined {room.room_id}")
+        return room
+
+    async def _close_if_unjoined(self, room: Room) -> None:
+        # A join the game or the room refused, or a client gone before its
+        # join was answered, leaves a room nobody plays in: it must not hold a
+        # slot of --max-rooms (and its creator's quota) for --idle-close.
+        await trio.sleep(self.config.unjoined_close_s)
+        if room.room_id not in self._seated_once and room.seats_taken == 0 and not room.closed:
+            log.info("room %s: nobody joined in %g s, closing", room.room_id, self.config.unjoined_close_s)
+            room.request_close(Code.ROOM_CLOSED, "nobody joined the room")
 
     def _quick_match(self, game: str | None) -> Room | None:
         """An open room of this game with a free seat, if any."""
@@ -317,6 +370,8 @@ class RoomRegistry:
             room.closed = True
             self._rooms.pop(room.room_id, None)
             self._meta.pop(room.room_id, None)
+            self.room_quota.ended(room.room_id)
+            self._seated_once.discard(room.room_id)
             self.ended.append(room)
             if not self._rooms:
                 self._empty.set()

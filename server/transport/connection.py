@@ -166,7 +166,8 @@ class Connection:
             self._set_close(Code.HANDSHAKE_TIMEOUT, f"no 'join' within {self.limits.handshake_timeout_s:g} s")
             return False
         try:
-            self.joined = await registry.join(join, self)
+            # The source address counts the rooms this client creates (room spam, 4012).
+            self.joined = await registry.join(join, self, address=self.peer.rpartition(":")[0] or None)
         except JoinRefused as exc:
             if exc.url is not None:
                 self.send(encode_redirect(m.Redirect(room=join.room or "", url=exc.url)))
@@ -317,7 +318,10 @@ class Connection:
             self.send(encode_error(m.Error(code=code, message=reason)))
         await self.ws.aclose(code, reason, timeout=self.limits.close_timeout_s)
         if code not in (Code.NORMAL, 1006) and not self._peer_closed:
-            log.info("connection %s closed: %s %s", self.peer, code, reason)
+            # Debug, not info: one client looping connect/close would write
+            # thousands of lines a second. The refusals by code are in
+            # /metrics (tickroom_messages_refused_total) for the operator.
+            log.debug("connection %s closed: %s %s", self.peer, code, reason)
 
     def _room_tick(self) -> int:
         if self.joined is None:

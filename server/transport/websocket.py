@@ -53,6 +53,13 @@ from tickroom.server.transport.tls import TlsHandshakeFailed, TlsSocket
 RECEIVE_BYTES = 64 * 2**10  # 64 KiB per recv: many small frames per syscall
 MAX_HANDSHAKE_BYTES = 16 * 2**10  # 16 KiB of HTTP upgrade request, at most
 CLOSE_DRAIN_BYTES = 2 * 2**20  # after our close frame, read and discard up to 2 MiB
+HTTP_REFUSAL_LINGER_S = 1.0  # after an HTTP 400/403 answer, drain the peer's rest this long at most
+_TOO_LONG_BODY = b"the upgrade request is over 16 KiB long\r\n"
+_TOO_LONG_ANSWER = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+    + f"Content-Length: {len(_TOO_LONG_BODY)}\r\n\r\n".encode()
+    + _TOO_LONG_BODY
+)
 _END_OF_HEAD = b"\r\n\r\n"
 _EMPTY_CLOSE = b"\x88\x00"  # a close frame without a status code (answers one)
 
@@ -137,6 +144,7 @@ class ServerWebSocket:
         self._close_sent = False
         self._close_received = False
         self._closed = False
+        self._answered_http = False  # an HTTP refusal (400, 403) was sent instead of the upgrade
 
     # -- handshake ---------------------------------------------------------
 
@@ -157,14 +165,14 @@ class ServerWebSocket:
         head = bytearray()
         while (end := head.find(_END_OF_HEAD)) < 0:
             if len(head) > MAX_HANDSHAKE_BYTES:
-                raise HandshakeFailed("upgrade request too long")
+                self._refuse_too_long()
             data = await self._recv()
             if not data:
                 raise HandshakeFailed("no complete upgrade request")
             head += data
         end += len(_END_OF_HEAD)
         if end > MAX_HANDSHAKE_BYTES:
-            raise HandshakeFailed("upgrade request too long")
+            self._refuse_too_long()
         try:
             self._handshake.receive_data(bytes(head[:end]))
             for event in self._handshake.events():
@@ -179,12 +187,23 @@ class ServerWebSocket:
             # WebSocket; whatever goes wrong with it changes nothing.
             with contextlib.suppress(Exception):
                 self.outbox.send(self._handshake.send(hint))
+                self._answered_http = True
             raise HandshakeFailed(str(exc)) from None
         self.outbox.send(self._handshake.send(AcceptConnection()))
         self._message_began = self.bytes_received - (len(head) - end)
         if len(head) > end:
             self._parse(bytes(head[end:]))
         return self.request
+
+    def _refuse_too_long(self) -> None:
+        """Answer an upgrade request over MAX_HANDSHAKE_BYTES with the
+        documented 400 (wsproto never saw it, so the answer is ours), then
+        raise HandshakeFailed; ``aclose`` drains the rest so that the answer
+        is not destroyed by a reset."""
+        with contextlib.suppress(Exception):
+            self.outbox.send(_TOO_LONG_ANSWER)
+            self._answered_http = True
+        raise HandshakeFailed("upgrade request too long")
 
     # -- receiving ---------------------------------------------------------
 
@@ -294,8 +313,9 @@ class ServerWebSocket:
         self._closed = True
         if self.request is None:
             # Never upgraded: no WebSocket to close politely, and no close
-            # reply to wait for.
-            timeout = 0
+            # reply to wait for; but an HTTP refusal must reach the client
+            # whole, so the rest of its request is drained (briefly).
+            timeout = min(timeout, HTTP_REFUSAL_LINGER_S) if self._answered_http else 0
         with trio.move_on_after(timeout, shield=True):
             if self.request is not None and not self._close_received:
                 # Best effort: the socket may already be gone.
@@ -303,7 +323,10 @@ class ServerWebSocket:
                     self._send_control(close_frame(code, reason), closing=True)
             self.outbox.close()
             await self.outbox.wait_drained()
-            await self._drain_until_peer_closes()
+            if self.request is None:
+                await self._drain_after_http_refusal()
+            else:
+                await self._drain_until_peer_closes()
         self.outbox.close()
         if isinstance(self.sock, TlsSocket):
             self.sock.close_notify()
@@ -347,12 +370,28 @@ class ServerWebSocket:
                 break
             drained += len(data)
 
+    async def _drain_after_http_refusal(self) -> None:
+        """After an HTTP refusal: say we are done writing, then read and
+        drop what the peer still sends until its EOF (CLOSE_DRAIN_BYTES at
+        most; the caller bounds the time), so that closing with unread data
+        does not reset the connection before the client read our answer."""
+        if not isinstance(self.sock, TlsSocket):
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_WR)
+        drained = 0
+        while not self._eof and drained < CLOSE_DRAIN_BYTES:
+            data = await self._recv()
+            if not data:
+                self._eof = True
+            drained += len(data)
+
     def _check_origin(self, request: Request) -> None:
         if not self.allowed_origins:
             return
         for name, value in request.extra_headers:
             if name.lower() == b"origin":
-                origin = bytes(value).decode("latin-1").strip().lower()
+                # As --allowed-origins is read: case and a trailing "/" do not count.
+                origin = bytes(value).decode("latin-1").strip().rstrip("/").lower()
                 if origin not in self.allowed_origins:
                     raise WSProtocolError(
                         f"origin {origin[:100]!r} not allowed", event_hint=RejectConnection(status_code=403)

@@ -153,3 +153,25 @@ def test_the_documented_python_recipe_signs_tickets_the_server_accepts() -> None
     exec(_doc_example()["code"], namespace)
     token = namespace["sign"]("shared secret", ROOM, "bob@example", EXP, "xyz")
     assert verify_ticket(b"shared secret", token, EXP - 1, ROOM) == TicketClaims(ROOM, "bob@example", EXP, "xyz")
+
+
+def test_the_documented_python_recipe_reproduces_the_worked_example() -> None:
+    # issue 16, item 11: the recipe once used json.dumps' defaults, which the example does not.
+    example = _doc_example()
+    namespace: dict = {}
+    exec(example["code"], namespace)
+    token = namespace["sign"]("correct horse battery staple", "arena-7f3a9c01", "alice", 1767225600, "q8LkZ0Yw")
+    assert token == example["ticket"]
+
+
+def test_a_padded_payload_is_refused() -> None:
+    # Unpadded base64url only (3.9): a payload whose length needs padding, padded, is invalid.
+    checked = 0
+    for player in ("a", "ab", "abc"):
+        version, payload, _ = sign_ticket(SECRET, ROOM, player, EXP, "n").split(".")
+        if len(payload) % 4:
+            padded = f"{version}.{payload}{'=' * (-len(payload) % 4)}"  # signed as sent: only the padding is wrong
+            token = f"{padded}.{b64url(hmac.new(SECRET, padded.encode(), hashlib.sha256).digest())}"
+            assert refusal(token).code == Code.INVALID_TICKET
+            checked += 1
+    assert checked >= 2

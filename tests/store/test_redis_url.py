@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tickroom.server.cluster.redaction import redacted
 from tickroom.server.cluster.store.redis_url import (
     BadRedisURL,
     ClusterTarget,
@@ -12,7 +13,6 @@ from tickroom.server.cluster.store.redis_url import (
     is_sentinel_url,
     parse_cluster_url,
     parse_sentinel_url,
-    redacted,
 )
 
 

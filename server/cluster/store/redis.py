@@ -122,6 +122,18 @@ def _idempotency_key(key: str) -> str:
     return f"{PREFIX}:idem:{{{key}}}"
 
 
+def check_url(url: str) -> None:
+    """Raise ValueError when ``url`` is not a store URL this module can use
+    (one Redis, a Sentinel group, a Cluster). Parses only: connects to
+    nothing, so a node can refuse a typo at start even while Redis is down."""
+    if is_cluster_url(url):
+        parse_cluster_url(url)
+    elif is_sentinel_url(url):
+        parse_sentinel_url(url)
+    else:
+        redis.Redis.from_url(url)  # redis-py's own parser; the client connects on first use
+
+
 def _client_for(url: str) -> Any:
     """The sync client for ``url``: one Redis, the master of a Sentinel
     group, or a Redis Cluster (redis-py's ``RedisCluster``). Raises

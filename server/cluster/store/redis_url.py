@@ -23,7 +23,7 @@ start-up with a message naming the part that is wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEME = "redis+cluster"
@@ -144,24 +144,3 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
         raise BadRedisURL(f"unknown option(s) {sorted(unknown)}: only sentinel_password")
     sentinel_password = options.get("sentinel_password", [None])[-1]
     return SentinelTarget(sentinels, unquote(parts[0]), db, username, password, sentinel_password)
-
-
-def redacted(url: str) -> str:
-    """The URL without its passwords, for logs (either form)."""
-    for scheme in (SENTINEL_SCHEME, CLUSTER_SCHEME):
-        if not url.lower().startswith(scheme + "://"):
-            continue
-        rest = url[len(scheme) + 3 :]
-        netloc, slash, tail = rest.partition("/")
-        userinfo, at, hosts = netloc.rpartition("@")
-        if at and ":" in userinfo:
-            netloc = userinfo.partition(":")[0] + ":***@" + hosts
-        if "sentinel_password=" in tail:
-            path, _, _ = tail.partition("?")
-            tail = path + "?sentinel_password=***"
-        return f"{scheme}://{netloc}{slash}{tail}"
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()

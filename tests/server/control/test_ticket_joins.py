@@ -109,3 +109,20 @@ async def test_client_rooms_default_off_with_tickets_explicit_on_allowed(allow) 
                 assert client.welcome.room == "dev-room"
         else:
             await refused_with(url_of(server), Code.INVALID_TICKET, room="dev-room", name="dev")
+
+
+async def test_two_tickets_for_one_player_seat_one_avatar(server, http) -> None:
+    # docs/protocol.md 3.9: a ticket's "p" is one player in its room.
+    room, first = await allocate_with_tickets(http, ["alice"])
+    second = (await http.post(f"/v1/rooms/{room['room_id']}/tickets", json={"players": ["alice"]})).json()["tickets"]
+    assert first["alice"] != second["alice"]  # another nonce: not a reused ticket
+    async with connect(room["ws_url"], ticket=first["alice"]) as alice:
+        await refused_with(url_of(server), Code.INVALID_TICKET, ticket=second["alice"])
+        assert [p.name for p in server.registry.get(room["room_id"]).players] == ["alice"]
+        await alice.next_world()
+    # "leave" frees the seat at once; the second ticket was not used up by its refusal.
+    with trio.fail_after(5):
+        while server.registry.get(room["room_id"]).players:
+            await trio.sleep(0.01)
+    async with connect(room["ws_url"], ticket=second["alice"]) as again:
+        assert again.welcome.room == room["room_id"]
