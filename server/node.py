@@ -102,7 +102,10 @@ class GameServer:
         self.node_id = self._leases.config.node_id if self._leases else (config.node_id or socket.gethostname())
         self.connection_table = ConnectionTable()
         self.metrics = ServerMetrics(
-            self.registry, self.connection_table, failover=self._leases.stats if self._leases else None
+            self.registry,
+            self.connection_table,
+            failover=self._leases.stats if self._leases else None,
+            checkpoints=self._leases,
         )
         self.load = LoadReport(self.registry, self.connection_table)
         self.listener = Listener(

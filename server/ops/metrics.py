@@ -36,6 +36,7 @@ from prometheus_client.core import (
 )
 
 from tickroom.protocol.errors import Code
+from tickroom.server.ops.checkpoint_lag import CheckpointedRooms, checkpoint_lag_family, checkpoint_lag_seconds
 from tickroom.server.ops.failover_metrics import FailoverSource, failover_families
 from tickroom.server.rooms.admission import Admission
 from tickroom.server.rooms.registry import RegistryConfig
@@ -90,6 +91,9 @@ _ROOM_COUNTERS = {
     "deltas_encoded": ("deltas_encoded", "Snapshot deltas encoded"),
 }
 _INPUT_REJECTIONS = {"stale": "inputs_stale", "over_limit": "inputs_over_limit"}
+# Connection refusals shown from the start, at 0, so that a rate over them
+# (the refusal-spike alert, the dashboard) has a series before the first one.
+_ADMISSION_CODES = (Code.SERVER_FULL, Code.TOO_MANY_CONNECTIONS)
 
 
 class RoomSource(Protocol):
@@ -109,6 +113,8 @@ class RoomSource(Protocol):
 class LiveConnections(Protocol):
     """The node's live connections (tickroom.server.transport.listener.ConnectionTable)."""
 
+    refused_by_code: Tally[int]  # close code -> connections refused at admission or at their join
+
     def __len__(self) -> int: ...
 
     def __iter__(self) -> Iterator[Connection]: ...
@@ -119,11 +125,17 @@ class ServerMetrics:
     is the /metrics body."""
 
     def __init__(
-        self, rooms: RoomSource, connections: LiveConnections, *, failover: FailoverSource | None = None
+        self,
+        rooms: RoomSource,
+        connections: LiveConnections,
+        *,
+        failover: FailoverSource | None = None,
+        checkpoints: CheckpointedRooms | None = None,
     ) -> None:
         self.rooms = rooms
         self.connections = connections
         self.failover = failover  # with --redis-url: the tickroom_failover_* families
+        self.checkpoints = checkpoints  # with --redis-url: tickroom_failover_checkpoint_lag_seconds
         self.registry = CollectorRegistry(auto_describe=False)
         self.allocations = Counter(
             "tickroom_allocations", "Room allocation requests by result", ["result"], registry=self.registry
@@ -165,7 +177,11 @@ class ServerMetrics:
         return iter([*_families(self._gather()), *self._failover_families()])
 
     def _failover_families(self) -> list[Metric]:
-        return failover_families(self.failover.statistics()) if self.failover is not None else []
+        """Trio thread only (the checkpoint lag reads the rooms' ticks)."""
+        out = failover_families(self.failover.statistics()) if self.failover is not None else []
+        if self.checkpoints is not None:
+            out.append(checkpoint_lag_family(checkpoint_lag_seconds(self.checkpoints)))
+        return out
 
     def _gather(self) -> _Snapshot:
         """Read every counter once. Trio thread only: it reads the rooms."""
@@ -193,6 +209,7 @@ class ServerMetrics:
             refusals=Tally(self._retired_refusals),
             tickets_accepted=registry.admission.accepted,
             tickets_refused=dict(registry.admission.refused),
+            connections_refused=dict(self.connections.refused_by_code),
         )
         overall = _Histogram()
         overall.add(self._tick_histogram)
@@ -236,6 +253,7 @@ class _Snapshot:
     refusals: Tally[int]
     tickets_accepted: int
     tickets_refused: dict[str, int]
+    connections_refused: dict[int, int]
     players: int = 0
     players_connected: int = 0
     overall: tuple[np.ndarray, float] = (np.zeros(0, dtype=np.int64), 0.0)
@@ -267,6 +285,7 @@ def _families(snap: _Snapshot) -> list[Metric]:
     for code, count in sorted(snap.refusals.items()):
         refused.add_metric([Code(code).name], count)
     out.append(refused)
+    out.append(_connections_refused(snap.connections_refused))
     out.append(
         _counter("tickroom_bytes_received", "WebSocket bytes received from clients", conn_totals["bytes_received"])
     )
@@ -290,6 +309,18 @@ def _families(snap: _Snapshot) -> list[Metric]:
         per_room.add_metric([room_id], _buckets(counts, total_s), total_s)
     out.append(per_room)
     return out
+
+
+def _connections_refused(by_code: dict[int, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(
+        "tickroom_connections_refused",
+        "Connections refused at admission (server full, per-address cap) or at their join, by close code",
+        labels=["code"],
+    )
+    counts = {int(code): 0 for code in _ADMISSION_CODES} | by_code
+    for code, count in sorted(counts.items()):
+        family.add_metric([Code(code).name], count)
+    return family
 
 
 class _Families:

@@ -90,6 +90,7 @@ class Connection:
         self.inputs_dropped = 0  # metrics (room_busy): 0 since the room reads us itself and never drops
         self.messages_received = 0  # client messages read (for metrics)
         self.refusals: Counter[int] = Counter()  # error code -> messages refused (for metrics)
+        self.join_refused: Code | None = None  # the registry refused the join with this code (for metrics)
         self.joined: JoinAccepted | None = None
         self._scope = trio.CancelScope()
         self._close: tuple[int, str] | None = None
@@ -171,6 +172,8 @@ class Connection:
         except JoinRefused as exc:
             if exc.url is not None:
                 self.send(encode_redirect(m.Redirect(room=join.room or "", url=exc.url)))
+            if exc.code != Code.REDIRECT:  # a redirect serves the client elsewhere: not a refusal
+                self.join_refused = exc.code
             self._set_close(exc.code, exc.message)
             return False
         self.session.joined(self.joined.input_fields, self.joined.tick_rate, trio.current_time())

@@ -8,7 +8,10 @@ refused client is told why (an error and a close code: "full" is not
 refused politely, and past ``MAX_REFUSING`` refusals in progress it is
 closed without a word. ``ConnectionTable`` is what the rest of the node
 reads: the live connections, the refused and replaced counts, and an event
-for "no connection left" (set by the connection that ends last).
+for "no connection left" (set by the connection that ends last). Refusals
+are also counted by close code (``refused_by_code``): the admission caps
+(4201, 4011) and joins the registry refused (a ticket, a full room, ...);
+tickroom.server.ops.metrics reads them at scrape time.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import errno
 import logging
 import socket
 import ssl
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -54,6 +58,9 @@ class ConnectionTable:
     def __init__(self) -> None:
         self.live: set[Connection] = set()
         self.refused = 0  # over --max-connections or --max-connections-per-ip
+        # close code -> connections refused with it: the caps above and
+        # refused joins (never a redirect, which serves the client elsewhere)
+        self.refused_by_code: Counter[int] = Counter()
         self.replaced_by_closed = 0  # latest-wins replacements of connections that ended
         self._per_ip: dict[str, int] = {}  # admitted connections by source address
         self._empty = trio.Event()  # set while no connection is live
@@ -65,9 +72,14 @@ class ConnectionTable:
     def __iter__(self) -> Iterator[Connection]:
         return iter(self.live)
 
-    def count_refusal(self) -> None:
-        """One more connection refused over the caps."""
+    def count_refusal(self, code: Code) -> None:
+        """One more connection refused over the caps, with ``code``."""
         self.refused += 1
+        self.refused_by_code[int(code)] += 1
+
+    def count_join_refusal(self, code: Code) -> None:
+        """One more admitted connection whose join was refused with ``code``."""
+        self.refused_by_code[int(code)] += 1
 
     def from_address(self, ip: str) -> int:
         """Live connections from ``ip``."""
@@ -155,7 +167,7 @@ class Listener:
             # that the client can tell "full" from "down". Refused
             # connections do not count; the handshake and close timeouts
             # bound what each costs.
-            self.table.count_refusal()
+            self.table.count_refusal(refuse[0])
             if self._refusing >= MAX_REFUSING:
                 sock.close()
                 return
@@ -169,6 +181,8 @@ class Listener:
         try:
             await conn.serve(self.registry)
         finally:
+            if conn.join_refused is not None:
+                self.table.count_join_refusal(conn.join_refused)
             self.on_closed(conn)
             self.table.retire(conn, ip)
 

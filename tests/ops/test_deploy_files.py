@@ -25,6 +25,16 @@ REQUIRED_METRICS = {
     "tickroom_bytes_sent_total",
     "tickroom_inputs_rejected_total",
     "tickroom_messages_refused_total",
+    "tickroom_connections_refused_total",
+    "tickroom_failover_checkpoint_lag_seconds",
+    "tickroom_failover_checkpoint_write_seconds_bucket",
+    "tickroom_failover_checkpoint_failures_total",
+    "tickroom_failover_lease_renewal_failures_total",
+    "tickroom_failover_leases_lost_total",
+    "tickroom_failover_rooms_recovered_total",
+    "tickroom_failover_restore_failures_total",
+    "tickroom_failover_restore_seconds_bucket",
+    "tickroom_failover_master_changes_total",
 }
 
 

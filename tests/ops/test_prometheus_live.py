@@ -3,7 +3,8 @@ dashboard panel's PromQL and every alert expression is valid and returns
 series, and Prometheus evaluates every alert rule without error.
 
 The node runs as the matchmaker path does in production (API key, ticket
-secret): rooms are allocated over the control API and players join with
+secret, a real redis-server, so the failover families and their alerts are
+live): rooms are allocated over the control API and players join with
 tickets; one client joins with a forged ticket, so the refusal series the
 rules and panels read exist too. Prometheus scrapes every second with the
 shipped config's job name and rule file (tests/ops/prometheus.py).
@@ -61,8 +62,10 @@ async def missing_series(prom: httpx.AsyncClient, queries: list[tuple[str, str]]
     return missing
 
 
-async def test_dashboard_and_alerts_against_a_real_prometheus(tmp_path) -> None:
-    with running_server("--api-key", API_KEY, "--ticket-secret", TICKET_SECRET, "--node-id", "prom-node") as node:
+async def test_dashboard_and_alerts_against_a_real_prometheus(redis_url) -> None:
+    with running_server(
+        "--api-key", API_KEY, "--ticket-secret", TICKET_SECRET, "--node-id", "prom-node", "--redis-url", redis_url
+    ) as node:
         target = urlsplit(node.control_url).netloc
         with prometheus_process(scrape_config(target)) as prometheus_url:
             headers = {"Authorization": f"Bearer {API_KEY}"}
@@ -121,6 +124,16 @@ async def test_dashboard_and_alerts_against_a_real_prometheus(tmp_path) -> None:
                         await trio.sleep(0.5)
                 assert sorted(evaluated) == sorted(name for name, _ in alerts)
                 assert {name: r["health"] for name, r in evaluated.items()} == {name: "ok" for name, _ in alerts}
+
+                # The forged join is counted as a connection refused with its
+                # code (once a scrape after its close has landed).
+                counted: list[float] = []
+                with trio.move_on_after(READY_TIMEOUT_S):
+                    while counted != [1.0]:
+                        _, refused = await query(prom, 'tickroom_connections_refused_total{code="INVALID_TICKET"}')
+                        counted = [float(series["value"][1]) for series in refused]
+                        await trio.sleep(0.5)
+                assert counted == [1.0]
 
                 # The per-room panel names the rooms the players are in.
                 _, slowest = await query(prom, dict(dashboard_queries())["Slowest rooms (tick p99)"])

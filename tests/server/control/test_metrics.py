@@ -3,6 +3,8 @@ clients play, and counters that survive the end of rooms and connections."""
 
 from __future__ import annotations
 
+import httpx
+import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -10,7 +12,7 @@ from tests.integration.harness import raw_client
 from tickroom.client import connect
 from tickroom.protocol.errors import Code
 
-from .conftest import control_server
+from .conftest import AUTH, DEADLINE_S, control_server
 
 
 async def scrape(anonymous) -> dict[tuple[str, tuple], float]:
@@ -89,3 +91,53 @@ async def test_draining_shows_in_the_metrics(http, anonymous) -> None:
     samples = await scrape(anonymous)
     assert value(samples, "tickroom_allocations_total", result="no_capacity") == 1
     assert value(samples, "tickroom_allocations_total", result="created") == 0
+
+
+async def scrape_until(anonymous, done, what: str) -> dict[tuple[str, tuple], float]:
+    """Scrape until ``done(samples)``: a refusal is counted once the refused
+    connection has closed, a moment after the client saw the close."""
+    with trio.move_on_after(DEADLINE_S):
+        while True:
+            samples = await scrape(anonymous)
+            if done(samples):
+                return samples
+            await trio.sleep(0.02)
+    raise AssertionError(f"no {what} in the metrics within {DEADLINE_S} s")
+
+
+@pytest.mark.parametrize(
+    ("cap", "code"),
+    [("max_connections", Code.SERVER_FULL), ("max_connections_per_ip", Code.TOO_MANY_CONNECTIONS)],
+)
+async def test_connections_refused_are_counted_by_close_code(cap, code) -> None:
+    async with (
+        control_server(**{cap: 1}) as node,
+        httpx.AsyncClient(base_url=node.control_url, headers=AUTH, timeout=DEADLINE_S) as http,
+        httpx.AsyncClient(base_url=node.control_url, timeout=DEADLINE_S) as anonymous,
+    ):
+        game_url = f"ws://127.0.0.1:{node.ports[0]}/"
+        refused = "tickroom_connections_refused_total"
+        before = await scrape(anonymous)
+        # Both admission codes are there from the start, at 0.
+        assert value(before, refused, code="SERVER_FULL") == value(before, refused, code="TOO_MANY_CONNECTIONS") == 0
+
+        # A join the registry refuses: a ticket that is not one.
+        async with raw_client(game_url) as raw:
+            await raw.ws.send_message(raw.session.join(ticket="v1.garbage"))
+            await raw.expect_close(Code.INVALID_TICKET)
+        await scrape_until(anonymous, lambda s: (refused, (("code", "INVALID_TICKET"),)) in s, "the join refusal")
+
+        # The cap: one player holds the only connection allowed; the next
+        # connection is refused at admission with the cap's code.
+        room = (await http.post("/v1/rooms", json={})).json()
+        tickets = (await http.post(f"/v1/rooms/{room['room_id']}/tickets", json={"players": ["a"]})).json()["tickets"]
+        async with connect(room["ws_url"], ticket=tickets["a"]) as player:
+            await player.next_world()
+            async with raw_client(game_url) as raw:
+                await raw.expect_close(code)
+            samples = await scrape_until(anonymous, lambda s: value(s, refused, code=code.name) == 1, "the refusal")
+        assert value(samples, refused, code="INVALID_TICKET") == 1
+        other = "TOO_MANY_CONNECTIONS" if code == Code.SERVER_FULL else "SERVER_FULL"
+        assert value(samples, refused, code=other) == 0
+        # The refusal touched nobody else: the player is still in.
+        assert value(samples, "tickroom_players_connected") == 1
