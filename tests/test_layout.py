@@ -57,6 +57,8 @@ def module_name(path: Path) -> str:
     parts = list(rel.parts)
     if parts[-1] == "__init__":
         parts.pop()
+    if parts and parts[0] == "tickroom":  # tickroom/ itself: the root and its shared modules
+        return ".".join(parts)
     return ".".join(["tickroom", *parts])
 
 
@@ -182,3 +184,14 @@ def test_nothing_is_imported_twice_under_two_names() -> None:
     """The root re-exports; every other module is one file under one name."""
     names = [module_name(path) for path in source_files()]
     assert len(names) == len(set(names))
+
+
+def test_no_part_imports_the_test_kit() -> None:
+    """tickroom.testing runs a whole node for game authors' tests: it may
+    import any part, so no part may import it back."""
+    wrong = [
+        imp
+        for imp in OWN_IMPORTS
+        if imp.target.startswith("tickroom.testing") and not imp.source.startswith("tickroom.testing")
+    ]
+    assert not wrong, describe(wrong)
