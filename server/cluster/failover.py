@@ -150,7 +150,12 @@ class Failover:
                 # The newest tick this write covers: its snapshots may leave once it lands (--durable-acks).
                 top = packed[-1][0] if packed else floor
                 batch.append(
-                    (keeper, ckpt[0] if ckpt else None, top, Write(keeper.room.room_id, keeper.epoch, ckpt, packed))
+                    (
+                        keeper,
+                        ckpt[0] if ckpt else None,
+                        top,
+                        Write(keeper.room.room_id, keeper.epoch, ckpt, packed, node_id=self.config.node_id),
+                    )
                 )
             if not batch:
                 continue
@@ -414,18 +419,20 @@ class Failover:
         ckpt = await self.store.read_checkpoint(room_id)
         if ckpt is None:
             log.warning("room %s: claimed (epoch %d) but it has no checkpoint; forgetting it", room_id, epoch)
-            await self.store.forget(room_id, epoch)
+            await self.store.forget(room_id, epoch, node_id=self.config.node_id)
             return False
         try:
             restored = checkpoint.restore_room(ckpt.data, ckpt.log, self.registry.config.room, self.registry.games)
         except Exception:  # a checkpoint we cannot read must not stop the watcher
             log.exception("room %s: cannot restore its checkpoint; forgetting it", room_id)
-            await self.store.forget(room_id, epoch)
+            await self.store.forget(room_id, epoch, node_id=self.config.node_id)
             return False
         room = restored.room
         # Anchor the restored state under the new epoch at once (and empty the log).
         snap = checkpoint.capture(room)
-        if not await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
+        if not await self.store.write_checkpoint(
+            room_id, epoch, snap["tick"], checkpoint.pack(snap), node_id=self.config.node_id
+        ):
             log.warning("room %s: lost it again while restoring", room_id)
             return False
         keeper = RoomKeeper(
@@ -441,7 +448,7 @@ class Failover:
             self.registry.adopt(room)
         except JoinRefused as exc:
             self.keepers.pop(room_id, None)
-            await self.store.release(room_id, epoch)
+            await self.store.release(room_id, epoch, node_id=self.config.node_id)
             log.warning("room %s: restored but not adopted (%s); released", room_id, exc.message)
             return False
         self.stats.rooms_recovered += 1

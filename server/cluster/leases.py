@@ -227,10 +227,12 @@ class RoomLeases:
         try:
             if self._handing_over and len(keeper.room.players) > 0:
                 snap = checkpoint.capture(keeper.room)
-                if await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
-                    await self.store.release(room_id, epoch)
+                if await self.store.write_checkpoint(
+                    room_id, epoch, snap["tick"], checkpoint.pack(snap), node_id=self.config.node_id
+                ):
+                    await self.store.release(room_id, epoch, node_id=self.config.node_id)
                     log.info("room %s: handed over at tick %d", room_id, snap["tick"])
             else:
-                await self.store.forget(room_id, epoch)
+                await self.store.forget(room_id, epoch, node_id=self.config.node_id)
         except StoreUnavailable as exc:
             log.warning("room %s: could not hand over or forget it: %s", room_id, exc)
