@@ -73,6 +73,8 @@ class ServerConfig:
     redis_url: str | None = field(default=None, repr=False)  # may carry a password: never in a repr
     lease_ttl_s: float = FailoverConfig.lease_ttl_s  # a dead node's rooms move after this long
     checkpoint_interval: int = 0  # ticks between checkpoints; 0: tick_rate (one second)
+    # Snapshots acknowledge only inputs already in Redis (tickroom.server.cluster.durable_acks).
+    durable_acks: bool = False
 
     @property
     def client_rooms_allowed(self) -> bool:

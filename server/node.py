@@ -96,6 +96,7 @@ class GameServer:
                 node_id=unique_node_id(config.node_id),
                 lease_ttl_s=config.lease_ttl_s,
                 checkpoint_interval=config.checkpoint_interval or config.tick_rate,
+                durable_acks=config.durable_acks,
             )
         self.registry = RoomRegistry(config.registry(), hosting=self._leases, games=self.games)
         # One id for the node: in the registry, in allocations and in the cluster.

@@ -136,7 +136,7 @@ class Failover:
         """The node's writer: everything the rooms have pending, in one batch."""
         while True:
             await self.leases.wait_for_writes()
-            batch: list[tuple[RoomKeeper, int | None, Write]] = []
+            batch: list[tuple[RoomKeeper, int | None, int, Write]] = []
             for keeper in list(self.keepers.values()):
                 if keeper.lost or keeper.epoch is None:
                     continue  # the renewer claims an unclaimed room; nothing is kept meanwhile
@@ -147,32 +147,40 @@ class Failover:
                 if snap is None and not packed:
                     continue
                 ckpt = (snap["tick"], checkpoint.pack(snap)) if snap is not None else None
+                # The newest tick this write covers: its snapshots may leave once it lands (--durable-acks).
+                top = packed[-1][0] if packed else floor
                 batch.append(
-                    (keeper, ckpt[0] if ckpt else None, Write(keeper.room.room_id, keeper.epoch, ckpt, packed))
+                    (
+                        keeper,
+                        ckpt[0] if ckpt else None,
+                        top,
+                        Write(keeper.room.room_id, keeper.epoch, ckpt, packed, node_id=self.config.node_id),
+                    )
                 )
             if not batch:
                 continue
-            for keeper, _, _ in batch:
+            for keeper, *_ in batch:
                 keeper.begin_write()
             began = trio.current_time()
             try:
-                results = await self.store.write_many([w for _, _, w in batch])
+                results = await self.store.write_many([w for *_, w in batch])
             except StoreUnavailable as exc:
                 results = [str(exc)] * len(batch)
                 self._store_failed()
             finally:
-                for keeper, _, _ in batch:
+                for keeper, *_ in batch:
                     keeper.end_write()
             took = trio.current_time() - began
-            if any(w.checkpoint is not None for _, _, w in batch):
+            if any(w.checkpoint is not None for *_, w in batch):
                 self.stats.checkpoint_write.observe(took)
             else:
                 self.stats.log_append.observe(took)
             failed = False
-            for (keeper, tick, _), result in zip(batch, results, strict=True):
+            for (keeper, tick, top, _), result in zip(batch, results, strict=True):
                 if result == WRITTEN:
                     if tick is not None:
                         keeper.written_tick = tick
+                    keeper.written(top)
                 elif result == FENCED:
                     self.stats.writes_fenced += 1
                     try:
@@ -411,28 +419,36 @@ class Failover:
         ckpt = await self.store.read_checkpoint(room_id)
         if ckpt is None:
             log.warning("room %s: claimed (epoch %d) but it has no checkpoint; forgetting it", room_id, epoch)
-            await self.store.forget(room_id, epoch)
+            await self.store.forget(room_id, epoch, node_id=self.config.node_id)
             return False
         try:
             restored = checkpoint.restore_room(ckpt.data, ckpt.log, self.registry.config.room, self.registry.games)
         except Exception:  # a checkpoint we cannot read must not stop the watcher
             log.exception("room %s: cannot restore its checkpoint; forgetting it", room_id)
-            await self.store.forget(room_id, epoch)
+            await self.store.forget(room_id, epoch, node_id=self.config.node_id)
             return False
         room = restored.room
         # Anchor the restored state under the new epoch at once (and empty the log).
         snap = checkpoint.capture(room)
-        if not await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
+        if not await self.store.write_checkpoint(
+            room_id, epoch, snap["tick"], checkpoint.pack(snap), node_id=self.config.node_id
+        ):
             log.warning("room %s: lost it again while restoring", room_id)
             return False
-        keeper = RoomKeeper(room, epoch, self.config.checkpoint_interval, self.leases.wake_writer)
+        keeper = RoomKeeper(
+            room,
+            epoch,
+            self.config.checkpoint_interval,
+            self.leases.wake_writer,
+            durable_acks=self.leases.durable_acks_for(room, durable_tick=snap["tick"]),
+        )
         keeper.written_tick = snap["tick"]
         self.keepers[room_id] = keeper
         try:
             self.registry.adopt(room)
         except JoinRefused as exc:
             self.keepers.pop(room_id, None)
-            await self.store.release(room_id, epoch)
+            await self.store.release(room_id, epoch, node_id=self.config.node_id)
             log.warning("room %s: restored but not adopted (%s); released", room_id, exc.message)
             return False
         self.stats.rooms_recovered += 1

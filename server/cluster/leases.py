@@ -8,7 +8,9 @@ room's ``RoomKeeper`` is its TickObserver: every ``checkpoint_interval``
 ticks it captures a checkpoint into a latest-wins slot, every other tick a
 log entry into a bounded list, and wakes the node's writer
 (tickroom.server.cluster.failover), which does the I/O. The tick never
-awaits the store.
+awaits the store. With ``durable_acks`` the keeper also holds the room's
+``DurableAcks`` (its SnapshotGate): snapshots wait for the writes of their
+tick (tickroom.server.cluster.durable_acks).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import trio
 
 from tickroom.protocol.errors import Code
 from tickroom.server.cluster import checkpoint
+from tickroom.server.cluster.durable_acks import DurableAcks
 from tickroom.server.cluster.stats import FailoverStats
 from tickroom.server.cluster.store.base import Store, StoreUnavailable
 from tickroom.server.rooms.room import JoinRefused, Room
@@ -39,6 +42,9 @@ class FailoverConfig:
     node_id: str
     lease_ttl_s: float = 3.0
     checkpoint_interval: int = 20  # ticks between checkpoints
+    durable_acks: bool = (
+        False  # snapshots acknowledge only inputs already written (tickroom.server.cluster.durable_acks)
+    )
 
     @property
     def beat_s(self) -> float:
@@ -48,7 +54,15 @@ class FailoverConfig:
 class RoomKeeper:
     """The TickObserver of one hosted room, and the state of its writer."""
 
-    def __init__(self, room: Room, epoch: int | None, interval: int, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        room: Room,
+        epoch: int | None,
+        interval: int,
+        wake: Callable[[], None],
+        *,
+        durable_acks: DurableAcks | None = None,
+    ) -> None:
         self.room = room
         self.wake = wake  # the node's writer
         self.epoch = epoch  # None: not claimed yet (the store was down at creation)
@@ -62,6 +76,14 @@ class RoomKeeper:
         self.failures = 0
         self.written_tick = -1
         self.checkpoint_now = False  # set by the failover: capture on the next tick, whatever the interval
+        self.durable_acks = durable_acks  # the room's SnapshotGate under --durable-acks, else None
+
+    def written(self, tick: int) -> None:
+        """A write of this room through ``tick`` landed (the writer calls it):
+        with a checkpoint under it, the room's state through ``tick`` is
+        stored and the snapshots that acknowledge it may leave."""
+        if self.durable_acks is not None and self.written_tick >= 0:
+            self.durable_acks.durable(tick)
 
     @property
     def writing(self) -> bool:
@@ -117,6 +139,15 @@ class RoomLeases:
         forgotten. It ends no room itself."""
         self._handing_over = True
 
+    def durable_acks_for(self, room: Room, *, durable_tick: int = -1) -> DurableAcks | None:
+        """The room's SnapshotGate under ``durable_acks`` (None without it);
+        ``durable_tick``: its state through that tick is stored already,
+        with its players' input seqs as they are now (a restored room)."""
+        if not self.config.durable_acks:
+            return None
+        seqs = {p.id: p.last_seq for p in room.players} if durable_tick >= 0 else {}
+        return DurableAcks(room.config.tick_rate, self.stats, durable_tick=durable_tick, durable_seqs=seqs)
+
     def wake_writer(self) -> None:
         """Some room has something to write (a keeper's tick calls it)."""
         self._dirty.set()
@@ -134,7 +165,9 @@ class RoomLeases:
         hand it over (handing over), forget it (it ended) or do nothing (lost)."""
         keeper = self.keepers.get(room.room_id)
         if keeper is None or keeper.room is not room:
-            keeper = RoomKeeper(room, None, self.config.checkpoint_interval, self.wake_writer)
+            keeper = RoomKeeper(
+                room, None, self.config.checkpoint_interval, self.wake_writer, durable_acks=self.durable_acks_for(room)
+            )
             try:
                 keeper.epoch = await self.store.claim(room.room_id, self.config.node_id, self.config.lease_ttl_s)
             except StoreUnavailable as exc:
@@ -145,12 +178,17 @@ class RoomLeases:
                     yield
                     return
                 keeper.hole = False
+                # Under --durable-acks a new room's inputs are acknowledged
+                # once a checkpoint anchors its log: write one on its first tick.
+                keeper.checkpoint_now = self.config.durable_acks
             self.keepers[room.room_id] = keeper
         room.observer = keeper
+        room.snapshot_gate = keeper.durable_acks
         try:
             yield
         finally:
             room.observer = None
+            room.snapshot_gate = None
             self.keepers.pop(room.room_id, None)
             with trio.move_on_after(FINAL_WRITE_S, shield=True):
                 await keeper.wait_written()  # its last batch must land before the final write
@@ -189,10 +227,12 @@ class RoomLeases:
         try:
             if self._handing_over and len(keeper.room.players) > 0:
                 snap = checkpoint.capture(keeper.room)
-                if await self.store.write_checkpoint(room_id, epoch, snap["tick"], checkpoint.pack(snap)):
-                    await self.store.release(room_id, epoch)
+                if await self.store.write_checkpoint(
+                    room_id, epoch, snap["tick"], checkpoint.pack(snap), node_id=self.config.node_id
+                ):
+                    await self.store.release(room_id, epoch, node_id=self.config.node_id)
                     log.info("room %s: handed over at tick %d", room_id, snap["tick"])
             else:
-                await self.store.forget(room_id, epoch)
+                await self.store.forget(room_id, epoch, node_id=self.config.node_id)
         except StoreUnavailable as exc:
             log.warning("room %s: could not hand over or forget it: %s", room_id, exc)

@@ -36,10 +36,15 @@ def unique_node_id(node_id: str) -> str:
     return node_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def room_leases(redis_url: str, *, node_id: str, lease_ttl_s: float, checkpoint_interval: int) -> RoomLeases:
+def room_leases(
+    redis_url: str, *, node_id: str, lease_ttl_s: float, checkpoint_interval: int, durable_acks: bool = False
+) -> RoomLeases:
     """The leases of this node's rooms in the Redis store at ``redis_url``
-    (no connection is made yet): hand them to the RoomRegistry as its hosting."""
-    config = FailoverConfig(node_id=node_id, lease_ttl_s=lease_ttl_s, checkpoint_interval=checkpoint_interval)
+    (no connection is made yet): hand them to the RoomRegistry as its hosting.
+    ``durable_acks``: snapshots acknowledge only stored inputs (--durable-acks)."""
+    config = FailoverConfig(
+        node_id=node_id, lease_ttl_s=lease_ttl_s, checkpoint_interval=checkpoint_interval, durable_acks=durable_acks
+    )
     return RoomLeases(config, RedisStore(redis_url))
 
 
@@ -53,7 +58,8 @@ async def start_failover(
     await nursery.start(failover.run)
     fc = leases.config
     log.info(
-        "failover on: node %s at %s, store %s, lease %g s, checkpoint every %d ticks",
+        "failover on: node %s at %s, store %s, lease %g s, checkpoint every %d ticks, durable acks %s",
         fc.node_id, public_url, redacted(store_name), fc.lease_ttl_s, fc.checkpoint_interval,
+        "on" if fc.durable_acks else "off",
     )  # fmt: skip
     return failover

@@ -54,6 +54,9 @@ class FailoverStatistics:
     restore_seconds: HistogramSnapshot
     redirects: int  # joins answered with the room owner's URL
     master_changes: int  # store generations seen change (a promotion, a restart)
+    # --durable-acks (tickroom.server.cluster.durable_acks); empty without it.
+    durable_ack_wait_seconds: HistogramSnapshot  # a tick's snapshots held for their inputs' write
+    durable_ack_fallbacks: int  # room-ticks sent at once with a lowered seq: the write was too late
 
 
 @dataclass
@@ -71,6 +74,8 @@ class FailoverStats:
     restore_failures: int = 0
     redirects: int = 0
     master_changes: int = 0
+    durable_ack_wait: Histogram = field(default_factory=lambda: Histogram(STORE_BUCKETS_S))
+    durable_ack_fallbacks: int = 0
 
     def statistics(self) -> FailoverStatistics:
         return FailoverStatistics(
@@ -85,4 +90,6 @@ class FailoverStats:
             restore_seconds=self.restore.snapshot(),
             redirects=self.redirects,
             master_changes=self.master_changes,
+            durable_ack_wait_seconds=self.durable_ack_wait.snapshot(),
+            durable_ack_fallbacks=self.durable_ack_fallbacks,
         )

@@ -1,7 +1,7 @@
 """The failover metric families (tickroom_failover_*), from a node's
 ``FailoverStats`` (tickroom.server.cluster.stats): store write latency and
 failures, lease renewals that failed or were lost, rooms recovered and how
-long each restore took, redirects, master changes. docs/operations.md
+long each restore took, redirects, master changes, durable-ack waits and fallbacks. docs/operations.md
 ("Failover metrics") lists them with alert suggestions."""
 
 from __future__ import annotations
@@ -74,5 +74,15 @@ def failover_families(s: FailoverStatistics) -> list[Metric]:
             "tickroom_failover_master_changes",
             "Changes of the store's master seen (a Sentinel promotion or a Redis restart)",
             s.master_changes,
+        ),
+        _histogram(
+            "tickroom_failover_durable_ack_wait_seconds",
+            "--durable-acks: how long a tick's snapshots waited for their inputs' log write",
+            s.durable_ack_wait_seconds,
+        ),
+        _counter(
+            "tickroom_failover_durable_ack_fallbacks",
+            "--durable-acks: room-ticks whose snapshots left at once with a lowered seq (the write was late)",
+            s.durable_ack_fallbacks,
         ),
     ]

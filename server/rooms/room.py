@@ -62,6 +62,15 @@ JOIN_TIMEOUT_S = 10.0  # a room that does not answer a join in this time is stuc
 CONTROL_BUFFER = 64  # pending join/close requests per room
 
 
+class SnapshotGate(Protocol):
+    def deliver(self, tick: int, sends: list[tuple[int, ClientLink, bytes, int]]) -> None:
+        """Hand tick ``tick``'s snapshots to their clients, now or later:
+        per connected player (player id, link, the shared payload for its
+        baseline, the newest input seq applied). Must not block: the tick
+        never waits (tickroom.server.cluster.durable_acks holds them until
+        the inputs they acknowledge are stored)."""
+
+
 class TickObserver(Protocol):
     def ticked(self, room: Room, batch: InputBatch, room_events: list[list[Any]]) -> None:
         """Called after each step with its inputs and the joins/leaves
@@ -122,6 +131,9 @@ class Room:
         # Sees every tick's joins, leaves and inputs (tickroom.server.cluster.failover's
         # checkpointer); it must not block: the tick never waits on storage.
         self.observer: TickObserver | None = None
+        # Delivers the snapshots instead of the room when set (--durable-acks);
+        # None: each client's snapshot is offered at once.
+        self.snapshot_gate: SnapshotGate | None = None
 
     # -- requests from other tasks -------------------------------------------
 
@@ -340,6 +352,13 @@ class Room:
 
     def _broadcast(self) -> None:
         history = self.history
+        if self.snapshot_gate is not None:
+            sends = [
+                (player.id, link, history.shared_payload(history.baseline_for(player.acked)), player.last_seq)
+                for player, link in self.players.connected()
+            ]
+            self.snapshot_gate.deliver(self.game.tick, sends)
+            return
         for player, link in self.players.connected():
             base = history.baseline_for(player.acked)
             link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))

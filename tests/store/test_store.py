@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from tickroom.server.cluster.store.base import NodeInfo, StoreUnavailable
+from tickroom.server.cluster.store.base import FENCED, WRITTEN, NodeInfo, StoreUnavailable, Write
 from tickroom.server.cluster.store.memory import MemoryStore
 from tickroom.server.cluster.store.redis import RedisStore
 
@@ -232,3 +232,27 @@ async def test_the_scan_tells_when_the_soonest_lease_expires(store):
     await store.release("long", 1)
     assert await store.unowned_rooms() == ["long", "short"]
     assert await store.next_expiry_s() is None
+
+
+async def test_writes_under_an_epoch_another_node_holds_are_refused(store):
+    # The same lost claim: node a, the first holder of this epoch number,
+    # must not land a checkpoint, a log entry, a release or a forget while
+    # b's lease is live; b writes, and a write fenced by the epoch alone
+    # (node_id None: tools) still works as before.
+    epoch = await store.claim("r1", "b", 10)
+    assert await store.write_checkpoint("r1", epoch, 5, b"from-a", node_id="a") is False
+    assert await store.append_log("r1", epoch, [(6, b"a6")], node_id="a") is False
+    results = await store.write_many([Write("r1", epoch, (7, b"from-a"), [(8, b"a8")], node_id="a")])
+    assert results == [FENCED]
+    assert await store.release("r1", epoch, node_id="a") is False
+    assert await store.forget("r1", epoch, node_id="a") is False
+    assert await store.read_checkpoint("r1") is None
+    assert (await store.lease("r1")).node_id == "b"
+
+    assert await store.write_checkpoint("r1", epoch, 10, b"from-b", node_id="b") is True
+    assert await store.write_many([Write("r1", epoch, None, [(11, b"b11")], node_id="b")]) == [WRITTEN]
+    ckpt = await store.read_checkpoint("r1")
+    assert (ckpt.data, ckpt.log) == (b"from-b", [(11, b"b11")])
+    assert await store.release("r1", epoch, node_id="b") is True
+    # No live lease: the epoch's holder may write its last checkpoint (a hand-over).
+    assert await store.write_checkpoint("r1", epoch, 12, b"last", node_id="a") is True

@@ -5,7 +5,11 @@
   the lease's expiry), and every write for the room (checkpoint, input log,
   renewal) succeeds only while the room's current epoch is the writer's. A
   node that was presumed dead and wakes up therefore cannot overwrite the new
-  owner's state, whatever its clock says.
+  owner's state, whatever its clock says. Writers also name themselves
+  (``node_id``): a live lease naming another node refuses the write even at
+  the same epoch (after a Redis promotion lost a claim, the next claim hands
+  the same epoch number out again). ``node_id=None`` fences by the epoch
+  alone (tools and tests); the node's own writers always pass it.
 - Checkpoints and input logs: the latest checkpoint of a room (its tick and
   an opaque blob) and the per-tick input entries logged after it; writing a
   checkpoint empties the log.
@@ -61,6 +65,7 @@ class Write:
     epoch: int
     checkpoint: tuple[int, bytes] | None = None
     entries: list[tuple[int, bytes]] = field(default_factory=list)
+    node_id: str | None = None  # the writer: a live lease naming another node refuses it
 
 
 WRITTEN, FENCED, FAILED = "written", "fenced", "failed"
@@ -92,7 +97,7 @@ class Store(Protocol):
         Per pair: True (renewed), False (stale: the caller lost the room) or
         None (that renewal hit an error). Raises StoreUnavailable for the batch."""
 
-    async def release(self, room_id: str, epoch: int) -> bool:
+    async def release(self, room_id: str, epoch: int, *, node_id: str | None = None) -> bool:
         """Drop the lease now (graceful hand-over) so another node can claim
         it without waiting for the TTL. False for a stale epoch."""
 
@@ -105,12 +110,16 @@ class Store(Protocol):
 
     # -- checkpoints ---------------------------------------------------------------
 
-    async def write_checkpoint(self, room_id: str, epoch: int, tick: int, data: bytes) -> bool:
+    async def write_checkpoint(
+        self, room_id: str, epoch: int, tick: int, data: bytes, *, node_id: str | None = None
+    ) -> bool:
         """Store the room's checkpoint and empty its input log (a writer logs
         only ticks after its last checkpoint, so every entry is older).
         Fenced: False (and nothing written) when ``epoch`` is stale."""
 
-    async def append_log(self, room_id: str, epoch: int, entries: list[tuple[int, bytes]]) -> bool:
+    async def append_log(
+        self, room_id: str, epoch: int, entries: list[tuple[int, bytes]], *, node_id: str | None = None
+    ) -> bool:
         """Append input-log entries (tick, blob). Fenced like checkpoints."""
 
     async def write_many(self, writes: list[Write]) -> list[str]:
@@ -136,7 +145,7 @@ class Store(Protocol):
         lease), as of the last ``unowned_rooms()`` scan: the recovery
         watcher wakes then rather than a whole period later."""
 
-    async def forget(self, room_id: str, epoch: int) -> bool:
+    async def forget(self, room_id: str, epoch: int, *, node_id: str | None = None) -> bool:
         """The room ended for good: delete its lease, checkpoint and log.
         Fenced: a stale owner forgets nothing."""
 

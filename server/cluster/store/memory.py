@@ -33,6 +33,13 @@ class MemoryStore:
         # changes when a test says so (to play a Redis promotion).
         self.generation_id = "memory"
 
+    def _holds(self, room: _Room | None, epoch: int, node_id: str | None) -> bool:
+        """The write fence: the room's epoch is ``epoch`` and no live lease
+        names another node than ``node_id`` (None: the epoch alone)."""
+        if room is None or room.epoch != epoch:
+            return False
+        return node_id is None or not self._live(room) or room.lease_node == node_id
+
     def _live(self, room: _Room) -> bool:
         return room.lease_node is not None and room.lease_until > trio.current_time()
 
@@ -60,10 +67,10 @@ class MemoryStore:
     async def renew_many(self, node_id: str, leases: list[tuple[str, int]], ttl_s: float) -> list[bool | None]:
         return [await self.renew(room_id, node_id, epoch, ttl_s) for room_id, epoch in leases]
 
-    async def release(self, room_id: str, epoch: int) -> bool:
+    async def release(self, room_id: str, epoch: int, *, node_id: str | None = None) -> bool:
         await trio.lowlevel.checkpoint()
         room = self._rooms.get(room_id)
-        if room is None or room.epoch != epoch:
+        if room is None or not self._holds(room, epoch, node_id):
             return False
         room.lease_node = None
         return True
@@ -81,19 +88,23 @@ class MemoryStore:
         room = self._rooms.get(room_id)
         return room.epoch if room is not None else self._retired.get(room_id, 0)
 
-    async def write_checkpoint(self, room_id: str, epoch: int, tick: int, data: bytes) -> bool:
+    async def write_checkpoint(
+        self, room_id: str, epoch: int, tick: int, data: bytes, *, node_id: str | None = None
+    ) -> bool:
         await trio.lowlevel.checkpoint()
         room = self._rooms.get(room_id)
-        if room is None or room.epoch != epoch:
+        if room is None or not self._holds(room, epoch, node_id):
             return False
         room.checkpoint = (epoch, tick, bytes(data))
         room.log = []
         return True
 
-    async def append_log(self, room_id: str, epoch: int, entries: list[tuple[int, bytes]]) -> bool:
+    async def append_log(
+        self, room_id: str, epoch: int, entries: list[tuple[int, bytes]], *, node_id: str | None = None
+    ) -> bool:
         await trio.lowlevel.checkpoint()
         room = self._rooms.get(room_id)
-        if room is None or room.epoch != epoch:
+        if room is None or not self._holds(room, epoch, node_id):
             return False
         room.log.extend((int(t), bytes(e)) for t, e in entries)
         return True
@@ -101,8 +112,10 @@ class MemoryStore:
     async def write_many(self, writes: list[Write]) -> list[str]:
         results = []
         for w in writes:
-            ok = w.checkpoint is None or await self.write_checkpoint(w.room_id, w.epoch, *w.checkpoint)
-            ok = ok and (not w.entries or await self.append_log(w.room_id, w.epoch, w.entries))
+            ok = w.checkpoint is None or await self.write_checkpoint(
+                w.room_id, w.epoch, *w.checkpoint, node_id=w.node_id
+            )
+            ok = ok and (not w.entries or await self.append_log(w.room_id, w.epoch, w.entries, node_id=w.node_id))
             results.append(WRITTEN if ok else FENCED)
         return results
 
@@ -132,10 +145,10 @@ class MemoryStore:
         live = [room.lease_until - now for room in self._rooms.values() if self._live(room)]
         return min(live, default=None)
 
-    async def forget(self, room_id: str, epoch: int) -> bool:
+    async def forget(self, room_id: str, epoch: int, *, node_id: str | None = None) -> bool:
         await trio.lowlevel.checkpoint()
         room = self._rooms.get(room_id)
-        if room is None or room.epoch != epoch:
+        if room is None or not self._holds(room, epoch, node_id):
             return False
         del self._rooms[room_id]
         self._retired[room_id] = epoch

@@ -63,6 +63,19 @@ EPOCH_KEEP_S = 7 * 24 * 3600  # a room's epoch outlives the room, for reused ids
 
 # Every fenced script starts the same way: the caller's epoch must be the room's.
 _FENCE = "if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end\n"
+# And the writer's (KEYS[2]: the lease, ARGV[2]: the writer's node id, '' for
+# the epoch alone): a live lease naming another node refuses the write even
+# at the same epoch (a promotion that lost a claim's INCR hands that epoch
+# number out again; the first holder's writes must not land for TTL/3).
+_OWNER_FENCE = (
+    _FENCE
+    + """
+if ARGV[2] ~= '' then
+  local holder = redis.call('GET', KEYS[2])
+  if holder and holder ~= ARGV[1] .. '|' .. ARGV[2] then return 0 end
+end
+"""
+)
 
 # KEYS: epoch, lease. ARGV: node, ttl_ms, epoch_keep_s.
 _CLAIM = """
@@ -86,32 +99,32 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
 )
-# KEYS: epoch, lease. ARGV: epoch.
-_RELEASE = _FENCE + "redis.call('DEL', KEYS[2])\nreturn 1\n"
-# KEYS: epoch, ckpt, log. ARGV: epoch, tick, data.
+# KEYS: epoch, lease. ARGV: epoch, node.
+_RELEASE = _OWNER_FENCE + "redis.call('DEL', KEYS[2])\nreturn 1\n"
+# KEYS: epoch, lease, ckpt, log. ARGV: epoch, node, tick, data.
 _CHECKPOINT = (
-    _FENCE
+    _OWNER_FENCE
     + """
-redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'tick', ARGV[2], 'data', ARGV[3])
+redis.call('HSET', KEYS[3], 'epoch', ARGV[1], 'tick', ARGV[3], 'data', ARGV[4])
 -- Every entry in the log is at or before this tick (the writer logs a tick only
 -- after the checkpoint before it): drop the stream, which also resets its last
 -- id, so a new owner's entries are accepted after an old owner's hole.
-redis.call('DEL', KEYS[3])
+redis.call('DEL', KEYS[4])
 return 1
 """
 )
-# KEYS: epoch, log. ARGV: epoch, then tick, data pairs.
+# KEYS: epoch, lease, log. ARGV: epoch, node, then tick, data pairs.
 _APPEND = (
-    _FENCE
+    _OWNER_FENCE
     + """
-for i = 2, #ARGV, 2 do
-  redis.call('XADD', KEYS[2], ARGV[i] .. '-1', 'd', ARGV[i + 1])
+for i = 3, #ARGV, 2 do
+  redis.call('XADD', KEYS[3], ARGV[i] .. '-1', 'd', ARGV[i + 1])
 end
 return 1
 """
 )
-# KEYS: epoch, lease, ckpt, log. ARGV: epoch.
-_FORGET = _FENCE + "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])\nreturn 1\n"
+# KEYS: epoch, lease, ckpt, log. ARGV: epoch, node.
+_FORGET = _OWNER_FENCE + "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])\nreturn 1\n"
 
 
 def _key(room_id: str, part: str) -> str:
@@ -267,9 +280,9 @@ class RedisStore:
 
         return await self._call(run)
 
-    async def release(self, room_id: str, epoch: int) -> bool:
+    async def release(self, room_id: str, epoch: int, *, node_id: str | None = None) -> bool:
         keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
-        return bool(await self._call(self._scripts["release"], keys, [epoch]))
+        return bool(await self._call(self._scripts["release"], keys, [epoch, node_id or ""]))
 
     async def lease(self, room_id: str) -> Lease | None:
         raw = await self._call(self._client.get, _key(room_id, "lease"))
@@ -283,15 +296,19 @@ class RedisStore:
 
     # -- checkpoints -------------------------------------------------------------
 
-    async def write_checkpoint(self, room_id: str, epoch: int, tick: int, data: bytes) -> bool:
-        keys = [_key(room_id, "epoch"), _key(room_id, "ckpt"), _key(room_id, "log")]
-        return bool(await self._call(self._scripts["checkpoint"], keys, [epoch, tick, data]))
+    async def write_checkpoint(
+        self, room_id: str, epoch: int, tick: int, data: bytes, *, node_id: str | None = None
+    ) -> bool:
+        keys = [_key(room_id, p) for p in ("epoch", "lease", "ckpt", "log")]
+        return bool(await self._call(self._scripts["checkpoint"], keys, [epoch, node_id or "", tick, data]))
 
-    async def append_log(self, room_id: str, epoch: int, entries: list[tuple[int, bytes]]) -> bool:
-        args: list[Any] = [epoch]
+    async def append_log(
+        self, room_id: str, epoch: int, entries: list[tuple[int, bytes]], *, node_id: str | None = None
+    ) -> bool:
+        args: list[Any] = [epoch, node_id or ""]
         for tick, data in entries:
             args += [int(tick), data]
-        keys = [_key(room_id, "epoch"), _key(room_id, "log")]
+        keys = [_key(room_id, "epoch"), _key(room_id, "lease"), _key(room_id, "log")]
         return bool(await self._call(self._scripts["append"], keys, args))
 
     async def write_many(self, writes: list[Write]) -> list[str]:
@@ -302,16 +319,16 @@ class RedisStore:
             calls: list[tuple[str, list[str], list[Any]]] = []
             parts: list[int] = []
             for w in writes:
-                epoch_key, n = _key(w.room_id, "epoch"), 0
+                epoch_key, lease_key, n = _key(w.room_id, "epoch"), _key(w.room_id, "lease"), 0
                 if w.checkpoint is not None:
-                    keys = [epoch_key, _key(w.room_id, "ckpt"), _key(w.room_id, "log")]
-                    calls.append(("checkpoint", keys, [w.epoch, *w.checkpoint]))
+                    keys = [epoch_key, lease_key, _key(w.room_id, "ckpt"), _key(w.room_id, "log")]
+                    calls.append(("checkpoint", keys, [w.epoch, w.node_id or "", *w.checkpoint]))
                     n += 1
                 if w.entries:
-                    args: list[Any] = [w.epoch]
+                    args: list[Any] = [w.epoch, w.node_id or ""]
                     for tick, data in w.entries:
                         args += [int(tick), data]
-                    calls.append(("append", [epoch_key, _key(w.room_id, "log")], args))
+                    calls.append(("append", [epoch_key, lease_key, _key(w.room_id, "log")], args))
                     n += 1
                 parts.append(n)
             replies = iter(self._evals(calls))
@@ -371,9 +388,9 @@ class RedisStore:
         await trio.lowlevel.checkpoint()
         return self._next_expiry_s
 
-    async def forget(self, room_id: str, epoch: int) -> bool:
+    async def forget(self, room_id: str, epoch: int, *, node_id: str | None = None) -> bool:
         keys = [_key(room_id, p) for p in ("epoch", "lease", "ckpt", "log")]
-        if not await self._call(self._scripts["forget"], keys, [epoch]):
+        if not await self._call(self._scripts["forget"], keys, [epoch, node_id or ""]):
             return False
         await self._call(self._client.srem, f"{PREFIX}:rooms", room_id)
         return True
