@@ -3,7 +3,12 @@
 ``registry`` creates, finds and closes rooms (each one task in its nursery)
 and asks a ``RoomHosting`` where rooms live; ``room`` is the tick loop
 (inputs, step, snapshots, deltas) over the ``ClientLink`` interface in
-``link``; ``players``, ``input_batch``, ``snapshots`` and ``tick_clock`` are
-its parts; ``placement`` says where a new room goes, ``admission`` who may
-join (join tickets); ``log_context`` carries the room id to log lines.
+``link``; ``room_types``, ``players``, ``input_batch``, ``snapshots`` and
+``tick_clock`` are its parts. The game's side: ``game_catalog`` (the games a
+node runs), ``game_hooks`` (its optional lifecycle hooks and their failure
+policy), ``game_requests`` (what it asks of its room), ``room_signals``
+(signals from the control API). Around them: ``placement`` says where a new
+room goes, ``admission`` who may join (join tickets), ``room_quota`` how
+many rooms one address may create; ``log_context`` carries the room id to
+log lines.
 """
