@@ -21,7 +21,6 @@ able to load the games its rooms run (the same package, or the same
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
@@ -29,18 +28,13 @@ from typing import Any
 
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import ROOM_ID_RE, InputFields
+from tickroom.simulation.game_loader import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from tickroom.simulation.game_loader import REQUIRED_METHODS, import_reference
+from tickroom.simulation.game_loader import GameLoadError as GameLoadError
 from tickroom.simulation.games import GAMES as BUILTIN_GAMES
 from tickroom.simulation.options import check_declaration, declared_options
 
 log = logging.getLogger(__name__)
-
-ENTRY_POINT_GROUP = "tickroom.games"
-REQUIRED_METHODS = ("join", "leave", "apply_inputs", "step", "view", "state", "restore")
-
-
-class GameLoadError(Exception):
-    """A game cannot be loaded or its declarations are wrong; the message
-    says which and names the games that are known."""
 
 
 def check_game_class(game_cls: Any) -> None:
@@ -62,15 +56,7 @@ def check_game_class(game_cls: Any) -> None:
 
 def load_reference(reference: str) -> type:
     """The class named by ``module.path:Class`` (checked). Raises GameLoadError."""
-    module_name, _, attr = reference.partition(":")
-    if not module_name or not attr:
-        raise GameLoadError(f"{reference!r} is not module.path:Class")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except Exception as exc:  # noqa: BLE001 - any import-time error of the user's code is a load error
-        raise GameLoadError(f"cannot load game {reference!r}: {type(exc).__name__}: {exc}") from exc
+    obj = import_reference(reference)  # shared with simulation's tools (simulation/game_loader.py)
     try:
         check_game_class(obj)
     except ValueError as exc:
