@@ -1,8 +1,9 @@
-"""The games this server can run, by registered name.
+"""The games built into tickroom, by name (the reference game, arena).
 
-A room asks for its game by name (the matchmaker passes it along), so the
-server itself knows no game: adding one is a class implementing
-tickroom.simulation.game.Game plus a line here.
+A studio's own game is not added here: it lives in its own package and is
+declared as a ``tickroom.games`` entry point, or named as ``--game
+module.path:Class`` (docs/games.md; tickroom.simulation.game_loader finds
+them all).
 """
 
 from __future__ import annotations
