@@ -1,7 +1,8 @@
 """The Python client through every move, sending all along: real server
 processes sharing a real redis-server; a node dies (SIGKILL), drains
-(SIGTERM) or is paused with a long lease (SIGSTOP), while the client keeps
-calling ``send_input()`` once per tick.
+(SIGTERM) or is paused with a long lease (SIGSTOP), or the redis-server
+itself restarts, while the client keeps calling ``send_input()`` once per
+tick.
 
 What must hold (issue 16, item 6): ``send_input()`` always returns, at
 once (an input sent while the client is rejoining is dropped: it returns 0),
@@ -14,13 +15,22 @@ from __future__ import annotations
 
 import os
 import signal
+from contextlib import ExitStack
+from typing import Any
 
 import pytest
+import redis
 import trio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from tests.redis_server import _free_port, redis_server_process
 from tickroom.client import ClientClosed, connect
 from tickroom.client.connection import RECONNECT_WINDOW_S
 from tickroom.client.reconnect import REJOIN_ATTEMPT_S
+from tickroom.server.cli.status import collect
+from tickroom.server.cluster.store.base import StoreUnavailable
+from tickroom.server.cluster.store.redis import RedisStore
 
 from .harness import eventually, running_server
 
@@ -131,3 +141,123 @@ async def test_send_input_raises_client_closed_only_once_the_client_gives_up():
                 await eventually(lambda: sender.gave_up is not None, what="send_input to raise")
     assert sender.gave_up is closed and closed.code == 1006
     assert sender.dropped >= 1 and sender.slowest_s < SEND_BOUND_S
+
+
+def shut_down_redis(port: int) -> None:
+    """SHUTDOWN NOSAVE, once: redis-py's default retries would reconnect to
+    a server that is gone and back off for seconds."""
+    admin = redis.Redis(port=port, socket_timeout=1, retry=Retry(NoBackoff(), 0))
+    try:
+        admin.shutdown(nosave=True)
+    finally:
+        admin.close()
+
+
+async def cluster_state(url: str) -> dict[str, Any] | None:
+    """What ``tickroom status --json`` shows of the cluster; None while its
+    Redis cannot be reached."""
+    store = RedisStore(url)
+    try:
+        return await collect(store)
+    except StoreUnavailable:
+        return None
+    finally:
+        await store.aclose()
+
+
+async def until_cluster(url: str, check, *, timeout: float, what: str) -> dict[str, Any]:
+    """Poll the cluster's status until ``check(state)`` holds, under a deadline."""
+    state = None
+    with trio.move_on_after(timeout):
+        while True:
+            state = await cluster_state(url)
+            if state is not None and check(state):
+                return state
+            await trio.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}: last status {state}")
+
+
+def rooms_durable_on_their_owners(owners: dict[str, str], after: dict[str, int]):
+    """A status check: each room is leased by the node in ``owners`` (room
+    -> node url) and durable past the tick in ``after``."""
+
+    def check(state: dict[str, Any]) -> bool:
+        url_of = {n["node_id"]: n["url"] for n in state["nodes"]}
+        rooms = {r["room_id"]: r for r in state["rooms"]}
+        return all(
+            room in rooms
+            and url_of.get(rooms[room]["node_id"]) == owner
+            and (rooms[room]["durable_tick"] or -1) > after[room]
+            for room, owner in owners.items()
+        )
+
+    return check
+
+
+async def test_inputs_keep_flowing_through_a_redis_restart():
+    """The redis-server restarts, empty, on the same port while two nodes
+    run a room each and their clients keep sending. Play never stops: no
+    client notices (no rejoin, no drop), inputs sent after the restart are
+    applied, each node claims its own room again (no room moves between
+    live nodes), and the store is whole again: a SIGKILL of a node after
+    the restart still moves its room, and its client, to the other node."""
+    port = _free_port()
+    with ExitStack() as stack:
+        url = stack.enter_context(redis_server_process(port))
+        a, b = stack.enter_context(node(url)), stack.enter_context(node(url))
+        async with (
+            connect(a.url, room="mv-redis-a", name="ev", reconnect=True, urls=[b.url]) as on_a,
+            connect(b.url, room="mv-redis-b", name="fa", reconnect=True, urls=[a.url]) as on_b,
+        ):
+            clients = {"mv-redis-a": on_a, "mv-redis-b": on_b}
+            owners = {"mv-redis-a": a.url, "mv-redis-b": b.url}
+            senders = [Sender(on_a), Sender(on_b)]
+            async with trio.open_nursery() as nursery:
+                for sender in senders:
+                    nursery.start_soon(sender.run)
+                await until_cluster(
+                    url, rooms_durable_on_their_owners(owners, {r: 0 for r in owners}), timeout=10,
+                    what="a first checkpoint of each room",
+                )  # fmt: skip
+                sent_before = [len(s.sent) for s in senders]
+                # Redis goes away, and its data with it. Off the event loop: a
+                # loop blocked here would starve the clients (their silence
+                # timeout), which is not what this test is about.
+                await trio.to_thread.run_sync(shut_down_redis, port)
+                # Past the lease TTL without Redis: every lease in it would have expired.
+                await eventually(
+                    lambda: all(len(s.sent) >= n + 2 * RATE for s, n in zip(senders, sent_before, strict=True)),
+                    timeout=10, what="two seconds of inputs without Redis",
+                )  # fmt: skip
+                # Back on the same port, empty (started off the loop, as above).
+                await trio.to_thread.run_sync(stack.enter_context, redis_server_process(port))
+                ticks_back = {room: c.world.tick for room, c in clients.items()}
+                sent_back = [len(s.sent) for s in senders]
+                await until_cluster(
+                    url, rooms_durable_on_their_owners(owners, ticks_back), timeout=10,
+                    what="each room claimed again by its own node and checkpointed",
+                )  # fmt: skip
+                # Inputs sent after the restart are applied by the same owners.
+                await eventually(
+                    lambda: all(len(s.sent) > n for s, n in zip(senders, sent_back, strict=True)),
+                    what="inputs sent after the restart",
+                )
+                firsts_after = [s.sent[n] for s, n in zip(senders, sent_back, strict=True)]
+                await eventually(
+                    lambda: all(
+                        s.client.session.last_processed_seq >= first
+                        for s, first in zip(senders, firsts_after, strict=True)
+                    ),
+                    what="the owners to apply inputs sent after the restart",
+                )
+                for sender in senders:
+                    sender.stop = True
+            for sender in senders:
+                assert sender.gave_up is None and sender.slowest_s < SEND_BOUND_S
+                assert sender.dropped == 0 and sender.client.inputs_dropped == 0
+            for room, client in clients.items():
+                assert client.url == owners[room] and client.up and client.closed is None
+                assert client.reconnects == 0, f"{room}: the client had to rejoin through a Redis restart"
+            # The store holds the rooms again: a node's death still moves its room.
+            await through_a_move(on_a, a.proc.kill, new_url=b.url)
+            assert on_a.reconnects >= 1 and on_b.reconnects == 0
