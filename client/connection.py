@@ -94,6 +94,11 @@ class Client:
         self._closed_event = trio.Event()
         self._pings: dict[int, tuple[float, trio.Event, list]] = {}
         self._input_since_snapshot = False
+        # When the last standalone ack left: after a stall (a busy event
+        # loop), the snapshots that queued up meanwhile are applied back to
+        # back, and an ack for each would be a burst the server's rate limit
+        # closes (4006). Acks are cumulative, so one per half tick is enough.
+        self._last_ack_at = -math.inf
         self.reconnect = False  # set by connect(reconnect=True)
         self.reconnects = 0  # successful rejoins after a drop
         self.redirects = 0
@@ -326,6 +331,13 @@ class Client:
             except ConnectionClosed:
                 pass
 
+    def _ack_due(self) -> bool:
+        """Whether a standalone ack may leave now: at most one per half tick
+        (the welcome's tick rate), so a burst of queued snapshots costs one."""
+        welcome = self.session.welcome
+        spacing = 0.5 / welcome.tick_rate if welcome is not None and welcome.tick_rate > 0 else 0.0
+        return trio.current_time() - self._last_ack_at >= spacing
+
     async def read_until_closed(self) -> None:
         """Apply every message of the attached connection until it closes,
         goes silent (reconnect mode: SILENCE_TIMEOUT_S) or desyncs; then
@@ -359,7 +371,8 @@ class Client:
                 self.snapshots_received += 1
                 self._new_world.set()
                 self._new_world = trio.Event()
-                if self.auto_ack and not self._input_since_snapshot and not self._leaving:
+                if self.auto_ack and not self._input_since_snapshot and not self._leaving and self._ack_due():
+                    self._last_ack_at = trio.current_time()
                     try:
                         await ws.send_message(self.session.ack())
                     except ConnectionClosed as exc:

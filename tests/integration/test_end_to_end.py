@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import trio
 
 from tickroom.client import connect, rejoin
@@ -114,3 +116,21 @@ async def test_entity_gives_components_in_game_units(server):
         scale = client.session.schema["pos"].scale
         assert scaled == [v / scale for v in raw]
         assert client.entity(999_999) is None
+
+
+async def test_a_client_whose_event_loop_stalls_is_not_closed_for_its_acks():
+    """A busy client loop lets 3.5 s of snapshots queue up (more than the
+    rate limit's one-second burst, under the default ack timeout); applying
+    them back to back must not send one ack each, a burst the server closes
+    with 4006: acks are cumulative, one per half tick is enough."""
+    with running_server() as proc:
+        async with connect(proc.url, room="e2e-stall", name="slow") as client:
+            await client.next_world()
+            time.sleep(3.5)  # noqa: ASYNC251 - the point: a client loop blocked by the game's own work
+            first = client.world.tick
+            # The queued snapshots, then two seconds of fresh ones.
+            with trio.fail_after(15):
+                while client.world.tick < first + 110:
+                    await client.next_world()
+            assert client.closed is None
+            assert [e.code for e in client.errors if e.code == Code.RATE_LIMITED] == []
