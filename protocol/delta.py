@@ -168,6 +168,18 @@ class WorldState:
             arrays = {name: arr[order] for name, arr in arrays.items()}
         return cls(int(tick), _frozen(ids), {name: _frozen(arr) for name, arr in arrays.items()})
 
+    def subset(self, rows: np.ndarray, schema: Schema) -> WorldState:
+        """The same tick restricted to the entities at ``rows``, ascending
+        indices into ``ids`` (one player's view of the world). The subset's
+        packed rows (what encode_delta compares) are cut from this world's,
+        packed once for all its subsets."""
+        rows = np.asarray(rows, dtype=np.intp)
+        sub = WorldState(
+            self.tick, _frozen(self.ids[rows]), {name: _frozen(arr[rows]) for name, arr in self.components.items()}
+        )
+        sub._packed.append(self._rows(schema)[rows])
+        return sub
+
     def equals(self, other: WorldState) -> bool:
         """Whether both hold the same ids and bit-identical components (ticks aside)."""
         if not isinstance(other, WorldState) or not _same_ids(self.ids, other.ids):

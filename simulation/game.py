@@ -35,6 +35,15 @@ Optional declarations (a game without them keeps the defaults):
   the welcome and the room's checkpoints carry them. A classmethod
   ``check_options(options)`` may refuse combinations (ValueError).
 - join() may raise JoinRejected(reason) to refuse a player (close 4106).
+- ``visibility(view) -> Visibility | None``: what each player sees of this
+  tick's ``view`` (the View just returned by view(), same tick), as one
+  players x entities boolean mask computed for the whole room at once
+  (vectorised, like step()). Each player then receives only the entities of
+  its row; players with the same row share one encode. None means "every
+  player sees the whole view" this tick (the shared path, at no extra
+  cost); a game without the method never pays for visibility. A connected
+  player without a row sees nothing. An exception or a malformed mask is a
+  bug of the game: the room crashes (4103), as for view().
 
 Optional hooks (the room calls each one a game defines, on its task, between
 steps; a game without them keeps today's behaviour; the failure policy of
@@ -142,6 +151,20 @@ class View:
 
     ids: np.ndarray
     components: Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which player sees which entity of one tick's View.
+
+    ``players`` holds unique player ids (the avatar ids join() returned), one
+    per row of ``mask``; ``mask`` is a bool array of shape
+    ``(len(players), len(view.ids))`` whose column j is ``view.ids[j]``:
+    ``mask[i, j]`` says player ``players[i]`` sees entity ``view.ids[j]``.
+    """
+
+    players: np.ndarray
+    mask: np.ndarray
 
 
 class Game(Protocol):

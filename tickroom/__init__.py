@@ -21,7 +21,7 @@ each of them, and percentiles.py (the percentile rule they all report by).
 """
 
 from tickroom.client import Client, ClientClosed, JoinFailed, connect, rejoin
-from tickroom.simulation.game import Game, GameConfig, GameFull, InputBatch, JoinRejected, View
+from tickroom.simulation.game import Game, GameConfig, GameFull, InputBatch, JoinRejected, View, Visibility
 from tickroom.simulation.room_requests import RoomRequests
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "JoinFailed",
     "RoomRequests",
     "View",
+    "Visibility",
     "connect",
     "rejoin",
 ]

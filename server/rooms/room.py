@@ -54,7 +54,8 @@ from tickroom.server.rooms.room_types import REJOIN_GRACE_S as REJOIN_GRACE_S
 from tickroom.server.rooms.room_types import JoinAccepted, JoinRefused, RoomConfig, RoomStatistics, TickProfile
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
-from tickroom.simulation.game import Game, GameFull, InputBatch, JoinRejected
+from tickroom.server.rooms.views import TickViews, split_views
+from tickroom.simulation.game import Game, GameFull, InputBatch, JoinRejected, View
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,9 @@ class Room:
         self._empty_ticks = 0
         self._joins_pending = 0  # join requests sent, not yet answered
         self.hooks = GameHooks(game, room_id)
+        # What each player sees (tickroom.simulation.game, ``visibility``);
+        # a game without it never pays for per-player views.
+        self._visibility = getattr(game, "visibility", None)
         self._signals = RoomSignals(room_id, self._control_send, self.hooks)
         self.end_reason = "closed"  # what the game's on_end hears (game_hooks.END_REASONS)
         self._overruns = self._resyncs = self._skipped = 0
@@ -222,6 +226,7 @@ class Room:
             inputs_stale=self._batcher.counters.stale,
             inputs_over_limit=self._batcher.counters.over_limit,
             deltas_encoded=self.history.deltas_encoded,
+            distinct_views=self.history.distinct_views,
             last_tick_ms=self._last_tick_s * 1e3,
             max_tick_ms=self._max_tick_s * 1e3,
         )
@@ -307,7 +312,7 @@ class Room:
             return  # the game ended its match: its clients are closed already
         view = self.game.view()
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)
-        self.history.record(world, tagged)
+        self.history.record(world, tagged, self._split_views(view, world))
         t3 = clock()
         self._broadcast()
         self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
@@ -350,18 +355,32 @@ class Room:
             if player.link is None and tick - player.detached_tick > grace:
                 self.remove_player(player, "timed out")
 
+    def _split_views(self, view: View, world: WorldState) -> TickViews | None:
+        """This tick's per-player views, or None: everybody sees ``world``."""
+        if self._visibility is None:
+            return None
+        visibility = self._visibility(view)
+        return None if visibility is None else split_views(world, visibility, view.ids, self.schema)
+
     def _broadcast(self) -> None:
         history = self.history
-        if self.snapshot_gate is not None:
-            sends = [
-                (player.id, link, history.shared_payload(history.baseline_for(player.acked)), player.last_seq)
-                for player, link in self.players.connected()
-            ]
-            self.snapshot_gate.deliver(self.game.tick, sends)
+        gate = self.snapshot_gate
+        if gate is None and not history.per_player:
+            # The common path, kept tight: one shared payload per baseline.
+            for player, link in self.players.connected():
+                base = history.baseline_for(player.acked)
+                link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
             return
+        sends = []
         for player, link in self.players.connected():
             base = history.baseline_for(player.acked)
-            link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
+            payload = history.payload_for(player.id, base) if history.per_player else history.shared_payload(base)
+            sends.append((player.id, link, payload, player.last_seq))
+        if gate is not None:
+            gate.deliver(self.game.tick, sends)  # held until the inputs they acknowledge are stored
+            return
+        for _, link, payload, seq in sends:
+            link.offer(finish_snapshot(payload, seq))
 
     # -- control ---------------------------------------------------------------
 

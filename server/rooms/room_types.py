@@ -67,6 +67,9 @@ class RoomStatistics:
     deltas_encoded: int
     last_tick_ms: float
     max_tick_ms: float
+    # Distinct per-player views at the last tick (tickroom.server.rooms.views);
+    # 0 when the game does not say what each player sees.
+    distinct_views: int = 0
 
 
 class TickProfile:

@@ -10,6 +10,15 @@ Events travel with deltas: a delta from B to T carries the events of ticks
 B+1..T. A client only acks ticks it applied, so a client never misses an event
 as long as its baseline stays in the ring, even when the latest-wins outbox
 replaced some of its snapshots. A full snapshot carries only its own tick's.
+
+Per-player views (tickroom.server.rooms.views): a tick recorded with its
+views sends each player the world of its view, as a delta against the view
+that same player had at its baseline tick. The encode is shared by every
+player with the same (view now, baseline tick, view at the baseline): a
+player whose view is unchanged and who acked the last tick shares it with
+everyone else in that situation. An entity entering a player's view is new
+against its baseline, so it arrives whole; one leaving is in "rm". A room
+whose ring holds no views takes the shared path above, untouched.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from tickroom.protocol.codec import pack_snapshot_shared
 from tickroom.protocol.delta import WorldState, encode_delta
 from tickroom.protocol.messages import NO_TICK
 from tickroom.protocol.schema import Schema
+from tickroom.server.rooms.views import TickViews
 
 
 class SnapshotHistory:
@@ -36,25 +46,78 @@ class SnapshotHistory:
         self._order: deque[int] = deque()
         self._latest: WorldState | None = None
         self._shared: dict[int, bytes] = {}
+        self._views: dict[int, TickViews] = {}  # ticks recorded with per-player views
+        self._per_view: dict[tuple[int, int, int], bytes] = {}  # (view, base, base's view) -> payload
         self.deltas_encoded = 0
 
     @property
     def latest(self) -> WorldState | None:
         return self._latest
 
-    def record(self, world: WorldState, events: list[list[Any]]) -> None:
-        """Add the newest tick (ticks only grow); forget the oldest."""
+    def record(self, world: WorldState, events: list[list[Any]], views: TickViews | None = None) -> None:
+        """Add the newest tick (ticks only grow) with, if the game said what
+        each player sees, its per-player ``views``; forget the oldest."""
         if self._latest is not None and world.tick <= self._latest.tick:
             raise ValueError(f"tick {world.tick} recorded after {self._latest.tick}")
         self._worlds[world.tick] = world
         self._events[world.tick] = events
+        if views is not None:
+            self._views[world.tick] = views
         self._order.append(world.tick)
         while len(self._order) > self.size:
             old = self._order.popleft()
             del self._worlds[old]
             del self._events[old]
+            self._views.pop(old, None)
         self._latest = world
         self._shared.clear()
+        self._per_view.clear()
+
+    @property
+    def per_player(self) -> bool:
+        """Whether some tick in the ring has per-player views, so that
+        players must be sent their own (``payload_for``)."""
+        return bool(self._views)
+
+    @property
+    def distinct_views(self) -> int:
+        """Distinct views at the newest tick; 0 without per-player views."""
+        latest = self._latest
+        views = self._views.get(latest.tick) if latest is not None else None
+        return views.distinct if views is not None else 0
+
+    def world_for(self, player_id: int, tick: int) -> WorldState:
+        """The world ``player_id`` was (or is) sent at ``tick``: its view when
+        that tick has views, else the whole world. Raises KeyError for a tick
+        not in the ring."""
+        views = self._views.get(tick)
+        if views is None:
+            return self._worlds[tick]
+        return views.worlds[views.group(player_id)]
+
+    def payload_for(self, player_id: int, base: int) -> bytes:
+        """The latest tick's snapshot pairs for ``player_id`` against
+        ``base`` (from baseline_for), encoded once per (view now, base, view
+        at base) and shared by every player in the same case."""
+        current = self._latest
+        if current is None:
+            raise LookupError("no snapshot recorded yet")
+        views = self._views.get(current.tick)
+        now = views.group(player_id) if views is not None else -1
+        then = -1
+        if base != NO_TICK:
+            base_views = self._views.get(base)
+            then = base_views.group(player_id) if base_views is not None else -1
+        key = (now, base, then)
+        payload = self._per_view.get(key)
+        if payload is None:
+            world = views.worlds[now] if views is not None else current
+            baseline = self.world_for(player_id, base) if base != NO_TICK else None
+            fields = encode_delta(world, baseline, self.schema)
+            payload = pack_snapshot_shared(current.tick, base, fields, self._events_after(base))
+            self._per_view[key] = payload
+            self.deltas_encoded += 1
+        return payload
 
     def holds(self, tick: int) -> bool:
         """Whether the world of ``tick`` is still in the ring."""

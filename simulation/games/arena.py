@@ -34,6 +34,10 @@ Options (GameConfig.options):
     collision        "auto" (default), "all_pairs" or "sweep"; see
                      arena_physics. Only "auto" is meant for play; the others
                      exist for tests and benchmarks.
+    fog              view radius, units (default 0: off, everybody sees
+                     everything). With fog, each player sees the entities
+                     within the radius of its avatar plus its own (its
+                     avatar and its projectiles), arena_world.fog_visibility.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tickroom.simulation.game import GameConfig, GameFull, InputBatch, View
+from tickroom.simulation.game import GameConfig, GameFull, InputBatch, View, Visibility
 from tickroom.simulation.games import arena_physics
 from tickroom.simulation.games.arena_world import (
     COMPONENTS,
@@ -53,6 +57,7 @@ from tickroom.simulation.games.arena_world import (
     ProjectilePool,
     build_view,
     empty_players,
+    fog_visibility,
     players_from_columns,
 )
 from tickroom.simulation.inputs import rows_by_player
@@ -110,6 +115,9 @@ class Arena:
         "collision": choice_option(
             "auto", ("auto", "all_pairs", "sweep"), doc="collision algorithm; only auto is meant for play"
         ),
+        "fog": float_option(
+            0.0, lo=0.0, hi=2 * MAX_SIZE, doc="view radius, units: each player sees what is this close (0: off)"
+        ),
     }
 
     def __init__(self, seed: int, config: GameConfig) -> None:
@@ -129,6 +137,9 @@ class Arena:
         self.rng = np.random.default_rng(seed)
         self._size = size
         self._collision = collision
+        self._fog = float(options.get("fog", 0.0))
+        if not self._fog >= 0.0:
+            raise ValueError(f"fog must be >= 0, got {self._fog}")
         dt = config.dt
         self._player_step = PLAYER_SPEED * dt  # units per tick at full stick
         self._projectile_step = PROJECTILE_SPEED * dt  # units per tick
@@ -365,6 +376,14 @@ class Arena:
         """Players and projectiles in ascending id order, in the wire dtypes
         of ``components``. Dead players stay visible with hp 0."""
         return build_view(self._p, self._q)
+
+    def visibility(self, view: View) -> Visibility | None:
+        """With the ``fog`` option, what each player sees of ``view``: the
+        entities within the radius of its avatar, plus its own; without it,
+        None (everybody sees everything, at no cost)."""
+        if not self._fog:
+            return None
+        return fog_visibility(view, self._fog)
 
     def state(self) -> dict[str, Any]:
         """The whole truth, as copies (a checkpoint may be encoded off the

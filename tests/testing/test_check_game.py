@@ -9,21 +9,25 @@ import numpy as np
 import pytest
 from tag_game.tag import Tag
 
-from tickroom.simulation.game import View
+from tickroom.simulation.game import View, Visibility
 from tickroom.simulation.games.arena import Arena
 from tickroom.testing import check_game
 
 
 @pytest.mark.parametrize(
-    ("game", "options"), [(Arena, None), (Arena, {"size": 60}), (Tag, {"size": 80, "cooldown": 0.5})]
+    ("game", "options"),
+    [(Arena, None), (Arena, {"size": 60}), (Arena, {"fog": 15}), (Tag, {"size": 80, "cooldown": 0.5})],
 )
 def test_tickroom_s_own_games_keep_every_rule(game, options) -> None:
     report = check_game(game, options=options)
     assert report.ok, report
     assert {r.rule for r in report.results} == {
-        "declarations", "determinism", "restore", "view", "empty and unknown", "full", "no per-entity loop"
+        "declarations", "determinism", "restore", "view", "empty and unknown", "full", "visibility",
+        "no per-entity loop",
     }  # fmt: skip
     assert "PASS  no per-entity loop" in str(report)
+    fogged = bool(options and options.get("fog"))
+    assert ("distinct views per tick" in str(report)) == fogged, report
 
 
 class LiveView(Tag):
@@ -91,9 +95,40 @@ class WrongDtype(Tag):
         return View(view.ids, {**view.components, "score": view.components["score"].astype(np.int64)})
 
 
+class MaskTooNarrow(Tag):
+    """A mask one column short of the view."""
+
+    name = "mask-too-narrow"
+
+    def visibility(self, view: View) -> Visibility:
+        return Visibility(self._ids.astype(np.int64), np.ones((self._ids.shape[0], view.ids.shape[0] - 1), bool))
+
+
+class MaskOfStrangers(Tag):
+    """Rows for ids that are no players."""
+
+    name = "mask-of-strangers"
+
+    def visibility(self, view: View) -> Visibility:
+        return Visibility(self._ids.astype(np.int64) + 1000, np.ones((self._ids.shape[0], view.ids.shape[0]), bool))
+
+
+class MaskByDice(Tag):
+    """A mask drawn from outside the game's state: not a function of it."""
+
+    name = "mask-by-dice"
+
+    def visibility(self, view: View) -> Visibility:
+        mask = np.random.default_rng().random((self._ids.shape[0], view.ids.shape[0])) < 0.5
+        return Visibility(self._ids.astype(np.int64), mask)
+
+
 @pytest.mark.parametrize(
     ("game", "rule", "says"),
     [
+        (MaskTooNarrow, "visibility", "the view needs bool"),
+        (MaskOfStrangers, "visibility", "not players"),
+        (MaskByDice, "visibility", "must be pure"),
         (LiveView, "view", "live array"),
         (ClockDriven, "determinism", "two different states"),
         (Forgetful, "restore", "another state"),

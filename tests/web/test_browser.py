@@ -214,3 +214,27 @@ def test_refused_join_is_surfaced(server, browser) -> None:
     assert st["lastError"]["code"] == 4001 and "room" in st["lastError"]["msg"]
     assert any("4001" in line for line in st["events"]), st["events"]
     page.close()
+
+
+def test_play_draws_the_fog_and_gets_only_what_is_within_it(server, browser) -> None:
+    import httpx
+
+    fog = 15.0
+    response = httpx.post(f"{server.control_url}/v1/rooms", json={"options": {"fog": fog}}, timeout=10)
+    assert response.status_code == 201, response.text
+    room = response.json()["room_id"]
+    ada = open_play(browser, server.web_url, server.url, name="ada", room=room)
+    bob = open_play(browser, server.web_url, server.url, name="bob", room=room)
+    for page in (ada, bob):
+        # The fog's clear circle is drawn around the page's own player ...
+        page.wait_for_function("() => window.tickroom.debugState().fogCentre !== null", timeout=TIMEOUT_MS)
+        st = state(page)
+        assert st["fog"] == fog
+        # ... and everything the page was sent is within the radius of it, or its own.
+        me = st["me"]
+        for e in st["entities"]:
+            near = ((e["pos"][0] - me["pos"][0]) ** 2 + (e["pos"][1] - me["pos"][1]) ** 2) ** 0.5 <= fog + 0.1
+            assert near or e["owner"] == st["player"], (e, me)
+        assert st["lastError"] is None and not page.page_errors, page.page_errors
+    for page in (ada, bob):
+        page.close()

@@ -246,6 +246,53 @@ def _empty_and_unknown(c: _Checker) -> str:
     return "an empty room steps, views and restores; unknown ids (leave, inputs) are ignored"
 
 
+def _visibility(c: _Checker) -> str:
+    """The optional visibility(view) (tickroom.simulation.game): each tick's
+    mask fits that tick's view, its rows are players of the game, and it is
+    a pure function of the game (asked twice, the same answer; the view is
+    left as it was)."""
+    if getattr(c.game_cls, "visibility", None) is None:
+        return "no visibility(): every player sees the whole view"
+    game, ids = c.new(FEW_PLAYERS)
+    rng = np.random.default_rng(14)
+    joined = set(ids)
+    masks = distinct = 0
+    for _ in range(c.ticks):
+        game.apply_inputs(c.batch(rng, ids))
+        game.step()
+        view = game.view()
+        before = {name: array.copy() for name, array in view.components.items()}
+        first = game.visibility(view)
+        again = game.visibility(view)
+        if first is None or again is None:
+            if (first is None) != (again is None):
+                raise AssertionError("visibility(view) answered None once and a mask once for the same view")
+            continue
+        players, mask = np.asarray(first.players), np.asarray(first.mask)
+        if players.ndim != 1 or (players.size and players.dtype.kind not in "iu"):
+            raise AssertionError(f"visibility players must be a 1-D integer array, got {players.dtype} {players.shape}")
+        if np.unique(players).shape[0] != players.shape[0]:
+            raise AssertionError("visibility players must be unique")
+        strangers = sorted(set(players.tolist()) - joined)
+        if strangers:
+            raise AssertionError(f"visibility has rows for ids that are not players: {strangers[:5]}")
+        want = (players.shape[0], np.asarray(view.ids).shape[0])
+        if mask.dtype != np.bool_ or mask.shape != want:
+            raise AssertionError(f"visibility mask is {mask.dtype} {mask.shape}, the view needs bool {want}")
+        if not (np.array_equal(players, np.asarray(again.players)) and np.array_equal(mask, np.asarray(again.mask))):
+            raise AssertionError("visibility(view) gave two different masks for the same view: it must be pure")
+        if any(not np.array_equal(before[name], view.components[name]) for name in before):
+            raise AssertionError("visibility(view) changed the view it was given")
+        masks += 1
+        distinct += np.unique(mask, axis=0).shape[0] if mask.size else 1
+    if not masks:
+        return f"visibility() answered None for {c.ticks} ticks: every player sees the whole view"
+    return (
+        f"{masks} masks at {FEW_PLAYERS} players fit their views (players x entities, bool), pure; "
+        f"{distinct / masks:.1f} distinct views per tick"
+    )
+
+
 def _full(c: _Checker) -> str:
     game, _ = c.new(2, max_players=2)
     try:
@@ -308,5 +355,6 @@ RULES: tuple[tuple[str, Callable[[_Checker], str]], ...] = (
     ("view", _view),
     ("empty and unknown", _empty_and_unknown),
     ("full", _full),
+    ("visibility", _visibility),
     ("no per-entity loop", _no_per_entity_loop),
 )

@@ -33,3 +33,8 @@ export function stepPlayer([x, y], input, hp, rate, size = ARENA_SIZE) {
 export function arenaSize(options) {
   return options && typeof options.size === "number" ? options.size : ARENA_SIZE;
 }
+
+/** The room's view radius in units (option "fog"); 0: no fog, everything is seen. */
+export function fogRadius(options) {
+  return options && typeof options.fog === "number" && options.fog > 0 ? options.fog : 0;
+}

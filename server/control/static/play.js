@@ -9,7 +9,7 @@
 // prefill the form; ?game=NAME creates the room (if new) with that game.
 
 import { TickroomClient } from "./tickroom.js";
-import { ARENA_SIZE, KIND_PLAYER, MAX_HP, PLAYER_RADIUS, PROJECTILE_RADIUS, arenaSize } from "./arena.js";
+import { ARENA_SIZE, KIND_PLAYER, MAX_HP, PLAYER_RADIUS, PROJECTILE_RADIUS, arenaSize, fogRadius } from "./arena.js";
 import { Interpolation, Prediction } from "./predict.js";
 import { Extent, drawWorld, genericInput, panelTable } from "./schema_view.js";
 
@@ -37,6 +37,8 @@ let client = null;
 let inputTimer = null;
 let lastAim = 0; // radians: kept while the mouse is off the canvas
 let size = ARENA_SIZE; // units: the room's arena side, from the welcome's options
+let fog = 0; // units: the room's view radius (option "fog"), 0 for none
+let fogCentre = null; // [x, y] units: where the fog's clear circle was last drawn
 let arena = true; // the room's game is arena (its own view); else the schema-driven one
 let extent = null; // schema view: the part of the world the canvas shows
 let snapTimes = []; // arrival times (ms) of recent snapshots
@@ -70,6 +72,7 @@ function start(name, room) {
     $("game-name").textContent = welcome.game;
     document.title = `tickroom ${welcome.game}`;
     size = arenaSize(welcome.options);
+    fog = fogRadius(welcome.options);
     prediction.size = size;
     prediction.reset();
     interpolation.reset();
@@ -182,10 +185,31 @@ function draw() {
     ctx.beginPath(); ctx.moveTo(0, g * s); ctx.lineTo(canvas.width, g * s); ctx.stroke();
   }
   ctx.strokeStyle = "#3a4a5e"; ctx.lineWidth = 3; ctx.strokeRect(1.5, 1.5, canvas.width - 3, canvas.height - 3);
+  fogCentre = null;
   if (client && client.world) {
-    for (const e of visibleEntities()) drawEntity(e, s);
+    const shown = visibleEntities();
+    for (const e of shown) drawEntity(e, s);
+    if (fog) drawFog(shown.find((e) => e.id === client.player), s);
   }
   updatePanels();
+}
+
+/** The fog: what lies beyond the view radius of our own player is unknown
+ * (the server does not send it, docs/protocol.md 6.1), so it is shaded,
+ * with the clear circle centred on where our player is drawn. */
+function drawFog(me, s) {
+  if (!me) return;
+  const [x, y] = [me.pos[0] * s, me.pos[1] * s];
+  ctx.save();
+  ctx.fillStyle = "rgba(4, 6, 10, 0.78)";
+  ctx.beginPath();
+  ctx.rect(0, 0, canvas.width, canvas.height);
+  ctx.arc(x, y, fog * s, 0, 2 * Math.PI, true); // counter-clockwise: a hole in the rectangle
+  ctx.fill("evenodd");
+  ctx.strokeStyle = "#2c3a4a"; ctx.lineWidth = 1;
+  ctx.beginPath(); ctx.arc(x, y, fog * s, 0, 2 * Math.PI); ctx.stroke();
+  ctx.restore();
+  fogCentre = me.pos;
 }
 
 /** What to draw: raw newest state, or interpolated others + predicted self. */
@@ -314,6 +338,8 @@ window.tickroom = {
       lastError: client.lastError,
       closeInfo: client.closeInfo,
       overlay: $("overlay").textContent,
+      fog, // the room's view radius, units (0: none)
+      fogCentre, // where the fog's clear circle was last drawn, units (null: not drawn)
     };
   },
 };
