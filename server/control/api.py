@@ -31,6 +31,7 @@ from tickroom.server.control import validation
 from tickroom.server.control.auth import PUBLIC_PATHS, Refusal, authorized, body_refusal, browser_refusal
 from tickroom.server.control.console import CONSOLE_PATH, console_app
 from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
+from tickroom.server.control.node_proxy import NodeCallFailed, NodeProxy
 from tickroom.server.control.nodes import NodeDirectory
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
@@ -56,7 +57,7 @@ class HTTPError(Exception):
 Response = tuple[int, Any]  # (status, JSON value)
 FORWARDED_HEADER = b"x-tickroom-forwarded"  # tickroom.server.cluster.placement.FORWARDED_HEADER, as ASGI spells it
 _PARAM = re.compile(r"\{(\w+)\}")
-_PARAM_RE = r"(?P<\1>[A-Za-z0-9_.:-]{1,64})"  # every path parameter is a room id
+_PARAM_RE = r"(?P<\1>[A-Za-z0-9_.:-]{1,64})"  # every path parameter is a room, node or player id
 
 
 def rfc3339(unix_s: float) -> str:
@@ -108,6 +109,13 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/v1/rooms/{room_id}/tick-times", "room_tick_times"),
     ("GET", "/v1/nodes", "list_nodes"),
     ("DELETE", "/v1/rooms/{room_id}/players/{player_id}", "kick_player"),
+    # Any node's rooms, through this node (tickroom.server.control.node_proxy).
+    ("GET", "/v1/nodes/{node_id}/rooms", "node_list_rooms"),
+    ("GET", "/v1/nodes/{node_id}/rooms/{room_id}", "node_get_room"),
+    ("DELETE", "/v1/nodes/{node_id}/rooms/{room_id}", "node_close_room"),
+    ("GET", "/v1/nodes/{node_id}/rooms/{room_id}/tick-times", "node_room_tick_times"),
+    ("DELETE", "/v1/nodes/{node_id}/rooms/{room_id}/players/{player_id}", "node_kick_player"),
+    ("POST", "/v1/nodes/{node_id}/drain", "node_drain"),
 )
 
 
@@ -143,6 +151,8 @@ class ControlAPI:
         self.ticket_secret = ticket_secret
         self.clock = clock  # unix seconds, for ticket expiries
         self.node_directory = nodes
+        # The other nodes' rooms, with the same key (the cluster shares one).
+        self.node_proxy = NodeProxy(nodes, api_key=api_key) if nodes is not None else None
         # /metrics names every room, and a room id is all a client needs to
         # join a client-created room: --metrics-need-key puts it behind the key.
         self.public_paths = PUBLIC_PATHS - {"/metrics"} if metrics_need_key and api_key else PUBLIC_PATHS
@@ -382,7 +392,7 @@ class ControlAPI:
             nodes = await self.node_directory.nodes()
         except StoreUnavailable as exc:
             raise HTTPError(503, "store_unavailable", f"cannot read the node registry: {exc}") from None
-        return 200, {"nodes": [asdict(node) for node in nodes]}
+        return 200, {"nodes": [asdict(node) for node in nodes], "this_node": self.node_directory.node_id}
 
     async def room_tick_times(self, scope, body, room_id: str) -> Response:
         """``GET /v1/rooms/{id}/tick-times?after=N``: the durations of the
@@ -402,6 +412,73 @@ class ControlAPI:
             "timed": timed,
             "tick_ms": [round(d * 1e3, 4) for d in durations[len(durations) - new :]],
         }
+
+    # -- any node's rooms (the console's cluster view) ---------------------------
+
+    async def node_list_rooms(self, scope, body, node_id: str) -> Response:
+        """``GET /v1/nodes/{node}/rooms``: ``GET /v1/rooms`` of that node."""
+        return await self._on_node(scope, body, node_id, ("v1", "rooms"), "GET", self.list_rooms)
+
+    async def node_get_room(self, scope, body, node_id: str, room_id: str) -> Response:
+        """``GET /v1/nodes/{node}/rooms/{id}``: ``GET /v1/rooms/{id}`` of that node."""
+        return await self._on_node(
+            scope, body, node_id, ("v1", "rooms", room_id), "GET", self.get_room, room_id=room_id
+        )
+
+    async def node_close_room(self, scope, body, node_id: str, room_id: str) -> Response:
+        """``DELETE /v1/nodes/{node}/rooms/{id}``: ``DELETE /v1/rooms/{id}`` of that node."""
+        path = ("v1", "rooms", room_id)
+        return await self._on_node(scope, body, node_id, path, "DELETE", self.close_room, room_id=room_id)
+
+    async def node_room_tick_times(self, scope, body, node_id: str, room_id: str) -> Response:
+        """``GET /v1/nodes/{node}/rooms/{id}/tick-times``: that node's answer."""
+        path = ("v1", "rooms", room_id, "tick-times")
+        return await self._on_node(scope, body, node_id, path, "GET", self.room_tick_times, room_id=room_id)
+
+    async def node_kick_player(self, scope, body, node_id: str, room_id: str, player_id: str) -> Response:
+        """``DELETE /v1/nodes/{node}/rooms/{id}/players/{player}``: that node's kick."""
+        path = ("v1", "rooms", room_id, "players", player_id)
+        return await self._on_node(
+            scope, body, node_id, path, "DELETE", self.kick_player, room_id=room_id, player_id=player_id
+        )
+
+    async def node_drain(self, scope, body, node_id: str) -> Response:
+        """``POST /v1/nodes/{node}/drain``: ``POST /v1/drain`` of that node."""
+        return await self._on_node(scope, body, node_id, ("v1", "drain"), "POST", self.drain)
+
+    async def _on_node(
+        self,
+        scope,
+        body: bytes,
+        node_id: str,
+        path: tuple[str, ...],
+        method: str,
+        here: Callable[..., Awaitable[Response]],
+        **params: str,
+    ) -> Response:
+        """The call on ``node_id``: answered by ``here`` when that is this
+        node, else forwarded to it (tickroom.server.control.node_proxy) and
+        its answer passed back, its errors as they are."""
+        if self.node_directory is None or self.node_proxy is None:
+            raise HTTPError(404, "not_found", "this API lists no nodes")
+        if node_id == self.node_directory.node_id:
+            return await here(scope, body, **params)
+        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        try:
+            node = await self.node_proxy.find(node_id)
+            answer = await self.node_proxy.call(node, method, path, query)
+        except NodeCallFailed as exc:
+            raise HTTPError(exc.status, exc.reason, exc.message) from None
+        except StoreUnavailable as exc:
+            raise HTTPError(503, "store_unavailable", f"cannot read the node registry: {exc}") from None
+        if answer.status >= 400:
+            error = answer.body if isinstance(answer.body, dict) else {}
+            reason, message = (
+                str(error.get("reason", "node_error")),
+                str(error.get("error", f"node {node_id!r} answered {answer.status}")),
+            )
+            raise HTTPError(answer.status, reason, message, answer.headers)
+        return answer.status, answer.body
 
 
 # A signal the room could not answer: status and headers by SignalError.reason.

@@ -18,7 +18,11 @@ from tickroom.server.rooms.registry import RoomRegistry
 class NodeDirectory(Protocol):
     """The nodes to show. ``nodes()`` raises
     tickroom.server.cluster.store.base.StoreUnavailable when the registry
-    cannot be read."""
+    cannot be read. ``node_id`` is the node answering (the one this
+    directory's API is served by)."""
+
+    @property
+    def node_id(self) -> str: ...
 
     async def nodes(self) -> list[NodeInfo]: ...
 
@@ -59,6 +63,10 @@ class ClusterNodes:
 
     def __init__(self, failover: Failover) -> None:
         self.failover = failover
+
+    @property
+    def node_id(self) -> str:
+        return self.failover.config.node_id
 
     async def nodes(self) -> list[NodeInfo]:
         me = self.failover.node_info()

@@ -1,6 +1,9 @@
-// The operator console: the rooms of this node, their players and a live
-// chart of each room's tick time, and the operator's actions (close a room,
-// drain the node), all through the control API on this port.
+// The operator console: the rooms of every node of the cluster, their
+// players and a live chart of each room's tick time, and the operator's
+// actions (close a room, kick a player, drain a node), all through the
+// control API on this port: another node's rooms through
+// /v1/nodes/{node}/..., which this node forwards with the cluster's key, so
+// the page never calls another origin.
 //
 // The API key is typed into the page and kept in this module's memory only:
 // never in a URL (it would end up in logs and history), a cookie or storage.
@@ -14,10 +17,14 @@ const MAX_PAGES = 20;
 
 let apiKey = null;
 let polling = null;
-let selected = null; // room id shown in the detail panel
-const rooms = new Map(); // room id -> {info, timed, points: [{p50, max}], row, canvas}
+let selected = null; // key (roomKey) of the room shown in the detail panel
+const rooms = new Map(); // roomKey -> {node, info, timed, points: [{p50, max}], row, canvas}
 let node = { id: null, state: null, players: 0 };
 let nodes = []; // GET /v1/nodes: the cluster's nodes (this node alone without Redis)
+const nodeErrors = new Map(); // node id -> why its rooms could not be read this round
+const roomKey = (nodeId, roomId) => `${nodeId}/${roomId}`;
+const nodePath = (nodeId) => `/v1/nodes/${encodeURIComponent(nodeId)}`;
+const roomPath = (room) => `${nodePath(room.node)}/rooms/${encodeURIComponent(room.info.room_id)}`;
 const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {
@@ -49,12 +56,13 @@ function setStatus(text, error = false) {
   $("status").classList.toggle("error", error);
 }
 
-async function listRooms() {
+// The rooms under base: "/v1" (this node's) or nodePath(id) (that node's).
+async function listRooms(base = "/v1") {
   const all = [];
   let cursor = null;
   for (let page = 0; page < MAX_PAGES; page++) {
     const query = `limit=${PAGE_SIZE}` + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
-    const body = await api("GET", `/v1/rooms?${query}`);
+    const body = await api("GET", `${base}/rooms?${query}`);
     all.push(...body.rooms);
     cursor = body.next_cursor;
     if (!cursor) break;
@@ -69,7 +77,7 @@ function median(values) {
 
 async function pollTickTimes(room) {
   const after = room.timed === null ? "" : `?after=${room.timed}`;
-  const body = await api("GET", `/v1/rooms/${encodeURIComponent(room.info.room_id)}/tick-times${after}`);
+  const body = await api("GET", `${roomPath(room)}/tick-times${after}`);
   room.timed = body.timed;
   room.tick = body.tick;
   if (body.tick_ms.length) {
@@ -117,9 +125,10 @@ function textCell(text) {
   return cell;
 }
 
-function makeRow(room) {
+function makeRow(key, room) {
   const row = document.createElement("tr");
   row.dataset.room = room.info.room_id;
+  row.dataset.node = room.node;
   const chartCell = document.createElement("td");
   room.canvas = document.createElement("canvas");
   room.canvas.width = 240;
@@ -129,37 +138,52 @@ function makeRow(room) {
   const details = document.createElement("button");
   details.textContent = "Details";
   details.className = "details";
-  details.addEventListener("click", () => select(room.info.room_id));
+  details.addEventListener("click", () => select(key));
   const close = document.createElement("button");
   close.textContent = "Close";
   close.className = "danger close";
-  close.addEventListener("click", () => closeRoom(room.info.room_id));
+  close.addEventListener("click", () => closeRoom(room).catch(showError));
   actions.append(details, " ", close);
-  row.append(textCell(room.info.room_id), textCell(room.info.game), textCell(""), labelSpans(room.info.labels), chartCell, actions);
+  row.append(
+    textCell(room.info.room_id), textCell(room.node), textCell(room.info.game), textCell(""),
+    labelSpans(room.info.labels), chartCell, actions,
+  );
   room.row = row;
   return row;
 }
 
 function renderRooms() {
   const body = $("rooms").querySelector("tbody");
-  for (const room of rooms.values()) {
-    if (!room.row) body.append(makeRow(room));
-    room.row.children[2].textContent = `${room.info.players} / ${room.info.max_players}`;
-    room.row.classList.toggle("selected", room.info.room_id === selected);
+  for (const [key, room] of rooms) {
+    if (!room.row) body.append(makeRow(key, room));
+    room.row.children[3].textContent = `${room.info.players} / ${room.info.max_players}`;
+    room.row.classList.toggle("selected", key === selected);
     drawChart(room.canvas, room.points);
   }
   $("no-rooms").hidden = rooms.size > 0;
   $("node-id").textContent = node.id ?? "-";
   $("node-state").textContent = node.state ?? "-";
-  $("node-rooms").textContent = String(rooms.size);
+  $("node-rooms").textContent = String([...rooms.values()].filter((r) => r.node === node.id).length);
   $("node-players").textContent = String(node.players);
   const list = $("nodes");
   list.replaceChildren();
   for (const n of nodes) {
     const item = document.createElement("li");
-    item.textContent = `${n.node_id}: ${n.rooms}/${n.capacity} rooms, ${n.players} players, ` +
-      `tick p99 ${n.tick_ms_p99.toFixed(2)} ms${n.draining ? ", draining" : ""}`;
-    item.classList.toggle("offline", n.draining);
+    item.dataset.node = n.node_id;
+    const text = document.createElement("span");
+    const error = nodeErrors.get(n.node_id);
+    text.textContent = `${n.node_id}${n.node_id === node.id ? " (this node)" : ""}: ${n.rooms}/${n.capacity} rooms, ` +
+      `${n.players} players, tick p99 ${n.tick_ms_p99.toFixed(2)} ms${n.draining ? ", draining" : ""}` +
+      (error ? ` - unreachable: ${error}` : "");
+    item.classList.toggle("offline", n.draining || Boolean(error));
+    item.append(text);
+    if (!n.draining) {
+      const drainButton = document.createElement("button");
+      drainButton.textContent = "Drain";
+      drainButton.className = "danger drain-node";
+      drainButton.addEventListener("click", () => drainNode(n.node_id).catch(showError));
+      item.append(" ", drainButton);
+    }
     list.append(item);
   }
 }
@@ -179,10 +203,11 @@ async function renderDetail() {
   const room = selected && rooms.get(selected);
   $("detail").hidden = !room;
   if (!room) return;
-  $("detail-id").textContent = selected;
+  const key = selected;
+  $("detail-id").textContent = `${room.info.room_id} on ${room.node}`;
   drawChart($("detail-chart"), room.points);
-  const detail = await api("GET", `/v1/rooms/${encodeURIComponent(selected)}`);
-  if (!detail || selected !== detail.room_id) return;
+  const detail = await api("GET", roomPath(room));
+  if (!detail || selected !== key) return;
   fillList($("detail-options"), [
     ["game", detail.game], ["status", detail.status], ["tick", detail.tick], ["tick rate", `${detail.tick_rate} Hz`],
     ["max players", detail.max_players], ["created", detail.created_at], ["overruns", detail.statistics.overruns],
@@ -199,31 +224,38 @@ async function renderDetail() {
     const kick = document.createElement("button");
     kick.textContent = "Kick";
     kick.className = "danger kick";
-    const roomId = detail.room_id;
-    kick.addEventListener("click", () => kickPlayer(roomId, p.id, p.name).catch(showError));
+    kick.addEventListener("click", () => kickPlayer(room, p.id, p.name).catch(showError));
     item.append(label, " ", kick);
     players.append(item);
   }
 }
 
-function select(roomId) {
-  selected = roomId;
+function select(key) {
+  selected = key;
   renderRooms();
   renderDetail().catch(showError);
 }
 
-async function closeRoom(roomId) {
-  if (!window.confirm(`Close room ${roomId}? Its players are disconnected (4102).`)) return;
-  await api("DELETE", `/v1/rooms/${encodeURIComponent(roomId)}?reason=${encodeURIComponent("closed from the console")}`);
-  setStatus(`closing ${roomId}`);
+async function closeRoom(room) {
+  const roomId = room.info.room_id;
+  if (!window.confirm(`Close room ${roomId} on ${room.node}? Its players are disconnected (4102).`)) return;
+  await api("DELETE", `${roomPath(room)}?reason=${encodeURIComponent("closed from the console")}`);
+  setStatus(`closing ${roomId} on ${room.node}`);
 }
 
-async function kickPlayer(roomId, playerId, name) {
+async function kickPlayer(room, playerId, name) {
+  const roomId = room.info.room_id;
   if (!window.confirm(`Kick ${name} (#${playerId}) from ${roomId}? Their session ends (4108).`)) return;
-  const path = `/v1/rooms/${encodeURIComponent(roomId)}/players/${playerId}`;
+  const path = `${roomPath(room)}/players/${playerId}`;
   await api("DELETE", `${path}?reason=${encodeURIComponent("removed from the console")}`);
   setStatus(`kicked ${name} from ${roomId}`);
   await renderDetail();
+}
+
+async function drainNode(nodeId) {
+  if (!window.confirm(`Drain node ${nodeId}? It takes no new rooms until restarted; running rooms play on.`)) return;
+  await api("POST", `${nodePath(nodeId)}/drain`);
+  await refresh();
 }
 
 async function drain() {
@@ -232,24 +264,41 @@ async function drain() {
   await refresh();
 }
 
+// One node's rooms; a node that cannot answer (gone, unreachable) is noted
+// in the node list and keeps its rooms off the table, without stopping the
+// others' refresh.
+async function nodeRooms(nodeId) {
+  try {
+    const list = await listRooms(nodePath(nodeId));
+    nodeErrors.delete(nodeId);
+    return list.map((info) => [nodeId, info]);
+  } catch (error) {
+    if (error.status === 401) throw error;
+    nodeErrors.set(nodeId, error.message);
+    return [];
+  }
+}
+
 async function refresh() {
-  const [list, ready, cluster] = await Promise.all([listRooms(), api("GET", "/readyz"), api("GET", "/v1/nodes")]);
+  const [ready, cluster] = await Promise.all([api("GET", "/readyz"), api("GET", "/v1/nodes")]);
   node.state = ready ? ready.status : null;
   nodes = cluster && cluster.nodes ? cluster.nodes : [];
-  node.id = list.length ? list[0].node_id : node.id;
-  node.players = list.reduce((sum, r) => sum + r.players, 0);
+  node.id = cluster && cluster.this_node ? cluster.this_node : node.id;
+  const listed = (await Promise.all(nodes.map((n) => nodeRooms(n.node_id)))).flat();
+  node.players = listed.filter(([nodeId]) => nodeId === node.id).reduce((sum, [, r]) => sum + r.players, 0);
   const seen = new Set();
-  for (const info of list) {
-    seen.add(info.room_id);
-    const room = rooms.get(info.room_id) ?? { info, timed: null, tick: 0, points: [], row: null, canvas: null };
+  for (const [nodeId, info] of listed) {
+    const key = roomKey(nodeId, info.room_id);
+    seen.add(key);
+    const room = rooms.get(key) ?? { node: nodeId, info, timed: null, tick: 0, points: [], row: null, canvas: null };
     room.info = info;
-    rooms.set(info.room_id, room);
+    rooms.set(key, room);
   }
-  for (const [id, room] of rooms) {
-    if (!seen.has(id)) {
+  for (const [key, room] of rooms) {
+    if (!seen.has(key)) {
       room.row?.remove();
-      rooms.delete(id);
-      if (selected === id) selected = null;
+      rooms.delete(key);
+      if (selected === key) selected = null;
     }
   }
   await Promise.all([...rooms.values()].map((room) =>
@@ -297,10 +346,12 @@ window.tickroomConsole = {
     return {
       connected: polling !== null,
       node: { ...node },
-      nodes: nodes.map((n) => ({ id: n.node_id, rooms: n.rooms, players: n.players, draining: n.draining })),
-      selected,
+      nodes: nodes.map((n) => ({
+        id: n.node_id, rooms: n.rooms, players: n.players, draining: n.draining, error: nodeErrors.get(n.node_id) ?? null,
+      })),
+      selected: selected && rooms.has(selected) ? rooms.get(selected).info.room_id : null,
       rooms: [...rooms.values()].map((r) => ({
-        id: r.info.room_id, players: r.info.players, labels: r.info.labels, tick: r.tick, points: r.points.length,
+        id: r.info.room_id, node: r.node, players: r.info.players, labels: r.info.labels, tick: r.tick, points: r.points.length,
       })),
       status: $("status").textContent,
     };
