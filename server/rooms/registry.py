@@ -303,9 +303,10 @@ class RoomRegistry:
     async def _join(self, join: m.Join, link: ClientLink, address: str | None = None) -> JoinAccepted:
         room = self._rooms.get(join.room) if join.room else None
         if room is None and join.room:
-            await self.hosting.locate(
-                join.room, rejoin=join.session is not None
-            )  # raises when another node has (or had) it
+            # Raises when another node has (or had) it. It may ask Redis: a
+            # join for the same name may have created the room here meanwhile.
+            await self.hosting.locate(join.room, rejoin=join.session is not None)
+            room = self._rooms.get(join.room)
         if join.session is not None:
             if room is None:
                 raise JoinRefused(Code.SESSION_UNKNOWN, "the session's room is not on this server")

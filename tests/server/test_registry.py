@@ -10,7 +10,7 @@ import tickroom.simulation.games
 from tests.fakes import FakeLink
 from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code
-from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry
+from tickroom.server.rooms.registry import LocalHosting, RegistryConfig, RoomRegistry
 from tickroom.server.rooms.room import JoinRefused, RoomConfig
 from tickroom.simulation.games.arena import Arena
 
@@ -195,3 +195,27 @@ async def test_concurrent_quick_matches_for_the_last_seat_open_a_new_room(regist
         nursery.start_soon(join_late, "late-b")
     assert refused == []
     assert len(set(joined)) == 2
+
+
+class SlowHosting(LocalHosting):
+    """Locating a room takes a round trip, as it does through Redis."""
+
+    async def locate(self, room_id: str, *, rejoin: bool) -> None:
+        await trio.sleep(0.01)
+
+
+async def test_two_joins_that_create_the_same_room_at_once_both_get_in(nursery, autojump_clock):
+    registry = RoomRegistry(
+        RegistryConfig(room=RoomConfig(tick_rate=RATE, max_players=MAX_PLAYERS)), hosting=SlowHosting()
+    )
+    await nursery.start(registry.run)
+    links: list[FakeLink] = []
+
+    async def join_lobby(name: str) -> None:
+        links.append(await join(registry, room="raced", name=name))
+
+    async with trio.open_nursery() as joins:
+        joins.start_soon(join_lobby, "ada")
+        joins.start_soon(join_lobby, "bob")
+    assert len(links) == 2 and len(registry.rooms()) == 1
+    assert {link.accepted.room_id for link in links} == {"raced"}
