@@ -112,7 +112,8 @@ async def test_paused_node_cannot_overwrite_the_new_owner_and_hands_its_clients_
                                      timeout=RECOVERY_DEADLINE_S, what="node B to recover the room")  # fmt: skip
                     await eventually(lambda: client.url == b.url, timeout=RECOVERY_DEADLINE_S, what="the move")
                     with trio.fail_after(RECOVERY_DEADLINE_S):
-                        await client.next_world(after=client.world.tick)
+                        world = client.world  # None until the rejoin's full snapshot
+                        await client.next_world(after=world.tick if world is not None else None)
                 finally:
                     os.kill(a.proc.pid, signal.SIGCONT)
                 # A wakes up past its lease: its fenced writes are refused and it

@@ -59,8 +59,9 @@ async def keep_playing(client, gaps: list[float], stop: trio.Event) -> None:
     longest wait for a world (the interruption of play)."""
     while not stop.is_set():
         began = trio.current_time()
-        await client.send_input(mx=1.0, my=0.0)
-        await client.next_world(after=client.world.tick)
+        await client.send_input(mx=1.0, my=0.0)  # dropped (returns at once) while the client rejoins
+        world = client.world  # None while a rejoin waits for its full snapshot
+        await client.next_world(after=world.tick if world is not None else None)
         gaps[0] = max(gaps[0], trio.current_time() - began)
 
 
