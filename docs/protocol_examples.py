@@ -13,8 +13,8 @@ output is the same on every run.
 tests/protocol/test_protocol_doc.py regenerates the blocks and checks that each
 one appears verbatim in docs/protocol.md, so the page cannot drift from the code.
 
-The scenario mirrors what a room does (server/rooms/room.py, Room._tick and
-Room._admit) without sockets or trio:
+The scenario mirrors what a room does (server/rooms/room.py, Room._tick, and
+server/rooms/seating.py, admit) without sockets or trio:
 
     tick 0   "ada" (entity 1) and "bob" (entity 2) join room "lobby";
              bob's client sends "join" and gets a "welcome"

@@ -40,7 +40,7 @@ Send = tuple[int, ClientLink, bytes, int]  # player id, link, shared payload, ne
 
 
 class DurableAcks:
-    """One room's SnapshotGate (tickroom.server.rooms.room) under
+    """One room's SnapshotGate (tickroom.server.rooms.broadcast) under
     ``--durable-acks``. Called by the room's tick (``deliver``) and by the
     node's writer (``durable``), both in the trio thread; neither blocks."""
 

@@ -9,74 +9,50 @@ the registry's methods never block. The API is given what it reads, each
 through a narrow protocol below (the rooms, the node's health, the
 placement) and the metrics and secrets it uses; it knows nothing of the node
 that wires them.
+
+This module holds the dispatcher, the one ROUTES table, and the routes of
+health, allocation, rooms and tickets; the games' routes are in
+tickroom.server.control.game_routes, the operator console's (kick, tick
+times, the nodes, any node's rooms) in tickroom.server.control.console_routes,
+and what they share (HTTPError, Rooms) in tickroom.server.control.routing.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
 
 from tickroom.protocol.errors import Code
 from tickroom.protocol.tickets import sign_ticket
-from tickroom.server.cluster.store.base import StoreUnavailable
 from tickroom.server.control import validation
 from tickroom.server.control.auth import PUBLIC_PATHS, Refusal, authorized, body_refusal, browser_refusal
 from tickroom.server.control.console import CONSOLE_PATH, console_app
+from tickroom.server.control.console_routes import ConsoleRoutes
 from tickroom.server.control.demo_page import answer_lifespan, handles, web_app
-from tickroom.server.control.node_proxy import NodeCallFailed, NodeProxy
+from tickroom.server.control.game_routes import GameRoutes
 from tickroom.server.control.nodes import NodeDirectory
+from tickroom.server.control.routing import Handler, Response, query_pairs, room_or_404, template_pattern
+from tickroom.server.control.routing import HTTPError as HTTPError
+from tickroom.server.control.routing import Rooms as Rooms
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
 from tickroom.server.rooms.game_catalog import GameCatalog
-from tickroom.server.rooms.game_hooks import SignalError
 from tickroom.server.rooms.placement import Allocation, AllocationRefused, NoCapacity, Placement
-from tickroom.server.rooms.room import Room
 
 log = logging.getLogger("tickroom.server.control")
 
 
-class HTTPError(Exception):
-    def __init__(
-        self, status: int, reason: str, message: str, headers: list[tuple[bytes, bytes]] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.headers = headers or []
-
-
-Response = tuple[int, Any]  # (status, JSON value)
 FORWARDED_HEADER = b"x-tickroom-forwarded"  # tickroom.server.cluster.placement.FORWARDED_HEADER, as ASGI spells it
-_PARAM = re.compile(r"\{(\w+)\}")
-_PARAM_RE = r"(?P<\1>[A-Za-z0-9_.:-]{1,64})"  # every path parameter is a room, node or player id
 
 
 def rfc3339(unix_s: float) -> str:
     return datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class Rooms(Protocol):
-    """What the API reads and asks of the room registry (tickroom.server.rooms.registry)."""
-
-    @property
-    def taking_rooms(self) -> bool: ...
-
-    def get(self, room_id: str) -> Room | None: ...
-
-    def rooms(self) -> list[Room]: ...
-
-    def close(self, room_id: str, code: Code, reason: str) -> bool: ...
-
-    def stop_taking_rooms(self) -> None: ...
 
 
 class Health(Protocol):
@@ -150,18 +126,20 @@ class ControlAPI:
         self.api_key = api_key
         self.ticket_secret = ticket_secret
         self.clock = clock  # unix seconds, for ticket expiries
-        self.node_directory = nodes
-        # The other nodes' rooms, with the same key (the cluster shares one).
-        self.node_proxy = NodeProxy(nodes, api_key=api_key) if nodes is not None else None
+        self.game_routes = GameRoutes(games=self.games, rooms=rooms)
+        self.console_routes = ConsoleRoutes(rooms=rooms, here=self, nodes=nodes, api_key=api_key)
         # /metrics names every room, and a room id is all a client needs to
         # join a client-created room: --metrics-need-key puts it behind the key.
         self.public_paths = PUBLIC_PATHS - {"/metrics"} if metrics_need_key and api_key else PUBLIC_PATHS
-        self.routes: list[tuple[str, str, Callable[..., Awaitable[Response]]]] = [
-            (method, template, getattr(self, name)) for method, template, name in ROUTES
+        # Each route's handler, by its name in ROUTES, from this module or a route module's.
+        handlers = (self, self.game_routes, self.console_routes)
+        self.routes: list[tuple[str, str, Handler]] = [
+            (method, template, next(getattr(h, name) for h in handlers if hasattr(h, name)))
+            for method, template, name in ROUTES
         ]
         self._web = web_app()
         self._console = console_app()
-        self._patterns = [re.compile(_PARAM.sub(_PARAM_RE, template)) for _, template, _ in self.routes]
+        self._patterns = [template_pattern(template) for _, template, _ in self.routes]
 
     # -- ASGI ------------------------------------------------------------------
 
@@ -211,7 +189,7 @@ class ControlAPI:
         })  # fmt: skip
         await send({"type": "http.response.body", "body": payload if scope["method"] != "HEAD" else b""})
 
-    def _route(self, scope) -> tuple[Callable[..., Awaitable[Response]], dict[str, str]]:
+    def _route(self, scope) -> tuple[Handler, dict[str, str]]:
         path, method = scope["path"], scope["method"]
         allowed = []
         for (route_method, _, handler), pattern in zip(self.routes, self._patterns, strict=True):
@@ -290,7 +268,7 @@ class ControlAPI:
         }
 
     async def list_rooms(self, scope, body) -> Response:
-        query = validation.list_query(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        query = validation.list_query(query_pairs(scope))
         matching = []
         for room in sorted(self.rooms.rooms(), key=lambda r: r.room_id):
             if query.after is not None and room.room_id <= query.after:
@@ -312,10 +290,8 @@ class ControlAPI:
         return 200, {"rooms": rooms, "next_cursor": validation.encode_cursor(page[-1].room_id) if more else None}
 
     async def close_room(self, scope, body, room_id: str) -> Response:
-        reason = validation.close_reason(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-        room = self.rooms.get(room_id)
-        if room is None:
-            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
+        reason = validation.close_reason(query_pairs(scope))
+        room_or_404(self.rooms, room_id)
         # False means the room's inbox is closed or full: it is ending anyway.
         if self.rooms.close(room_id, Code.ROOM_CLOSED, reason):
             log.info("control API: closing room %s", room_id)
@@ -337,158 +313,6 @@ class ControlAPI:
         issued = {p: sign_ticket(key, room_id, p, expires, secrets.token_urlsafe(12)) for p in request.players}
         self.node_metrics.tickets_issued.inc(len(issued))
         return 200, {"room_id": room_id, "ws_url": allocation.ws_url, "tickets": issued, "expires_at": rfc3339(expires)}
-
-    # -- games -----------------------------------------------------------------
-
-    async def list_games(self, scope, body) -> Response:
-        """``GET /v1/games``: the games this node runs, with their input
-        fields, components and option schema (what ``options`` may hold)."""
-        return 200, {"games": self.games.describe(), "default": self.games.default}
-
-    # -- signals -----------------------------------------------------------------
-
-    async def signal_room(self, scope, body, room_id: str) -> Response:
-        """``POST /v1/rooms/{room_id}/signal``: hand a small JSON object to
-        the room's game (its ``on_signal``) at the room's next tick and answer
-        with the game's reply. Bounded: a body of at most
-        validation.MAX_SIGNAL_BYTES, an answer of at most 16 KiB, a wait of at
-        most tickroom.server.rooms.room_signals.SIGNAL_TIMEOUT_S."""
-        data = validation.signal(body)
-        room = self.rooms.get(room_id)
-        if room is None:
-            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
-        try:
-            answer = await room.signal(data)
-        except SignalError as exc:
-            status, headers = _SIGNAL_ERRORS[exc.reason]
-            raise HTTPError(status, exc.reason, exc.message, headers) from None
-        return 200, {"room_id": room_id, "answer": answer}
-
-    # -- the operator console ----------------------------------------------------
-
-    async def kick_player(self, scope, body, room_id: str, player_id: str) -> Response:
-        """``DELETE /v1/rooms/{id}/players/{player}``: remove one player (its
-        connection closes with 4108 KICKED and the reason; its session ends)."""
-        reason = validation.kick_reason(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-        room = self.rooms.get(room_id)
-        if room is None:
-            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
-        pid = int(player_id) if player_id.isdigit() and len(player_id) <= 10 else None
-        if pid is None or all(p.id != pid for p in room.players):
-            raise HTTPError(404, "player_not_found", f"no player {player_id!r} in room {room_id!r}")
-        if not room.request_kick(pid, reason):
-            raise HTTPError(
-                503, "room_busy", f"room {room_id!r} is closing or too busy; retry", [(b"retry-after", b"1")]
-            )
-        log.info("control API: kicking player %d from room %s", pid, room_id)
-        return 202, {"room_id": room_id, "player": pid, "status": "kicking"}
-
-    async def list_nodes(self, scope, body) -> Response:
-        """``GET /v1/nodes``: the cluster's nodes from its Redis registry
-        (with --redis-url), else this node alone."""
-        if self.node_directory is None:
-            raise HTTPError(404, "not_found", "this API lists no nodes")
-        try:
-            nodes = await self.node_directory.nodes()
-        except StoreUnavailable as exc:
-            raise HTTPError(503, "store_unavailable", f"cannot read the node registry: {exc}") from None
-        return 200, {"nodes": [asdict(node) for node in nodes], "this_node": self.node_directory.node_id}
-
-    async def room_tick_times(self, scope, body, room_id: str) -> Response:
-        """``GET /v1/rooms/{id}/tick-times?after=N``: the durations of the
-        room's ticks timed after its N-th (all it keeps when N is absent or
-        too old: the newest 2048), for the console's live chart. ``timed``
-        is the count to pass as ``after`` next time."""
-        room = self.rooms.get(room_id)
-        if room is None:
-            raise HTTPError(404, "room_not_found", f"no room {room_id!r} on this node")
-        after = validation.tick_times_after(parse_qsl(scope["query_string"].decode("latin-1")))
-        timed = room.ticks_timed
-        durations = list(room.tick_durations)  # a copy: the room appends on the same thread, never meanwhile
-        new = len(durations) if after is None else max(0, min(timed - after, len(durations)))
-        return 200, {
-            "room_id": room_id,
-            "tick": room.statistics().tick,
-            "timed": timed,
-            "tick_ms": [round(d * 1e3, 4) for d in durations[len(durations) - new :]],
-        }
-
-    # -- any node's rooms (the console's cluster view) ---------------------------
-
-    async def node_list_rooms(self, scope, body, node_id: str) -> Response:
-        """``GET /v1/nodes/{node}/rooms``: ``GET /v1/rooms`` of that node."""
-        return await self._on_node(scope, body, node_id, ("v1", "rooms"), "GET", self.list_rooms)
-
-    async def node_get_room(self, scope, body, node_id: str, room_id: str) -> Response:
-        """``GET /v1/nodes/{node}/rooms/{id}``: ``GET /v1/rooms/{id}`` of that node."""
-        return await self._on_node(
-            scope, body, node_id, ("v1", "rooms", room_id), "GET", self.get_room, room_id=room_id
-        )
-
-    async def node_close_room(self, scope, body, node_id: str, room_id: str) -> Response:
-        """``DELETE /v1/nodes/{node}/rooms/{id}``: ``DELETE /v1/rooms/{id}`` of that node."""
-        path = ("v1", "rooms", room_id)
-        return await self._on_node(scope, body, node_id, path, "DELETE", self.close_room, room_id=room_id)
-
-    async def node_room_tick_times(self, scope, body, node_id: str, room_id: str) -> Response:
-        """``GET /v1/nodes/{node}/rooms/{id}/tick-times``: that node's answer."""
-        path = ("v1", "rooms", room_id, "tick-times")
-        return await self._on_node(scope, body, node_id, path, "GET", self.room_tick_times, room_id=room_id)
-
-    async def node_kick_player(self, scope, body, node_id: str, room_id: str, player_id: str) -> Response:
-        """``DELETE /v1/nodes/{node}/rooms/{id}/players/{player}``: that node's kick."""
-        path = ("v1", "rooms", room_id, "players", player_id)
-        return await self._on_node(
-            scope, body, node_id, path, "DELETE", self.kick_player, room_id=room_id, player_id=player_id
-        )
-
-    async def node_drain(self, scope, body, node_id: str) -> Response:
-        """``POST /v1/nodes/{node}/drain``: ``POST /v1/drain`` of that node."""
-        return await self._on_node(scope, body, node_id, ("v1", "drain"), "POST", self.drain)
-
-    async def _on_node(
-        self,
-        scope,
-        body: bytes,
-        node_id: str,
-        path: tuple[str, ...],
-        method: str,
-        here: Callable[..., Awaitable[Response]],
-        **params: str,
-    ) -> Response:
-        """The call on ``node_id``: answered by ``here`` when that is this
-        node, else forwarded to it (tickroom.server.control.node_proxy) and
-        its answer passed back, its errors as they are."""
-        if self.node_directory is None or self.node_proxy is None:
-            raise HTTPError(404, "not_found", "this API lists no nodes")
-        if node_id == self.node_directory.node_id:
-            return await here(scope, body, **params)
-        query = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
-        try:
-            node = await self.node_proxy.find(node_id)
-            answer = await self.node_proxy.call(node, method, path, query)
-        except NodeCallFailed as exc:
-            raise HTTPError(exc.status, exc.reason, exc.message) from None
-        except StoreUnavailable as exc:
-            raise HTTPError(503, "store_unavailable", f"cannot read the node registry: {exc}") from None
-        if answer.status >= 400:
-            error = answer.body if isinstance(answer.body, dict) else {}
-            reason, message = (
-                str(error.get("reason", "node_error")),
-                str(error.get("error", f"node {node_id!r} answered {answer.status}")),
-            )
-            raise HTTPError(answer.status, reason, message, answer.headers)
-        return answer.status, answer.body
-
-
-# A signal the room could not answer: status and headers by SignalError.reason.
-_SIGNAL_ERRORS: dict[str, tuple[int, list[tuple[bytes, bytes]]]] = {
-    "room_busy": (503, [(b"retry-after", b"1")]),
-    "room_closing": (409, []),
-    "signal_timeout": (504, []),
-    "signal_unsupported": (422, []),
-    "signal_failed": (500, []),
-}
 
 
 def _allocation_json(allocation: Allocation) -> dict[str, Any]:

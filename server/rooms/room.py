@@ -10,8 +10,9 @@ requests; when full, the request is refused; the room lives.
 
 The tick (``_tick``): read inputs -> reap gone players -> apply inputs ->
 step -> carry out the game's requests -> record the snapshot -> send each
-client its delta. The game's optional hooks (drop, rejoin, end, signal) and
-its requests (end the match, kick, labels) are in
+client its delta (tickroom.server.rooms.broadcast). Joins are seated
+(admitted, welcomed) by tickroom.server.rooms.seating. The game's optional
+hooks (drop, rejoin, end, signal) and its requests (end the match, kick, labels) are in
 tickroom.server.rooms.game_hooks and tickroom.simulation.room_requests, carried
 out by tickroom.server.rooms.game_requests; signals travel through
 tickroom.server.rooms.room_signals; the room's value types (config, join
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -36,11 +36,12 @@ from typing import Any, Protocol
 import trio
 
 from tickroom.protocol import messages as m
-from tickroom.protocol.codec import encode_welcome, finish_snapshot
 from tickroom.protocol.delta import WorldState
 from tickroom.protocol.errors import Code
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
+from tickroom.server.rooms.broadcast import SnapshotGate as SnapshotGate
+from tickroom.server.rooms.broadcast import broadcast
 from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
 from tickroom.server.rooms.game_requests import carry_out, kick_player
 from tickroom.server.rooms.input_batch import InputBatcher
@@ -52,10 +53,11 @@ from tickroom.server.rooms.room_types import ACK_TIMEOUT_S as ACK_TIMEOUT_S
 from tickroom.server.rooms.room_types import IDLE_CLOSE_S as IDLE_CLOSE_S
 from tickroom.server.rooms.room_types import REJOIN_GRACE_S as REJOIN_GRACE_S
 from tickroom.server.rooms.room_types import JoinAccepted, JoinRefused, RoomConfig, RoomStatistics, TickProfile
+from tickroom.server.rooms.seating import JoinRequest, answer_join, refuse_join
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.server.rooms.views import TickViews, split_views
-from tickroom.simulation.game import Game, GameFull, InputBatch, JoinRejected, View
+from tickroom.simulation.game import Game, InputBatch, View
 
 log = logging.getLogger(__name__)
 
@@ -63,26 +65,10 @@ JOIN_TIMEOUT_S = 10.0  # a room that does not answer a join in this time is stuc
 CONTROL_BUFFER = 64  # pending join/close requests per room
 
 
-class SnapshotGate(Protocol):
-    def deliver(self, tick: int, sends: list[tuple[int, ClientLink, bytes, int]]) -> None:
-        """Hand tick ``tick``'s snapshots to their clients, now or later:
-        per connected player (player id, link, the shared payload for its
-        baseline, the newest input seq applied). Must not block: the tick
-        never waits (tickroom.server.cluster.durable_acks holds them until
-        the inputs they acknowledge are stored)."""
-
-
 class TickObserver(Protocol):
     def ticked(self, room: Room, batch: InputBatch, room_events: list[list[Any]]) -> None:
         """Called after each step with its inputs and the joins/leaves
         (["join", pid, name] / ["leave", pid]) applied before it, in order."""
-
-
-@dataclass(frozen=True)
-class _JoinRequest:
-    join: m.Join
-    link: ClientLink
-    reply: trio.MemorySendChannel
 
 
 @dataclass(frozen=True)
@@ -150,7 +136,7 @@ class Room:
         """
         reply_send, reply_recv = trio.open_memory_channel(1)
         try:
-            self._control_send.send_nowait(_JoinRequest(join, link, reply_send))
+            self._control_send.send_nowait(JoinRequest(join, link, reply_send))
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
             raise JoinRefused(
                 Code.ROOM_FULL if not self.closed else Code.ROOM_CLOSED, "room is busy or closing"
@@ -314,7 +300,7 @@ class Room:
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)
         self.history.record(world, tagged, self._split_views(view, world))
         t3 = clock()
-        self._broadcast()
+        broadcast(self.players, self.history, self.snapshot_gate, tick)
         self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
 
     def _collect_inputs(self) -> InputBatch:
@@ -362,26 +348,6 @@ class Room:
         visibility = self._visibility(view)
         return None if visibility is None else split_views(world, visibility, view.ids, self.schema)
 
-    def _broadcast(self) -> None:
-        history = self.history
-        gate = self.snapshot_gate
-        if gate is None and not history.per_player:
-            # The common path, kept tight: one shared payload per baseline.
-            for player, link in self.players.connected():
-                base = history.baseline_for(player.acked)
-                link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
-            return
-        sends = []
-        for player, link in self.players.connected():
-            base = history.baseline_for(player.acked)
-            payload = history.payload_for(player.id, base) if history.per_player else history.shared_payload(base)
-            sends.append((player.id, link, payload, player.last_seq))
-        if gate is not None:
-            gate.deliver(self.game.tick, sends)  # held until the inputs they acknowledge are stored
-            return
-        for _, link, payload, seq in sends:
-            link.offer(finish_snapshot(payload, seq))
-
     # -- control ---------------------------------------------------------------
 
     def _refuse_pending_joins(self) -> None:
@@ -392,11 +358,8 @@ class Room:
                 return
             if isinstance(request, SignalRequest):
                 self._signals.refuse(request)
-            elif isinstance(request, _JoinRequest):
-                try:
-                    request.reply.send_nowait(JoinRefused(Code.ROOM_CLOSED, "room closed"))
-                except (trio.WouldBlock, trio.BrokenResourceError):
-                    pass
+            elif isinstance(request, JoinRequest):
+                refuse_join(request)
 
     def _drain_control(self) -> None:
         while not self.closed:
@@ -407,7 +370,7 @@ class Room:
             self._handle_control(request)
             self._carry_out_requests()
 
-    def _handle_control(self, request: _JoinRequest | _CloseRequest | SignalRequest | _KickRequest) -> None:
+    def _handle_control(self, request: JoinRequest | _CloseRequest | SignalRequest | _KickRequest) -> None:
         if isinstance(request, _CloseRequest):
             self.kick_all(request.code, request.reason)
             self.end_reason = END_REASONS.get(request.code, "closed")
@@ -419,83 +382,18 @@ class Room:
         if isinstance(request, _KickRequest):
             kick_player(self, request.player_id, request.reason)
             return
-        failure: Exception | None = None
-        try:
-            result: JoinAccepted | JoinRefused = self._admit(request.join, request.link)
-        except JoinRefused as exc:
-            result = exc
-        except Exception as exc:  # noqa: BLE001 - answered first, then re-raised to the room's fence
-            # A bug past the game's join (our own): the joiner hears at once
-            # rather than waiting out JOIN_TIMEOUT_S, then the fence closes the room.
-            result, failure = JoinRefused(Code.INTERNAL_ERROR, "the room failed while admitting you"), exc
-        try:
-            request.reply.send_nowait(result)
-        except (trio.WouldBlock, trio.BrokenResourceError):
-            # The connection gave up waiting: it never learns it joined, its
-            # link gives no inputs and, once closed, is reaped like any other.
-            pass
-        if failure is not None:
-            raise failure
+        answer_join(self, request)
 
-    def _admit(self, join: m.Join, link: ClientLink) -> JoinAccepted:
-        if join.session is not None:
-            player = self.players.by_session(join.session)
-            if player is None:
-                raise JoinRefused(Code.SESSION_UNKNOWN, "unknown or expired session token")
-            if player.link is not None and not player.link.closed:
-                player.link.kick(Code.SESSION_REPLACED, "this session joined on another connection")
-            self.players.attach(player, link, self.game.tick)
-            # Resume deltas from the newest world the client still holds.
-            player.acked = join.ack if self.history.holds(join.ack) else m.NO_TICK
-            self.hooks.rejoined(player.id)
-        else:
-            try:
-                pid = self.game.join(join.name)
-            except GameFull:
-                raise JoinRefused(Code.ROOM_FULL, f"room {self.room_id} is full") from None
-            except JoinRejected as exc:
-                raise JoinRefused(Code.JOIN_REJECTED, exc.reason) from None
-            except Exception:  # the game's bug in join(): refuse this join, the room plays on
-                log.exception(
-                    "room %s: the game's join() raised; join refused", self.room_id,
-                    extra={"room_id": self.room_id, "tick": self.game.tick, "game": self.game.name},
-                )  # fmt: skip
-                raise JoinRefused(Code.INTERNAL_ERROR, "the game failed to admit you; the room plays on") from None
-            player = Player(id=pid, name=join.name or f"player-{pid}", session=secrets.token_urlsafe(18))
-            self.players.add(player)
-            self.players.attach(player, link, self.game.tick)
-            self._room_events.append(["join", pid, player.name])
-            log.info("room %s: %s joined as %d", self.room_id, player.name, pid)
-        link.send(
-            encode_welcome(
-                m.Welcome(
-                    version=m.PROTOCOL_VERSION,
-                    room=self.room_id,
-                    game=self.game.name,
-                    player=player.id,
-                    session=player.session,
-                    tick_rate=self.config.tick_rate,
-                    tick=self.game.tick,
-                    schema=self.schema.describe(),
-                    inputs=self.input_fields.describe(),
-                    players=[[p.id, p.name] for p in self.players],
-                    options=dict(self.game.config.options),
-                )
-            )
-        )
-        return JoinAccepted(
-            room_id=self.room_id,
-            player=player.id,
-            input_fields=self.input_fields,
-            tick_rate=self.config.tick_rate,
-            room_tick=lambda: self.game.tick,
-        )
+    def record_event(self, event: list[Any]) -> None:
+        """Queue a join or leave event (["join", pid, name] / ["leave", pid])
+        for the next tick's snapshot and observer."""
+        self._room_events.append(event)
 
     def remove_player(self, player: Player, why: str) -> None:
         """Remove ``player`` for good (no rejoin): the game's ``leave`` and a leave event."""
         self.players.remove(player)
         self.game.leave(player.id)
-        self._room_events.append(["leave", player.id])
+        self.record_event(["leave", player.id])
         log.info("room %s: %s (%d) %s", self.room_id, player.name, player.id, why)
 
     def _carry_out_requests(self) -> None:

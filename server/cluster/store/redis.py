@@ -1,4 +1,5 @@
-"""The Redis store: the only module that imports redis.
+"""The Redis store: with its Lua scripts (redis_scripts.py), the only code
+that imports redis.
 
 redis-py's asyncio client does not run under trio, so its sync client runs in
 worker threads (``trio.to_thread.run_sync``) behind a CapacityLimiter that
@@ -15,7 +16,8 @@ writes acknowledged by the old master may be missing (replication is
 asynchronous) and re-anchors its rooms (tickroom.server.cluster.failover).
 
 Key layout (every key of one room shares the hash tag ``{room_id}``, so the
-Lua scripts, which touch several of them, work on Redis Cluster):
+Lua scripts of server/cluster/store/redis_scripts.py, which touch several of
+them, work on Redis Cluster):
 
     tickroom:{room}:epoch   INT     the fencing token; only grows
     tickroom:{room}:lease   STRING  "<epoch>|<node id>", PX = lease TTL
@@ -49,6 +51,7 @@ from tickroom.server.cluster.store.base import (
     StoreUnavailable,
     Write,
 )
+from tickroom.server.cluster.store.redis_scripts import FencedScripts
 from tickroom.server.cluster.store.redis_url import (
     is_cluster_url,
     is_sentinel_url,
@@ -60,71 +63,6 @@ PREFIX = "tickroom"
 MAX_THREADS = 16  # concurrent Redis calls per node
 SOCKET_TIMEOUT_S = 2.0  # a dead Redis frees the thread after this long
 EPOCH_KEEP_S = 7 * 24 * 3600  # a room's epoch outlives the room, for reused ids
-
-# Every fenced script starts the same way: the caller's epoch must be the room's.
-_FENCE = "if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end\n"
-# And the writer's (KEYS[2]: the lease, ARGV[2]: the writer's node id, '' for
-# the epoch alone): a live lease naming another node refuses the write even
-# at the same epoch (a promotion that lost a claim's INCR hands that epoch
-# number out again; the first holder's writes must not land for TTL/3).
-_OWNER_FENCE = (
-    _FENCE
-    + """
-if ARGV[2] ~= '' then
-  local holder = redis.call('GET', KEYS[2])
-  if holder and holder ~= ARGV[1] .. '|' .. ARGV[2] then return 0 end
-end
-"""
-)
-
-# KEYS: epoch, lease. ARGV: node, ttl_ms, epoch_keep_s.
-_CLAIM = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local e = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('SET', KEYS[2], e .. '|' .. ARGV[1], 'PX', ARGV[2])
-return e
-"""
-# KEYS: epoch, lease. ARGV: epoch, node, ttl_ms, epoch_keep_s.
-# A live lease naming another node with the same epoch refuses too: after a
-# promotion that lost a claim's INCR, the next claim hands out that epoch
-# number again, and the first holder must not keep the room.
-_RENEW = (
-    _FENCE
-    + """
-local held = redis.call('GET', KEYS[2])
-if held and held ~= ARGV[1] .. '|' .. ARGV[2] then return 0 end
-redis.call('SET', KEYS[2], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-return 1
-"""
-)
-# KEYS: epoch, lease. ARGV: epoch, node.
-_RELEASE = _OWNER_FENCE + "redis.call('DEL', KEYS[2])\nreturn 1\n"
-# KEYS: epoch, lease, ckpt, log. ARGV: epoch, node, tick, data.
-_CHECKPOINT = (
-    _OWNER_FENCE
-    + """
-redis.call('HSET', KEYS[3], 'epoch', ARGV[1], 'tick', ARGV[3], 'data', ARGV[4])
--- Every entry in the log is at or before this tick (the writer logs a tick only
--- after the checkpoint before it): drop the stream, which also resets its last
--- id, so a new owner's entries are accepted after an old owner's hole.
-redis.call('DEL', KEYS[4])
-return 1
-"""
-)
-# KEYS: epoch, lease, log. ARGV: epoch, node, then tick, data pairs.
-_APPEND = (
-    _OWNER_FENCE
-    + """
-for i = 3, #ARGV, 2 do
-  redis.call('XADD', KEYS[3], ARGV[i] .. '-1', 'd', ARGV[i + 1])
-end
-return 1
-"""
-)
-# KEYS: epoch, lease, ckpt, log. ARGV: epoch, node.
-_FORGET = _OWNER_FENCE + "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])\nreturn 1\n"
 
 
 def _key(room_id: str, part: str) -> str:
@@ -189,47 +127,13 @@ class RedisStore:
         self._client = _client_for(url)
         self._limiter = trio.CapacityLimiter(MAX_THREADS)
         self._next_expiry_s: float | None = None  # from the last unowned_rooms() scan
-        self._scripts = {
-            name: self._client.register_script(src)
-            for name, src in {
-                "claim": _CLAIM,
-                "renew": _RENEW,
-                "release": _RELEASE,
-                "checkpoint": _CHECKPOINT,
-                "append": _APPEND,
-                "forget": _FORGET,
-            }.items()
-        }
+        self._scripts = FencedScripts(self._client)
 
     async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=self._limiter)
         except (redis.RedisError, redis.exceptions.RedisClusterException) as exc:
             raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
-
-    def _evals(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
-        """In a worker thread: run scripts (name, keys, args) in one
-        pipelined round trip (on a Cluster, one per master involved), each
-        reply in order, errors as values. Plain EVALSHA: redis-py's cluster
-        pipeline refuses Script objects. Scripts a master does not have (a
-        restarted or promoted one) are loaded and those calls run again."""
-        if not calls:
-            return []
-
-        def run(batch: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
-            pipe = self._client.pipeline(transaction=False)
-            for name, keys, args in batch:
-                pipe.execute_command("EVALSHA", self._scripts[name].sha, len(keys), *keys, *args)
-            return list(pipe.execute(raise_on_error=False))
-
-        replies = run(calls)
-        missing = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
-        if missing:
-            for script in self._scripts.values():
-                self._client.script_load(script.script)  # a Cluster loads it on every master
-            for i, reply in zip(missing, run([calls[i] for i in missing]), strict=True):
-                replies[i] = reply
-        return replies
 
     async def ping(self) -> None:
         await self._call(self._client.ping)
@@ -249,7 +153,7 @@ class RedisStore:
 
     async def claim(self, room_id: str, node_id: str, ttl_s: float) -> int | None:
         keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
-        epoch = int(await self._call(self._scripts["claim"], keys, [node_id, int(ttl_s * 1000), EPOCH_KEEP_S]))
+        epoch = int(await self._call(self._scripts.script("claim"), keys, [node_id, int(ttl_s * 1000), EPOCH_KEEP_S]))
         if not epoch:
             return None
         await self._call(self._client.sadd, f"{PREFIX}:rooms", room_id)
@@ -257,14 +161,16 @@ class RedisStore:
 
     async def renew(self, room_id: str, node_id: str, epoch: int, ttl_s: float) -> bool:
         keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
-        return bool(await self._call(self._scripts["renew"], keys, [epoch, node_id, int(ttl_s * 1000), EPOCH_KEEP_S]))
+        return bool(
+            await self._call(self._scripts.script("renew"), keys, [epoch, node_id, int(ttl_s * 1000), EPOCH_KEEP_S])
+        )
 
     async def renew_many(self, node_id: str, leases: list[tuple[str, int]], ttl_s: float) -> list[bool | None]:
         def run() -> list[bool | None]:
             # One pipelined round trip and one thread hop for every room: a
             # thread hop per room, on a node whose trio thread is busy
             # ticking, can take longer than the renewal period.
-            replies = self._evals(
+            replies = self._scripts.run_pipelined(
                 [
                     (
                         "renew",
@@ -282,7 +188,7 @@ class RedisStore:
 
     async def release(self, room_id: str, epoch: int, *, node_id: str | None = None) -> bool:
         keys = [_key(room_id, "epoch"), _key(room_id, "lease")]
-        return bool(await self._call(self._scripts["release"], keys, [epoch, node_id or ""]))
+        return bool(await self._call(self._scripts.script("release"), keys, [epoch, node_id or ""]))
 
     async def lease(self, room_id: str) -> Lease | None:
         raw = await self._call(self._client.get, _key(room_id, "lease"))
@@ -300,7 +206,7 @@ class RedisStore:
         self, room_id: str, epoch: int, tick: int, data: bytes, *, node_id: str | None = None
     ) -> bool:
         keys = [_key(room_id, p) for p in ("epoch", "lease", "ckpt", "log")]
-        return bool(await self._call(self._scripts["checkpoint"], keys, [epoch, node_id or "", tick, data]))
+        return bool(await self._call(self._scripts.script("checkpoint"), keys, [epoch, node_id or "", tick, data]))
 
     async def append_log(
         self, room_id: str, epoch: int, entries: list[tuple[int, bytes]], *, node_id: str | None = None
@@ -309,7 +215,7 @@ class RedisStore:
         for tick, data in entries:
             args += [int(tick), data]
         keys = [_key(room_id, "epoch"), _key(room_id, "lease"), _key(room_id, "log")]
-        return bool(await self._call(self._scripts["append"], keys, args))
+        return bool(await self._call(self._scripts.script("append"), keys, args))
 
     async def write_many(self, writes: list[Write]) -> list[str]:
         def run() -> list[str]:
@@ -331,7 +237,7 @@ class RedisStore:
                     calls.append(("append", [epoch_key, lease_key, _key(w.room_id, "log")], args))
                     n += 1
                 parts.append(n)
-            replies = iter(self._evals(calls))
+            replies = iter(self._scripts.run_pipelined(calls))
             results = []
             for n in parts:
                 mine = [next(replies) for _ in range(n)]
@@ -390,7 +296,7 @@ class RedisStore:
 
     async def forget(self, room_id: str, epoch: int, *, node_id: str | None = None) -> bool:
         keys = [_key(room_id, p) for p in ("epoch", "lease", "ckpt", "log")]
-        if not await self._call(self._scripts["forget"], keys, [epoch, node_id or ""]):
+        if not await self._call(self._scripts.script("forget"), keys, [epoch, node_id or ""]):
             return False
         await self._call(self._client.srem, f"{PREFIX}:rooms", room_id)
         return True
