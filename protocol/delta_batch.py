@@ -95,8 +95,14 @@ def encode_deltas(
     totals = np.diff(ids_at)
     summed = np.zeros((kk.shape[0] + 1, c_count), dtype=np.intp)
     np.cumsum(carry, axis=0, out=summed[1:])
-    counts = (summed[ids_at[1:]] - summed[ids_at[:-1]]).tolist()  # K x C
-    value_at = summed[ids_at[:-1]].tolist()  # K x C: first value row of view k, component c
+    counts = summed[ids_at[1:]] - summed[ids_at[:-1]]  # K x C
+    widths = np.array([spec.row_bytes for spec in specs], dtype=np.intp)
+    # Byte ranges of view k's values of component c in value_bufs[c].
+    value_from = summed[ids_at[:-1]] * widths
+    value_to = (value_from + counts * widths).tolist()
+    value_from = value_from.tolist()
+    full = (counts == totals[:, None]).tolist()
+    counts = counts.tolist()
 
     # Masks: each view's bits padded to whole bytes, all components in one
     # packbits, then cut per view like the values.
@@ -112,22 +118,23 @@ def encode_deltas(
         s = int(starts[c])
         value_bufs.append(np.ascontiguousarray(cur_rows[ee[carry[:, c]], s : s + spec.row_bytes]).tobytes())
 
+    # The only per-view Python: slicing the shared buffers into dicts.
+    names = [spec.name for spec in specs]
+    columns = range(c_count)
     mask_at_list, ids_at_list, rm_at_list = mask_at.tolist(), ids_at.tolist(), rm_at.tolist()
     out = []
     for k in range(k_count):
-        total = ids_at_list[k + 1] - ids_at_list[k]
+        i0, i1 = ids_at_list[k], ids_at_list[k + 1]
         comps = {}
-        if total:
-            row_counts, row_at = counts[k], value_at[k]
-            for c, spec in enumerate(specs):
-                count = row_counts[c]
-                if not count:
-                    continue
-                mask = _EMPTY if count == total else mask_bufs[c][mask_at_list[k] : mask_at_list[k + 1]]
-                v0 = row_at[c] * spec.row_bytes
-                comps[spec.name] = [mask, value_bufs[c][v0 : v0 + count * spec.row_bytes]]
+        if i1 > i0:
+            row_counts, row_full, v_from, v_to = counts[k], full[k], value_from[k], value_to[k]
+            m0, m1 = mask_at_list[k], mask_at_list[k + 1]
+            for c in columns:
+                if row_counts[c]:
+                    mask = _EMPTY if row_full[c] else mask_bufs[c][m0:m1]
+                    comps[names[c]] = [mask, value_bufs[c][v_from[c] : v_to[c]]]
         out.append({
-            "ids": ids_buf[ids_at_list[k] * 4 : ids_at_list[k + 1] * 4],
+            "ids": ids_buf[i0 * 4 : i1 * 4],
             "c": comps,
             "rm": rm_buf[rm_at_list[k] * 4 : rm_at_list[k + 1] * 4],
             "n": sizes[k],
