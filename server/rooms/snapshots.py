@@ -19,6 +19,13 @@ player whose view is unchanged and who acked the last tick shares it with
 everyone else in that situation. An entity entering a player's view is new
 against its baseline, so it arrives whole; one leaving is in "rm". A room
 whose ring holds no views takes the shared path above, untouched.
+
+The first player asking for a delta against a baseline that has views
+triggers one batch for that baseline: the (view now, view then) pair of
+every player the two ticks' views know is encoded in one vectorised pass
+(tickroom.protocol.delta_batch), since in a healthy room nearly every
+player acked the same tick. A pair the batch did not foresee (a player
+neither tick's views know) and a full snapshot take encode_delta alone.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Any
 
 from tickroom.protocol.codec import pack_snapshot_shared
 from tickroom.protocol.delta import WorldState, encode_delta
+from tickroom.protocol.delta_batch import encode_deltas
 from tickroom.protocol.messages import NO_TICK
 from tickroom.protocol.schema import Schema
 from tickroom.server.rooms.views import TickViews
@@ -48,6 +56,7 @@ class SnapshotHistory:
         self._shared: dict[int, bytes] = {}
         self._views: dict[int, TickViews] = {}  # ticks recorded with per-player views
         self._per_view: dict[tuple[int, int, int], bytes] = {}  # (view, base, base's view) -> payload
+        self._batched: set[int] = set()  # baselines whose views were batch-encoded at the newest tick
         self.deltas_encoded = 0
 
     @property
@@ -72,6 +81,7 @@ class SnapshotHistory:
         self._latest = world
         self._shared.clear()
         self._per_view.clear()
+        self._batched.clear()
 
     @property
     def per_player(self) -> bool:
@@ -110,6 +120,11 @@ class SnapshotHistory:
             then = base_views.group(player_id) if base_views is not None else -1
         key = (now, base, then)
         payload = self._per_view.get(key)
+        if payload is None and views is not None and base not in self._batched:
+            base_views = self._views.get(base)
+            if base_views is not None:
+                self._encode_batch(views, base, base_views)
+                payload = self._per_view.get(key)
         if payload is None:
             world = views.worlds[now] if views is not None else current
             baseline = self.world_for(player_id, base) if base != NO_TICK else None
@@ -118,6 +133,28 @@ class SnapshotHistory:
             self._per_view[key] = payload
             self.deltas_encoded += 1
         return payload
+
+    def _encode_batch(self, views: TickViews, base: int, base_views: TickViews) -> None:
+        """Encode, in one pass, the payloads of every (view now, view at
+        ``base``) pair the players of either tick's views have."""
+        self._batched.add(base)
+        players = views.group_of.keys() | base_views.group_of.keys()
+        pairs = sorted(
+            {(views.group(p), base_views.group(p)) for p in players}
+            - {(now, then) for (now, b, then) in self._per_view if b == base}
+        )
+        if not pairs:
+            return
+        now_rows = [now for now, _ in pairs]
+        then_rows = [then for _, then in pairs]
+        batch = encode_deltas(
+            views.world, base_views.world, self.schema, views.masks[now_rows], base_views.masks[then_rows]
+        )
+        current = views.world
+        events = self._events_after(base)
+        for (now, then), fields in zip(pairs, batch, strict=True):
+            self._per_view[(now, base, then)] = pack_snapshot_shared(current.tick, base, fields, events)
+        self.deltas_encoded += len(pairs)
 
     def holds(self, tick: int) -> bool:
         """Whether the world of ``tick`` is still in the ring."""

@@ -6,8 +6,10 @@ equal see the same world, so the room keeps one world per distinct row, not
 per player: in a room where everybody sees everything that is one world, in
 a fogged open world about one per player. The distinct rows are found in
 numpy (rows packed to bits, then ``np.unique`` over them as opaque byte
-strings); the only Python loop is over the distinct views, each cut from the
-tick's world with one fancy index per component (WorldState.subset).
+strings). A view's world is cut from the tick's (WorldState.subset) only
+when something asks for it: the room's common case encodes every view's
+delta in one pass from the views' masks (tickroom.protocol.delta_batch), so
+it never needs the cut worlds.
 
 A player without a row sees the empty world: hidden information never leaks
 by omission.
@@ -15,7 +17,9 @@ by omission.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 
@@ -28,19 +32,57 @@ class VisibilityError(ValueError):
     """The game's visibility() returned something that does not fit its view."""
 
 
+class _ViewWorlds(Sequence[WorldState]):
+    """The views' worlds, each cut from the tick's world on first use."""
+
+    def __init__(self, views: TickViews) -> None:
+        self._views = views
+        self._cut: dict[int, WorldState] = {}
+
+    def __len__(self) -> int:
+        return self._views.masks.shape[0]
+
+    @overload
+    def __getitem__(self, k: int) -> WorldState: ...
+    @overload
+    def __getitem__(self, k: slice) -> list[WorldState]: ...
+    def __getitem__(self, k: int | slice) -> WorldState | list[WorldState]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(len(self))[k]]
+        k = range(len(self))[k]  # IndexError past the end, negative from it
+        world = self._cut.get(k)
+        if world is None:
+            views = self._views
+            row = views.masks[k]
+            if np.count_nonzero(row) == row.shape[0]:
+                world = views.world  # sees everything: share the tick's world and its packed rows
+            else:
+                world = views.world.subset(np.flatnonzero(row), views.schema)
+            self._cut[k] = world
+        return world
+
+
 @dataclass(frozen=True)
 class TickViews:
     """The distinct views of one tick and which player has which.
 
-    ``worlds[k]`` is view k; ``group_of[player_id]`` is k; ``empty`` is the
-    index of the empty world, what a player without a row sees;
-    ``distinct`` counts the views the players with a row have.
+    ``masks[k]`` is view k as a boolean row over ``world``'s entities (its
+    ids' ascending order), ``worlds[k]`` the world it cuts (made on first
+    use); ``group_of[player_id]`` is k; ``empty`` is the index of the empty
+    view, what a player without a row sees; ``distinct`` counts the views
+    the players with a row have.
     """
 
-    worlds: list[WorldState]
+    world: WorldState
+    masks: np.ndarray
     group_of: dict[int, int]
     empty: int
     distinct: int
+    schema: Schema
+    worlds: _ViewWorlds = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "worlds", _ViewWorlds(self))
 
     def group(self, player_id: int) -> int:
         """The index of the view ``player_id`` has at this tick."""
@@ -79,15 +121,10 @@ def split_views(world: WorldState, visibility: Visibility, view_ids: np.ndarray,
     inverse = inverse.ravel()
     if np.unique(players).shape[0] != players.shape[0]:
         raise VisibilityError("visibility players must be unique")
-    full: np.ndarray = np.count_nonzero(mask, axis=1) == n  # rows that see everything
-    worlds = []
-    for row in first.tolist():
-        if row < players.shape[0] and full[row]:
-            worlds.append(world)  # sees everything: share the tick's world and its packed rows
-        elif row == players.shape[0]:
-            worlds.append(world.subset(np.zeros(0, dtype=np.intp), schema))
-        else:
-            worlds.append(world.subset(np.flatnonzero(mask[row]), schema))
+    # Row k of masks is distinct view k; the empty view's row stays False.
+    masks = np.zeros((first.shape[0], n), dtype=bool)
+    real = first < players.shape[0]
+    masks[real] = mask[first[real]]
     groups = inverse[:-1]
     group_of = dict(zip(players.tolist(), groups.tolist(), strict=True))
-    return TickViews(worlds, group_of, int(inverse[-1]), int(np.unique(groups).shape[0]))
+    return TickViews(world, masks, group_of, int(inverse[-1]), int(np.unique(groups).shape[0]), schema)
