@@ -30,8 +30,7 @@ def test_console_on_node_a_shows_and_acts_on_node_b_rooms() -> None:
             running_server(*common, "--node-id", "node-a") as a,
             running_server(*common, "--node-id", "node-b") as b,
             chromium() as browser,
-            # One after the other: the first join creates the room on B (two
-            # racing creations of one room id on a Redis node: one is refused).
+            # One after the other: dee's join creates the room on B.
             bots_playing(b.url, [("far-room", "dee")]) as closed,
             bots_playing(b.url, [("far-room", "eve")]) as closed_eve,
         ):

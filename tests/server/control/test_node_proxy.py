@@ -16,8 +16,14 @@ from .conftest import AUTH, DEADLINE_S, control_server
 
 
 async def wait_for_nodes(api: httpx.AsyncClient, ids: list[str]) -> None:
+    """Until exactly ``ids`` are listed, each with its control URL (a node
+    heartbeats once with its game port, again once its control API is bound)."""
+
+    def ready(nodes: list[dict]) -> bool:
+        return [n["node_id"] for n in nodes] == ids and all(n["control_url"] for n in nodes)
+
     with trio.fail_after(DEADLINE_S):
-        while [n["node_id"] for n in (await api.get("/v1/nodes")).json()["nodes"]] != ids:
+        while not ready((await api.get("/v1/nodes")).json()["nodes"]):
             await trio.sleep(0.05)
 
 

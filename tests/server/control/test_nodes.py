@@ -25,11 +25,17 @@ async def test_nodes_sharing_redis_list_each_other(redis_url) -> None:
         control_server(node_id="node-b", **cluster),
         httpx.AsyncClient(base_url=a.control_url, headers=AUTH, timeout=DEADLINE_S) as api,
     ):
+        # A node heartbeats once with its game port, then again once its
+        # control API is bound: wait for both nodes with their control URLs.
         with trio.fail_after(DEADLINE_S):
-            while [n["node_id"] for n in (await api.get("/v1/nodes")).json()["nodes"]] != ["node-a", "node-b"]:
+            while not _both_listed_with_control_urls((await api.get("/v1/nodes")).json()["nodes"]):
                 await trio.sleep(0.05)
         created = await api.post("/v1/rooms", json={"labels": {"where": "here"}})
         assert created.json()["node_id"] == "node-a"  # both empty: the tie goes to the first id
         nodes = {n["node_id"]: n for n in (await api.get("/v1/nodes")).json()["nodes"]}
         assert nodes["node-a"]["rooms"] == 1 and nodes["node-b"]["rooms"] == 0
         assert all(n["control_url"] for n in nodes.values())
+
+
+def _both_listed_with_control_urls(nodes: list[dict]) -> bool:
+    return [n["node_id"] for n in nodes] == ["node-a", "node-b"] and all(n["control_url"] for n in nodes)
