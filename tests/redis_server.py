@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -169,15 +169,7 @@ def redis_sentinel_group() -> Iterator[SentinelGroup]:
             _wait(discovered, "the Sentinels to find the replica and each other", timeout=30)
             yield group
         finally:
-            for proc in group.procs.values():
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in group.procs.values():
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _stop_all(group.procs.values())
 
 
 # -- a Redis Cluster: three masters with one replica each ------------------------
@@ -282,12 +274,18 @@ def redis_cluster_group() -> Iterator[ClusterGroup]:
             _wait(ok, "the cluster to form", timeout=30)
             yield group
         finally:
-            for proc in group.procs.values():
-                if proc.poll() is None:
-                    proc.terminate()
-            for proc in group.procs.values():
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _stop_all(group.procs.values())
+
+
+def _stop_all(procs: Iterable[subprocess.Popen]) -> None:
+    """Terminate every server, then wait for each (SIGKILL after 5 s)."""
+    procs = list(procs)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

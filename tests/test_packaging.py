@@ -16,7 +16,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import venv
 import zipfile
 from collections.abc import Callable, Iterator
@@ -25,6 +24,9 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests import processes
+from tests.processes import stop_supervisor
 
 pytestmark = pytest.mark.integration
 
@@ -38,14 +40,7 @@ _NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "node_modules", "build", 
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
+    return processes.wait_for(predicate, what, timeout, poll_s=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +152,4 @@ def test_two_workers_serve_from_the_installed_command(installed: Path, shadowing
         assert parent.wait(timeout=DEADLINE_S) == 0, log_path.read_text(errors="replace")
         assert "was imported" not in log_path.read_text(errors="replace")
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
+        stop_supervisor(parent)

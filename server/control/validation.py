@@ -193,14 +193,8 @@ def decode_cursor(cursor: str) -> str:
 
 
 def close_reason(pairs: list[tuple[str, str]]) -> str:
-    reason = "room closed by the operator"
-    for key, value in pairs:
-        if key != "reason":
-            raise BadRequest(f"unknown query parameter {key!r}")
-        if not 1 <= len(value.encode("utf-8")) <= MAX_REASON_BYTES or not value.isprintable():
-            raise BadRequest(f"'reason' must be 1 to {MAX_REASON_BYTES} bytes of printable UTF-8")
-        reason = value
-    return reason
+    """The ``reason`` of ``DELETE /v1/rooms/{id}``: what its clients read."""
+    return _reason(pairs, default="room closed by the operator")
 
 
 def signal(body: bytes) -> dict[str, Any]:
@@ -233,7 +227,13 @@ def tick_times_after(pairs: list[tuple[str, str]]) -> int | None:
 def kick_reason(pairs: list[tuple[str, str]]) -> str:
     """The ``reason`` of ``DELETE /v1/rooms/{id}/players/{player}``: what the
     kicked client reads in its error message."""
-    reason = "removed by the operator"
+    return _reason(pairs, default="removed by the operator")
+
+
+def _reason(pairs: list[tuple[str, str]], *, default: str) -> str:
+    """A ``reason`` query parameter (the only one allowed): 1 to
+    MAX_REASON_BYTES of printable UTF-8, ``default`` when absent."""
+    reason = default
     for key, value in pairs:
         if key != "reason":
             raise BadRequest(f"unknown query parameter {key!r}")

@@ -15,6 +15,7 @@ import tempfile
 import httpx
 import trio
 
+from tests.processes import stop_supervisor
 from tickroom.client import connect
 
 from .harness import REPO, eventually, running_server
@@ -184,12 +185,5 @@ async def test_tag_under_two_workers_with_redis_plays_and_fails_over_to_the_othe
         parent.send_signal(signal.SIGTERM)
         assert await trio.to_thread.run_sync(lambda: parent.wait(timeout=DEADLINE_S)) == 0
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        stop_supervisor(parent, pids)
         log_file.close()

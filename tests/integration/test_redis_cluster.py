@@ -18,19 +18,11 @@ from tests.redis_server import redis_cluster_group
 from tickroom.client import connect
 from tickroom.server.cluster.store.redis import RedisStore
 
-from .harness import eventually, running_server
-from .test_sentinel import CHECKPOINT_TICKS, RATE, TTL_S, checkpoint_tick, counter, keep_playing
+from .harness import eventually
+from .test_sentinel import CHECKPOINT_TICKS, TTL_S, checkpoint_tick, counter, keep_playing, node
 
 PROMOTION_DEADLINE_S = 30.0  # cluster-node-timeout (1 s) + the replica's election, with CI slack
 RECOVERY_DEADLINE_S = TTL_S + 10.0
-
-
-def node(url: str, node_id: str):
-    return running_server(
-        "--redis-url", url, "--node-id", node_id, "--lease-ttl", str(TTL_S),
-        "--checkpoint-interval", str(CHECKPOINT_TICKS), "--tick-rate", str(RATE),
-        "--rejoin-grace", "20", "--idle-close", "60",
-    )  # fmt: skip
 
 
 def master_of(masters: dict[int, int], room: str) -> int:

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from typing import Any
 import httpx
 import trio
 
+from tests import processes
+from tests.processes import stop_supervisor
 from tickroom.client import connect
 
 from .harness import REPO
@@ -42,14 +43,7 @@ def status(redis_url: str) -> dict[str, Any]:
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = DEADLINE_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
+    return processes.wait_for(predicate, what, timeout)
 
 
 def nodes_by_id(redis_url: str) -> dict[str, dict[str, Any]]:
@@ -159,14 +153,7 @@ def test_two_workers_register_fail_over_and_drain(redis_url):
         assert "all 2 workers exited" in log()
         assert status(redis_url)["nodes"] == []
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-            for pid in seen_pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        stop_supervisor(parent, seen_pids)
         log_file.close()
 
 
@@ -228,14 +215,7 @@ def test_two_workers_on_the_default_ports_both_serve(redis_url):
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=DEADLINE_S) == 0, log()
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_supervisor(parent, pids)
         log_file.close()
 
 
@@ -259,11 +239,4 @@ def test_workers_stop_when_the_parent_is_killed(redis_url):
         wait_for(lambda: not any(alive(pid) for pid in pids), "the orphaned workers to exit")
         assert status(redis_url)["nodes"] == []
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_supervisor(parent, pids)
