@@ -55,6 +55,13 @@ class Code(IntEnum):
     INTERNAL_ERROR = 4200
     SERVER_FULL = 4201
     REDIRECT = 4202  # the room is on another node (see the "redirect" message): reconnect there
+    SERVER_OVERLOADED = 4203  # the node is over its measured capacity: join elsewhere, or here after a backoff
+
+
+#: After 4203 (and with the control API's 503), a client or matchmaker waits
+#: at least this long before it asks the same node again (docs/protocol.md,
+#: section 8); a rejoin of a seated player is never refused with 4203.
+OVERLOAD_RETRY_AFTER_S = 5
 
 
 #: Codes sent as an "error" message while the connection stays open, unless

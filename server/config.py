@@ -16,6 +16,7 @@ from functools import cached_property
 from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES
 from tickroom.protocol.session import RATE_PER_TICK, STRIKE_LIMIT
 from tickroom.server.cluster.leases import FailoverConfig
+from tickroom.server.ops.overload import CapacityConfig
 from tickroom.server.rooms.registry import RegistryConfig
 from tickroom.server.rooms.room import ACK_TIMEOUT_S, IDLE_CLOSE_S, REJOIN_GRACE_S, RoomConfig
 from tickroom.server.transport.connection import ConnectionLimits
@@ -24,6 +25,7 @@ from tickroom.simulation.game import DEFAULT_MAX_PLAYERS, DEFAULT_TICK_RATE
 
 _REGISTRY = RegistryConfig()
 _CONNECTION = ConnectionLimits()
+_CAPACITY = CapacityConfig()
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,11 @@ class ServerConfig:
     strike_limit: int = STRIKE_LIMIT  # recoverable errors in a burst before closing
     max_connections: int = 10_000  # per node, in total; 0: no limit
     max_connections_per_ip: int = 0  # per source address; 0: no limit (NAT, proxies)
+    # The load governor (tickroom.server.ops.overload): new players are refused
+    # (4203) past the measured capacity, or past this cap when set.
+    max_node_players: int = _CAPACITY.max_players  # 0: the measured capacity only
+    capacity_cpu: float = _CAPACITY.cpu_target  # CPU busy share of one core at which the node is full
+    capacity_tick_lag_s: float = _CAPACITY.tick_lag_s  # smoothed tick lag at which the node is full
     allowed_origins: str = ""  # comma-separated browser Origins; empty: allow all
     tls_cert: str | None = None  # PEM certificate chain: serve wss:// on the game port
     tls_key: str | None = None  # PEM private key for tls_cert
@@ -140,6 +147,12 @@ class ServerConfig:
             max_rooms_per_address=self.max_rooms_per_address,
             unjoined_close_s=self.unjoined_close_s,
             ticket_secret=self.ticket_secret.encode("utf-8") if self.ticket_secret else None,
+        )
+
+    def capacity(self) -> CapacityConfig:
+        """The load governor's limits; raises ValueError for a bad flag."""
+        return CapacityConfig(
+            max_players=self.max_node_players, cpu_target=self.capacity_cpu, tick_lag_s=self.capacity_tick_lag_s
         )
 
     def connection_limits(self) -> ConnectionLimits:

@@ -39,6 +39,7 @@ from tickroom.server.control.serve import serve_control_api
 from tickroom.server.ops.agones import AgonesSDK, port_from_env
 from tickroom.server.ops.load import LoadReport
 from tickroom.server.ops.metrics import ServerMetrics
+from tickroom.server.ops.overload import LoadGovernor, RegistryFigures
 from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.placement import LocalPlacement, Placement
 from tickroom.server.rooms.registry import RoomRegistry
@@ -102,11 +103,14 @@ class GameServer:
         # One id for the node: in the registry, in allocations and in the cluster.
         self.node_id = self._leases.config.node_id if self._leases else (config.node_id or socket.gethostname())
         self.connection_table = ConnectionTable()
+        # Refuses new players past the node's measured capacity (tickroom.server.ops.overload).
+        self.governor = LoadGovernor(RegistryFigures(self.registry), config.capacity())
         self.metrics = ServerMetrics(
             self.registry,
             self.connection_table,
             failover=self._leases.stats if self._leases else None,
             checkpoints=self._leases,
+            overload=self.governor,
         )
         self.load = LoadReport(self.registry, self.connection_table)
         self.listener = Listener(
@@ -116,6 +120,7 @@ class GameServer:
             caps=ConnectionCaps(config.max_connections, config.max_connections_per_ip),
             tls=config.ssl_context,
             on_closed=self.metrics.retire_connection,
+            gate=self.governor.admit_join,
         )
         self.control_url: str | None = None  # http://HOST:PORT once the control API is bound
         self.failover: Failover | None = None  # with --redis-url, once running
@@ -161,11 +166,15 @@ class GameServer:
 
     def load_summary(self) -> str:
         """One line on the node's load (tickroom.server.ops.load)."""
-        return self.load.summary(self.failover.summary() if self.failover is not None else None)
+        extra = [self.governor.summary()]
+        if self.failover is not None:
+            extra.append(self.failover.summary())
+        return self.load.summary(" ".join(extra))
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as root:
             await root.start(self.registry.run)
+            root.start_soon(self.governor.run, name="load governor")
             if self.config.stats_interval_s > 0:
                 root.start_soon(self._log_stats_every, self.config.stats_interval_s)
             listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host or None)
@@ -251,6 +260,7 @@ class GameServer:
             games=self.games,
             nodes=nodes,
             metrics_need_key=self.config.metrics_need_key,
+            overload=self.governor,
         )
 
     async def _serve_control(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -73,6 +73,14 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
     ("--strike-limit", "strike_limit", int, "recoverable client errors in a burst before closing"),
     ("--max-connections", "max_connections", int, "client connections per node (0: no limit)"),
     ("--max-connections-per-ip", "max_connections_per_ip", int, "client connections per source address (0: no limit)"),
+    (
+        "--max-node-players",
+        "max_node_players",
+        int,
+        "players per node: new ones are refused (4203) past it (0: the capacity measured from CPU and tick lag)",
+    ),
+    ("--capacity-cpu", "capacity_cpu", float, "CPU busy share of one core at which new players are refused"),
+    ("--capacity-tick-lag", "capacity_tick_lag_s", float, "seconds of tick lag at which new players are refused"),
     ("--allowed-origins", "allowed_origins", str, "comma-separated browser Origins allowed to connect (empty: all)"),
     ("--tls-cert", "tls_cert", str, "PEM certificate chain: serve wss:// (with --tls-key)"),
     ("--tls-key", "tls_key", str, "PEM private key of --tls-cert"),
@@ -261,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
             except InsecureControlAPI as exc:
                 print(f"tickroom: error: {exc}", file=sys.stderr)
                 return 2
+        try:
+            config.capacity()
+        except ValueError as exc:
+            print(f"tickroom: error: {exc}", file=sys.stderr)
+            return 2
         if config.redis_url:
             try:
                 check_store_url(config.redis_url)

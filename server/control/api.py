@@ -42,6 +42,7 @@ from tickroom.server.control.routing import HTTPError as HTTPError
 from tickroom.server.control.routing import Rooms as Rooms
 from tickroom.server.control.serve import MAX_BODY_BYTES
 from tickroom.server.ops.metrics import CONTENT_TYPE, ServerMetrics
+from tickroom.server.ops.overload import LoadGovernor
 from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.placement import Allocation, AllocationRefused, NoCapacity, Placement
 
@@ -115,6 +116,7 @@ class ControlAPI:
         games: GameCatalog | None = None,
         nodes: NodeDirectory | None = None,
         metrics_need_key: bool = False,
+        overload: LoadGovernor | None = None,
     ) -> None:
         self.rooms = rooms
         # The games this node runs (GET /v1/games; allocations' options are
@@ -123,6 +125,7 @@ class ControlAPI:
         self.placement = placement
         self.health = health
         self.node_metrics = metrics
+        self.overload = overload  # the load governor: 503 on allocations while over capacity
         self.api_key = api_key
         self.ticket_secret = ticket_secret
         self.clock = clock  # unix seconds, for ticket expiries
@@ -216,7 +219,10 @@ class ControlAPI:
             return 503, {"status": "draining", "ready": False}
         if not self.health.listening:
             return 503, {"status": "starting", "ready": False}
-        return 200, {"status": "ready", "ready": True}
+        # Over capacity the node stays ready: it serves its players and their
+        # rejoins; "accepting" says whether it takes new ones.
+        load = self.overload.state().as_json() if self.overload is not None else None
+        return 200, {"status": "ready", "ready": True, "load": load}
 
     async def metrics(self, scope, body) -> Response:
         return 200, await self.node_metrics.scrape()
@@ -234,6 +240,13 @@ class ControlAPI:
     async def allocate(self, scope, body) -> Response:
         request = validation.room_options(validation.allocation(_json(body)), self.games)
         counter = self.node_metrics.allocations
+        if self.overload is not None and not self.overload.accepting:
+            # A new room means new players, which the node would refuse (4203).
+            counter.labels("no_capacity").inc()
+            retry = str(self.overload.retry_after_s).encode()
+            raise HTTPError(
+                503, "over_capacity", "this node is over its capacity; retry later", [(b"retry-after", retry)]
+            )
         try:
             if any(name == FORWARDED_HEADER for name, _ in scope["headers"]):
                 # Another node chose this one: allocate here, never forward again.

@@ -38,6 +38,7 @@ from prometheus_client.core import (
 from tickroom.protocol.errors import Code
 from tickroom.server.ops.checkpoint_lag import CheckpointedRooms, checkpoint_lag_family, checkpoint_lag_seconds
 from tickroom.server.ops.failover_metrics import FailoverSource, failover_families
+from tickroom.server.ops.overload import LoadGovernor, overload_families
 from tickroom.server.rooms.admission import Admission
 from tickroom.server.rooms.registry import RegistryConfig
 from tickroom.server.rooms.room import Room
@@ -93,7 +94,7 @@ _ROOM_COUNTERS = {
 _INPUT_REJECTIONS = {"stale": "inputs_stale", "over_limit": "inputs_over_limit"}
 # Connection refusals shown from the start, at 0, so that a rate over them
 # (the refusal-spike alert, the dashboard) has a series before the first one.
-_ADMISSION_CODES = (Code.SERVER_FULL, Code.TOO_MANY_CONNECTIONS)
+_ADMISSION_CODES = (Code.SERVER_FULL, Code.TOO_MANY_CONNECTIONS, Code.SERVER_OVERLOADED)
 
 
 class RoomSource(Protocol):
@@ -131,11 +132,13 @@ class ServerMetrics:
         *,
         failover: FailoverSource | None = None,
         checkpoints: CheckpointedRooms | None = None,
+        overload: LoadGovernor | None = None,
     ) -> None:
         self.rooms = rooms
         self.connections = connections
         self.failover = failover  # with --redis-url: the tickroom_failover_* families
         self.checkpoints = checkpoints  # with --redis-url: tickroom_failover_checkpoint_lag_seconds
+        self.overload = overload  # the load governor: tickroom_accepting_players and its figures
         self.registry = CollectorRegistry(auto_describe=False)
         self.allocations = Counter(
             "tickroom_allocations", "Room allocation requests by result", ["result"], registry=self.registry
@@ -179,6 +182,8 @@ class ServerMetrics:
     def _failover_families(self) -> list[Metric]:
         """Trio thread only (the checkpoint lag reads the rooms' ticks)."""
         out = failover_families(self.failover.statistics()) if self.failover is not None else []
+        if self.overload is not None:
+            out.extend(overload_families(self.overload))
         if self.checkpoints is not None:
             out.append(checkpoint_lag_family(checkpoint_lag_seconds(self.checkpoints)))
         return out

@@ -40,6 +40,9 @@ class TickClock:
         self._order = itertools.count()
         self._timer = trio.CancelScope(deadline=math.inf)  # the run() task's wait, re-armed
         self.wakeups = 0  # tasks woken (for tests and metrics)
+        # The latest any due sleeper was woken since ``take_lag_max()``: the
+        # node's tick lag (tickroom.server.ops.overload reads it).
+        self._lag_max = 0.0
 
     async def sleep_until(self, deadline: float) -> None:
         """Like trio.sleep_until: returns at or after ``deadline`` on trio's
@@ -60,6 +63,12 @@ class TickClock:
 
         await wait_task_rescheduled(abort)
 
+    def take_lag_max(self) -> float:
+        """Seconds: the largest lateness of a wake-up since the last call
+        (0.0 if none was late), and start over."""
+        lag, self._lag_max = self._lag_max, 0.0
+        return lag
+
     async def run(self) -> None:
         """Wake the sleepers as their deadlines pass, until cancelled."""
         heap, sleeping = self._heap, self._sleeping
@@ -67,6 +76,8 @@ class TickClock:
             with self._timer:
                 await trio.sleep_forever()
             now = trio.current_time()
+            if heap and now - heap[0][0] > self._lag_max:
+                self._lag_max = now - heap[0][0]
             while heap and heap[0][0] <= now:
                 _, order, task = heapq.heappop(heap)
                 if sleeping.get(task) == order:

@@ -21,6 +21,7 @@ import logging
 import socket
 import ssl
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -47,6 +48,10 @@ from tickroom.server.transport.websocket import (
 log = logging.getLogger(__name__)
 
 _NOTHING: list = []  # take_inputs' answer when nothing came (shared: never mutated)
+
+
+#: Asked before a fresh join: None lets it in, else the refusal's code and message.
+JoinGate = Callable[[], tuple[Code, str] | None]
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,7 @@ class Connection:
         self._peer_closed = False
         self._error_sent = False
         self._heard_at = 0.0  # trio time of the last client message (idle timer)
+        self._gate: JoinGate | None = None
 
     # -- ClientLink ------------------------------------------------------------
 
@@ -118,14 +124,21 @@ class Connection:
 
     # -- the connection task ---------------------------------------------------
 
-    async def serve(self, registry: RoomRegistry, *, refuse: tuple[Code, str] | None = None) -> None:
+    async def serve(
+        self, registry: RoomRegistry, *, refuse: tuple[Code, str] | None = None, gate: JoinGate | None = None
+    ) -> None:
         """Run the connection to its end. Never raises (the per-connection
         fence), except trio.Cancelled.
 
         ``refuse``: complete the WebSocket upgrade, then send this error and
         close with its code (a connection limit was reached): a browser sees
         a reason instead of a failed handshake.
+
+        ``gate``: asked before a fresh join (not a rejoin) goes to the
+        registry; the code and message it answers refuse the join (4203:
+        the node is over capacity, tickroom.server.ops.overload).
         """
+        self._gate = gate
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
@@ -166,6 +179,12 @@ class Connection:
         if timer.cancelled_caught:
             self._set_close(Code.HANDSHAKE_TIMEOUT, f"no 'join' within {self.limits.handshake_timeout_s:g} s")
             return False
+        if join.session is None and self._gate is not None:
+            refused = self._gate()
+            if refused is not None:
+                self.join_refused = refused[0]
+                self._set_close(*refused)
+                return False
         try:
             # The source address counts the rooms this client creates (room spam, 4012).
             self.joined = await registry.join(join, self, address=self.peer.rpartition(":")[0] or None)

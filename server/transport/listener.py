@@ -28,7 +28,7 @@ import trio
 
 from tickroom.protocol.errors import Code
 from tickroom.server.rooms.registry import RoomRegistry
-from tickroom.server.transport.connection import Connection, ConnectionLimits
+from tickroom.server.transport.connection import Connection, ConnectionLimits, JoinGate
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 # trio's serve_listeners): the server stays up and sheds the new connection.
 _ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 ACCEPT_BACKOFF_S = 0.1
+# accept() errors about the queued connection itself (trio's accept skips them too).
+_ACCEPT_PEER_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
+# Connections taken from the backlog per wake-up of an accept loop.
+ACCEPT_BATCH = 32
 # Connections being refused politely (upgrade, error, close) at once; past
 # this, a refused connection is closed without a word, so that a flood of
 # connections over the caps cannot hold unbounded sockets for the handshake
@@ -120,6 +124,7 @@ class Listener:
         caps: ConnectionCaps,
         tls: ssl.SSLContext | None,
         on_closed: Callable[[Connection], None],
+        gate: JoinGate | None = None,
     ) -> None:
         self.table = table
         self.registry = registry
@@ -127,6 +132,7 @@ class Listener:
         self.caps = caps
         self.tls = tls
         self.on_closed = on_closed
+        self.gate = gate  # asked before each fresh join (tickroom.server.ops.overload)
         self._refusing = 0  # refusals in progress
 
     async def accept_all(
@@ -142,21 +148,39 @@ class Listener:
             await listener.aclose()
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
-        while True:
-            try:
-                trio_sock, _ = await listener.socket.accept()
-            except OSError as exc:
-                if exc.errno in _ACCEPT_CAPACITY_ERRNOS:
-                    log.error("accept failed (%s); retrying in %g s", exc, ACCEPT_BACKOFF_S)
-                    await trio.sleep(ACCEPT_BACKOFF_S)
-                    continue
-                raise
-            # The connection drives a plain non-blocking socket with trio's
-            # wait_readable/wait_writable, so the tick can write to it
-            # directly (see tickroom.server.transport.outbox).
-            sock = socket.socket(fileno=trio_sock.detach())
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            nursery.start_soon(self._serve_connection, sock)
+        # trio's accept() is one connection per scheduler pass: under a burst
+        # of connects the backlog drains at the pace of the busiest pass, and
+        # clients wait there, unanswered, for seconds. Here each wake-up
+        # takes what the backlog holds, up to ACCEPT_BATCH, through a second
+        # socket object on the same (non-blocking) descriptor, detached
+        # before the listener closes it.
+        fd = listener.socket.fileno()
+        raw = socket.socket(fileno=fd)
+        try:
+            while True:
+                await trio.lowlevel.wait_readable(fd)
+                for _ in range(ACCEPT_BATCH):
+                    try:
+                        sock, _ = raw.accept()
+                    except BlockingIOError:
+                        break
+                    except OSError as exc:
+                        if exc.errno in _ACCEPT_CAPACITY_ERRNOS:
+                            log.error("accept failed (%s); retrying in %g s", exc, ACCEPT_BACKOFF_S)
+                            await trio.sleep(ACCEPT_BACKOFF_S)
+                            break
+                        if exc.errno in _ACCEPT_PEER_ERRNOS:
+                            continue  # the peer gave up while queued: the next one
+                        raise
+                    # The connection drives a plain non-blocking socket with trio's
+                    # wait_readable/wait_writable, so the tick can write to it
+                    # directly (see tickroom.server.transport.outbox).
+                    sock.setblocking(False)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    nursery.start_soon(self._serve_connection, sock)
+                await trio.lowlevel.checkpoint()  # the accepted ones (and the rooms) run before the next batch
+        finally:
+            raw.detach()
 
     async def _serve_connection(self, sock: socket.socket) -> None:
         conn = Connection(sock, self.limits, tls=self.tls)
@@ -179,7 +203,7 @@ class Listener:
             return
         self.table.admit(conn, ip)
         try:
-            await conn.serve(self.registry)
+            await conn.serve(self.registry, gate=self.gate)
         finally:
             if conn.join_refused is not None:
                 self.table.count_join_refusal(conn.join_refused)

@@ -1,0 +1,284 @@
+"""The node's load governor: is there room for one more player?
+
+A node past its capacity slows every player it holds: a tick that takes
+longer than its period makes every room late, and every client sees fewer
+snapshots. So the node refuses new players (4203 SERVER_OVERLOADED on the
+game port, 503 with Retry-After on ``POST /v1/rooms``) before that, and
+keeps those already in at their tick rate. Seated players' rejoins are
+never refused: they are players the node holds already.
+
+Capacity is measured, four times a second (``sample``), from the node's
+own figures, not from a fixed count alone:
+
+- the CPU busy share of the process (CPU seconds per wall second, one core
+  being 1.0; the node runs on one thread, so at ~1.0 it is saturated);
+- the tick lag: how late the rooms' shared timer woke them (tickroom.server.rooms.tick_clock);
+- the cost of a player: the busy share divided by the players held (with
+  ``MIN_PLAYERS_MEASURED`` or more; below that a prior from the benchmarks),
+  hence the players the CPU target holds;
+- an optional operator cap (``--max-node-players``).
+
+The node is over capacity when the busy share reaches ``--capacity-cpu``,
+or the tick lag reaches ``--capacity-tick-lag``, or the players held and
+admitted since the last sample reach the capacity. Between two samples
+every fresh join admitted counts at once, so a burst of a thousand joins
+cannot all get in before the next measure. Hysteresis: once over, the
+node accepts again only after ``HOLD_S`` and once all three figures are
+under ``RESUME_FRACTION`` of their limits, so that it does not flap.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from tickroom.protocol.errors import OVERLOAD_RETRY_AFTER_S, Code
+from tickroom.server.rooms.registry import RoomRegistry
+
+log = logging.getLogger(__name__)
+
+SAMPLE_S = 0.25  # how often the node's figures are read
+SMOOTHING = 0.5  # weight of the newest sample in the moving averages (~0.5 s memory at 4 Hz)
+HOLD_S = 2.0  # once over capacity, at least this long
+RESUME_FRACTION = 0.85  # accept again under this share of every limit
+MIN_PLAYERS_MEASURED = 50  # fewer players: a player's cost is the prior, not measured
+# CPU share of one core per player before it can be measured: 2 ms per
+# player-second, a little above the figure docs/benchmarks.md holds for
+# rooms of 10 at 20 Hz (~1.8 ms), so that an empty node facing a burst
+# admits about what it can hold.
+PRIOR_CPU_PER_PLAYER = 0.002
+
+# Why a fresh join was refused: the label of the metrics and the status.
+REASONS = ("cpu", "tick_lag", "players", "player_cap")
+
+
+@dataclass(frozen=True)
+class CapacityConfig:
+    """The limits (flags of ``tickroom serve``)."""
+
+    max_players: int = 0  # operator cap on the players of the node; 0: measured capacity only
+    cpu_target: float = 0.80  # CPU busy share (of one core) at which the node is full
+    tick_lag_s: float = 0.025  # smoothed tick lag at which the node is full (half a 20 Hz tick)
+
+    def __post_init__(self) -> None:
+        if self.max_players < 0:
+            raise ValueError("--max-node-players must be >= 0")
+        if not 0.05 <= self.cpu_target <= 1.0:
+            raise ValueError("--capacity-cpu must be between 0.05 and 1.0 (a share of one core)")
+        if self.tick_lag_s <= 0:
+            raise ValueError("--capacity-tick-lag must be > 0")
+
+
+class NodeFigures(Protocol):
+    """What the governor reads of the node (tickroom.server.rooms.registry.RoomRegistry)."""
+
+    def players_held(self) -> int:
+        """Players seated in the node's rooms (connected or within their rejoin grace)."""
+        ...
+
+    def take_tick_lag(self) -> float:
+        """Seconds: the largest tick lag since the previous call."""
+        ...
+
+
+class RegistryFigures:
+    """NodeFigures of a room registry: its rooms' players, its tick clock's lag."""
+
+    def __init__(self, registry: RoomRegistry) -> None:
+        self.registry = registry
+
+    def players_held(self) -> int:
+        return sum(len(room.players) for room in self.registry.rooms())
+
+    def take_tick_lag(self) -> float:
+        return self.registry.clock.take_lag_max()
+
+
+@dataclass(frozen=True)
+class LoadState:
+    """The governor's view at its last sample (status API, metrics, load line)."""
+
+    accepting: bool
+    reason: str  # why over capacity ("" while accepting)
+    cpu_busy: float  # smoothed CPU share of one core
+    tick_lag_s: float  # smoothed tick lag
+    players: int  # players held at the sample
+    capacity: int  # players the node holds at its CPU target (and its cap)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "accepting": self.accepting,
+            "reason": self.reason or None,
+            "cpu_busy": round(self.cpu_busy, 3),
+            "tick_lag_ms": round(self.tick_lag_s * 1e3, 2),
+            "players": self.players,
+            "capacity": self.capacity,
+        }
+
+
+class LoadGovernor:
+    """Decides "accepting" or "over capacity" from ``figures``.
+
+    ``run()`` samples every SAMPLE_S; ``admit_join()`` is asked for every
+    fresh join. ``cpu_clock`` and ``wall_clock`` are injectable for tests
+    (process CPU seconds and monotonic seconds)."""
+
+    def __init__(
+        self,
+        figures: NodeFigures,
+        config: CapacityConfig = CapacityConfig(),
+        *,
+        cpu_clock: Callable[[], float] = time.process_time,
+        wall_clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.figures = figures
+        self.config = config
+        self._cpu_clock = cpu_clock
+        self._wall_clock = wall_clock
+        self._cpu_at = cpu_clock()
+        self._wall_at = wall_clock()
+        self.cpu_busy = 0.0
+        self.tick_lag_s = 0.0
+        self.players = 0
+        self.capacity = self._capacity(PRIOR_CPU_PER_PLAYER)
+        self._admitted = 0  # fresh joins admitted since the last sample
+        self.over_reason = ""  # "": accepting
+        self._over_since = -math.inf
+        self.refused: Counter[str] = Counter()  # reason -> fresh joins refused
+        self.admitted_total = 0
+        self.transitions = 0  # times the node went over capacity
+
+    @property
+    def accepting(self) -> bool:
+        return not self.over_reason
+
+    @property
+    def retry_after_s(self) -> int:
+        return OVERLOAD_RETRY_AFTER_S
+
+    def state(self) -> LoadState:
+        return LoadState(
+            accepting=self.accepting,
+            reason=self.over_reason,
+            cpu_busy=self.cpu_busy,
+            tick_lag_s=self.tick_lag_s,
+            players=self.players,
+            capacity=self.capacity,
+        )
+
+    # -- the decisions ----------------------------------------------------------
+
+    def admit_join(self) -> tuple[Code, str] | None:
+        """For a fresh join (not a rejoin): None to let it in (it counts at
+        once against the capacity), else the code and message to refuse it with."""
+        if not self.over_reason and self.players + self._admitted >= self.capacity:
+            self._go_over("player_cap" if self.capacity == self.config.max_players else "players")
+        if self.over_reason:
+            self.refused[self.over_reason] += 1
+            return Code.SERVER_OVERLOADED, (
+                f"this server is over its capacity ({self.over_reason}); "
+                f"retry in {self.retry_after_s} s or join another server"
+            )
+        self._admitted += 1
+        self.admitted_total += 1
+        return None
+
+    def sample(self) -> None:
+        """Read the node's figures and decide; called every SAMPLE_S."""
+        cpu, wall = self._cpu_clock(), self._wall_clock()
+        elapsed = wall - self._wall_at
+        if elapsed <= 0:
+            return
+        busy = (cpu - self._cpu_at) / elapsed
+        self._cpu_at, self._wall_at = cpu, wall
+        self.cpu_busy += SMOOTHING * (busy - self.cpu_busy)
+        self.tick_lag_s += SMOOTHING * (self.figures.take_tick_lag() - self.tick_lag_s)
+        self.players = self.figures.players_held()
+        self._admitted = 0
+        per_player = self.cpu_busy / self.players if self.players >= MIN_PLAYERS_MEASURED else PRIOR_CPU_PER_PLAYER
+        self.capacity = self._capacity(per_player)
+        limits = self.config
+        if self.over_reason:
+            if wall - self._over_since >= HOLD_S and self._under(RESUME_FRACTION):
+                log.info("load: accepting new players again (%s)", self._figures())
+                self.over_reason = ""
+            return
+        if self.cpu_busy >= limits.cpu_target:
+            self._go_over("cpu")
+        elif self.tick_lag_s >= limits.tick_lag_s:
+            self._go_over("tick_lag")
+        elif self.players >= self.capacity:
+            self._go_over("player_cap" if self.capacity == limits.max_players else "players")
+
+    def _capacity(self, per_player: float) -> int:
+        measured = int(self.config.cpu_target / max(per_player, 1e-6))
+        cap = self.config.max_players
+        return min(measured, cap) if cap > 0 else measured
+
+    def _under(self, fraction: float) -> bool:
+        limits = self.config
+        return (
+            self.cpu_busy < limits.cpu_target * fraction
+            and self.tick_lag_s < limits.tick_lag_s * fraction
+            and self.players < self.capacity * fraction
+        )
+
+    def _go_over(self, reason: str) -> None:
+        self.over_reason = reason
+        self._over_since = self._wall_clock()
+        self.transitions += 1
+        log.warning("load: over capacity (%s): refusing new players with 4203 (%s)", reason, self._figures())
+
+    def summary(self) -> str:
+        """The load line's part (tickroom.server.ops.load)."""
+        refused = sum(self.refused.values())
+        state = "accepting" if self.accepting else f"over_capacity:{self.over_reason}"
+        return f"load={state} {self._figures()} refused_overload={refused}"
+
+    def _figures(self) -> str:
+        return (
+            f"cpu_busy={self.cpu_busy:.2f} tick_lag_ms={self.tick_lag_s * 1e3:.1f} "
+            f"players={self.players} capacity={self.capacity}"
+        )
+
+    async def run(self) -> None:
+        """Sample until cancelled."""
+        while True:
+            await trio.sleep(SAMPLE_S)
+            self.sample()
+
+
+def overload_families(governor: LoadGovernor) -> list[Metric]:
+    """The governor's metric families (tickroom.server.ops.metrics adds them to /metrics)."""
+    state = governor.state()
+    refused = CounterMetricFamily(
+        "tickroom_joins_refused_overload",
+        "Fresh joins refused with 4203 because the node was over capacity, by reason",
+        labels=["reason"],
+    )
+    for reason in REASONS:
+        refused.add_metric([reason], governor.refused[reason])
+    return [
+        GaugeMetricFamily(
+            "tickroom_accepting_players", "1 while the node admits new players, 0 over capacity", value=state.accepting
+        ),
+        GaugeMetricFamily(
+            "tickroom_player_capacity", "Players the node holds at its CPU target (and its cap)", value=state.capacity
+        ),
+        GaugeMetricFamily("tickroom_cpu_busy_ratio", "CPU busy share of one core, smoothed", value=state.cpu_busy),
+        GaugeMetricFamily(
+            "tickroom_tick_lag_seconds", "How late the rooms' ticks start, smoothed", value=state.tick_lag_s
+        ),
+        CounterMetricFamily(
+            "tickroom_overload_episodes", "Times the node went over capacity", value=governor.transitions
+        ),
+        refused,
+    ]
