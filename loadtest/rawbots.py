@@ -79,6 +79,11 @@ MAX_SERVER_MESSAGE = 16 * 2**20  # the protocol's floor for server messages (doc
 # added to each snapshot's handling, hence to the RTT measured.
 POLL_INTERVAL_S = 0.002
 MAX_PENDING_RTT = 256  # input send times kept per bot, if the server stops applying them
+# Seated-rate accounting: snapshots counted per window of this many seconds
+# (long enough that a bot's own scheduling jitter does not move a snapshot
+# across a boundary and read as a drop), from this long after the welcome.
+RATE_WINDOW_S = 2.0
+RATE_WARMUP_S = 1.0
 
 # One Packer for the process: msgpack.packb builds a new one (and its
 # buffer) per call, a measurable part of a ~20 us budget per message.
@@ -167,6 +172,7 @@ class RawBot:
         "fleet", "spec", "target", "name", "rng", "inputs", "state", "sock", "out", "head", "key", "parser",
         "url", "room", "session", "seq", "sent", "ever", "gen", "attempt", "tried_at", "connected_at",
         "last_snap", "conn_last", "redirect", "close_sent",
+        "window_at", "window_count", "rate_min",
     )  # fmt: skip
 
     def __init__(self, fleet: Fleet, spec: BotSpec, target: Target) -> None:
@@ -195,6 +201,11 @@ class RawBot:
         self.conn_last: float | None = None  # this connection's previous snapshot
         self.redirect: str | None = None
         self.close_sent = False
+        # Seated-rate accounting (_count_rate): the current window's start and
+        # snapshots, and this connection's lowest rate over whole windows.
+        self.window_at = math.inf
+        self.window_count = 0
+        self.rate_min: float | None = None
 
     # -- connection set-up -------------------------------------------------
 
@@ -373,6 +384,7 @@ class RawBot:
         meter.connected += 1
         meter.delta.join_ms.append((now - self.tried_at) * 1e3)
         self.connected_at = now
+        self.window_at, self.window_count, self.rate_min = now + RATE_WARMUP_S, 0, None
         if not self.ever:
             self.ever = True
             meter.delta.joins += 1
@@ -384,6 +396,7 @@ class RawBot:
         now = time.monotonic()
         delta = self.fleet.meter.delta
         delta.snapshots += 1
+        self._count_rate(now)
         if self.conn_last is not None:
             delta.interval_ms.append((now - self.conn_last) * 1e3)
         if self.last_snap is not None:
@@ -412,6 +425,18 @@ class RawBot:
         if len(sent) > MAX_PENDING_RTT:
             sent.popleft()
 
+    def _count_rate(self, now: float) -> None:
+        """Snapshots per RATE_WINDOW_S window while seated; a window with
+        none (a stall) counts as 0."""
+        if now < self.window_at:
+            return  # the warm-up after the welcome
+        while now >= self.window_at + RATE_WINDOW_S:
+            rate = self.window_count / RATE_WINDOW_S
+            self.rate_min = rate if self.rate_min is None else min(self.rate_min, rate)
+            self.window_at += RATE_WINDOW_S
+            self.window_count = 0
+        self.window_count += 1
+
     # -- ending ------------------------------------------------------------
 
     def _on_close(self, code: int) -> None:
@@ -421,6 +446,9 @@ class RawBot:
             self.close_sent = True
             # 1005 means "no code": it is echoed as an empty close, never sent (RFC 6455 7.4.1).
             self._send(client_frame(OP_CLOSE, b"" if code == 1005 else close_payload(code), os.urandom(4)))
+        if self.state == AWAIT_WELCOME and code >= 4000:  # a refused join: its code and how fast it came
+            self.fleet.meter.delta.refusals[code] += 1
+            self.fleet.meter.delta.refusal_ms.append((time.monotonic() - self.tried_at) * 1e3)
         expected = self.state == LEAVING and code == 1000
         self._end(code, None if expected or (code == 4202 and self.redirect) else f"closed_{code}")
 
@@ -450,6 +478,8 @@ class RawBot:
             return
         if self.state == JOINED or self.state == LEAVING:
             meter = self.fleet.meter
+            if self.rate_min is not None:
+                meter.delta.seated_rate_min.append(self.rate_min)
             meter.connected -= 1
             meter.delta.connected_ms += int((time.monotonic() - self.connected_at) * 1e3)
         try:

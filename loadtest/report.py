@@ -11,6 +11,9 @@ from tickroom.loadtest.stats import Totals
 from tickroom.percentiles import percentiles
 
 REPORT_VERSION = 1
+# A seated player under this many snapshots/s (at 20 Hz) is one the server
+# let down; an overloaded node must keep it at 0 (docs/benchmarks.md, "Overload").
+SEATED_RATE_FLOOR = 18
 
 
 def build(totals: Totals, *, meta: dict, bots: int, duration: float, server: dict | None, failures: list[str]) -> dict:
@@ -24,6 +27,9 @@ def build(totals: Totals, *, meta: dict, bots: int, duration: float, server: dic
     g50, g99 = percentiles(gaps, (50, 99))
     joins = totals.joins()
     j50, j99 = percentiles(joins, (50, 99))
+    refusal_ms = totals.refusal_times()
+    f50, f99 = percentiles(refusal_ms, (50, 99))
+    seated = totals.seated_rates()
     counts = totals.counts
     per_bot_s = max(counts["connected_ms"] / 1e3, 1e-9)
     connect_at = sorted(totals.connect_at)
@@ -48,6 +54,22 @@ def build(totals: Totals, *, meta: dict, bots: int, duration: float, server: dic
         },
         "max_gap_ms": _ms(totals.max_gap_ms),
         "join_ms": {"p50": _ms(j50), "p99": _ms(j99), "max": _ms(float(joins.max()) if joins.size else math.nan)},
+        # Joins refused by the server (4203: over capacity), by close code,
+        # and the time from the TCP connect to the code.
+        "refusals": {str(code): n for code, n in sorted(totals.refusals.items())},
+        "refusals_total": sum(totals.refusals.values()),
+        "refusal_ms": {
+            "p50": _ms(f50),
+            "p99": _ms(f99),
+            "max": _ms(float(refusal_ms.max()) if refusal_ms.size else math.nan),
+        },
+        # Seated connections (raw bots): each one's lowest snapshots/s over
+        # its windows; how many fell under SEATED_RATE_FLOOR.
+        "seated": {
+            "connections": int(seated.size),
+            "rate_min": round(float(seated.min()), 2) if seated.size else None,
+            "below_18": int((seated < SEATED_RATE_FLOOR).sum()),
+        },
         "bot_seconds": round(counts["connected_ms"] / 1e3, 1),
         "inputs": counts["inputs"],
         "snapshots": counts["snapshots"],
@@ -89,6 +111,8 @@ METRICS: dict[str, tuple[tuple[str, ...], str]] = {
     "snapshot_interval_max_ms": (("snapshot_interval_ms", "max"), "max"),
     "max_gap_ms": (("max_gap_ms",), "max"),
     "join_p99_ms": (("join_ms", "p99"), "max"),
+    "refusal_max_ms": (("refusal_ms", "max"), "max"),
+    "seated_below_18": (("seated", "below_18"), "max"),
     "errors": (("errors_total",), "max"),
     "desyncs": (("desyncs",), "max"),
     "reconnects": (("reconnects",), "max"),
@@ -196,6 +220,14 @@ def summary_table(report: dict):
             f"{report['joins']} / {report['leaves']} / {report['reconnects']} / {report['redirects']}",
         ),
         ("desyncs", str(report["desyncs"])),
+        (
+            "refused joins by code; p50 / p99 / max to the code (ms)",
+            f"{report['refusals'] or 0}; " + " / ".join(_fmt(report["refusal_ms"][k]) for k in ("p50", "p99", "max")),
+        ),
+        (
+            "seated connections; lowest snapshots/s; below 18",
+            f"{report['seated']['connections']}; {_fmt(report['seated']['rate_min'])}; {report['seated']['below_18']}",
+        ),
         ("worker CPU per snapshot (us)", _fmt(report.get("worker_cpu_us_per_snapshot"))),
         ("errors", ", ".join(f"{k}={v}" for k, v in report["errors"].items()) or "0"),
     ]

@@ -50,6 +50,14 @@ class Delta:
     connect_at: array = field(default_factory=lambda: array("f"))  # s since start, first connects
     join_ms: array = field(default_factory=lambda: array("f"))  # TCP connect to welcome, every (re)join
     cpu_ms: int = 0  # the worker process's own CPU time (user+system): what the load generator costs per snapshot
+    # Joins the server refused (a 4xxx close before the welcome: 4203 over
+    # capacity, 4201 full, ...) by code, and how long each waited for its
+    # code from the TCP connect.
+    refusals: Counter = field(default_factory=Counter)
+    refusal_ms: array = field(default_factory=lambda: array("f"))
+    # Per seated connection that ended: its lowest snapshots/s over the
+    # rawbots.RATE_WINDOW_S windows it was seated for (raw bots only).
+    seated_rate_min: array = field(default_factory=lambda: array("f"))
 
 
 COUNTS = (
@@ -89,6 +97,9 @@ class Totals:
         self.connect_at: list[float] = []
         self.join_chunks: list[np.ndarray] = []
         self.max_gap_ms = 0.0
+        self.refusals: Counter = Counter()
+        self.refusal_chunks: list[np.ndarray] = []
+        self.seated_rate_chunks: list[np.ndarray] = []
         self.seconds: dict[int, Second] = {}
         self.connected_now: dict[int, int] = {}  # worker -> latest gauge
 
@@ -105,6 +116,11 @@ class Totals:
         if len(delta.join_ms):
             self.join_chunks.append(np.frombuffer(delta.join_ms, dtype=np.float32))
         self.max_gap_ms = max(self.max_gap_ms, delta.max_gap_ms)
+        self.refusals.update(delta.refusals)
+        if len(delta.refusal_ms):
+            self.refusal_chunks.append(np.frombuffer(delta.refusal_ms, dtype=np.float32))
+        if len(delta.seated_rate_min):
+            self.seated_rate_chunks.append(np.frombuffer(delta.seated_rate_min, dtype=np.float32))
         self.connected_now[delta.worker] = delta.connected
         row = self.seconds.setdefault(delta.second, Second())
         row.connected[delta.worker] = delta.connected
@@ -122,6 +138,12 @@ class Totals:
 
     def joins(self) -> np.ndarray:
         return np.concatenate(self.join_chunks) if self.join_chunks else np.empty(0, np.float32)
+
+    def refusal_times(self) -> np.ndarray:
+        return np.concatenate(self.refusal_chunks) if self.refusal_chunks else np.empty(0, np.float32)
+
+    def seated_rates(self) -> np.ndarray:
+        return np.concatenate(self.seated_rate_chunks) if self.seated_rate_chunks else np.empty(0, np.float32)
 
     def intervals(self) -> np.ndarray:
         return np.concatenate(self.interval_chunks) if self.interval_chunks else np.empty(0, np.float32)
