@@ -120,7 +120,7 @@ class GameServer:
             caps=ConnectionCaps(config.max_connections, config.max_connections_per_ip),
             tls=config.ssl_context,
             on_closed=self.metrics.retire_connection,
-            gate=self.governor.admit_join,
+            gate=self.governor,
         )
         self.control_url: str | None = None  # http://HOST:PORT once the control API is bound
         self.failover: Failover | None = None  # with --redis-url, once running

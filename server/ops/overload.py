@@ -128,7 +128,8 @@ class LoadGovernor:
     """Decides "accepting" or "over capacity" from ``figures``.
 
     ``run()`` samples every SAMPLE_S; ``admit_join()`` is asked for every
-    fresh join. ``cpu_clock`` and ``wall_clock`` are injectable for tests
+    fresh join, and ``join_done()`` told when one it admitted was answered
+    (tickroom.server.transport.connection.JoinGate). ``cpu_clock`` and ``wall_clock`` are injectable for tests
     (process CPU seconds and monotonic seconds)."""
 
     def __init__(
@@ -149,7 +150,10 @@ class LoadGovernor:
         self.tick_lag_s = 0.0
         self.players = 0
         self.capacity = self._capacity(PRIOR_CPU_PER_PLAYER)
-        self._admitted = 0  # fresh joins admitted since the last sample
+        # Fresh joins admitted and not counted in ``players``: those since the
+        # last sample, and those admitted before it that were still joining.
+        self._admitted = 0
+        self._joining = 0  # admitted, their join not yet answered by the room
         self.over_reason = ""  # "": accepting
         self._over_since = -math.inf
         self.refused: Counter[str] = Counter()  # reason -> fresh joins refused
@@ -188,8 +192,14 @@ class LoadGovernor:
                 f"retry in {self.retry_after_s} s or join another server"
             )
         self._admitted += 1
+        self._joining += 1
         self.admitted_total += 1
         return None
+
+    def join_done(self) -> None:
+        """A join ``admit_join`` let in was answered (seated, or refused by
+        the room); from the next sample it counts in ``players`` or not at all."""
+        self._joining -= 1
 
     def sample(self) -> None:
         """Read the node's figures and decide; called every SAMPLE_S."""
@@ -202,7 +212,7 @@ class LoadGovernor:
         self.cpu_busy += SMOOTHING * (busy - self.cpu_busy)
         self.tick_lag_s += SMOOTHING * (self.figures.take_tick_lag() - self.tick_lag_s)
         self.players = self.figures.players_held()
-        self._admitted = 0
+        self._admitted = self._joining
         per_player = self.cpu_busy / self.players if self.players >= MIN_PLAYERS_MEASURED else PRIOR_CPU_PER_PLAYER
         self.capacity = self._capacity(per_player)
         limits = self.config
@@ -215,7 +225,7 @@ class LoadGovernor:
             self._go_over("cpu")
         elif self.tick_lag_s >= limits.tick_lag_s:
             self._go_over("tick_lag")
-        elif self.players >= self.capacity:
+        elif self.players + self._admitted >= self.capacity:
             self._go_over("player_cap" if self.capacity == limits.max_players else "players")
 
     def _capacity(self, per_player: float) -> int:
@@ -228,7 +238,7 @@ class LoadGovernor:
         return (
             self.cpu_busy < limits.cpu_target * fraction
             and self.tick_lag_s < limits.tick_lag_s * fraction
-            and self.players < self.capacity * fraction
+            and self.players + self._admitted < self.capacity * fraction
         )
 
     def _go_over(self, reason: str) -> None:

@@ -21,9 +21,8 @@ import logging
 import socket
 import ssl
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 import trio
 
@@ -50,8 +49,16 @@ log = logging.getLogger(__name__)
 _NOTHING: list = []  # take_inputs' answer when nothing came (shared: never mutated)
 
 
-#: Asked before a fresh join: None lets it in, else the refusal's code and message.
-JoinGate = Callable[[], tuple[Code, str] | None]
+class JoinGate(Protocol):
+    """Asked before each fresh join (tickroom.server.ops.overload.LoadGovernor)."""
+
+    def admit_join(self) -> tuple[Code, str] | None:
+        """None lets the join in, else the refusal's code and message."""
+        ...
+
+    def join_done(self) -> None:
+        """The join admitted last was answered (seated or refused)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -179,12 +186,11 @@ class Connection:
         if timer.cancelled_caught:
             self._set_close(Code.HANDSHAKE_TIMEOUT, f"no 'join' within {self.limits.handshake_timeout_s:g} s")
             return False
-        if join.session is None and self._gate is not None:
-            refused = self._gate()
-            if refused is not None:
-                self.join_refused = refused[0]
-                self._set_close(*refused)
-                return False
+        gate = self._gate if join.session is None else None  # a rejoin is a player held already
+        if gate is not None and (refused := gate.admit_join()) is not None:
+            self.join_refused = refused[0]
+            self._set_close(*refused)
+            return False
         try:
             # The source address counts the rooms this client creates (room spam, 4012).
             self.joined = await registry.join(join, self, address=self.peer.rpartition(":")[0] or None)
@@ -195,6 +201,9 @@ class Connection:
                 self.join_refused = exc.code
             self._set_close(exc.code, exc.message)
             return False
+        finally:
+            if gate is not None:
+                gate.join_done()
         self.session.joined(self.joined.input_fields, self.joined.tick_rate, trio.current_time())
         ROOM_ID.set(self.joined.room_id)  # this task's lines carry the room id (tickroom.server.rooms.log_context)
         return True

@@ -132,7 +132,7 @@ class Listener:
         self.caps = caps
         self.tls = tls
         self.on_closed = on_closed
-        self.gate = gate  # asked before each fresh join (tickroom.server.ops.overload)
+        self.gate = gate  # asked before each fresh join (tickroom.server.ops.overload.LoadGovernor)
         self._refusing = 0  # refusals in progress
 
     async def accept_all(

@@ -2,6 +2,7 @@
 the bots' reconnect decisions: all without sockets."""
 
 from array import array
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -32,6 +33,11 @@ def merged() -> Totals:
     totals.add(delta(1, 1, [40], connected=1, inputs=20, snapshots=20, ever_connected=1, joins=1, connected_ms=1000))
     totals.add(delta(0, 2, [50, 60], connected=0, inputs=20, snapshots=18, leaves=1, connected_ms=1000, bytes_in=2000))
     totals.add(delta(1, 2, [1000], connected=0, inputs=20, snapshots=20, leaves=1, connected_ms=1000, bytes_in=2000))
+    # A third worker's bots were all refused (the node over capacity); the
+    # two seated bots' lowest rates come with their leaves.
+    totals.add(delta(2, 1, [], refusals=Counter({4203: 2}), refusal_ms=array("f", [120.0, 480.0])))
+    totals.add(delta(0, 3, [], seated_rate_min=array("f", [19.5])))
+    totals.add(delta(1, 3, [], seated_rate_min=array("f", [17.0])))
     return totals
 
 
@@ -52,6 +58,16 @@ def test_percentiles_are_exact_over_every_workers_samples():
         "rtt_p50_ms": 30.0,
         "rtt_p99_ms": 40.0,
     }
+
+
+def test_refusals_by_code_their_latency_and_the_seated_rates():
+    report = build(merged(), meta=META, bots=2, duration=2.0, server=None, failures=[])
+    assert report["refusals"] == {"4203": 2} and report["refusals_total"] == 2
+    assert report["refusal_ms"]["max"] == 480.0 and report["refusal_ms"]["p50"] == 480.0  # nearest rank, as for the RTT
+    assert report["seated"] == {"connections": 2, "rate_min": 17.0, "below_18": 1}
+    assert check(report, parse_fail_on("seated_below_18=0,refusal_max_ms=1000")) == [
+        "seated_below_18 = 1 (wanted <= 0)"
+    ]
 
 
 def test_percentiles_of_nothing_are_nan_and_null_in_the_report():
