@@ -1,0 +1,133 @@
+"""Graceful overload against a real ``tickroom serve`` process: a burst of
+joins far above the node's capacity is refused with 4203 within a second,
+the players already seated keep >= 18 snapshots/s meanwhile, the control
+API answers allocations with 503 and Retry-After, a seated player's rejoin
+still gets in, and /metrics and /readyz show the state.
+
+Capacity comes from ``--max-node-players`` here, small enough that the test
+itself does not saturate a loaded 2-core machine (the production default is
+the capacity measured from CPU and tick lag: tests/server/test_load_governor.py).
+The seated players and the burst are raw bots (loadtest/rawbots.py) in their
+own processes, which report each seated connection's lowest snapshots/s over
+2-second windows and each refusal's code and latency.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trio
+
+from tests.processes import wait_for
+from tests.rawws import OP_BINARY, RawWebSocket, frame
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import OVERLOAD_RETRY_AFTER_S
+
+from .harness import REPO, running_server
+
+pytestmark = pytest.mark.integration
+
+SEATED_ROOMS, PER_ROOM = 2, 10  # the seated bots
+CAPACITY = SEATED_ROOMS * PER_ROOM + 1  # and the test's own player
+BURST = 150  # joins at once: 7x the capacity
+SEATED_S = 14.0  # the seated bots' run: joins, the burst, and whole rate windows on either side
+RUN_TIMEOUT_S = 90
+
+
+def loadtest(url: str, report: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tickroom.loadtest", "--url", url, "--bot-kind", "raw", "--processes", "1",
+         "--no-progress", "--report", str(report), *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def finished(proc: subprocess.Popen, report: Path) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=RUN_TIMEOUT_S)
+    assert report.exists(), out
+    return json.loads(report.read_text())
+
+
+def load_state(control_url: str) -> dict[str, Any]:
+    answer = httpx.get(f"{control_url}/readyz", timeout=10)
+    assert answer.status_code == 200, answer.text  # over capacity the node stays ready: it serves its players
+    return answer.json()["load"]
+
+
+def metric(control_url: str, line_start: str) -> float:
+    for line in httpx.get(f"{control_url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(line_start):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no {line_start} in /metrics")
+
+
+async def test_a_burst_far_above_capacity_is_refused_fast_and_the_seated_keep_their_rate(tmp_path):
+    with running_server(
+        "--tick-rate", "20", "--max-players", str(PER_ROOM), "--max-node-players", str(CAPACITY),
+        "--ack-timeout", "30", "--rejoin-grace", "30", "--stats-interval", "1",
+    ) as server:  # fmt: skip
+        port = int(server.url.rsplit(":", 1)[1])
+        # The test's own player first: it rejoins later, while the node is full.
+        own = await RawWebSocket.connect("127.0.0.1", port)
+        await own.join(room="overload-own", name="own")
+
+        seated = loadtest(server.url, tmp_path / "seated.json", "--rooms", str(SEATED_ROOMS), "--bots-per-room",
+                          str(PER_ROOM), "--duration", str(SEATED_S), "--ramp-up", "1")  # fmt: skip
+        try:
+            await trio.to_thread.run_sync(
+                lambda: wait_for(
+                    lambda: load_state(server.control_url)["players"] == CAPACITY, "the bots to be seated", 30
+                )
+            )
+            state = load_state(server.control_url)
+            assert state["accepting"] is False and state["reason"] == "player_cap" and state["capacity"] == CAPACITY
+
+            # The control API: no new room while over capacity.
+            async with httpx.AsyncClient(timeout=10) as api:
+                answer = await api.post(f"{server.control_url}/v1/rooms", json={})
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["reason"] == "over_capacity"
+            assert answer.headers["retry-after"] == str(OVERLOAD_RETRY_AFTER_S)
+
+            # A seated player's rejoin (its connection dropped) is not refused.
+            session = own.session
+            await own.aclose()
+            back = await RawWebSocket.connect("127.0.0.1", port)
+            back.session = session
+            await back.send(frame(OP_BINARY, session.rejoin()))
+            with trio.fail_after(10):
+                while not any(isinstance(msg, m.Welcome) for msg in back.messages):
+                    assert back.close_code is None, back.messages
+                    await back.read_some()
+
+            # The burst: every one refused with 4203, each within a second.
+            burst = loadtest(server.url, tmp_path / "burst.json", "--scenario", "burst", "--rooms", str(BURST),
+                             "--bots-per-room", "1", "--duration", "2")  # fmt: skip
+            refused = await trio.to_thread.run_sync(finished, burst, tmp_path / "burst.json")
+            assert refused["connected"] == 0
+            assert refused["refusals"] == {"4203": BURST}, refused["errors"]
+            assert refused["refusal_ms"]["max"] < 1000, refused["refusal_ms"]
+            assert metric(server.control_url, 'tickroom_connections_refused_total{code="SERVER_OVERLOADED"}') == BURST
+            assert metric(server.control_url, 'tickroom_joins_refused_overload_total{reason="player_cap"}') == BURST
+            assert metric(server.control_url, "tickroom_accepting_players ") == 0
+
+            report = await trio.to_thread.run_sync(finished, seated, tmp_path / "seated.json")
+        finally:
+            if seated.poll() is None:
+                seated.kill()
+                seated.communicate()
+        await back.aclose()
+    print(f"overload: {BURST} refused, to the code p50/p99/max {refused['refusal_ms']} ms; seated {report['seated']}")
+    # Every seated bot stayed seated to the end, never under 18 snapshots/s
+    # over any 2-second window of its run (the burst included).
+    assert report["connected"] == SEATED_ROOMS * PER_ROOM and report["errors"] == {}, report["errors"]
+    assert report["seated"]["connections"] == SEATED_ROOMS * PER_ROOM
+    assert report["seated"]["below_18"] == 0, report["seated"]
