@@ -56,6 +56,8 @@ MIN_PLAYERS_MEASURED = 50  # fewer players: a player's cost is the prior, not me
 # admits about what it can hold.
 PRIOR_CPU_PER_PLAYER = 0.002
 
+UNLIMITED = 2**62  # the capacity with neither a CPU target nor a cap
+
 # Why a fresh join was refused: the label of the metrics and the status.
 REASONS = ("cpu", "tick_lag", "players", "player_cap")
 
@@ -65,16 +67,16 @@ class CapacityConfig:
     """The limits (flags of ``tickroom serve``)."""
 
     max_players: int = 0  # operator cap on the players of the node; 0: measured capacity only
-    cpu_target: float = 0.80  # CPU busy share (of one core) at which the node is full
-    tick_lag_s: float = 0.025  # smoothed tick lag at which the node is full (half a 20 Hz tick)
+    cpu_target: float = 0.85  # CPU busy share (of one core) at which the node is full; 0: not measured
+    tick_lag_s: float = 0.025  # smoothed tick lag at which the node is full (half a 20 Hz tick); 0: not measured
 
     def __post_init__(self) -> None:
         if self.max_players < 0:
             raise ValueError("--max-node-players must be >= 0")
-        if not 0.05 <= self.cpu_target <= 1.0:
-            raise ValueError("--capacity-cpu must be between 0.05 and 1.0 (a share of one core)")
-        if self.tick_lag_s <= 0:
-            raise ValueError("--capacity-tick-lag must be > 0")
+        if self.cpu_target != 0 and not 0.05 <= self.cpu_target <= 1.0:
+            raise ValueError("--capacity-cpu must be 0 (off) or between 0.05 and 1.0 (a share of one core)")
+        if self.tick_lag_s < 0:
+            raise ValueError("--capacity-tick-lag must be >= 0 (0: off)")
 
 
 class NodeFigures(Protocol):
@@ -120,7 +122,7 @@ class LoadState:
             "cpu_busy": round(self.cpu_busy, 3),
             "tick_lag_ms": round(self.tick_lag_s * 1e3, 2),
             "players": self.players,
-            "capacity": self.capacity,
+            "capacity": self.capacity if self.capacity < UNLIMITED else None,
         }
 
 
@@ -221,23 +223,23 @@ class LoadGovernor:
                 log.info("load: accepting new players again (%s)", self._figures())
                 self.over_reason = ""
             return
-        if self.cpu_busy >= limits.cpu_target:
+        if limits.cpu_target and self.cpu_busy >= limits.cpu_target:
             self._go_over("cpu")
-        elif self.tick_lag_s >= limits.tick_lag_s:
+        elif limits.tick_lag_s and self.tick_lag_s >= limits.tick_lag_s:
             self._go_over("tick_lag")
         elif self.players + self._admitted >= self.capacity:
             self._go_over("player_cap" if self.capacity == limits.max_players else "players")
 
     def _capacity(self, per_player: float) -> int:
-        measured = int(self.config.cpu_target / max(per_player, 1e-6))
-        cap = self.config.max_players
+        target, cap = self.config.cpu_target, self.config.max_players
+        measured = int(target / max(per_player, 1e-6)) if target > 0 else UNLIMITED
         return min(measured, cap) if cap > 0 else measured
 
     def _under(self, fraction: float) -> bool:
         limits = self.config
         return (
-            self.cpu_busy < limits.cpu_target * fraction
-            and self.tick_lag_s < limits.tick_lag_s * fraction
+            (not limits.cpu_target or self.cpu_busy < limits.cpu_target * fraction)
+            and (not limits.tick_lag_s or self.tick_lag_s < limits.tick_lag_s * fraction)
             and self.players + self._admitted < self.capacity * fraction
         )
 
@@ -281,7 +283,9 @@ def overload_families(governor: LoadGovernor) -> list[Metric]:
             "tickroom_accepting_players", "1 while the node admits new players, 0 over capacity", value=state.accepting
         ),
         GaugeMetricFamily(
-            "tickroom_player_capacity", "Players the node holds at its CPU target (and its cap)", value=state.capacity
+            "tickroom_player_capacity",
+            "Players the node holds at its CPU target (and its cap)",
+            value=state.capacity if state.capacity < UNLIMITED else math.inf,
         ),
         GaugeMetricFamily("tickroom_cpu_busy_ratio", "CPU busy share of one core, smoothed", value=state.cpu_busy),
         GaugeMetricFamily(

@@ -103,7 +103,7 @@ def test_cpu_at_the_target_refuses_and_it_takes_the_hold_and_the_margin_to_accep
 
 def test_the_hold_keeps_a_short_dip_from_reopening_the_node():
     gov, figures, clocks = governor()
-    settle(gov, clocks, busy=0.9, seconds=1)
+    settle(gov, clocks, busy=1.0, seconds=1)
     assert gov.over_reason == "cpu"
     settle(gov, clocks, busy=0.0, seconds=overload.HOLD_S / 2)
     assert not gov.accepting
@@ -145,8 +145,19 @@ def test_capacity_is_measured_from_the_cost_of_the_players_held():
     assert capped.capacity == 150
 
 
+def test_measuring_can_be_turned_off_leaving_the_cap():
+    gov, figures, clocks = governor(CapacityConfig(cpu_target=0, tick_lag_s=0))
+    figures.players, figures.lag = 1000, 1.0
+    settle(gov, clocks, busy=1.0)
+    assert gov.accepting and gov.state().as_json()["capacity"] is None
+    capped, figures, clocks = governor(CapacityConfig(cpu_target=0, tick_lag_s=0, max_players=5))
+    figures.players = 5
+    settle(capped, clocks, busy=1.0)
+    assert not capped.accepting and capped.over_reason == "player_cap"
+
+
 @pytest.mark.parametrize(
-    "config", [dict(max_players=-1), dict(cpu_target=0.0), dict(cpu_target=1.5), dict(tick_lag_s=0.0)]
+    "config", [dict(max_players=-1), dict(cpu_target=0.01), dict(cpu_target=1.5), dict(tick_lag_s=-1.0)]
 )
 def test_bad_limits_are_refused(config):
     with pytest.raises(ValueError):

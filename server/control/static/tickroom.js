@@ -33,9 +33,12 @@ export const CODES = {
   4100: "ROOM_NOT_FOUND", 4101: "ROOM_FULL", 4102: "ROOM_CLOSED", 4103: "ROOM_CRASHED", 4104: "UNKNOWN_GAME",
   4105: "ROOM_RECOVERING", 4106: "JOIN_REJECTED", 4107: "MATCH_ENDED", 4108: "KICKED",
   4110: "SESSION_UNKNOWN", 4111: "SESSION_REPLACED", 4112: "ACK_TIMEOUT", 4113: "IDLE_TIMEOUT",
-  4200: "INTERNAL_ERROR", 4201: "SERVER_FULL", 4202: "REDIRECT",
+  4200: "INTERNAL_ERROR", 4201: "SERVER_FULL", 4202: "REDIRECT", 4203: "SERVER_OVERLOADED",
 };
 // What to do after a close (section 12): resume the session, start over, or stop.
+// Any other code stops: 4203 (the node is over capacity) among them, so that
+// a client never hammers an overloaded node; the page or the game asks its
+// matchmaker again (or waits 5 s, section 8).
 const RESUME = new Set([1006, 4112, 4113]);
 const JOIN_AFRESH = new Set([1001, 4102, 4103]);
 
