@@ -125,6 +125,7 @@ def one_run(
     seed: int,
     bot_kind: str = "client",
     server_repo: Path = REPO,
+    server_args: tuple[str, ...] = (),
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     # The server may come from another checkout (--server-repo: the "before"
@@ -138,7 +139,7 @@ def one_run(
         with open(log_path, "w") as log:
             server = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own server
                 [sys.executable, "-m", "tickroom.server", "serve", "--host", "127.0.0.1", "--port", "0", "--stats-interval", "2",
-                 "--max-players", str(max(16, per_room))],
+                 "--max-players", str(max(16, per_room)), *server_args],
                 cwd=server_repo, env=server_env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         try:
@@ -210,6 +211,13 @@ def one_run(
         "loadgen_cpu_us_per_snapshot": report.get("worker_cpu_us_per_snapshot"),  # the workers' own clock, whole run
         "loadgen_cores": (lb - la) / (tb - ta),
         "other_cores": max(0.0, (mb - ma) - (sb - sa) - (lb - la)) / (tb - ta),
+        # Over capacity (docs/benchmarks.md, "Overload"): the joins refused,
+        # how fast each got its code, and the seated bots' lowest rates.
+        "refused": report.get("refusals_total", 0),
+        "refusal_p99_ms": report.get("refusal_ms", {}).get("p99"),
+        "refusal_max_ms": report.get("refusal_ms", {}).get("max"),
+        "seated_rate_min": report.get("seated", {}).get("rate_min"),
+        "seated_below_18": report.get("seated", {}).get("below_18"),
         **{
             f"tick_us_per_player_{name}": float(profile.group(k + 1)) if profile else None
             for k, name in enumerate(("read", "simulate", "snapshot", "send", "total"))
@@ -249,6 +257,16 @@ COLUMNS = [
     ("simulate", "tick_us_per_player_simulate", "{:.1f}"),
     ("snapshot", "tick_us_per_player_snapshot", "{:.1f}"),
     ("send", "tick_us_per_player_send", "{:.1f}"),
+]
+
+
+# Shown when a run had joins refused (the node over capacity).
+OVERLOAD_COLUMNS = [
+    ("refused joins", "refused", "{:.0f}"),
+    ("refusal p99 ms", "refusal_p99_ms", "{:.0f}"),
+    ("refusal max ms", "refusal_max_ms", "{:.0f}"),
+    ("seated: lowest snapshots/s", "seated_rate_min", "{:.1f}"),
+    ("seated below 18/s", "seated_below_18", "{:.0f}"),
 ]
 
 
@@ -311,14 +329,17 @@ def render(
     max_rtt_p99_ms: float = 100.0,
     section: str | None = None,
 ) -> str:
-    head = "| size | " + " | ".join(name for name, _, _ in COLUMNS) + " | errors |"
-    rows = [head, "| --- |" + " ---: |" * (len(COLUMNS) + 1)]
+    columns = COLUMNS
+    if any(r.get("refused") for runs in results.values() for r in runs):
+        columns = COLUMNS + OVERLOAD_COLUMNS
+    head = "| size | " + " | ".join(name for name, _, _ in columns) + " | errors |"
+    rows = [head, "| --- |" + " ---: |" * (len(columns) + 1)]
     for size, runs in results.items():
         errors = sum(r["errors"] for r in runs)
         connected = f"{min(r['connected'] for r in runs)}/{runs[0]['ccu']}"
         rows.append(
             f"| {size} ({len(runs)} runs, {connected} connected) | "
-            + " | ".join(cell([r.get(key) for r in runs], fmt) for _, key, fmt in COLUMNS)
+            + " | ".join(cell([r.get(key) for r in runs], fmt) for _, key, fmt in columns)
             + f" | {errors} |"
         )
     machine = f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), Python {platform.python_version()}, {platform.system()} {platform.machine()}"
@@ -377,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the load tester's bots (default client; raw: cheap epoll bots)",
     )
     parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument of `tickroom serve`, e.g. --server-arg=--capacity-cpu=0 (repeat for more)",
+    )
+    parser.add_argument(
         "--render",
         metavar="FILE.json",
         nargs="+",
@@ -402,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=i + 1,
                 bot_kind=args.bot_kind,
                 server_repo=args.server_repo.resolve(),
+                server_args=tuple(args.server_arg),
             )
             print(json.dumps({"size": size, "run": i + 1, **run}), flush=True)
             runs.append(run)
