@@ -199,7 +199,9 @@ class GameServer:
                     self.config.host or "*", self.ports[0], self.games.default, self.config.tick_rate,
                 )  # fmt: skip
                 if self.agones is not None:
-                    root.start_soon(self.agones.run, self.registry, self.config.max_rooms)
+                    root.start_soon(
+                        self.agones.run, self.registry, self.config.max_rooms, lambda: self.governor.accepting
+                    )
                 task_status.started(self)
                 await self.health.wait_shutdown()
 

@@ -11,6 +11,10 @@ When the pod runs under Agones, the sidecar's REST API listens on
   ``--max-rooms``, for the high-density pattern of many rooms per game
   server) and ``players`` (connected players). The registry is polled once a
   second and only changes are sent: nothing here runs on the tick path;
+- keeps the GameServer label ``agones.dev/sdk-tickroom-accepting`` at
+  ``"true"`` or ``"false"``: whether the load governor admits new players
+  (tickroom.server.ops.overload), so that a GameServerAllocation can select
+  only game servers under their capacity (deploy/agones/fleet.yaml);
 - POSTs ``/shutdown`` at the end of a drain.
 
 The SDK being unreachable is logged (at most once per ``LOG_EVERY_S``) and
@@ -22,7 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import trio
 
@@ -34,6 +38,8 @@ POLL_S = 1.0  # registry -> counters
 REQUEST_TIMEOUT_S = 2.0
 LOG_EVERY_S = 30.0  # at most one "cannot reach the SDK" line this often
 SHUTDOWN_ATTEMPTS = 3
+# The label's key as the SDK takes it; Agones stores it as agones.dev/sdk-<key>.
+ACCEPTING_LABEL = "tickroom-accepting"
 
 
 class SDKError(Exception):
@@ -77,18 +83,20 @@ class AgonesSDK:
         self.ready = False  # /ready acknowledged
         self.failures = 0  # calls that did not get a 2xx, in total
         self.sent: dict[str, int] = {}  # counter name -> last count acknowledged
+        self.label_sent: str | None = None  # the accepting label's last value acknowledged
         self._last_log = float("-inf")
 
     # -- the tasks ---------------------------------------------------------------
 
-    async def run(self, registry, max_rooms: int) -> None:
-        """Ready (retried), then health and counters until cancelled."""
+    async def run(self, registry, max_rooms: int, accepting: Callable[[], bool] | None = None) -> None:
+        """Ready (retried), then health, counters and (with ``accepting``,
+        the governor's state) the accepting label until cancelled."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._health_loop)
             await self._until_ok("POST", "/ready", {})
             self.ready = True
             log.info("agones: ready (SDK on port %d)", self.port)
-            await self._counters_loop(registry, max_rooms)
+            await self._counters_loop(registry, max_rooms, accepting)
 
     async def shutdown(self) -> None:
         """Tell Agones this game server is done (the end of a drain). A few
@@ -105,9 +113,15 @@ class AgonesSDK:
             await self._call("POST", "/health", {})
             await trio.sleep(self.health_period_s)
 
-    async def _counters_loop(self, registry, max_rooms: int) -> None:
+    async def _counters_loop(self, registry, max_rooms: int, accepting: Callable[[], bool] | None) -> None:
         capacity_sent = False
         while True:
+            if accepting is not None:
+                value = "true" if accepting() else "false"
+                if self.label_sent != value and await self._call(
+                    "PUT", "/metadata/label", {"key": ACCEPTING_LABEL, "value": value}
+                ):
+                    self.label_sent = value
             if not capacity_sent:
                 capacity_sent = await self._call("PATCH", "/v1beta1/counters/rooms", {"capacity": max_rooms})
             rooms = registry.rooms()

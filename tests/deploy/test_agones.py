@@ -160,3 +160,24 @@ async def test_unreachable_sidecar_never_stops_rooms(caplog) -> None:
     # Logged, but rate-limited: one line for many failures.
     lines = [r for r in caplog.records if r.name == "tickroom.server.ops.agones" and "cannot reach" in r.getMessage()]
     assert 1 <= len(lines) < sdk.failures
+
+
+async def test_the_accepting_label_follows_the_load_governor() -> None:
+    sidecar = FakeSidecar()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sidecar.serve)
+        sdk = AgonesSDK(sidecar.port, health_period_s=HEALTH_PERIOD, poll_s=0.05)
+        server = GameServer(ServerConfig(host="127.0.0.1", port=0, graceful_timeout_s=2.0, stats_interval_s=0,
+                                         max_node_players=1))  # fmt: skip
+        server.agones = sdk
+
+        def labels() -> list[str]:
+            return [b["value"] for _, b in sidecar.paths("PUT", "/metadata/label") if b["key"] == "tickroom-accepting"]
+
+        async with serving(server, stop_deadline=DEADLINE):
+            await wait_for(lambda: labels() == ["true"], "accepting")
+            async with connect(f"ws://127.0.0.1:{server.ports[0]}/", room="r1", name="alice"):
+                # The node holds its one player: no more.
+                await wait_for(lambda: labels() == ["true", "false"], "not accepting")
+            await wait_for(lambda: labels() == ["true", "false", "true"], "accepting again")
+        nursery.cancel_scope.cancel()
