@@ -126,6 +126,7 @@ def one_run(
     bot_kind: str = "client",
     server_repo: Path = REPO,
     server_args: tuple[str, ...] = (),
+    scenario: str = "steady",
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     # The server may come from another checkout (--server-repo: the "before"
@@ -147,7 +148,7 @@ def one_run(
             loadtest = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own load tester
                 [sys.executable, "-m", "tickroom.loadtest", "--url", url, "--rooms", str(rooms), "--bots-per-room", str(per_room),
                  "--duration", str(duration), "--ramp-up", str(ramp_up), "--processes", str(processes), "--seed", str(seed),
-                 "--no-progress", "--report", str(report_path), "--bot-kind", bot_kind],
+                 "--no-progress", "--report", str(report_path), "--bot-kind", bot_kind, "--scenario", scenario],
                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             samples = []  # (time.time(), server CPU s, load generator CPU s, machine busy s)
@@ -398,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the load tester's bots (default client; raw: cheap epoll bots)",
     )
     parser.add_argument(
+        "--scenario", default="steady", help="the load tester's scenario (steady, churn, burst: all join at once)"
+    )
+    parser.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -431,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
                 bot_kind=args.bot_kind,
                 server_repo=args.server_repo.resolve(),
                 server_args=tuple(args.server_arg),
+                scenario=args.scenario,
             )
             print(json.dumps({"size": size, "run": i + 1, **run}), flush=True)
             runs.append(run)
