@@ -87,7 +87,7 @@ class NodeFigures(Protocol):
         ...
 
     def take_tick_lag(self) -> float:
-        """Seconds: the largest tick lag since the previous call."""
+        """Seconds: the mean tick lag since the previous call."""
         ...
 
 
@@ -101,7 +101,7 @@ class RegistryFigures:
         return sum(len(room.players) for room in self.registry.rooms())
 
     def take_tick_lag(self) -> float:
-        return self.registry.clock.take_lag_max()
+        return self.registry.clock.take_lag()
 
 
 @dataclass(frozen=True)

@@ -40,9 +40,10 @@ class TickClock:
         self._order = itertools.count()
         self._timer = trio.CancelScope(deadline=math.inf)  # the run() task's wait, re-armed
         self.wakeups = 0  # tasks woken (for tests and metrics)
-        # The latest any due sleeper was woken since ``take_lag_max()``: the
-        # node's tick lag (tickroom.server.ops.overload reads it).
-        self._lag_max = 0.0
+        # How late the timer woke, summed over its wake-ups since ``take_lag()``:
+        # the node's tick lag (tickroom.server.ops.overload reads it).
+        self._lag_sum = 0.0
+        self._lag_wakes = 0
 
     async def sleep_until(self, deadline: float) -> None:
         """Like trio.sleep_until: returns at or after ``deadline`` on trio's
@@ -63,10 +64,13 @@ class TickClock:
 
         await wait_task_rescheduled(abort)
 
-    def take_lag_max(self) -> float:
-        """Seconds: the largest lateness of a wake-up since the last call
-        (0.0 if none was late), and start over."""
-        lag, self._lag_max = self._lag_max, 0.0
+    def take_lag(self) -> float:
+        """Seconds: the mean lateness of the wake-ups since the last call
+        (0.0 without any), and start over. The mean, not the maximum: one
+        late wake-up (a neighbour on the machine, a collection) is caught
+        up by the rooms' next ticks; a node that is late on every tick is not."""
+        lag = self._lag_sum / self._lag_wakes if self._lag_wakes else 0.0
+        self._lag_sum, self._lag_wakes = 0.0, 0
         return lag
 
     async def run(self) -> None:
@@ -76,8 +80,9 @@ class TickClock:
             with self._timer:
                 await trio.sleep_forever()
             now = trio.current_time()
-            if heap and now - heap[0][0] > self._lag_max:
-                self._lag_max = now - heap[0][0]
+            if heap:
+                self._lag_sum += max(0.0, now - heap[0][0])
+                self._lag_wakes += 1
             while heap and heap[0][0] <= now:
                 _, order, task = heapq.heappop(heap)
                 if sleeping.get(task) == order:

@@ -75,3 +75,23 @@ async def test_a_deadline_already_past_returns_at_once(autojump_clock):
         assert trio.current_time() == 1.0
         nursery.cancel_scope.cancel()
     assert clock.wakeups == 0
+
+
+async def test_the_tick_lag_is_the_mean_lateness_of_the_wake_ups(mock_clock):
+    clock = TickClock()
+
+    async def sleeper(deadline: float) -> None:
+        await clock.sleep_until(deadline)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(clock.run)
+        async with trio.open_nursery() as sleepers:
+            sleepers.start_soon(sleeper, 1.0)
+            sleepers.start_soon(sleeper, 2.0)
+            await trio.testing.wait_all_tasks_blocked()
+            mock_clock.jump(1.25)  # the process was held up: the first wake-up is 0.25 s late
+            await trio.testing.wait_all_tasks_blocked()
+            mock_clock.jump(0.75)  # the second one on time
+        assert clock.take_lag() == 0.125
+        assert clock.take_lag() == 0.0  # started over
+        nursery.cancel_scope.cancel()
