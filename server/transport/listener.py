@@ -6,11 +6,15 @@ per accepted connection. Admission happens after the WebSocket upgrade, so a
 refused client is told why (an error and a close code: "full" is not
 "down"): over ``--max-connections`` or ``--max-connections-per-ip`` it is
 refused politely, and past ``MAX_REFUSING`` refusals in progress it is
-closed without a word. ``ConnectionTable`` is what the rest of the node
+closed without a word. An admitted connection's fresh join is put to the
+``gate`` (the node's load governor, tickroom.server.ops.overload): over
+capacity it is refused with 4203 before it reaches a room, while rejoins go
+through. ``ConnectionTable`` is what the rest of the node
 reads: the live connections, the refused and replaced counts, and an event
 for "no connection left" (set by the connection that ends last). Refusals
 are also counted by close code (``refused_by_code``): the admission caps
-(4201, 4011) and joins the registry refused (a ticket, a full room, ...);
+(4201, 4011), the gate (4203) and joins the registry refused (a ticket, a
+full room, ...);
 tickroom.server.ops.metrics reads them at scrape time.
 """
 
