@@ -21,8 +21,12 @@ own figures, not from a fixed count alone:
 The node is over capacity when the busy share reaches ``--capacity-cpu``,
 or the tick lag reaches ``--capacity-tick-lag``, or the players held and
 admitted since the last sample reach the capacity. Between two samples
-every fresh join admitted counts at once, so a burst of a thousand joins
-cannot all get in before the next measure. Hysteresis: once over, the
+every fresh join admitted counts at once, and at most as many fresh joins
+are admitted as the node holds players (at least ``RAMP_MIN_STEP``): a
+burst of a thousand joins on an empty node seats 50, then 100, 200, ...
+per sample while the figures stay under their limits, and the rest are
+refused at once (reason "ramp") instead of all getting in before the next
+measure shows what they cost. Hysteresis: once over, the
 node accepts again only after ``HOLD_S`` and once all three figures are
 under ``RESUME_FRACTION`` of their limits, so that it does not flap.
 """
@@ -57,9 +61,12 @@ MIN_PLAYERS_MEASURED = 50  # fewer players: a player's cost is the prior, not me
 PRIOR_CPU_PER_PLAYER = 0.002
 
 UNLIMITED = 2**62  # the capacity with neither a CPU target nor a cap
+RAMP_MIN_STEP = 50  # fresh joins admitted per sample, at least (see LoadGovernor._step)
 
 # Why a fresh join was refused: the label of the metrics and the status.
-REASONS = ("cpu", "tick_lag", "players", "player_cap")
+# "ramp" refuses one join without the node being over capacity: the burst it
+# belongs to grew the node faster than its figures can follow.
+REASONS = ("cpu", "tick_lag", "players", "player_cap", "ramp")
 
 
 @dataclass(frozen=True)
@@ -187,11 +194,13 @@ class LoadGovernor:
         once against the capacity), else the code and message to refuse it with."""
         if not self.over_reason and self.players + self._admitted >= self.capacity:
             self._go_over("player_cap" if self.capacity == self.config.max_players else "players")
-        if self.over_reason:
-            self.refused[self.over_reason] += 1
+        reason = self.over_reason
+        if not reason and self._admitted >= self._step():
+            reason = "ramp"  # more joins at once than the node grows by per sample: this one only
+        if reason:
+            self.refused[reason] += 1
             return Code.SERVER_OVERLOADED, (
-                f"this server is over its capacity ({self.over_reason}); "
-                f"retry in {self.retry_after_s} s or join another server"
+                f"this server is over its capacity ({reason}); retry in {self.retry_after_s} s or join another server"
             )
         self._admitted += 1
         self._joining += 1
@@ -229,6 +238,13 @@ class LoadGovernor:
             self._go_over("tick_lag")
         elif self.players + self._admitted >= self.capacity:
             self._go_over("player_cap" if self.capacity == limits.max_players else "players")
+
+    def _step(self) -> int:
+        """Fresh joins admitted per sample at most: the players held again,
+        at least RAMP_MIN_STEP (a node doubles per sample, from an empty one
+        ~RAMP_MIN_STEP x 2^n), so that a burst is seated no faster than the
+        measures can follow; a node at its cap needs no such guess."""
+        return max(RAMP_MIN_STEP, self.players)
 
     def _capacity(self, per_player: float) -> int:
         target, cap = self.config.cpu_target, self.config.max_players

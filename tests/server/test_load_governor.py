@@ -145,6 +145,20 @@ def test_capacity_is_measured_from_the_cost_of_the_players_held():
     assert capped.capacity == 150
 
 
+def test_a_burst_on_an_empty_node_is_seated_step_by_step_the_rest_refused_at_once():
+    gov, figures, clocks = governor()
+    admitted = 0
+    while gov.admit_join() is None:
+        admitted += 1
+    assert admitted == overload.RAMP_MIN_STEP
+    assert gov.refused["ramp"] == 1 and gov.accepting  # not over capacity: only too fast
+    for _ in range(admitted):
+        gov.join_done()
+    figures.players = admitted
+    settle(gov, clocks, busy=0.1, seconds=overload.SAMPLE_S)
+    assert [gov.admit_join() is None for _ in range(admitted + 1)] == [True] * admitted + [False]
+
+
 def test_measuring_can_be_turned_off_leaving_the_cap():
     gov, figures, clocks = governor(CapacityConfig(cpu_target=0, tick_lag_s=0))
     figures.players, figures.lag = 1000, 1.0
