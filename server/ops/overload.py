@@ -138,8 +138,9 @@ class LoadGovernor:
 
     ``run()`` samples every SAMPLE_S; ``admit_join()`` is asked for every
     fresh join, and ``join_done()`` told when one it admitted was answered
-    (tickroom.server.transport.connection.JoinGate). ``cpu_clock`` and ``wall_clock`` are injectable for tests
-    (process CPU seconds and monotonic seconds)."""
+    (tickroom.server.transport.connection.JoinGate). ``cpu_clock`` and
+    ``wall_clock`` are injectable for tests (process CPU seconds and
+    monotonic seconds)."""
 
     def __init__(
         self,
@@ -243,7 +244,10 @@ class LoadGovernor:
         """Fresh joins admitted per sample at most: the players held again,
         at least RAMP_MIN_STEP (a node doubles per sample, from an empty one
         ~RAMP_MIN_STEP x 2^n), so that a burst is seated no faster than the
-        measures can follow; a node at its cap needs no such guess."""
+        measures can follow. Without any measure (only a cap, or nothing)
+        there is nothing to follow: no step."""
+        if not (self.config.cpu_target or self.config.tick_lag_s):
+            return UNLIMITED
         return max(RAMP_MIN_STEP, self.players)
 
     def _capacity(self, per_player: float) -> int:

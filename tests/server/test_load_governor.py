@@ -164,6 +164,7 @@ def test_measuring_can_be_turned_off_leaving_the_cap():
     figures.players, figures.lag = 1000, 1.0
     settle(gov, clocks, busy=1.0)
     assert gov.accepting and gov.state().as_json()["capacity"] is None
+    assert all(gov.admit_join() is None for _ in range(500))  # no step either: nothing to measure
     capped, figures, clocks = governor(CapacityConfig(cpu_target=0, tick_lag_s=0, max_players=5))
     figures.players = 5
     settle(capped, clocks, busy=1.0)
