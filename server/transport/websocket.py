@@ -47,6 +47,7 @@ from tickroom.protocol.websocket_frames import (
     pong_frame,
 )
 from tickroom.protocol.websocket_frames import MessageTooBig as TooBigFrame
+from tickroom.server.transport.fast_upgrade import fast_upgrade
 from tickroom.server.transport.outbox import Outbox, OutboxClosed
 from tickroom.server.transport.tls import TlsHandshakeFailed, TlsSocket
 
@@ -173,8 +174,24 @@ class ServerWebSocket:
         end += len(_END_OF_HEAD)
         if end > MAX_HANDSHAKE_BYTES:
             self._refuse_too_long()
+        fast = fast_upgrade(bytes(head[:end]))
+        if fast is not None and self._origin_allowed(fast[0]):
+            # The common upgrade, without wsproto (tickroom.server.transport.fast_upgrade).
+            self.request, answer = fast
+        else:
+            answer = self._upgrade_with_wsproto(bytes(head[:end]))
+        self.outbox.send(answer)
+        self._message_began = self.bytes_received - (len(head) - end)
+        if len(head) > end:
+            self._parse(bytes(head[end:]))
+        assert self.request is not None  # set by either path, or it raised
+        return self.request
+
+    def _upgrade_with_wsproto(self, head: bytes) -> bytes:
+        """The 101 for ``head``, read by wsproto; raises HandshakeFailed
+        after answering what is not an upgrade (400) or a refused Origin (403)."""
         try:
-            self._handshake.receive_data(bytes(head[:end]))
+            self._handshake.receive_data(head)
             for event in self._handshake.events():
                 if isinstance(event, Request):
                     self._check_origin(event)
@@ -189,11 +206,7 @@ class ServerWebSocket:
                 self.outbox.send(self._handshake.send(hint))
                 self._answered_http = True
             raise HandshakeFailed(str(exc)) from None
-        self.outbox.send(self._handshake.send(AcceptConnection()))
-        self._message_began = self.bytes_received - (len(head) - end)
-        if len(head) > end:
-            self._parse(bytes(head[end:]))
-        return self.request
+        return self._handshake.send(AcceptConnection())
 
     def _refuse_too_long(self) -> None:
         """Answer an upgrade request over MAX_HANDSHAKE_BYTES with the
@@ -384,6 +397,13 @@ class ServerWebSocket:
             if not data:
                 self._eof = True
             drained += len(data)
+
+    def _origin_allowed(self, request: Request) -> bool:
+        try:
+            self._check_origin(request)
+        except WSProtocolError:
+            return False  # wsproto reads the request again and answers 403
+        return True
 
     def _check_origin(self, request: Request) -> None:
         if not self.allowed_origins:
