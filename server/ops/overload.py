@@ -37,7 +37,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -97,6 +97,10 @@ class NodeFigures(Protocol):
         """Seconds: the mean tick lag since the previous call."""
         ...
 
+    def unseated(self, links: Collection[object]) -> int:
+        """How many of ``links`` (connections whose join was admitted) no room holds yet."""
+        ...
+
 
 class RegistryFigures:
     """NodeFigures of a room registry: its rooms' players, its tick clock's lag."""
@@ -109,6 +113,12 @@ class RegistryFigures:
 
     def take_tick_lag(self) -> float:
         return self.registry.clock.take_lag()
+
+    def unseated(self, links: Collection[object]) -> int:
+        if not links:
+            return 0
+        seated = sum(1 for room in self.registry.rooms() for player in room.players if player.link in links)
+        return len(links) - seated
 
 
 @dataclass(frozen=True)
@@ -161,9 +171,9 @@ class LoadGovernor:
         self.players = 0
         self.capacity = self._capacity(PRIOR_CPU_PER_PLAYER)
         # Fresh joins admitted and not counted in ``players``: those since the
-        # last sample, and those admitted before it that were still joining.
+        # last sample, and those admitted before it that no room held at it.
         self._admitted = 0
-        self._joining = 0  # admitted, their join not yet answered by the room
+        self._joining: set[object] = set()  # the links admitted, their join not yet answered
         self.over_reason = ""  # "": accepting
         self._over_since = -math.inf
         self.refused: Counter[str] = Counter()  # reason -> fresh joins refused
@@ -190,9 +200,10 @@ class LoadGovernor:
 
     # -- the decisions ----------------------------------------------------------
 
-    def admit_join(self) -> tuple[Code, str] | None:
-        """For a fresh join (not a rejoin): None to let it in (it counts at
-        once against the capacity), else the code and message to refuse it with."""
+    def admit_join(self, link: object) -> tuple[Code, str] | None:
+        """For a fresh join (not a rejoin) on ``link``: None to let it in (it
+        counts at once against the capacity), else the code and message to
+        refuse it with."""
         if not self.over_reason and self.players + self._admitted >= self.capacity:
             self._go_over("player_cap" if self.capacity == self.config.max_players else "players")
         reason = self.over_reason
@@ -204,14 +215,15 @@ class LoadGovernor:
                 f"this server is over its capacity ({reason}); retry in {self.retry_after_s} s or join another server"
             )
         self._admitted += 1
-        self._joining += 1
+        self._joining.add(link)
         self.admitted_total += 1
         return None
 
-    def join_done(self) -> None:
-        """A join ``admit_join`` let in was answered (seated, or refused by
-        the room); from the next sample it counts in ``players`` or not at all."""
-        self._joining -= 1
+    def join_done(self, link: object) -> None:
+        """The join ``admit_join`` let in on ``link`` was answered (seated,
+        or refused by the room); from the next sample it counts in
+        ``players`` or not at all."""
+        self._joining.discard(link)
 
     def sample(self) -> None:
         """Read the node's figures and decide; called every SAMPLE_S."""
@@ -223,8 +235,10 @@ class LoadGovernor:
         self._cpu_at, self._wall_at = cpu, wall
         self.cpu_busy += SMOOTHING * (busy - self.cpu_busy)
         self.tick_lag_s += SMOOTHING * (self.figures.take_tick_lag() - self.tick_lag_s)
+        # A join seated in its room but not yet answered is in ``players``:
+        # only those no room holds yet count as admitted (never twice).
         self.players = self.figures.players_held()
-        self._admitted = self._joining
+        self._admitted = self.figures.unseated(self._joining)
         per_player = self.cpu_busy / self.players if self.players >= MIN_PLAYERS_MEASURED else PRIOR_CPU_PER_PLAYER
         self.capacity = self._capacity(per_player)
         limits = self.config

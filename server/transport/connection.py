@@ -52,12 +52,12 @@ _NOTHING: list = []  # take_inputs' answer when nothing came (shared: never muta
 class JoinGate(Protocol):
     """Asked before each fresh join (tickroom.server.ops.overload.LoadGovernor)."""
 
-    def admit_join(self) -> tuple[Code, str] | None:
-        """None lets the join in, else the refusal's code and message."""
+    def admit_join(self, link: object) -> tuple[Code, str] | None:
+        """None lets the join on ``link`` (the connection) in, else the refusal's code and message."""
         ...
 
-    def join_done(self) -> None:
-        """The join admitted last was answered (seated or refused)."""
+    def join_done(self, link: object) -> None:
+        """The join admitted on ``link`` was answered (seated or refused)."""
         ...
 
 
@@ -187,7 +187,7 @@ class Connection:
             self._set_close(Code.HANDSHAKE_TIMEOUT, f"no 'join' within {self.limits.handshake_timeout_s:g} s")
             return False
         gate = self._gate if join.session is None else None  # a rejoin is a player held already
-        if gate is not None and (refused := gate.admit_join()) is not None:
+        if gate is not None and (refused := gate.admit_join(self)) is not None:
             self.join_refused = refused[0]
             self._set_close(*refused)
             return False
@@ -203,7 +203,7 @@ class Connection:
             return False
         finally:
             if gate is not None:
-                gate.join_done()
+                gate.join_done(self)
         self.session.joined(self.joined.input_fields, self.joined.tick_rate, trio.current_time())
         ROOM_ID.set(self.joined.room_id)  # this task's lines carry the room id (tickroom.server.rooms.log_context)
         return True

@@ -4,9 +4,11 @@ the players already seated keep >= 18 snapshots/s meanwhile, the control
 API answers allocations with 503 and Retry-After, a seated player's rejoin
 still gets in, and /metrics and /readyz show the state.
 
-Capacity comes from ``--max-node-players`` here, small enough that the test
-itself does not saturate a loaded 2-core machine (the production default is
-the capacity measured from CPU and tick lag: tests/server/test_load_governor.py).
+Capacity comes from ``--max-node-players`` alone here (measuring off:
+``--capacity-cpu 0 --capacity-tick-lag 0``), small enough that the test
+itself does not saturate a loaded 2-core machine, and not moved by what
+other processes take from it; the production default, the capacity measured
+from CPU and tick lag, is tests/server/test_load_governor.py's.
 The seated players and the burst are raw bots (loadtest/rawbots.py) in their
 own processes, which report each seated connection's lowest snapshots/s over
 2-second windows and each refusal's code and latency.
@@ -72,7 +74,8 @@ def metric(control_url: str, line_start: str) -> float:
 async def test_a_burst_far_above_capacity_is_refused_fast_and_the_seated_keep_their_rate(tmp_path):
     with running_server(
         "--tick-rate", "20", "--max-players", str(PER_ROOM), "--max-node-players", str(CAPACITY),
-        "--ack-timeout", "30", "--rejoin-grace", "30", "--stats-interval", "1",
+        "--capacity-cpu", "0", "--capacity-tick-lag", "0", "--ack-timeout", "30", "--rejoin-grace", "30",
+        "--stats-interval", "1",
     ) as server:  # fmt: skip
         port = int(server.url.rsplit(":", 1)[1])
         # The test's own player first: it rejoins later, while the node is full.

@@ -29,12 +29,16 @@ class Figures:
     def __init__(self) -> None:
         self.players = 0
         self.lag = 0.0
+        self.seated: set[object] = set()  # links the rooms hold
 
     def players_held(self) -> int:
         return self.players
 
     def take_tick_lag(self) -> float:
         return self.lag
+
+    def unseated(self, links) -> int:
+        return len(set(links) - self.seated)
 
 
 class Clocks:
@@ -66,23 +70,35 @@ def settle(gov: LoadGovernor, clocks: Clocks, busy: float, seconds: float = 3.0)
 
 def test_fresh_joins_past_the_cap_are_refused_with_4203_and_counted_exactly():
     gov, figures, clocks = governor(CapacityConfig(max_players=3))
-    assert [gov.admit_join() for _ in range(3)] == [None] * 3
-    refusal = gov.admit_join()
+    a, b, c = object(), object(), object()
+    assert [gov.admit_join(link) for link in (a, b, c)] == [None] * 3
+    refusal = gov.admit_join(object())
     assert refusal is not None and refusal[0] == Code.SERVER_OVERLOADED == 4203
     assert f"retry in {OVERLOAD_RETRY_AFTER_S} s" in refusal[1]
     assert not gov.accepting and gov.over_reason == "player_cap" and gov.refused["player_cap"] == 1
-    # Two were seated, one is still joining at the sample: still 3 of 3.
-    gov.join_done()
-    gov.join_done()
-    figures.players = 2
+    # At the sample: a and b seated and answered, c seated in its room but
+    # its answer not read yet (still joining): 3 of 3, c counted once.
+    gov.join_done(a)
+    gov.join_done(b)
+    figures.seated = {a, b, c}
+    figures.players = 3
     settle(gov, clocks, busy=0.1)
-    assert not gov.accepting
-    # The third was refused by its room after all, and one player left: 1 of 3.
-    gov.join_done()
+    assert not gov.accepting and gov.state().players == 3
+    # Two players left: 1 of 3, and two seats again.
+    gov.join_done(c)
     figures.players = 1
     settle(gov, clocks, busy=0.1)
     assert gov.accepting and gov.capacity == 3
-    assert gov.admit_join() is None and gov.admit_join() is None and gov.admit_join() is not None
+    assert [gov.admit_join(object()) is None for _ in range(3)] == [True, True, False]
+
+
+def test_a_join_not_yet_seated_at_a_sample_still_counts():
+    gov, figures, clocks = governor(CapacityConfig(max_players=2, cpu_target=0, tick_lag_s=0))
+    first = object()
+    assert gov.admit_join(first) is None
+    settle(gov, clocks, busy=0.1, seconds=overload.SAMPLE_S)  # no room holds it yet
+    assert gov.admit_join(object()) is None
+    assert gov.admit_join(object()) is not None
 
 
 def test_cpu_at_the_target_refuses_and_it_takes_the_hold_and_the_margin_to_accept_again():
@@ -92,13 +108,13 @@ def test_cpu_at_the_target_refuses_and_it_takes_the_hold_and_the_margin_to_accep
     assert gov.accepting
     settle(gov, clocks, busy=0.95)
     assert not gov.accepting and gov.over_reason == "cpu"
-    assert gov.admit_join() is not None and gov.refused["cpu"] == 1
+    assert gov.admit_join(object()) is not None and gov.refused["cpu"] == 1
     # Just under the target is not enough (hysteresis): under 85% of it is.
     settle(gov, clocks, busy=0.75, seconds=5)
     assert not gov.accepting
     settle(gov, clocks, busy=0.3)
     assert gov.accepting and gov.transitions == 1
-    assert gov.admit_join() is None
+    assert gov.admit_join(object()) is None
 
 
 def test_the_hold_keeps_a_short_dip_from_reopening_the_node():
@@ -134,7 +150,7 @@ def test_capacity_is_measured_from_the_cost_of_the_players_held():
     assert gov.accepting
     # A burst between two samples: admitted joins count at once.
     admitted = 0
-    while gov.admit_join() is None:
+    while gov.admit_join(object()) is None:
         admitted += 1
     assert admitted == gov.capacity - 100
     assert gov.over_reason == "players"
@@ -147,16 +163,17 @@ def test_capacity_is_measured_from_the_cost_of_the_players_held():
 
 def test_a_burst_on_an_empty_node_is_seated_step_by_step_the_rest_refused_at_once():
     gov, figures, clocks = governor()
+    links = [object() for _ in range(1000)]
     admitted = 0
-    while gov.admit_join() is None:
+    while gov.admit_join(links[admitted]) is None:
         admitted += 1
     assert admitted == overload.RAMP_MIN_STEP
     assert gov.refused["ramp"] == 1 and gov.accepting  # not over capacity: only too fast
-    for _ in range(admitted):
-        gov.join_done()
-    figures.players = admitted
+    figures.players = admitted  # all seated and answered
+    for link in links[:admitted]:
+        gov.join_done(link)
     settle(gov, clocks, busy=0.1, seconds=overload.SAMPLE_S)
-    assert [gov.admit_join() is None for _ in range(admitted + 1)] == [True] * admitted + [False]
+    assert [gov.admit_join(object()) is None for _ in range(admitted + 1)] == [True] * admitted + [False]
 
 
 def test_measuring_can_be_turned_off_leaving_the_cap():
@@ -164,7 +181,7 @@ def test_measuring_can_be_turned_off_leaving_the_cap():
     figures.players, figures.lag = 1000, 1.0
     settle(gov, clocks, busy=1.0)
     assert gov.accepting and gov.state().as_json()["capacity"] is None
-    assert all(gov.admit_join() is None for _ in range(500))  # no step either: nothing to measure
+    assert all(gov.admit_join(object()) is None for _ in range(500))  # no step either: nothing to measure
     capped, figures, clocks = governor(CapacityConfig(cpu_target=0, tick_lag_s=0, max_players=5))
     figures.players = 5
     settle(capped, clocks, busy=1.0)
@@ -181,8 +198,8 @@ def test_bad_limits_are_refused(config):
 
 def test_the_metrics_show_the_state_and_the_refusals_by_reason():
     gov, figures, clocks = governor(CapacityConfig(max_players=1))
-    gov.admit_join()
-    gov.admit_join()
+    gov.admit_join(object())
+    gov.admit_join(object())
 
     class Families:
         def collect(self):
