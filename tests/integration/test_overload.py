@@ -11,7 +11,10 @@ other processes take from it; the production default, the capacity measured
 from CPU and tick lag, is tests/server/test_load_governor.py's.
 The seated players and the burst are raw bots (loadtest/rawbots.py) in their
 own processes, which report each seated connection's lowest snapshots/s over
-2-second windows and each refusal's code and latency.
+2-second windows and each refusal's code and latency. A seated player under
+18/s fails the test, unless the server's ticks already overran in a control
+second before the burst (the shared machine took its CPU away, whatever the
+burst does): only then is the run repeated, at most three times.
 """
 
 from __future__ import annotations
@@ -38,8 +41,13 @@ pytestmark = pytest.mark.integration
 
 SEATED_ROOMS, PER_ROOM = 2, 10  # the seated bots
 CAPACITY = SEATED_ROOMS * PER_ROOM + 1  # and the test's own player
-BURST = 150  # joins at once: 7x the capacity
-SEATED_S = 14.0  # the seated bots' run: joins, the burst, and whole rate windows on either side
+BURST = 100  # joins at once: ~5x the capacity
+# The seated bots' run: their joins, then the burst at once; short, so that
+# their rate windows cover the burst and little else (a neighbour taking the
+# machine away for a second shows as a dip wherever it falls).
+SEATED_S = 10.0
+CONTROL_S = 1.0  # before the burst: did the server's ticks overrun without it?
+ATTEMPTS = 3  # runs when the machine starved the server before the burst
 RUN_TIMEOUT_S = 90
 
 
@@ -72,6 +80,25 @@ def metric(control_url: str, line_start: str) -> float:
 
 
 async def test_a_burst_far_above_capacity_is_refused_fast_and_the_seated_keep_their_rate(tmp_path):
+    for attempt in range(ATTEMPTS):
+        refused, seated, starved = await overload_once(tmp_path / f"attempt-{attempt}")
+        print(f"overload: {BURST} refused, to the code {refused['refusal_ms']} ms; seated {seated}; starved {starved}")
+        if seated["below_18"] == 0:
+            break
+        # A seated player under 18/s is the burst's doing, unless the machine
+        # took the server's CPU away regardless: its ticks overran in the
+        # control second before the burst (a neighbour's test suite). Only
+        # then is the run repeated.
+        assert starved, seated
+    else:
+        raise AssertionError(f"the machine starved the server before the burst in all {ATTEMPTS} attempts")
+
+
+async def overload_once(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """One server, its seated bots and the burst; every assertion but the
+    seated rate. Returns the burst's report, the seated bots' rates, and
+    whether the server's ticks overran in the second before the burst."""
+    tmp_path.mkdir()
     with running_server(
         "--tick-rate", "20", "--max-players", str(PER_ROOM), "--max-node-players", str(CAPACITY),
         "--capacity-cpu", "0", "--capacity-tick-lag", "0", "--ack-timeout", "30", "--rejoin-grace", "30",
@@ -92,15 +119,22 @@ async def test_a_burst_far_above_capacity_is_refused_fast_and_the_seated_keep_th
             )
             state = load_state(server.control_url)
             assert state["accepting"] is False and state["reason"] == "player_cap" and state["capacity"] == CAPACITY
+            assert metric(server.control_url, "tickroom_accepting_players ") == 0
+            overruns = metric(server.control_url, "tickroom_tick_overruns_total ")
+            await trio.sleep(CONTROL_S)
+            starved = metric(server.control_url, "tickroom_tick_overruns_total ") > overruns
 
-            # The control API: no new room while over capacity.
+            # The burst, at once: every one refused with 4203, each within a second.
+            burst = loadtest(server.url, tmp_path / "burst.json", "--scenario", "burst", "--rooms", str(BURST),
+                             "--bots-per-room", "1", "--duration", "2")  # fmt: skip
+
+            # Meanwhile the control API makes no new room ...
             async with httpx.AsyncClient(timeout=10) as api:
                 answer = await api.post(f"{server.control_url}/v1/rooms", json={})
             assert answer.status_code == 503, answer.text
             assert answer.json()["reason"] == "over_capacity"
             assert answer.headers["retry-after"] == str(OVERLOAD_RETRY_AFTER_S)
-
-            # A seated player's rejoin (its connection dropped) is not refused.
+            # ... and a seated player's rejoin (its connection dropped) is not refused.
             session = own.session
             await own.aclose()
             back = await RawWebSocket.connect("127.0.0.1", port)
@@ -111,16 +145,13 @@ async def test_a_burst_far_above_capacity_is_refused_fast_and_the_seated_keep_th
                     assert back.close_code is None, back.messages
                     await back.read_some()
 
-            # The burst: every one refused with 4203, each within a second.
-            burst = loadtest(server.url, tmp_path / "burst.json", "--scenario", "burst", "--rooms", str(BURST),
-                             "--bots-per-room", "1", "--duration", "2")  # fmt: skip
             refused = await trio.to_thread.run_sync(finished, burst, tmp_path / "burst.json")
+            assert seated.poll() is None, "the seated bots ended before the burst did: raise SEATED_S"
             assert refused["connected"] == 0
             assert refused["refusals"] == {"4203": BURST}, refused["errors"]
             assert refused["refusal_ms"]["max"] < 1000, refused["refusal_ms"]
             assert metric(server.control_url, 'tickroom_connections_refused_total{code="SERVER_OVERLOADED"}') == BURST
             assert metric(server.control_url, 'tickroom_joins_refused_overload_total{reason="player_cap"}') == BURST
-            assert metric(server.control_url, "tickroom_accepting_players ") == 0
 
             report = await trio.to_thread.run_sync(finished, seated, tmp_path / "seated.json")
         finally:
@@ -128,9 +159,8 @@ async def test_a_burst_far_above_capacity_is_refused_fast_and_the_seated_keep_th
                 seated.kill()
                 seated.communicate()
         await back.aclose()
-    print(f"overload: {BURST} refused, to the code p50/p99/max {refused['refusal_ms']} ms; seated {report['seated']}")
-    # Every seated bot stayed seated to the end, never under 18 snapshots/s
-    # over any 2-second window of its run (the burst included).
+    # Every seated bot stayed seated to its end; its rates over 2-second
+    # windows (the burst included) are the caller's to judge.
     assert report["connected"] == SEATED_ROOMS * PER_ROOM and report["errors"] == {}, report["errors"]
     assert report["seated"]["connections"] == SEATED_ROOMS * PER_ROOM
-    assert report["seated"]["below_18"] == 0, report["seated"]
+    return refused, report["seated"], starved
