@@ -165,7 +165,7 @@ class ServerMetrics:
         (most of the cost: ~0.3 s for 1,000 rooms) runs in a worker thread,
         so a scrape does not stall the rooms' ticks."""
         snapshot = self._gather()
-        explicit = [*self.allocations.collect(), *self.tickets_issued.collect(), *self._failover_families()]
+        explicit = [*self.allocations.collect(), *self.tickets_issued.collect(), *self._node_families()]
         return await trio.to_thread.run_sync(_render, explicit, snapshot)
 
     def retire_connection(self, conn: Connection) -> None:
@@ -177,10 +177,11 @@ class ServerMetrics:
 
     def collect(self) -> Iterator[Metric]:
         """prometheus_client's Collector protocol (used by ``render``)."""
-        return iter([*_families(self._gather()), *self._failover_families()])
+        return iter([*_families(self._gather()), *self._node_families()])
 
-    def _failover_families(self) -> list[Metric]:
-        """Trio thread only (the checkpoint lag reads the rooms' ticks)."""
+    def _node_families(self) -> list[Metric]:
+        """The failover's and the load governor's families. Trio thread only
+        (the checkpoint lag reads the rooms' ticks)."""
         out = failover_families(self.failover.statistics()) if self.failover is not None else []
         if self.overload is not None:
             out.extend(overload_families(self.overload))
