@@ -22,11 +22,15 @@ The node is over capacity when the busy share reaches ``--capacity-cpu``,
 or the tick lag reaches ``--capacity-tick-lag``, or the players held and
 admitted since the last sample reach the capacity. Between two samples
 every fresh join admitted counts at once, and at most as many fresh joins
-are admitted as the node holds players (at least ``RAMP_MIN_STEP``): a
-burst of a thousand joins on an empty node seats 50, then 100, 200, ...
-per sample while the figures stay under their limits, and the rest are
-refused at once (reason "ramp") instead of all getting in before the next
-measure shows what they cost. Hysteresis: once over, the
+are admitted as the node holds players (at least ``RAMP_MIN_STEP``, about
+a thousand joins a second): a burst of two thousand joins on an empty node
+seats 256, then up to 512, ... per sample while the figures stay under
+their limits (and the capacity), and the rest are refused at once (reason
+"ramp") instead of all getting in before the next measure shows what they
+cost. Tick lag counts only on a node that is busy itself (half its CPU
+target or more): a node using little CPU whose ticks are late is late
+because the machine is taken by others, and refusing its players would not
+bring its ticks back. Hysteresis: once over, the
 node accepts again only after ``HOLD_S`` and once all three figures are
 under ``RESUME_FRACTION`` of their limits, so that it does not flap.
 """
@@ -61,7 +65,9 @@ MIN_PLAYERS_MEASURED = 50  # fewer players: a player's cost is the prior, not me
 PRIOR_CPU_PER_PLAYER = 0.002
 
 UNLIMITED = 2**62  # the capacity with neither a CPU target nor a cap
-RAMP_MIN_STEP = 50  # fresh joins admitted per sample, at least (see LoadGovernor._step)
+RAMP_MIN_STEP = 256  # fresh joins admitted per sample, at least (see LoadGovernor._step)
+# Tick lag is the node's own doing only on a node this busy (a share of its CPU target).
+LAG_CPU_FLOOR = 0.5
 
 # Why a fresh join was refused: the label of the metrics and the status.
 # "ramp" refuses one join without the node being over capacity: the burst it
@@ -249,10 +255,15 @@ class LoadGovernor:
             return
         if limits.cpu_target and self.cpu_busy >= limits.cpu_target:
             self._go_over("cpu")
-        elif limits.tick_lag_s and self.tick_lag_s >= limits.tick_lag_s:
+        elif limits.tick_lag_s and self.tick_lag_s >= limits.tick_lag_s and self._busy_enough_to_lag():
             self._go_over("tick_lag")
         elif self.players + self._admitted >= self.capacity:
             self._go_over("player_cap" if self.capacity == limits.max_players else "players")
+
+    def _busy_enough_to_lag(self) -> bool:
+        """Whether the tick lag can be the node's own doing: it uses at least
+        LAG_CPU_FLOOR of its CPU target (of a core, when CPU is not measured)."""
+        return self.cpu_busy >= LAG_CPU_FLOOR * (self.config.cpu_target or 1.0)
 
     def _step(self) -> int:
         """Fresh joins admitted per sample at most: the players held again,
