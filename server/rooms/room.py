@@ -57,6 +57,7 @@ from tickroom.server.rooms.seating import JoinRequest, answer_join, refuse_join
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.server.rooms.views import TickViews, split_views
+from tickroom.server.rooms.world_history import history_for
 from tickroom.simulation.game import Game, InputBatch, View
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,9 @@ class Room:
         # What each player sees (tickroom.simulation.game, ``visibility``);
         # a game without it never pays for per-player views.
         self._visibility = getattr(game, "visibility", None)
+        # Lag compensation: the ring of past ticks the game asked for
+        # (tickroom.server.rooms.world_history), lent to it as game.past.
+        self.world_history = history_for(game)
         self._signals = RoomSignals(room_id, self._control_send, self.hooks)
         self.end_reason = "closed"  # what the game's on_end hears (game_hooks.END_REASONS)
         self._overruns = self._resyncs = self._skipped = 0
@@ -284,8 +288,10 @@ class Room:
         self._reap_players()
         self.game.apply_inputs(batch)
         events = self.game.step()
-        t2 = clock()
         tick = self.game.tick
+        if self.world_history is not None:
+            self.world_history.record(tick)
+        t2 = clock()
         tagged = [[tick, *event] for event in self._room_events]
         tagged.extend([tick, *event] for event in events)
         if self.observer is not None:

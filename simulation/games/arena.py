@@ -48,13 +48,16 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tickroom.simulation.game import GameConfig, GameFull, InputBatch, View, Visibility
-from tickroom.simulation.games import arena_physics
+from tickroom.simulation.game import NO_PAST, GameConfig, GameFull, InputBatch, PastWorlds, View, Visibility
+from tickroom.simulation.games import arena_physics, arena_rewind
 from tickroom.simulation.games.arena_world import (
     COMPONENTS,
     MAX_SCORE,
     PLAYER_FIELDS,
+    POS_SCALE,
+    VEL_SCALE,
     ProjectilePool,
+    upgrade_state_v1,
     build_view,
     empty_players,
     fog_visibility,
@@ -76,8 +79,10 @@ DAMAGE = 25  # hit points per hit
 DEFAULT_SIZE = 100.0  # units
 MAX_SIZE = 1023.0  # units: int16 positions at 1/32 unit reach 1023.97
 DEFAULT_MAX_PROJECTILES = 1024  # projectiles
+DEFAULT_REWIND = 0.4  # s: the lag-compensation bound, see Arena._lag
+MAX_REWIND = 1.0  # s: the largest bound a room may set
 NEVER = np.iinfo(np.int64).max  # respawn tick of a living player
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: projectiles sent once (origin, t0) and lag compensation (lag, aim_tick)
 # Clamp bounds of the (mx, my, aim) input columns.
 _INPUT_LO = np.array([[-1.0], [-1.0], [-math.pi]])
 _INPUT_HI = np.array([[1.0], [1.0], [math.pi]])
@@ -118,6 +123,9 @@ class Arena:
         "fog": float_option(
             0.0, lo=0.0, hi=2 * MAX_SIZE, doc="view radius, units: each player sees what is this close (0: off)"
         ),
+        "rewind": float_option(
+            DEFAULT_REWIND, lo=0.0, hi=MAX_REWIND, doc="lag compensation: how far back a shot is judged, s (0: off)"
+        ),
     }
 
     def __init__(self, seed: int, config: GameConfig) -> None:
@@ -146,6 +154,14 @@ class Arena:
         self._cooldown_ticks = _ticks(FIRE_COOLDOWN, config.tick_rate)
         self._ttl_ticks = _ticks(PROJECTILE_TTL, config.tick_rate)
         self._respawn_ticks = _ticks(RESPAWN_DELAY, config.tick_rate)
+        rewind = float(options.get("rewind", DEFAULT_REWIND))
+        if not 0.0 <= rewind <= MAX_REWIND:
+            raise ValueError(f"rewind must be in [0, {MAX_REWIND}], got {rewind}")
+        # Lag compensation (tickroom.simulation.game, "history_ticks"): the
+        # room keeps this many past ticks of remember() and lends them as
+        # ``past``; without a room (tests, benchmarks) nothing is rewound.
+        self.history_ticks = round(rewind * config.tick_rate)
+        self.past: PastWorlds = NO_PAST
         self._next_id = 1  # ids start at 1 so that 0 is never an entity
         self._names: list[str] = []
         self._p = empty_players()
@@ -187,6 +203,7 @@ class Arena:
             "hp": MAX_HP,
             "respawn_at": NEVER,
             "score": 0,
+            "aim_tick": 0,
         }
         for k, (dt, shape) in PLAYER_FIELDS.items():
             new: np.ndarray = np.asarray(row[k], dtype=dt).reshape((1,) + shape)
@@ -234,6 +251,8 @@ class Arena:
         np.fmin(axes, _INPUT_HI, out=axes)
         fire = np.asarray(f["fire"], dtype=bool)
         trigger, pressed = fire[rows.last], rows.any(fire)
+        # The tick the client acted on with its newest aim (0: not said).
+        acted_on = np.zeros(trigger.shape[0], dtype=np.int64) if batch.ticks is None else batch.ticks[rows.last]
         ids = rows.ids
         if ids.shape[0] == n_players and not np.count_nonzero(ids != p["id"]):
             slot: Any = slice(None)  # every player sent input: no lookup
@@ -243,7 +262,7 @@ class Arena:
             known = p["id"][slot] == ids
             if np.count_nonzero(known) < known.shape[0]:
                 slot, axes = slot[known], axes[:, known]
-                trigger, pressed = trigger[known], pressed[known]
+                trigger, pressed, acted_on = trigger[known], pressed[known], acted_on[known]
         # Diagonals are not faster: the stick vector is clamped to length 1.
         scale = np.hypot(axes[0], axes[1])
         np.maximum(scale, 1.0, out=scale)
@@ -252,6 +271,7 @@ class Arena:
         p["aim"][slot] = axes[2]
         p["trigger"][slot] = trigger
         p["fire"][slot] = pressed
+        p["aim_tick"][slot] = acted_on
 
     # -- the step ------------------------------------------------------------
 
@@ -266,6 +286,11 @@ class Arena:
         t = self.tick
         p, q = self._p, self._q
         events: list[list[Any]] = []
+        # Projectiles in flight advance first, so a shot fired in this step
+        # sits at its origin at its fire tick t0 (arena_world's formula).
+        n = q.n
+        if n:
+            q.f[:n, 0:2] += q.f[:n, 3:5]
         alive = None  # None: every player is alive, no mask needed
         if p["id"].shape[0]:
             if t >= self._next_respawn:
@@ -291,15 +316,12 @@ class Arena:
             return events
         qf, qi = q.f[:n], q.i[:n]
         qpos = qf[:, 0:2]
-        qpos += qf[:, 3:5]
         live = qi[:, 2] > t
         inside = qpos >= 0.0
         inside &= qpos <= self._size
         live &= inside[:, 0]
         live &= inside[:, 1]
-        q_rows, p_rows = arena_physics.find_hits(
-            qpos, qi[:, 1], live, p["pos"], p["id"], alive, HIT_RADIUS, self._collision
-        )
+        q_rows, p_rows = self._find_hits(qpos, qi, live, alive, t)
         if q_rows.shape[0]:
             self._hit(q_rows, p_rows, t, events)
             live[q_rows] = False
@@ -332,16 +354,43 @@ class Arena:
             return
         rows = rows[:k]
         aim = p["aim"][rows]
-        f[:, 0:2] = p["pos"][rows]
+        # Origin on the wire's 1/32 grid and velocity on its 1/512 grid, so
+        # that a client's extrapolation from the spawn data is exact.
+        origin = f[:, 5:7]
+        np.multiply(p["pos"][rows], POS_SCALE, out=origin)
+        np.rint(origin, out=origin)
+        origin /= POS_SCALE
+        f[:, 0:2] = origin
         f[:, 2] = aim
         np.cos(aim, out=f[:, 3])
         np.sin(aim, out=f[:, 4])
-        f[:, 3:5] *= self._projectile_step
+        f[:, 3:5] *= self._projectile_step * VEL_SCALE
+        np.rint(f[:, 3:5], out=f[:, 3:5])
+        f[:, 3:5] /= VEL_SCALE
         i[:, 0] = np.arange(self._next_id, self._next_id + k)
         i[:, 1] = p["id"][rows]
         i[:, 2] = t + self._ttl_ticks
+        i[:, 3] = t
+        i[:, 4] = self._lag(rows, t)
         self._next_id += k
         p["next_fire"][rows] = t + self._cooldown_ticks
+
+    def _lag(self, rows: np.ndarray, t: int) -> np.ndarray:
+        """The lag compensation of shots fired now by player ``rows``
+        (arena_rewind): how many ticks in the past their hits are judged."""
+        return arena_rewind.shot_lag(self._p["aim_tick"][rows], t, self.history_ticks)
+
+    def _find_hits(
+        self, qpos: np.ndarray, qi: np.ndarray, live: np.ndarray, alive: np.ndarray | None, t: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        p = self._p
+        return arena_rewind.find_hits_rewound(
+            self.past, t, qpos, qi[:, 1], qi[:, 4], live, p["pos"], p["id"], alive, HIT_RADIUS, self._collision
+        )
+
+    def remember(self) -> dict[str, np.ndarray]:
+        """This tick's entry in the room's history (lag compensation)."""
+        return arena_rewind.remember(self._p)
 
     def _hit(self, q_rows: np.ndarray, p_rows: np.ndarray, t: int, events: list) -> None:
         """Apply damage, kills and scores for the step's hits."""
@@ -383,7 +432,7 @@ class Arena:
         None (everybody sees everything, at no cost)."""
         if not self._fog:
             return None
-        return fog_visibility(view, self._fog)
+        return fog_visibility(view, self._fog, self.tick)
 
     def state(self) -> dict[str, Any]:
         """The whole truth, as copies (a checkpoint may be encoded off the
@@ -418,8 +467,10 @@ class Arena:
         when the state is not an arena's, or when config disagrees with it on
         tick_rate or size (timers and velocities are stored in ticks).
         """
-        if state.get("game") != cls.name or state.get("version") != STATE_VERSION:
+        if state.get("game") != cls.name or state.get("version") not in (1, STATE_VERSION):
             raise ValueError("not an arena state of a known version")
+        if state["version"] == 1:
+            state = upgrade_state_v1(state)
         game = cls(seed=0, config=config)
         if int(state["tick_rate"]) != config.tick_rate or float(state["size"]) != game._size:
             raise ValueError(
