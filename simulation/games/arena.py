@@ -286,11 +286,6 @@ class Arena:
         t = self.tick
         p, q = self._p, self._q
         events: list[list[Any]] = []
-        # Projectiles in flight advance first, so a shot fired in this step
-        # sits at its origin at its fire tick t0 (arena_world's formula).
-        n = q.n
-        if n:
-            q.f[:n, 0:2] += q.f[:n, 3:5]
         alive = None  # None: every player is alive, no mask needed
         if p["id"].shape[0]:
             if t >= self._next_respawn:
@@ -316,6 +311,7 @@ class Arena:
             return events
         qf, qi = q.f[:n], q.i[:n]
         qpos = qf[:, 0:2]
+        qpos += qf[:, 3:5]  # exact: every term is on the 1/VEL_SCALE grid
         live = qi[:, 2] > t
         inside = qpos >= 0.0
         inside &= qpos <= self._size
@@ -370,7 +366,9 @@ class Arena:
         i[:, 0] = np.arange(self._next_id, self._next_id + k)
         i[:, 1] = p["id"][rows]
         i[:, 2] = t + self._ttl_ticks
-        i[:, 3] = t
+        # It leaves the shooter's centre and has flown one step by the end of
+        # this tick, so it was at its origin "one tick before" (t0 = t - 1).
+        i[:, 3] = t - 1
         i[:, 4] = self._lag(rows, t)
         self._next_id += k
         p["next_fire"][rows] = t + self._cooldown_ticks

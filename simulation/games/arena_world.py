@@ -16,9 +16,11 @@ after ``n`` (no allocation, no concatenation) and the dead are squeezed out
 with one boolean-mask copy per matrix, which keeps the id order.
 
 Projectiles are sent once. A projectile's networked components never change
-after its spawn: ``pos`` is where it was at tick ``t0`` (its origin) and
-``vel`` its displacement per tick, so the generic delta carries it whole
-when it appears and never again; a client extrapolates
+after its spawn: ``pos`` is its origin (its shooter's centre), ``vel`` its
+displacement per tick and ``t0`` the tick before the one it was fired in
+(a shot flies its first step in its fire tick, so it is "at its origin at
+t0"); the generic delta carries it whole when it appears and never again,
+and a client extrapolates
 
     position at tick T = pos / POS_SCALE + (T - t0) * vel / VEL_SCALE
 
@@ -79,7 +81,7 @@ PROJECTILE_FIELDS = {
     "origin": (np.float64, (2,)),  # units, on the 1/POS_SCALE grid: where it was at t0
     "owner": (np.uint32, ()),  # shooter's entity id
     "expire_at": (np.int64, ()),  # first tick the projectile is gone
-    "t0": (np.int64, ()),  # the tick it was fired, at ``origin``
+    "t0": (np.int64, ()),  # the tick before it was fired: at t0 + k it is at origin + k * vel
     "lag": (np.int64, ()),  # ticks its hits are judged in the past (lag compensation)
 }
 # Where each projectile field sits in the pool's matrices.
