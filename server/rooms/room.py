@@ -9,8 +9,10 @@ pattern): join requests carrying a one-slot reply channel, and close
 requests; when full, the request is refused; the room lives.
 
 The tick (``_tick``): read inputs -> reap gone players -> apply inputs ->
-step -> carry out the game's requests -> record the snapshot -> send each
-client its delta (tickroom.server.rooms.broadcast). Joins are seated
+step -> record the game's world history (lag compensation, for a game that
+asks: tickroom.server.rooms.world_history) -> carry out the game's requests
+-> record the snapshot -> send each client its delta
+(tickroom.server.rooms.broadcast). Joins are seated
 (admitted, welcomed) by tickroom.server.rooms.seating. The game's optional
 hooks (drop, rejoin, end, signal) and its requests (end the match, kick, labels) are in
 tickroom.server.rooms.game_hooks and tickroom.simulation.room_requests, carried

@@ -57,11 +57,11 @@ from tickroom.simulation.games.arena_world import (
     POS_SCALE,
     VEL_SCALE,
     ProjectilePool,
-    upgrade_state_v1,
     build_view,
     empty_players,
     fog_visibility,
     players_from_columns,
+    upgrade_state_v1,
 )
 from tickroom.simulation.inputs import rows_by_player
 from tickroom.simulation.options import Option, choice_option, float_option, int_option

@@ -28,7 +28,11 @@ def test_given_values_are_checked_and_converted() -> None:
 @pytest.mark.parametrize(
     ("given", "name", "says"),
     [
-        ({"sise": 60}, "sise", "unknown option 'sise' for game 'arena'; known: collision, fog, max_projectiles, rewind, size"),
+        (
+            {"sise": 60},
+            "sise",
+            "unknown option 'sise' for game 'arena'; known: collision, fog, max_projectiles, rewind, size",
+        ),
         ({"size": "big"}, "size", "must be a number"),
         ({"size": True}, "size", "must be a number"),
         ({"size": 2000}, "size", "must be in [4.0, 1023.0]"),

@@ -16,3 +16,8 @@ export interface MoveInput {
 
 /** One tick of the local player's movement: the new position in units. */
 export declare function stepPlayer(pos: [number, number], input: MoveInput, hp: number, rate: number): [number, number];
+
+/** A projectile's position at `tick`, in units: pos + (tick - t0) * vel (sent once, 7.3). */
+export declare function projectileAt(e: { pos: number[]; vel: number[]; t0: number }, tick: number): [number, number];
+/** An entity placed at `tick`: a projectile extrapolated, any other entity unchanged. */
+export declare function placeAt<E extends { kind?: unknown; pos?: unknown }>(e: E, tick: number): E;
