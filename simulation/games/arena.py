@@ -38,6 +38,13 @@ Options (GameConfig.options):
                      everything). With fog, each player sees the entities
                      within the radius of its avatar plus its own (its
                      avatar and its projectiles), arena_world.fog_visibility.
+    rewind           lag compensation bound, seconds (default 0.4, 0: off):
+                     a shot is judged against the players as its shooter
+                     saw them, at most this far back (arena_rewind).
+
+Projectiles are sent once: on the wire a projectile is its origin, velocity
+and origin tick, which never change, and clients extrapolate it exactly
+(arena_world's docstring, docs/protocol.md 7.3).
 """
 
 from __future__ import annotations
@@ -54,8 +61,6 @@ from tickroom.simulation.games.arena_world import (
     COMPONENTS,
     MAX_SCORE,
     PLAYER_FIELDS,
-    POS_SCALE,
-    VEL_SCALE,
     ProjectilePool,
     build_view,
     empty_players,
@@ -349,26 +354,12 @@ class Arena:
         if k == 0:
             return
         rows = rows[:k]
-        aim = p["aim"][rows]
-        # Origin on the wire's 1/32 grid and velocity on its 1/512 grid, so
-        # that a client's extrapolation from the spawn data is exact.
-        origin = f[:, 5:7]
-        np.multiply(p["pos"][rows], POS_SCALE, out=origin)
-        np.rint(origin, out=origin)
-        origin /= POS_SCALE
-        f[:, 0:2] = origin
-        f[:, 2] = aim
-        np.cos(aim, out=f[:, 3])
-        np.sin(aim, out=f[:, 4])
-        f[:, 3:5] *= self._projectile_step * VEL_SCALE
-        np.rint(f[:, 3:5], out=f[:, 3:5])
-        f[:, 3:5] /= VEL_SCALE
+        # t0 = t - 1: a shot leaves its shooter's centre and has flown one
+        # step by the end of this tick (arena_world's formula).
+        self._q.launch(f, i, p["pos"][rows], p["aim"][rows], self._projectile_step, t - 1)
         i[:, 0] = np.arange(self._next_id, self._next_id + k)
         i[:, 1] = p["id"][rows]
         i[:, 2] = t + self._ttl_ticks
-        # It leaves the shooter's centre and has flown one step by the end of
-        # this tick, so it was at its origin "one tick before" (t0 = t - 1).
-        i[:, 3] = t - 1
         i[:, 4] = self._lag(rows, t)
         self._next_id += k
         p["next_fire"][rows] = t + self._cooldown_ticks

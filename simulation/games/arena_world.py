@@ -117,6 +117,27 @@ class ProjectilePool:
         self.n = n + k
         return self.f[n : n + k], self.i[n : n + k]
 
+    @staticmethod
+    def launch(f: np.ndarray, i: np.ndarray, pos: np.ndarray, aim: np.ndarray, speed: float, t0: int) -> None:
+        """Fill reserved rows (f, i from reserve()) with shots from ``pos``
+        along ``aim`` at ``speed`` units a tick, at their origin at tick
+        ``t0``: origin on the wire's 1/POS_SCALE grid and velocity on its
+        1/VEL_SCALE grid, so that a client's extrapolation is exact. The
+        caller fills id, owner, expire_at and lag."""
+        origin = f[:, 5:7]
+        np.multiply(pos, POS_SCALE, out=origin)
+        np.rint(origin, out=origin)
+        origin /= POS_SCALE
+        f[:, 0:2] = origin
+        f[:, 2] = aim
+        vel = f[:, 3:5]
+        np.cos(aim, out=vel[:, 0])
+        np.sin(aim, out=vel[:, 1])
+        vel *= speed * VEL_SCALE
+        np.rint(vel, out=vel)
+        vel /= VEL_SCALE
+        i[:, 3] = t0
+
     def keep(self, mask: np.ndarray, m: int) -> None:
         """Keep only the rows where mask (length n) is set; m = its count."""
         n = self.n
