@@ -257,7 +257,7 @@ class Arena:
         fire = np.asarray(f["fire"], dtype=bool)
         trigger, pressed = fire[rows.last], rows.any(fire)
         # The tick the client acted on with its newest aim (0: not said).
-        acted_on = np.zeros(trigger.shape[0], dtype=np.int64) if batch.ticks is None else batch.ticks[rows.last]
+        acted_on: Any = 0 if batch.ticks is None else batch.ticks[rows.last]
         ids = rows.ids
         if ids.shape[0] == n_players and not np.count_nonzero(ids != p["id"]):
             slot: Any = slice(None)  # every player sent input: no lookup
@@ -267,7 +267,9 @@ class Arena:
             known = p["id"][slot] == ids
             if np.count_nonzero(known) < known.shape[0]:
                 slot, axes = slot[known], axes[:, known]
-                trigger, pressed, acted_on = trigger[known], pressed[known], acted_on[known]
+                trigger, pressed = trigger[known], pressed[known]
+                if batch.ticks is not None:
+                    acted_on = acted_on[known]
         # Diagonals are not faster: the stick vector is clamped to length 1.
         scale = np.hypot(axes[0], axes[1])
         np.maximum(scale, 1.0, out=scale)
@@ -315,7 +317,7 @@ class Arena:
         if n == 0:
             return events
         qf, qi = q.f[:n], q.i[:n]
-        qpos = qf[:, 0:2]
+        qpos = qf[:, 5:7]
         qpos += qf[:, 3:5]  # exact: every term is on the 1/VEL_SCALE grid
         live = qi[:, 2] > t
         inside = qpos >= 0.0
@@ -364,15 +366,24 @@ class Arena:
         self._next_id += k
         p["next_fire"][rows] = t + self._cooldown_ticks
 
-    def _lag(self, rows: np.ndarray, t: int) -> np.ndarray:
+    def _rewinds(self) -> bool:
+        """Lag compensation is on and a room lends its history."""
+        return bool(self.history_ticks) and self.past is not NO_PAST
+
+    def _lag(self, rows: np.ndarray, t: int) -> Any:
         """The lag compensation of shots fired now by player ``rows``
-        (arena_rewind): how many ticks in the past their hits are judged."""
+        (arena_rewind): how many ticks in the past their hits are judged
+        (0 with nothing to rewind to)."""
+        if not self._rewinds():
+            return 0
         return arena_rewind.shot_lag(self._p["aim_tick"][rows], t, self.history_ticks)
 
     def _find_hits(
         self, qpos: np.ndarray, qi: np.ndarray, live: np.ndarray, alive: np.ndarray | None, t: int
     ) -> tuple[np.ndarray, np.ndarray]:
         p = self._p
+        if not self._rewinds():
+            return arena_physics.find_hits(qpos, qi[:, 1], live, p["pos"], p["id"], alive, HIT_RADIUS, self._collision)
         return arena_rewind.find_hits_rewound(
             self.past, t, qpos, qi[:, 1], qi[:, 4], live, p["pos"], p["id"], alive, HIT_RADIUS, self._collision
         )

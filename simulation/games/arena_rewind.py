@@ -27,6 +27,7 @@ import numpy as np
 
 from tickroom.simulation.game import PastWorlds
 from tickroom.simulation.games import arena_physics
+from tickroom.simulation.games.arena_physics import BROADPHASE_MIN_PAIRS
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -35,9 +36,9 @@ def shot_lag(acted_on: np.ndarray, t: int, bound: int) -> np.ndarray:
     """Each shot's lag in ticks: ``t - acted_on``, clamped to [0, bound];
     0 where the client did not say (``acted_on`` <= 0) or named a tick that
     has not happened yet."""
-    lag = t - acted_on
-    np.clip(lag, 0, bound, out=lag)
-    lag[acted_on <= 0] = 0
+    lag = np.where(acted_on > 0, t - acted_on, 0)  # ufuncs: np.clip costs 3x more
+    np.minimum(lag, bound, out=lag)
+    np.maximum(lag, 0, out=lag)
     return lag
 
 
@@ -87,17 +88,73 @@ def find_hits_rewound(
     method: str,
 ) -> tuple[np.ndarray, np.ndarray]:
     """arena_physics.find_hits with each projectile tested against the
-    players at ``t - lag``: one call per distinct lag (a room's shooters
-    share a handful of round trips). Same contract and return value."""
+    players at ``t - lag``. Same contract and return value. A small room
+    (all-pairs) does it in one pass: the players of every lag up to the
+    largest in flight stacked (a room's shooters share a handful of round
+    trips, and the bound is a few ticks), and each projectile's row of
+    distances taken against its own lag's; a big room (the sweep) runs the
+    broad phase once per distinct lag."""
     if not np.count_nonzero(q_lag):
         return arena_physics.find_hits(q_pos, q_owner, q_live, p_pos, p_id, p_alive, radius, method)
+    used = set(q_lag.tolist())
+    sweep = method == "sweep" or (method == "auto" and q_pos.shape[0] * p_pos.shape[0] > BROADPHASE_MIN_PAIRS)
+    if sweep:
+        return _per_lag(past, t, q_pos, q_owner, q_lag, q_live, p_pos, p_id, p_alive, radius, sorted(used))
+    stack, hittable = _stacked(past, t, used, p_pos, p_id, p_alive)
+    # Row i: projectile i against the players as they were at t - q_lag[i].
+    dist = np.abs(q_pos.view(np.complex128) - stack.view(np.complex128)[:, :, 0][q_lag])
+    hit = dist <= radius
+    if not np.count_nonzero(hit):
+        return _EMPTY, _EMPTY
+    hit &= hittable[q_lag]
+    hit &= q_live[:, None]
+    hit &= q_owner[:, None] != p_id
+    if not np.count_nonzero(hit):
+        return _EMPTY, _EMPTY
+    q_rows = np.flatnonzero(hit.any(axis=1))
+    dist = np.where(hit[q_rows], dist[q_rows], np.inf)
+    return q_rows, dist.argmin(axis=1).astype(np.int64)
+
+
+def _stacked(
+    past: PastWorlds, t: int, used: set[int], p_pos: np.ndarray, p_id: np.ndarray, p_alive: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Today's players at t - lag for every lag 0..max(used), indexed by
+    lag: centres (L, P, 2) and the hittable mask (L, P); a lag no
+    projectile has gets the present (never read). When every tick used
+    holds today's players (the common case: nobody joined or left within
+    the bound), a handful of calls for all lags together; else lag by lag."""
+    n_p = p_id.shape[0]
+    # As "hp", the ids (>= 1) read as alive: whether a player is alive now
+    # is p_alive's to say, below.
+    present = {"id": p_id, "pos": p_pos, "hp": p_id}
+    entries = [past.at(t - lag) if lag and lag in used else present for lag in range(max(used) + 1)]
+    if all(e is not None and e["id"].shape[0] == n_p for e in entries):
+        held = [e for e in entries if e is not None]
+        if not np.count_nonzero(np.array([e["id"] for e in held]) != p_id):
+            stack = np.array([e["pos"] for e in held], dtype=np.float64)
+            hittable = np.array([e["hp"] for e in held]) > 0
+            if p_alive is not None:
+                hittable &= p_alive
+            return stack, hittable
+    stack = np.empty((len(entries), n_p, 2), dtype=np.float64)
+    hittable = np.ones((len(entries), n_p), dtype=bool)
+    for lag in range(len(entries)):
+        pos_then, alive_then = players_then(past, t - lag, p_id, p_pos, p_alive) if lag in used else (p_pos, p_alive)
+        stack[lag] = pos_then
+        if alive_then is not None:
+            hittable[lag] = alive_then
+    return stack, hittable
+
+
+def _per_lag(past, t, q_pos, q_owner, q_lag, q_live, p_pos, p_id, p_alive, radius, lags):
     q_found: list[np.ndarray] = []
     p_found: list[np.ndarray] = []
-    for lag in np.unique(q_lag).tolist():
+    for lag in lags:
         rows = np.flatnonzero(q_lag == lag)
         pos_then, alive_then = (p_pos, p_alive) if lag == 0 else players_then(past, t - lag, p_id, p_pos, p_alive)
         q_rows, p_rows = arena_physics.find_hits(
-            q_pos[rows], q_owner[rows], q_live[rows], pos_then, p_id, alive_then, radius, method
+            q_pos[rows], q_owner[rows], q_live[rows], pos_then, p_id, alive_then, radius, "sweep"
         )
         q_found.append(rows[q_rows])
         p_found.append(p_rows)

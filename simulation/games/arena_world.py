@@ -9,7 +9,7 @@ Players live in a dict of parallel arrays, dense and in ascending id order
 searchsorted.
 
 Projectiles are born and die nearly every tick, so they live in a fixed-
-capacity pool of two matrices, floats (x, y, aim, vx, vy, x0, y0) and ints
+capacity pool of two matrices, floats (x0, y0, aim, vx, vy, x, y) and ints
 (id, owner, expire_at, t0, lag), whose first ``n`` rows are the projectiles
 in flight, in ascending id order. A shot is written straight into the rows
 after ``n`` (no allocation, no concatenation) and the dead are squeezed out
@@ -85,7 +85,8 @@ PROJECTILE_FIELDS = {
     "lag": (np.int64, ()),  # ticks its hits are judged in the past (lag compensation)
 }
 # Where each projectile field sits in the pool's matrices.
-_Q_FLOAT: dict[str, int | slice] = {"pos": slice(0, 2), "aim": 2, "vel": slice(3, 5), "origin": slice(5, 7)}
+# The first five float columns are the networked ones, in build_view's order.
+_Q_FLOAT: dict[str, int | slice] = {"origin": slice(0, 2), "aim": 2, "vel": slice(3, 5), "pos": slice(5, 7)}
 _Q_INT: dict[str, int] = {"id": 0, "owner": 1, "expire_at": 2, "t0": 3, "lag": 4}
 Q_FLOATS, Q_INTS = 7, 5  # columns of the pool's matrices
 
@@ -105,7 +106,7 @@ class ProjectilePool:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.f = np.zeros((capacity, Q_FLOATS), dtype=np.float64)  # x, y, aim, vx, vy, x0, y0
+        self.f = np.zeros((capacity, Q_FLOATS), dtype=np.float64)  # x0, y0, aim, vx, vy, x, y
         self.i = np.zeros((capacity, Q_INTS), dtype=np.int64)  # id, owner, expire_at, t0, lag
         self.n = 0
 
@@ -124,11 +125,11 @@ class ProjectilePool:
         ``t0``: origin on the wire's 1/POS_SCALE grid and velocity on its
         1/VEL_SCALE grid, so that a client's extrapolation is exact. The
         caller fills id, owner, expire_at and lag."""
-        origin = f[:, 5:7]
+        origin = f[:, 0:2]
         np.multiply(pos, POS_SCALE, out=origin)
         np.rint(origin, out=origin)
         origin /= POS_SCALE
-        f[:, 0:2] = origin
+        f[:, 5:7] = origin
         f[:, 2] = aim
         vel = f[:, 3:5]
         np.cos(aim, out=vel[:, 0])
@@ -213,23 +214,22 @@ def build_view(p: Mapping[str, np.ndarray], q: ProjectilePool) -> View:
     hp[:n_p] = p["hp"]
     score = np.zeros(n, dtype="<i2")
     score[:n_p] = p["score"]
-    # x, y, aim scaled and rounded together; a projectile's (x, y) on the
-    # wire is its origin, which stays put (sent once, see the docstring).
-    fx = np.empty((n, 3), dtype=np.float64)
+    # pos, aim and vel scaled and rounded together; projectiles' first five
+    # float columns are exactly (x0, y0, aim, vx, vy): on the wire a
+    # projectile is its origin, which stays put (sent once, see the
+    # docstring), and its velocity, on the grid already (rint keeps it).
+    fx = np.empty((n, 5), dtype=np.float64)
     fx[:n_p, :2] = p["pos"]
     fx[:n_p, 2] = p["aim"]
-    fx[n_p:, :2] = qf[:, 5:7]
-    fx[n_p:, 2] = qf[:, 2]
+    fx[:n_p, 3:] = 0.0
+    fx[n_p:] = qf[:, :5]
     fx *= _VIEW_SCALE
     np.rint(fx, out=fx)
     pos = fx[:, :2].astype("<i2")
     aim = fx[:, 2].astype("|i1")
-    vel = np.zeros((n, 2), dtype="<i2")
+    vel = fx[:, 3:].astype("<i2")
     t0 = np.zeros(n, dtype="<u4")
-    if n_q:
-        # Exact: the velocity is on the 1/VEL_SCALE grid, the product an integer.
-        vel[n_p:] = qf[:, 3:5] * VEL_SCALE
-        t0[n_p:] = qi[:, 3]
+    t0[n_p:] = qi[:, 3]
     comps = {"kind": kind, "pos": pos, "aim": aim, "hp": hp, "score": score, "owner": owner, "vel": vel, "t0": t0}
     if n_p and n_q and p["id"][-1] > qi[0, 0]:
         order = np.argsort(ids)
@@ -238,7 +238,7 @@ def build_view(p: Mapping[str, np.ndarray], q: ProjectilePool) -> View:
     return View(ids=ids, components=comps)
 
 
-_VIEW_SCALE = np.array([POS_SCALE, POS_SCALE, AIM_SCALE], dtype=np.float64)
+_VIEW_SCALE = np.array([POS_SCALE, POS_SCALE, AIM_SCALE, VEL_SCALE, VEL_SCALE], dtype=np.float64)
 
 
 def wire_positions(view: View, tick: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from tests.simulation.helpers import edit_players, new_game
 from tickroom.server.rooms.world_history import WorldHistory, history_for
 from tickroom.simulation.game import NO_PAST, InputBatch
 from tickroom.simulation.games.arena import Arena
-from tickroom.simulation.games.arena_rewind import shot_lag
+from tickroom.simulation.games.arena_rewind import find_hits_rewound, shot_lag
 
 
 def inputs(rows: list[tuple[int, float, float, float, bool, int]]) -> InputBatch:
@@ -32,11 +32,11 @@ def inputs(rows: list[tuple[int, float, float, float, bool, int]]) -> InputBatch
     )
 
 
-def crossing(rewind: float) -> tuple[Arena, WorldHistory, int, int]:
+def crossing(rewind: float, collision: str = "auto") -> tuple[Arena, WorldHistory, int, int]:
     """A still shooter at (50, 50) and a target running +x along y = 52 at
     full speed, 0.6 units a tick, passing right over the shooter at tick 10;
     the game lent a history as a room would."""
-    game, (shooter, target) = new_game(2, rewind=rewind)
+    game, (shooter, target) = new_game(2, rewind=rewind, collision=collision)
     game = edit_players(game, pos=[[50.0, 50.0], [50.0 - 10 * 0.6, 52.0]])
     history = history_for(game)
     assert history is not None and game.past is history
@@ -59,12 +59,13 @@ def fire_acting_on(game: Arena, history: WorldHistory, shooter: int, seen: int, 
     return events
 
 
+@pytest.mark.parametrize("collision", ["all_pairs", "sweep"])
 @pytest.mark.parametrize("late", [1, 4, 8])
-def test_a_shot_at_the_target_as_seen_hits_within_the_bound(late):
+def test_a_shot_at_the_target_as_seen_hits_within_the_bound(late, collision):
     # The target is over the shooter at tick 10; the input acting on tick 10
     # arrives `late` ticks later (step 10 + late), when the target is long
     # gone (0.6 units a tick): judged at tick 10, it hits.
-    game, history, shooter, target = crossing(rewind=0.4)  # 8 ticks
+    game, history, shooter, target = crossing(rewind=0.4, collision=collision)  # 8 ticks
     for _ in range(late - 1):
         game.step()
         history.record(game.tick)
@@ -109,6 +110,44 @@ def test_after_a_restore_the_ring_is_empty_and_the_shot_is_judged_now():
         history.record(game.tick)
     events = fire_acting_on(game, history, shooter, seen=10, steps=6)
     assert events == []  # tick 10 is not held: judged now, where the target is not
+
+
+class DictPast:
+    def __init__(self, worlds: dict[int, dict[str, np.ndarray]]) -> None:
+        self.worlds = worlds
+
+    def at(self, tick: int) -> dict[str, np.ndarray] | None:
+        return self.worlds.get(tick)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_stacked_all_pairs_pass_and_the_per_lag_sweep_agree(seed):
+    """Random rooms, random pasts (players moved, died, joined since, or a
+    tick not held), random lags: both paths give the same hits."""
+    rng = np.random.default_rng(seed)
+    n_p, n_q, t = int(rng.integers(1, 12)), int(rng.integers(1, 80)), 100
+    p_id = np.sort(rng.choice(np.arange(1, 200), n_p, replace=False)).astype(np.int64)
+    p_pos = rng.uniform(0, 20, (n_p, 2))
+    p_alive = rng.random(n_p) < 0.8 if rng.random() < 0.5 else None
+    worlds = {}
+    for lag in range(1, 9):
+        if rng.random() < 0.15:
+            continue  # not held
+        keep = rng.random(n_p) < 0.9  # the others had not joined yet
+        worlds[t - lag] = {
+            "id": p_id[keep],
+            "pos": (p_pos + rng.normal(0, 1.5, (n_p, 2)))[keep],
+            "hp": rng.choice([0, 50, 100], n_p)[keep],
+        }
+    past = DictPast(worlds)
+    q_pos = np.zeros((n_q, 7))
+    q_pos[:, :2] = rng.uniform(0, 20, (n_q, 2))
+    q_owner = rng.choice(p_id, n_q)
+    q_lag = rng.integers(0, 9, n_q) * (rng.random(n_q) < 0.8)
+    q_live = rng.random(n_q) < 0.9
+    a = find_hits_rewound(past, t, q_pos[:, :2], q_owner, q_lag, q_live, p_pos, p_id, p_alive, 1.2, "all_pairs")
+    b = find_hits_rewound(past, t, q_pos[:, :2], q_owner, q_lag, q_live, p_pos, p_id, p_alive, 1.2, "sweep")
+    assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist()
 
 
 def test_shot_lag_is_clamped_and_zero_when_not_said():
