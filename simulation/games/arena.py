@@ -385,7 +385,18 @@ class Arena:
         if not self._rewinds():
             return arena_physics.find_hits(qpos, qi[:, 1], live, p["pos"], p["id"], alive, HIT_RADIUS, self._collision)
         return arena_rewind.find_hits_rewound(
-            self.past, t, qpos, qi[:, 1], qi[:, 4], live, p["pos"], p["id"], alive, HIT_RADIUS, self._collision
+            self.past,
+            t,
+            qpos,
+            qi[:, 1],
+            qi[:, 4],
+            live,
+            p["pos"],
+            p["id"],
+            alive,
+            HIT_RADIUS,
+            self._collision,
+            self._player_step,
         )
 
     def remember(self) -> dict[str, np.ndarray]:

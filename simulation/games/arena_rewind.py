@@ -30,6 +30,7 @@ from tickroom.simulation.games import arena_physics
 from tickroom.simulation.games.arena_physics import BROADPHASE_MIN_PAIRS
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_SLACK = 1e-6  # units: float rounding can never drop a pair the exact test accepts
 
 
 def shot_lag(acted_on: np.ndarray, t: int, bound: int) -> np.ndarray:
@@ -86,34 +87,50 @@ def find_hits_rewound(
     p_alive: np.ndarray | None,
     radius: float,
     method: str,
+    drift: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """arena_physics.find_hits with each projectile tested against the
-    players at ``t - lag``. Same contract and return value. A small room
-    (all-pairs) does it in one pass: the players of every lag up to the
-    largest in flight stacked (a room's shooters share a handful of round
-    trips, and the bound is a few ticks), and each projectile's row of
-    distances taken against its own lag's; a big room (the sweep) runs the
-    broad phase once per distinct lag."""
+    players at ``t - lag``. Same contract and return value; ``drift`` is
+    the farthest a player moves in a tick.
+
+    A small room (all-pairs) first keeps the projectiles that could hit
+    anyone: within ``radius + lag * drift`` of a player other than its
+    owner now (a player cannot have moved further since; a respawn, the
+    only jump, comes after a death longer than any rewind). Most ticks none
+    is, and that costs what the plain test does. The rest are tested in one
+    pass: the players of every lag in flight stacked (a room's shooters
+    share a handful of round trips) and each projectile's distances taken
+    against its own lag's. A big room (the sweep) runs the broad phase once
+    per distinct lag."""
     if not np.count_nonzero(q_lag):
         return arena_physics.find_hits(q_pos, q_owner, q_live, p_pos, p_id, p_alive, radius, method)
-    used = set(q_lag.tolist())
     sweep = method == "sweep" or (method == "auto" and q_pos.shape[0] * p_pos.shape[0] > BROADPHASE_MIN_PAIRS)
     if sweep:
-        return _per_lag(past, t, q_pos, q_owner, q_lag, q_live, p_pos, p_id, p_alive, radius, sorted(used))
-    stack, hittable = _stacked(past, t, used, p_pos, p_id, p_alive)
-    # Row i: projectile i against the players as they were at t - q_lag[i].
-    dist = np.abs(q_pos.view(np.complex128) - stack.view(np.complex128)[:, :, 0][q_lag])
+        used = sorted(set(q_lag.tolist()))
+        return _per_lag(past, t, q_pos, q_owner, q_lag, q_live, p_pos, p_id, p_alive, radius, used)
+    zq = q_pos.view(np.complex128)  # (N, 1): the rows are contiguous (x, y) pairs
+    reach = q_lag * drift
+    reach += radius + _SLACK
+    near = np.abs(zq - p_pos.view(np.complex128)[:, 0]) <= reach[:, None]
+    near &= q_owner[:, None] != p_id
+    rows = np.flatnonzero(near.any(axis=1))
+    if not rows.shape[0]:
+        return _EMPTY, _EMPTY
+    lag, live, owner = q_lag[rows], q_live[rows], q_owner[rows]
+    stack, hittable = _stacked(past, t, set(lag.tolist()), p_pos, p_id, p_alive)
+    # Row i: candidate i against the players as they were at t - lag[i].
+    dist = np.abs(zq[rows] - stack.view(np.complex128)[:, :, 0][lag])
     hit = dist <= radius
     if not np.count_nonzero(hit):
         return _EMPTY, _EMPTY
-    hit &= hittable[q_lag]
-    hit &= q_live[:, None]
-    hit &= q_owner[:, None] != p_id
+    hit &= hittable[lag]
+    hit &= live[:, None]
+    hit &= owner[:, None] != p_id
     if not np.count_nonzero(hit):
         return _EMPTY, _EMPTY
-    q_rows = np.flatnonzero(hit.any(axis=1))
-    dist = np.where(hit[q_rows], dist[q_rows], np.inf)
-    return q_rows, dist.argmin(axis=1).astype(np.int64)
+    found = np.flatnonzero(hit.any(axis=1))
+    dist = np.where(hit[found], dist[found], np.inf)
+    return rows[found], dist.argmin(axis=1).astype(np.int64)
 
 
 def _stacked(

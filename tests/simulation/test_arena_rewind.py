@@ -112,6 +112,13 @@ def test_after_a_restore_the_ring_is_empty_and_the_shot_is_judged_now():
     assert events == []  # tick 10 is not held: judged now, where the target is not
 
 
+def moved(rng: np.random.Generator, n: int, at_most: float) -> np.ndarray:
+    """n random displacements no longer than ``at_most``, some right at it."""
+    angle = rng.uniform(-np.pi, np.pi, n)
+    length = at_most * np.where(rng.random(n) < 0.3, 1.0, rng.random(n))
+    return np.stack((np.cos(angle), np.sin(angle)), axis=1) * length[:, None]
+
+
 class DictPast:
     def __init__(self, worlds: dict[int, dict[str, np.ndarray]]) -> None:
         self.worlds = worlds
@@ -120,10 +127,13 @@ class DictPast:
         return self.worlds.get(tick)
 
 
+@pytest.mark.parametrize("drift", [99.0, 0.6])
 @pytest.mark.parametrize("seed", range(40))
-def test_the_stacked_all_pairs_pass_and_the_per_lag_sweep_agree(seed):
+def test_the_stacked_all_pairs_pass_and_the_per_lag_sweep_agree(seed, drift):
     """Random rooms, random pasts (players moved, died, joined since, or a
-    tick not held), random lags: both paths give the same hits."""
+    tick not held), random lags: both paths give the same hits. With a
+    drift of 0.6 units a tick the players moved at most that much a tick
+    (the all-pairs pass then skips the projectiles out of reach)."""
     rng = np.random.default_rng(seed)
     n_p, n_q, t = int(rng.integers(1, 12)), int(rng.integers(1, 80)), 100
     p_id = np.sort(rng.choice(np.arange(1, 200), n_p, replace=False)).astype(np.int64)
@@ -136,7 +146,7 @@ def test_the_stacked_all_pairs_pass_and_the_per_lag_sweep_agree(seed):
         keep = rng.random(n_p) < 0.9  # the others had not joined yet
         worlds[t - lag] = {
             "id": p_id[keep],
-            "pos": (p_pos + rng.normal(0, 1.5, (n_p, 2)))[keep],
+            "pos": (p_pos + moved(rng, n_p, lag * drift if drift < 10 else 3.0))[keep],
             "hp": rng.choice([0, 50, 100], n_p)[keep],
         }
     past = DictPast(worlds)
@@ -145,8 +155,9 @@ def test_the_stacked_all_pairs_pass_and_the_per_lag_sweep_agree(seed):
     q_owner = rng.choice(p_id, n_q)
     q_lag = rng.integers(0, 9, n_q) * (rng.random(n_q) < 0.8)
     q_live = rng.random(n_q) < 0.9
-    a = find_hits_rewound(past, t, q_pos[:, :2], q_owner, q_lag, q_live, p_pos, p_id, p_alive, 1.2, "all_pairs")
-    b = find_hits_rewound(past, t, q_pos[:, :2], q_owner, q_lag, q_live, p_pos, p_id, p_alive, 1.2, "sweep")
+    args = (past, t, q_pos[:, :2], q_owner, q_lag, q_live, p_pos, p_id, p_alive, 1.2)
+    a = find_hits_rewound(*args, "all_pairs", drift=drift)
+    b = find_hits_rewound(*args, "sweep", drift=drift)
     assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist()
 
 
