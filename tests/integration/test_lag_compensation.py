@@ -64,22 +64,27 @@ class DelayProxy:
             nursery.start_soon(self._pump, upstream, client, nursery.cancel_scope)
 
     async def _pump(self, src: trio.SocketStream, dst: trio.SocketStream, scope: trio.CancelScope) -> None:
+        """src -> dst, each chunk held ``delay``; either side going away
+        (closed, reset) ends the whole proxied connection."""
         send, recv = trio.open_memory_channel[tuple[float, bytes]](10_000)
 
         async def deliver() -> None:
-            async for due, chunk in recv:
-                await trio.sleep_until(due)
-                await dst.send_all(chunk)
+            try:
+                async for due, chunk in recv:
+                    await trio.sleep_until(due)
+                    await dst.send_all(chunk)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            scope.cancel()
 
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(deliver)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(deliver)
+            try:
                 while chunk := await src.receive_some(65536):
                     send.send_nowait((trio.current_time() + self.delay, chunk))
-                await send.aclose()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        scope.cancel()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            await send.aclose()  # deliver() sends what is queued, then ends it all
 
 
 class Screen:
