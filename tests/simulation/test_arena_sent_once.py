@@ -119,3 +119,27 @@ def test_wire_positions_extrapolate_projectiles_only():
     vel = view.components["vel"][1].tolist()
     assert vel == [round(2.0 * VEL_SCALE), 0]
     assert pos[1].tolist() == [(10.0 + 4 * 2.0) * POS_SCALE, 10.0 * POS_SCALE]
+
+
+def test_a_version_1_checkpoint_restores_with_its_projectiles_on_the_wire_grids():
+    """A checkpoint of the previous release (no origin, t0, lag, aim_tick;
+    positions off the grids) restores; its projectiles fly on from where they
+    were, and clients can extrapolate them exactly from then on."""
+    game, (a, b) = new_game(2, size=300.0)
+    game = edit_players(game, pos=[[20.0, 20.0], [200.0, 200.0]])
+    game.apply_inputs(batch([(a, 0.0, 0.0, 0.3, True), (b, 0.0, 0.0, 2.0, True)]))
+    for _ in range(7):
+        game.step()
+    old = game.state()
+    old["version"] = 1
+    for k in ("p_aim_tick", "q_origin", "q_t0", "q_lag"):
+        del old[k]
+    old["q_pos"] = old["q_pos"] + 1e-3  # the old release's positions were anywhere
+    restored = Arena.restore(old, game.config)
+    assert restored.state()["q_id"].tolist() == game.state()["q_id"].tolist()
+    assert np.abs(restored.state()["q_pos"] - old["q_pos"]).max() <= 1 / 64
+    for _ in range(5):
+        restored.step()
+        truth = server_projectiles(restored)
+        for pid, row in rows_of(restored.view(), 1).items():
+            assert client_position(row, restored.tick) == truth[pid]
