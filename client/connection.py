@@ -166,10 +166,12 @@ class Client:
             and self.session.state is ClientState.JOINED
         )
 
-    async def send_input(self, **data: Any) -> int:
+    async def send_input(self, *, acting_on: int | None = None, **data: Any) -> int:
         """Send one input; returns its sequence number, or 0 when it was
         dropped because the client is reconnecting (reconnect mode; counted
-        in ``inputs_dropped``). Never waits for a rejoin.
+        in ``inputs_dropped``). Never waits for a rejoin. ``acting_on``: the
+        tick of the world the player was shown (a client that draws others
+        in the past, docs/protocol.md section 9; default the newest world's).
 
         Raises ClientClosed once the client is closed for good (in reconnect
         mode: it gave up, or the close was final)."""
@@ -179,7 +181,7 @@ class Client:
             self.inputs_dropped += 1
             return 0
         seq = self.session.next_seq
-        if not await self._send_if_up(self.session.input(**data)):
+        if not await self._send_if_up(self.session.input(acting_on=acting_on, **data)):
             self.inputs_dropped += 1
             return 0
         self._input_since_snapshot = True

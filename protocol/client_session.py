@@ -79,10 +79,14 @@ class ClientSession:
         self._resync = False
         return encode_client(msg)
 
-    def input(self, **data: Any) -> bytes:
-        """An input message with the next sequence number."""
+    def input(self, *, acting_on: int | None = None, **data: Any) -> bytes:
+        """An input message with the next sequence number. ``acting_on`` is
+        the tick of the world the player saw when it chose it (its render
+        tick, docs/protocol.md section 9, for lag compensation); by default
+        the newest world's tick."""
         self._require_joined()
-        msg = m.Input(seq=self.next_seq, tick=self.server_tick, ack=self.acked_tick, data=data)
+        tick = self.server_tick if acting_on is None else acting_on
+        msg = m.Input(seq=self.next_seq, tick=tick, ack=self.acked_tick, data=data)
         self.next_seq += 1
         return encode_client(msg)
 

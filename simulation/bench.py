@@ -51,6 +51,7 @@ import numpy as np
 from tickroom.simulation.game import DEFAULT_TICK_RATE, GameConfig, GameFull, InputBatch, JoinRejected
 from tickroom.simulation.game_loader import GameLoadError, resolve_game
 from tickroom.simulation.games.arena import PROJECTILE_SPEED, Arena
+from tickroom.simulation.games.arena_world import POS_SCALE, VEL_SCALE
 from tickroom.simulation.options import OptionError, resolve_options
 from tickroom.simulation.random_batches import RandomBatches
 
@@ -107,13 +108,19 @@ def crowded(players: int, projectiles: int, size: float, samples: int, collision
     to_centre = size / 2 - pos
     angle = np.arctan2(to_centre[:, 1], to_centre[:, 0]) + rng.uniform(-0.5, 0.5, projectiles)
     first = state["next_id"]
+    # On the wire's grids (1/32 unit, 1/512 unit per tick), as a fired shot is.
+    pos = np.rint(pos * POS_SCALE) / POS_SCALE
+    vel = np.stack((np.cos(angle), np.sin(angle)), axis=1) * PROJECTILE_SPEED * config.dt
     state.update(
         q_id=np.arange(first, first + projectiles, dtype=np.uint32),
         q_pos=pos,
-        q_vel=np.stack((np.cos(angle), np.sin(angle)), axis=1) * PROJECTILE_SPEED * config.dt,
+        q_origin=pos,
+        q_vel=np.rint(vel * VEL_SCALE) / VEL_SCALE,
         q_aim=angle,
         q_owner=rng.choice(state["p_id"], projectiles),
         q_expire_at=np.full(projectiles, 10**9, dtype=np.int64),
+        q_t0=np.full(projectiles, state["tick"], dtype=np.int64),
+        q_lag=np.zeros(projectiles, dtype=np.int64),
         next_id=first + projectiles,
     )
     ids = state["p_id"]

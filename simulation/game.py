@@ -45,6 +45,27 @@ Optional declarations (a game without them keeps the defaults):
   player without a row sees nothing. An exception or a malformed mask is a
   bug of the game: the room crashes (4103), as for view().
 
+Lag compensation (optional): a game that judges an input against the world
+as its player saw it (a shot at where the target was on the shooter's
+screen) declares ``history_ticks``, an int attribute (0: none; it may
+depend on the config and options, it is read once after construction or
+restore), and ``remember() -> Mapping[str, numpy.ndarray]``, the fresh
+arrays of the present tick it wants to look back at (e.g. players' ids and
+positions; state() is the truth, this is a cheap subset). The room then
+calls remember() after every step and keeps the newest ``history_ticks``
+of them in a ring (tickroom.server.rooms.world_history), which it lends to
+the game as the attribute ``past`` (a PastWorlds) before the first step:
+``past.at(tick)`` is what remember() returned after the step of ``tick``,
+or None when the ring does not hold it. Each input row's client tick is
+InputBatch.ticks (the tick the client acted on, docs/protocol.md section
+9), so ``game.tick + 1 - ticks[i]`` is how far back row i looked. The
+history is the room's, not the game's: it is not in state(), so it
+survives no failover (a restored room starts with an empty ring and the
+replayed log sees none: a game must treat a missing tick as "judge it now"),
+and a game run without a room (tests, benchmarks) keeps NO_PAST. Keep the
+bound small (the arena's is 0.4 s): it caps how far back a player with a
+high ping, or a lying client, can reach.
+
 Optional hooks (the room calls each one a game defines, on its task, between
 steps; a game without them keeps today's behaviour; the failure policy of
 each is tickroom.server.rooms.game_hooks's):
@@ -123,10 +144,18 @@ class InputBatch:
     player and, within a player, ordered by input sequence number, so "the
     last row of a player" is that player's newest input. ``fields[name][i]`` is
     the value of input field ``name`` in row i (float64, int64 or bool arrays).
+
+    ``seqs[i]`` is row i's input sequence number and ``ticks[i]`` the tick
+    its client acted on (the input's ``tick``: for lag compensation, see the
+    module docstring; 0 when the client did not say), both int64. None when
+    the batch does not know them (a batch built by hand, or an input log
+    written before they were kept): a game then judges every row now.
     """
 
     players: np.ndarray  # int64 player entity ids
     fields: Mapping[str, np.ndarray]
+    seqs: np.ndarray | None = None
+    ticks: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.players.shape[0])
@@ -137,7 +166,27 @@ class InputBatch:
         return cls(
             players=np.zeros(0, dtype=np.int64),
             fields={name: np.zeros(0, dtype=dtypes[spec[0]]) for name, spec in input_fields.items()},
+            seqs=np.zeros(0, dtype=np.int64),
+            ticks=np.zeros(0, dtype=np.int64),
         )
+
+
+class PastWorlds(Protocol):
+    """The room's history of a game's recent ticks (lag compensation)."""
+
+    def at(self, tick: int) -> Mapping[str, np.ndarray] | None:
+        """What the game's remember() returned after the step of ``tick``,
+        or None when it is not held (too old, not stepped yet, or lost in a
+        failover). The arrays are the room's: read them, never modify them."""
+
+
+class _NoPast:
+    def at(self, tick: int) -> Mapping[str, np.ndarray] | None:
+        return None
+
+
+#: The history of a game that runs without a room: nothing is held.
+NO_PAST: PastWorlds = _NoPast()
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ class InputBatcher:
         """Consume each player's ``pending`` inputs into one batch."""
         rows: list[int] = []
         data: list[Mapping[str, object]] = []  # each applied input's validated fields, row by row
+        seqs: list[int] = []  # each row's seq and client tick (InputBatch.seqs / ticks)
+        ticks: list[int] = []
         counters = self.counters
         for player in players:
             pending = player.pending
@@ -52,6 +54,8 @@ class InputBatcher:
                 player.last_seq = msg.seq
                 rows.append(player.id)
                 data.append(msg.data)
+                seqs.append(msg.seq)
+                ticks.append(msg.tick)
                 continue
             ordered = sorted((i for i in pending if i.seq > player.last_seq), key=lambda i: i.seq)
             fresh = [i for k, i in enumerate(ordered) if k == 0 or i.seq != ordered[k - 1].seq]
@@ -64,6 +68,8 @@ class InputBatcher:
                 for msg in fresh:
                     rows.append(player.id)
                     data.append(msg.data)
+                    seqs.append(msg.seq)
+                    ticks.append(msg.tick)
         if not rows:
             return self._empty
         counters.applied += len(rows)
@@ -71,4 +77,6 @@ class InputBatcher:
         return InputBatch(
             players=np.array(rows, dtype=np.int64),
             fields={name: np.array([d[name] for d in data], dtype=dtype) for name, dtype in self._dtypes},
+            seqs=np.array(seqs, dtype=np.int64),
+            ticks=np.array(ticks, dtype=np.int64),
         )

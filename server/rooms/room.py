@@ -9,8 +9,10 @@ pattern): join requests carrying a one-slot reply channel, and close
 requests; when full, the request is refused; the room lives.
 
 The tick (``_tick``): read inputs -> reap gone players -> apply inputs ->
-step -> carry out the game's requests -> record the snapshot -> send each
-client its delta (tickroom.server.rooms.broadcast). Joins are seated
+step -> record the game's world history (lag compensation, for a game that
+asks: tickroom.server.rooms.world_history) -> carry out the game's requests
+-> record the snapshot -> send each client its delta
+(tickroom.server.rooms.broadcast). Joins are seated
 (admitted, welcomed) by tickroom.server.rooms.seating. The game's optional
 hooks (drop, rejoin, end, signal) and its requests (end the match, kick, labels) are in
 tickroom.server.rooms.game_hooks and tickroom.simulation.room_requests, carried
@@ -57,6 +59,7 @@ from tickroom.server.rooms.seating import JoinRequest, answer_join, refuse_join
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.server.rooms.views import TickViews, split_views
+from tickroom.server.rooms.world_history import history_for
 from tickroom.simulation.game import Game, InputBatch, View
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,9 @@ class Room:
         # What each player sees (tickroom.simulation.game, ``visibility``);
         # a game without it never pays for per-player views.
         self._visibility = getattr(game, "visibility", None)
+        # Lag compensation: the ring of past ticks the game asked for
+        # (tickroom.server.rooms.world_history), lent to it as game.past.
+        self.world_history = history_for(game)
         self._signals = RoomSignals(room_id, self._control_send, self.hooks)
         self.end_reason = "closed"  # what the game's on_end hears (game_hooks.END_REASONS)
         self._overruns = self._resyncs = self._skipped = 0
@@ -284,8 +290,10 @@ class Room:
         self._reap_players()
         self.game.apply_inputs(batch)
         events = self.game.step()
-        t2 = clock()
         tick = self.game.tick
+        if self.world_history is not None:
+            self.world_history.record(tick)
+        t2 = clock()
         tagged = [[tick, *event] for event in self._room_events]
         tagged.extend([tick, *event] for event in events)
         if self.observer is not None:

@@ -38,6 +38,13 @@ Options (GameConfig.options):
                      everything). With fog, each player sees the entities
                      within the radius of its avatar plus its own (its
                      avatar and its projectiles), arena_world.fog_visibility.
+    rewind           lag compensation bound, seconds (default 0.4, 0: off):
+                     a shot is judged against the players as its shooter
+                     saw them, at most this far back (arena_rewind).
+
+Projectiles are sent once: on the wire a projectile is its origin, velocity
+and origin tick, which never change, and clients extrapolate it exactly
+(arena_world's docstring, docs/protocol.md 7.3).
 """
 
 from __future__ import annotations
@@ -48,8 +55,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tickroom.simulation.game import GameConfig, GameFull, InputBatch, View, Visibility
-from tickroom.simulation.games import arena_physics
+from tickroom.simulation.game import NO_PAST, GameConfig, GameFull, InputBatch, PastWorlds, View, Visibility
+from tickroom.simulation.games import arena_physics, arena_rewind
 from tickroom.simulation.games.arena_world import (
     COMPONENTS,
     MAX_SCORE,
@@ -59,6 +66,7 @@ from tickroom.simulation.games.arena_world import (
     empty_players,
     fog_visibility,
     players_from_columns,
+    upgrade_state_v1,
 )
 from tickroom.simulation.inputs import rows_by_player
 from tickroom.simulation.options import Option, choice_option, float_option, int_option
@@ -76,8 +84,10 @@ DAMAGE = 25  # hit points per hit
 DEFAULT_SIZE = 100.0  # units
 MAX_SIZE = 1023.0  # units: int16 positions at 1/32 unit reach 1023.97
 DEFAULT_MAX_PROJECTILES = 1024  # projectiles
+DEFAULT_REWIND = 0.4  # s: the lag-compensation bound, see Arena._lag
+MAX_REWIND = 1.0  # s: the largest bound a room may set
 NEVER = np.iinfo(np.int64).max  # respawn tick of a living player
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: projectiles sent once (origin, t0) and lag compensation (lag, aim_tick)
 # Clamp bounds of the (mx, my, aim) input columns.
 _INPUT_LO = np.array([[-1.0], [-1.0], [-math.pi]])
 _INPUT_HI = np.array([[1.0], [1.0], [math.pi]])
@@ -118,6 +128,9 @@ class Arena:
         "fog": float_option(
             0.0, lo=0.0, hi=2 * MAX_SIZE, doc="view radius, units: each player sees what is this close (0: off)"
         ),
+        "rewind": float_option(
+            DEFAULT_REWIND, lo=0.0, hi=MAX_REWIND, doc="lag compensation: how far back a shot is judged, s (0: off)"
+        ),
     }
 
     def __init__(self, seed: int, config: GameConfig) -> None:
@@ -146,6 +159,14 @@ class Arena:
         self._cooldown_ticks = _ticks(FIRE_COOLDOWN, config.tick_rate)
         self._ttl_ticks = _ticks(PROJECTILE_TTL, config.tick_rate)
         self._respawn_ticks = _ticks(RESPAWN_DELAY, config.tick_rate)
+        rewind = float(options.get("rewind", DEFAULT_REWIND))
+        if not 0.0 <= rewind <= MAX_REWIND:
+            raise ValueError(f"rewind must be in [0, {MAX_REWIND}], got {rewind}")
+        # Lag compensation (tickroom.simulation.game, "history_ticks"): the
+        # room keeps this many past ticks of remember() and lends them as
+        # ``past``; without a room (tests, benchmarks) nothing is rewound.
+        self.history_ticks = round(rewind * config.tick_rate)
+        self.past: PastWorlds = NO_PAST
         self._next_id = 1  # ids start at 1 so that 0 is never an entity
         self._names: list[str] = []
         self._p = empty_players()
@@ -187,6 +208,7 @@ class Arena:
             "hp": MAX_HP,
             "respawn_at": NEVER,
             "score": 0,
+            "aim_tick": 0,
         }
         for k, (dt, shape) in PLAYER_FIELDS.items():
             new: np.ndarray = np.asarray(row[k], dtype=dt).reshape((1,) + shape)
@@ -234,6 +256,8 @@ class Arena:
         np.fmin(axes, _INPUT_HI, out=axes)
         fire = np.asarray(f["fire"], dtype=bool)
         trigger, pressed = fire[rows.last], rows.any(fire)
+        # The tick the client acted on with its newest aim (0: not said).
+        acted_on: Any = 0 if batch.ticks is None else batch.ticks[rows.last]
         ids = rows.ids
         if ids.shape[0] == n_players and not np.count_nonzero(ids != p["id"]):
             slot: Any = slice(None)  # every player sent input: no lookup
@@ -244,6 +268,8 @@ class Arena:
             if np.count_nonzero(known) < known.shape[0]:
                 slot, axes = slot[known], axes[:, known]
                 trigger, pressed = trigger[known], pressed[known]
+                if batch.ticks is not None:
+                    acted_on = acted_on[known]
         # Diagonals are not faster: the stick vector is clamped to length 1.
         scale = np.hypot(axes[0], axes[1])
         np.maximum(scale, 1.0, out=scale)
@@ -252,6 +278,7 @@ class Arena:
         p["aim"][slot] = axes[2]
         p["trigger"][slot] = trigger
         p["fire"][slot] = pressed
+        p["aim_tick"][slot] = acted_on
 
     # -- the step ------------------------------------------------------------
 
@@ -290,16 +317,14 @@ class Arena:
         if n == 0:
             return events
         qf, qi = q.f[:n], q.i[:n]
-        qpos = qf[:, 0:2]
-        qpos += qf[:, 3:5]
+        qpos = qf[:, 5:7]
+        qpos += qf[:, 3:5]  # exact: every term is on the 1/VEL_SCALE grid
         live = qi[:, 2] > t
         inside = qpos >= 0.0
         inside &= qpos <= self._size
         live &= inside[:, 0]
         live &= inside[:, 1]
-        q_rows, p_rows = arena_physics.find_hits(
-            qpos, qi[:, 1], live, p["pos"], p["id"], alive, HIT_RADIUS, self._collision
-        )
+        q_rows, p_rows = self._find_hits(qpos, qi, live, alive, t)
         if q_rows.shape[0]:
             self._hit(q_rows, p_rows, t, events)
             live[q_rows] = False
@@ -331,17 +356,52 @@ class Arena:
         if k == 0:
             return
         rows = rows[:k]
-        aim = p["aim"][rows]
-        f[:, 0:2] = p["pos"][rows]
-        f[:, 2] = aim
-        np.cos(aim, out=f[:, 3])
-        np.sin(aim, out=f[:, 4])
-        f[:, 3:5] *= self._projectile_step
+        # t0 = t - 1: a shot leaves its shooter's centre and has flown one
+        # step by the end of this tick (arena_world's formula).
+        self._q.launch(f, i, p["pos"][rows], p["aim"][rows], self._projectile_step, t - 1)
         i[:, 0] = np.arange(self._next_id, self._next_id + k)
         i[:, 1] = p["id"][rows]
         i[:, 2] = t + self._ttl_ticks
+        i[:, 4] = self._lag(rows, t)
         self._next_id += k
         p["next_fire"][rows] = t + self._cooldown_ticks
+
+    def _rewinds(self) -> bool:
+        """Lag compensation is on and a room lends its history."""
+        return bool(self.history_ticks) and self.past is not NO_PAST
+
+    def _lag(self, rows: np.ndarray, t: int) -> Any:
+        """The lag compensation of shots fired now by player ``rows``
+        (arena_rewind): how many ticks in the past their hits are judged
+        (0 with nothing to rewind to)."""
+        if not self._rewinds():
+            return 0
+        return arena_rewind.shot_lag(self._p["aim_tick"][rows], t, self.history_ticks)
+
+    def _find_hits(
+        self, qpos: np.ndarray, qi: np.ndarray, live: np.ndarray, alive: np.ndarray | None, t: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        p = self._p
+        if not self._rewinds():
+            return arena_physics.find_hits(qpos, qi[:, 1], live, p["pos"], p["id"], alive, HIT_RADIUS, self._collision)
+        return arena_rewind.find_hits_rewound(
+            self.past,
+            t,
+            qpos,
+            qi[:, 1],
+            qi[:, 4],
+            live,
+            p["pos"],
+            p["id"],
+            alive,
+            HIT_RADIUS,
+            self._collision,
+            self._player_step,
+        )
+
+    def remember(self) -> dict[str, np.ndarray]:
+        """This tick's entry in the room's history (lag compensation)."""
+        return arena_rewind.remember(self._p)
 
     def _hit(self, q_rows: np.ndarray, p_rows: np.ndarray, t: int, events: list) -> None:
         """Apply damage, kills and scores for the step's hits."""
@@ -383,7 +443,7 @@ class Arena:
         None (everybody sees everything, at no cost)."""
         if not self._fog:
             return None
-        return fog_visibility(view, self._fog)
+        return fog_visibility(view, self._fog, self.tick)
 
     def state(self) -> dict[str, Any]:
         """The whole truth, as copies (a checkpoint may be encoded off the
@@ -418,8 +478,10 @@ class Arena:
         when the state is not an arena's, or when config disagrees with it on
         tick_rate or size (timers and velocities are stored in ticks).
         """
-        if state.get("game") != cls.name or state.get("version") != STATE_VERSION:
+        if state.get("game") != cls.name or state.get("version") not in (1, STATE_VERSION):
             raise ValueError("not an arena state of a known version")
+        if state["version"] == 1:
+            state = upgrade_state_v1(state)
         game = cls(seed=0, config=config)
         if int(state["tick_rate"]) != config.tick_rate or float(state["size"]) != game._size:
             raise ValueError(

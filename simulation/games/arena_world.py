@@ -9,11 +9,26 @@ Players live in a dict of parallel arrays, dense and in ascending id order
 searchsorted.
 
 Projectiles are born and die nearly every tick, so they live in a fixed-
-capacity pool of two matrices, floats (x, y, aim, vx, vy) and ints (id,
-owner, expire_at), whose first ``n`` rows are the projectiles in flight, in
-ascending id order. A shot is written straight into the rows after ``n`` (no
-allocation, no concatenation) and the dead are squeezed out with one
-boolean-mask copy per matrix, which keeps the id order.
+capacity pool of two matrices, floats (x0, y0, aim, vx, vy, x, y) and ints
+(id, owner, expire_at, t0, lag), whose first ``n`` rows are the projectiles
+in flight, in ascending id order. A shot is written straight into the rows
+after ``n`` (no allocation, no concatenation) and the dead are squeezed out
+with one boolean-mask copy per matrix, which keeps the id order.
+
+Projectiles are sent once. A projectile's networked components never change
+after its spawn: ``pos`` is its origin (its shooter's centre), ``vel`` its
+displacement per tick and ``t0`` the tick before the one it was fired in
+(a shot flies its first step in its fire tick, so it is "at its origin at
+t0"); the generic delta carries it whole when it appears and never again,
+and a client extrapolates
+
+    position at tick T = pos / POS_SCALE + (T - t0) * vel / VEL_SCALE
+
+and gets exactly the server's position: the origin is rounded to the 1/32
+grid and the velocity to the 1/512 grid when the shot is fired, and the
+server then adds the velocity once per tick, so every position it ever
+holds is a multiple of 1/512 below 2^11 in magnitude, which float64 (and a
+JavaScript number) represents exactly, by either formula.
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ import numpy as np
 from tickroom.simulation.game import View, Visibility
 
 POS_SCALE = 32  # wire units per unit: int16 reaches 1023.97 units
+VEL_SCALE = 512  # wire units per unit per tick: int16 reaches 63.99 units a tick (40 at 1 Hz)
 AIM_SCALE = 40  # wire units per radian: +-pi -> +-126 fits an int8
 MAX_SCORE = 32767  # the wire score is an int16
 
@@ -37,6 +53,10 @@ COMPONENTS: Mapping[str, Mapping[str, Any]] = {
     "hp": {"dtype": "|u1", "shape": []},  # 0 while dead and for projectiles
     "score": {"dtype": "<i2", "shape": []},  # 0 for projectiles
     "owner": {"dtype": "<u4", "shape": []},  # projectiles: shooter; players: themselves
+    # Projectiles: displacement per tick and the tick at which they were at
+    # ``pos`` (the module docstring's formula); players: 0 and 0.
+    "vel": {"dtype": "<i2", "shape": [2], "scale": VEL_SCALE},
+    "t0": {"dtype": "<u4", "shape": []},
 }
 
 # Per-entity arrays as state() shows them: name -> (dtype, row shape).
@@ -51,18 +71,24 @@ PLAYER_FIELDS = {
     "hp": (np.int64, ()),  # hit points; 0 while dead
     "respawn_at": (np.int64, ()),  # tick of respawn; NEVER while alive
     "score": (np.int64, ()),  # kills
+    "aim_tick": (np.int64, ()),  # the tick the newest input acted on (lag compensation); 0: not said
 }
 PROJECTILE_FIELDS = {
     "id": (np.uint32, ()),
-    "pos": (np.float64, (2,)),  # units
-    "vel": (np.float64, (2,)),  # displacement per tick, units
+    "pos": (np.float64, (2,)),  # units, now
+    "vel": (np.float64, (2,)),  # displacement per tick, units, on the 1/VEL_SCALE grid
     "aim": (np.float64, ()),  # direction of flight, radians
+    "origin": (np.float64, (2,)),  # units, on the 1/POS_SCALE grid: where it was at t0
     "owner": (np.uint32, ()),  # shooter's entity id
     "expire_at": (np.int64, ()),  # first tick the projectile is gone
+    "t0": (np.int64, ()),  # the tick before it was fired: at t0 + k it is at origin + k * vel
+    "lag": (np.int64, ()),  # ticks its hits are judged in the past (lag compensation)
 }
 # Where each projectile field sits in the pool's matrices.
-_Q_FLOAT: dict[str, int | slice] = {"pos": slice(0, 2), "aim": 2, "vel": slice(3, 5)}
-_Q_INT: dict[str, int] = {"id": 0, "owner": 1, "expire_at": 2}
+# The first five float columns are the networked ones, in build_view's order.
+_Q_FLOAT: dict[str, int | slice] = {"origin": slice(0, 2), "aim": 2, "vel": slice(3, 5), "pos": slice(5, 7)}
+_Q_INT: dict[str, int] = {"id": 0, "owner": 1, "expire_at": 2, "t0": 3, "lag": 4}
+Q_FLOATS, Q_INTS = 7, 5  # columns of the pool's matrices
 
 
 def empty_players() -> dict[str, np.ndarray]:
@@ -80,8 +106,8 @@ class ProjectilePool:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.f = np.zeros((capacity, 5), dtype=np.float64)  # x, y, aim, vx, vy
-        self.i = np.zeros((capacity, 3), dtype=np.int64)  # id, owner, expire_at
+        self.f = np.zeros((capacity, Q_FLOATS), dtype=np.float64)  # x0, y0, aim, vx, vy, x, y
+        self.i = np.zeros((capacity, Q_INTS), dtype=np.int64)  # id, owner, expire_at, t0, lag
         self.n = 0
 
     def reserve(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,6 +117,27 @@ class ProjectilePool:
         k = min(k, self.capacity - n)
         self.n = n + k
         return self.f[n : n + k], self.i[n : n + k]
+
+    @staticmethod
+    def launch(f: np.ndarray, i: np.ndarray, pos: np.ndarray, aim: np.ndarray, speed: float, t0: int) -> None:
+        """Fill reserved rows (f, i from reserve()) with shots from ``pos``
+        along ``aim`` at ``speed`` units a tick, at their origin at tick
+        ``t0``: origin on the wire's 1/POS_SCALE grid and velocity on its
+        1/VEL_SCALE grid, so that a client's extrapolation is exact. The
+        caller fills id, owner, expire_at and lag."""
+        origin = f[:, 0:2]
+        np.multiply(pos, POS_SCALE, out=origin)
+        np.rint(origin, out=origin)
+        origin /= POS_SCALE
+        f[:, 5:7] = origin
+        f[:, 2] = aim
+        vel = f[:, 3:5]
+        np.cos(aim, out=vel[:, 0])
+        np.sin(aim, out=vel[:, 1])
+        vel *= speed * VEL_SCALE
+        np.rint(vel, out=vel)
+        vel /= VEL_SCALE
+        i[:, 3] = t0
 
     def keep(self, mask: np.ndarray, m: int) -> None:
         """Keep only the rows where mask (length n) is set; m = its count."""
@@ -125,6 +172,26 @@ class ProjectilePool:
         return pool
 
 
+def upgrade_state_v1(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A version-1 arena state (before projectiles were sent once) as a
+    version 2 one, for a checkpoint written by the previous release: no
+    input has said its tick yet, and each projectile in flight starts again
+    from where it is now, moved onto the wire's grids (by under 1/64 unit)."""
+    new = dict(state)
+    new["p_aim_tick"] = np.zeros(len(state["names"]), dtype=np.int64)
+    pos = np.asarray(state["q_pos"], dtype=np.float64).reshape(-1, 2)
+    origin = np.rint(pos * POS_SCALE) / POS_SCALE
+    vel = np.asarray(state["q_vel"], dtype=np.float64).reshape(-1, 2)
+    new.update(
+        q_pos=origin,
+        q_origin=origin.copy(),
+        q_vel=np.rint(vel * VEL_SCALE) / VEL_SCALE,
+        q_t0=np.full(pos.shape[0], int(state["tick"]), dtype=np.int64),
+        q_lag=np.zeros(pos.shape[0], dtype=np.int64),
+    )
+    return new
+
+
 def build_view(p: Mapping[str, np.ndarray], q: ProjectilePool) -> View:
     """Players and projectiles in ascending id order, in COMPONENTS' dtypes.
 
@@ -147,17 +214,23 @@ def build_view(p: Mapping[str, np.ndarray], q: ProjectilePool) -> View:
     hp[:n_p] = p["hp"]
     score = np.zeros(n, dtype="<i2")
     score[:n_p] = p["score"]
-    # x, y, aim scaled and rounded together; projectiles' first three
-    # float columns are exactly (x, y, aim).
-    fx = np.empty((n, 3), dtype=np.float64)
+    # pos, aim and vel scaled and rounded together; projectiles' first five
+    # float columns are exactly (x0, y0, aim, vx, vy): on the wire a
+    # projectile is its origin, which stays put (sent once, see the
+    # docstring), and its velocity, on the grid already (rint keeps it).
+    fx = np.empty((n, 5), dtype=np.float64)
     fx[:n_p, :2] = p["pos"]
     fx[:n_p, 2] = p["aim"]
-    fx[n_p:] = qf[:, :3]
+    fx[:n_p, 3:] = 0.0
+    fx[n_p:] = qf[:, :5]
     fx *= _VIEW_SCALE
     np.rint(fx, out=fx)
     pos = fx[:, :2].astype("<i2")
     aim = fx[:, 2].astype("|i1")
-    comps = {"kind": kind, "pos": pos, "aim": aim, "hp": hp, "score": score, "owner": owner}
+    vel = fx[:, 3:].astype("<i2")
+    t0 = np.zeros(n, dtype="<u4")
+    t0[n_p:] = qi[:, 3]
+    comps = {"kind": kind, "pos": pos, "aim": aim, "hp": hp, "score": score, "owner": owner, "vel": vel, "t0": t0}
     if n_p and n_q and p["id"][-1] > qi[0, 0]:
         order = np.argsort(ids)
         ids = ids[order]
@@ -165,14 +238,29 @@ def build_view(p: Mapping[str, np.ndarray], q: ProjectilePool) -> View:
     return View(ids=ids, components=comps)
 
 
-_VIEW_SCALE = np.array([POS_SCALE, POS_SCALE, AIM_SCALE], dtype=np.float64)
+_VIEW_SCALE = np.array([POS_SCALE, POS_SCALE, AIM_SCALE, VEL_SCALE, VEL_SCALE], dtype=np.float64)
 
 
-def fog_visibility(view: View, radius: float) -> Visibility:
+def wire_positions(view: View, tick: int) -> np.ndarray:
+    """Every entity's centre at ``tick`` in wire units (1/POS_SCALE unit),
+    float64: a player's ``pos``, a projectile's extrapolated position (the
+    module docstring's formula, exact: multiples of 1/16 wire unit)."""
+    comps = view.components
+    pos = np.asarray(comps["pos"], dtype=np.float64)
+    flying = np.flatnonzero(comps["kind"] != 0)
+    if flying.shape[0]:
+        age = tick - np.asarray(comps["t0"], dtype=np.float64)[flying]
+        vel = np.asarray(comps["vel"], dtype=np.float64)[flying]
+        pos[flying] += vel * (age * (POS_SCALE / VEL_SCALE))[:, None]
+    return pos
+
+
+def fog_visibility(view: View, radius: float, tick: int) -> Visibility:
     """Each player (an entity of kind 0 in ``view``) sees the entities whose
     centre is within ``radius`` units of its own, plus its own (owner == the
-    player: its avatar and its projectiles). Worked out on the view's wire
-    positions, so what a player sees is decided on exactly what it is sent.
+    player: its avatar and its projectiles). Worked out on the positions a
+    client computes from the view at ``tick`` (wire_positions), so what a
+    player sees is decided on exactly what it is sent.
 
     A uniform grid of cells one radius wide, not all pairs: each player's
     candidates are the entities of its 3 x 3 cells, found by one sort of the
@@ -185,7 +273,7 @@ def fog_visibility(view: View, radius: float) -> Visibility:
     ids = view.ids
     comps = view.components
     players = comps["kind"] == 0
-    pos = np.asarray(comps["pos"])
+    pos = wire_positions(view, tick)
     viewer_ids = ids[players]
     n, p = ids.shape[0], viewer_ids.shape[0]
     mask = np.zeros((p, n), dtype=bool)
@@ -197,7 +285,7 @@ def fog_visibility(view: View, radius: float) -> Visibility:
     # cells has two spare columns, so a neighbour's key never wraps into
     # the next row.
     cell = int(r) + 1
-    cells = (pos.astype(np.int64) + 32768) // cell + 1
+    cells = (np.floor(pos).astype(np.int64) + 32768) // cell + 1
     stride = 65535 // cell + 3
     key = cells[:, 0] * stride + cells[:, 1]
     order = np.argsort(key, kind="stable")
@@ -210,7 +298,7 @@ def fog_visibility(view: View, radius: float) -> Visibility:
     run_starts = np.cumsum(counts) - counts
     candidate = order[np.arange(int(run_starts[-1] + counts[-1])) - np.repeat(run_starts - lo, counts)]
     viewer = np.repeat(np.arange(p * 9) // 9, counts)
-    fpos = pos.astype(np.float32)
+    fpos = pos.astype(np.float32)  # exact: at most 2^20 sixteenths of a wire unit
     gap = fpos[np.flatnonzero(players)][viewer] - fpos[candidate]
     gap *= gap
     near = gap[:, 0] + gap[:, 1] <= r * r

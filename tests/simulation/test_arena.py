@@ -139,10 +139,15 @@ def test_projectile_spawns_at_shooter_flies_and_expires_by_ttl():
     assert shot["owner"].tolist() == [a]
     assert shot["ids"][0] > a  # ids come from the one counter
     assert shot["hp"].tolist() == [0] and shot["score"].tolist() == [0]
-    assert shot["pos"].tolist() == [[50 * 32, round((50.0 + SHOT_STEP) * 32)]]
+    # Sent once: the origin (the shooter's centre), the step per tick at
+    # 1/512 unit, and t0, the tick before its fire tick 1.
+    assert shot["pos"].tolist() == [[50 * 32, 50 * 32]]
+    assert shot["vel"].tolist() == [[0, round(SHOT_STEP * 512)]] and shot["t0"].tolist() == [0]
+    assert game.state()["q_pos"].tolist() == [[50.0, 50.0 + SHOT_STEP]]
     for _ in range(29):  # 1.5 s at 20 Hz = 30 ticks of life
         game.step()
-    assert projectiles(game)["pos"].tolist() == [[50 * 32, round((50.0 + 30 * SHOT_STEP) * 32)]]
+    assert projectiles(game)["pos"].tolist() == [[50 * 32, 50 * 32]]  # unchanged on the wire
+    assert game.state()["q_pos"].tolist() == [[50.0, 50.0 + 30 * SHOT_STEP]]
     game.step()
     assert len(projectiles(game)["ids"]) == 0
 

@@ -10,19 +10,29 @@ from tickroom.simulation.options import OptionError, check_declaration, resolve_
 
 
 def test_nothing_given_is_every_default() -> None:
-    assert resolve_options(Arena, None) == {"size": 100.0, "max_projectiles": 1024, "collision": "auto", "fog": 0.0}
+    assert resolve_options(Arena, None) == {
+        "size": 100.0,
+        "max_projectiles": 1024,
+        "collision": "auto",
+        "fog": 0.0,
+        "rewind": 0.4,
+    }
 
 
 def test_given_values_are_checked_and_converted() -> None:
     got = resolve_options(Arena, {"size": 60, "max_projectiles": 8.0, "collision": "sweep"})
-    assert got == {"size": 60.0, "max_projectiles": 8, "collision": "sweep", "fog": 0.0}
+    assert got == {"size": 60.0, "max_projectiles": 8, "collision": "sweep", "fog": 0.0, "rewind": 0.4}
     assert type(got["size"]) is float and type(got["max_projectiles"]) is int
 
 
 @pytest.mark.parametrize(
     ("given", "name", "says"),
     [
-        ({"sise": 60}, "sise", "unknown option 'sise' for game 'arena'; known: collision, fog, max_projectiles, size"),
+        (
+            {"sise": 60},
+            "sise",
+            "unknown option 'sise' for game 'arena'; known: collision, fog, max_projectiles, rewind, size",
+        ),
         ({"size": "big"}, "size", "must be a number"),
         ({"size": True}, "size", "must be a number"),
         ({"size": 2000}, "size", "must be in [4.0, 1023.0]"),

@@ -23,11 +23,28 @@ def test_tickroom_s_own_games_keep_every_rule(game, options) -> None:
     assert report.ok, report
     assert {r.rule for r in report.results} == {
         "declarations", "determinism", "restore", "view", "empty and unknown", "full", "visibility",
-        "no per-entity loop",
+        "history", "no per-entity loop",
     }  # fmt: skip
     assert "PASS  no per-entity loop" in str(report)
+    assert ("ticks of history" in str(report)) == (game is Arena), report
     fogged = bool(options and options.get("fog"))
     assert ("distinct views per tick" in str(report)) == fogged, report
+
+
+class LiveMemory(Arena):
+    """Hands the room its live player positions as history: every rewind
+    would see the present."""
+
+    name = "live-memory"
+
+    def remember(self) -> dict[str, np.ndarray]:
+        return {"id": self._p["id"], "pos": self._p["pos"], "hp": self._p["hp"]}
+
+
+def test_a_game_that_remembers_live_arrays_fails_the_history_rule() -> None:
+    report = check_game(LiveMemory)
+    (failed,) = report.failed
+    assert failed.rule == "history" and "fresh arrays" in failed.detail, report
 
 
 class LiveView(Tag):

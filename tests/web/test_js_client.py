@@ -30,6 +30,7 @@ def world(tick: int, schema: Schema) -> WorldState:
     comps = {
         "kind": np.array([0], "u1"), "pos": np.array([[100 + tick, 50]], "<i2"), "aim": np.array([0], "i1"),
         "hp": np.array([100], "u1"), "score": np.array([0], "<i2"), "owner": np.array([PLAYER], "<u4"),
+        "vel": np.zeros((1, 2), "<i2"), "t0": np.array([0], "<u4"),
     }  # fmt: skip
     return WorldState.from_view(tick, [PLAYER], comps, schema)
 

@@ -24,6 +24,8 @@ export declare class Prediction {
 export declare class Interpolation {
   snaps: { tick: number; byId: Map<number, Entity> }[];
   clockOffset: number | null;
+  /** Places an entity at a (fractional) tick instead of blending it (arena.js placeAt). */
+  place: ((e: Entity, tick: number) => Entity) | null;
   reset(): void;
   /** Record a newly applied world (entities in game units). */
   push(tick: number, entities: Entity[], rate: number): void;

@@ -94,8 +94,10 @@ export declare class TickroomClient {
   readonly newestTick: number;
   /** Open the connection and join (or rejoin when a session is held). */
   connect(): void;
-  /** Send one input; its seq, or null when not joined. */
-  sendInput(values: InputValues): number | null;
+  /** Send one input; its seq, or null when not joined. `actingOn`: the tick
+   * of the world the player was shown (its render tick, for lag
+   * compensation, docs/protocol.md 9); default the newest world's. */
+  sendInput(values: InputValues, actingOn?: number | null): number | null;
   /** Leave the room for good: the server closes with 1000. */
   leave(): void;
   /** Stop for good, whatever the state; no callback fires any more. */

@@ -14,6 +14,24 @@ export const KIND_PLAYER = 0;
 export const KIND_PROJECTILE = 1;
 
 /**
+ * Where a projectile is at `tick`, in units: it is sent once (docs/protocol.md
+ * 7.3), with its origin `pos`, its step per tick `vel` and `t0`, and flies
+ * straight: pos + (tick - t0) * vel. Exact at whole ticks (the server's own
+ * float64 values); a fractional tick gives the straight line in between.
+ * `e` is an entity in game units (scale applied, as TickroomClient.entities gives).
+ * @returns {[number, number]}
+ */
+export function projectileAt(e, tick) {
+  const age = tick - e.t0;
+  return [e.pos[0] + age * e.vel[0], e.pos[1] + age * e.vel[1]];
+}
+
+/** An entity placed at `tick`: projectiles extrapolated, players as they are. */
+export function placeAt(e, tick) {
+  return e.kind === KIND_PROJECTILE ? { ...e, pos: projectileAt(e, tick) } : e;
+}
+
+/**
  * One tick of the local player's movement, as the server steps it: the
  * stick is clamped to length 1, the avatar moves speed * dt along it and
  * is clamped inside the walls; a dead player (hp 0) does not move.

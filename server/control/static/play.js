@@ -9,7 +9,7 @@
 // prefill the form; ?game=NAME creates the room (if new) with that game.
 
 import { TickroomClient } from "./tickroom.js";
-import { ARENA_SIZE, KIND_PLAYER, MAX_HP, PLAYER_RADIUS, PROJECTILE_RADIUS, arenaSize, fogRadius } from "./arena.js";
+import { ARENA_SIZE, KIND_PLAYER, MAX_HP, PLAYER_RADIUS, PROJECTILE_RADIUS, arenaSize, fogRadius, placeAt } from "./arena.js";
 import { Interpolation, Prediction } from "./predict.js";
 import { Extent, drawWorld, genericInput, panelTable } from "./schema_view.js";
 
@@ -76,6 +76,8 @@ function start(name, room) {
     prediction.size = size;
     prediction.reset();
     interpolation.reset();
+    // Arena projectiles are sent once and flown here (7.3), not blended.
+    interpolation.place = arena ? placeAt : null;
     clearInterval(inputTimer);
     // One input per tick: one input matches one simulation step (9).
     inputTimer = setInterval(sendInput, 1000 / welcome.rate);
@@ -158,7 +160,10 @@ function sendInput() {
     return;
   }
   const input = controls();
-  const seq = client.sendInput(input);
+  // The tick the player sees the others at (9): the server judges its
+  // shots against that world (lag compensation, 7.3).
+  const seen = $("raw").checked ? null : interpolation.renderTick(client.welcome.rate);
+  const seq = client.sendInput(input, seen);
   const me = client.entity(client.player);
   if (seq !== null) prediction.sent(seq, input, me ? me.hp : MAX_HP, client.welcome.rate);
 }
@@ -215,7 +220,10 @@ function drawFog(me, s) {
 /** What to draw: raw newest state, or interpolated others + predicted self. */
 function visibleEntities() {
   const rate = client.welcome.rate;
-  if ($("raw").checked) return client.entities();
+  if ($("raw").checked) {
+    const tick = client.world.tick;
+    return arena ? client.entities().map((e) => placeAt(e, tick)) : client.entities();
+  }
   const out = interpolation.sample(rate).filter((e) => e.id !== client.player);
   const me = client.entity(client.player);
   const pos = prediction.render(rate);
@@ -329,7 +337,8 @@ window.tickroom = {
       rejoins: client.stats.rejoins,
       snapshotRate: figures.snapshotRate,
       bytesPerSecond: figures.bytesPerSecond,
-      entities: client.entities(),
+      // The newest world's entities, projectiles placed where they are at its tick.
+      entities: arena && client.world ? client.entities().map((e) => placeAt(e, client.world.tick)) : client.entities(),
       me: client.entity(client.player),
       predicted: prediction.pos,
       renderTick: w ? interpolation.renderTick(w.rate) : null, // where others are drawn

@@ -83,6 +83,10 @@ export class Interpolation {
   constructor() {
     this.snaps = []; // [{tick, byId: Map<id, entity in units>}], ascending tick
     this.clockOffset = null; // server time (s) - local time (s), smoothed
+    // Optional (entity, tick) => entity placed at that (fractional) tick, for
+    // entities a game sends once and clients extrapolate (the arena's
+    // projectiles: arena.js placeAt); it overrides the blend between snapshots.
+    this.place = null;
   }
 
   reset() { this.snaps = []; this.clockOffset = null; }
@@ -112,12 +116,20 @@ export class Interpolation {
     // snaps[i-1].tick <= t < snaps[i].tick when both exist.
     const to = snaps[i];
     const from = i > 0 ? snaps[i - 1] : to;
-    if (from === to || t >= to.tick) return Array.from(to.byId.values());
+    const place = this.place;
+    if (from === to || t >= to.tick) {
+      const all = Array.from(to.byId.values());
+      return place ? all.map((e) => place(e, t)) : all;
+    }
     const f = Math.max(0, (t - from.tick) / (to.tick - from.tick));
     const out = [];
     for (const [id, b] of to.byId) {
       const a = from.byId.get(id);
       if (!a) continue; // not born yet at the render tick
+      if (place) {
+        const placed = place(b, t);
+        if (placed !== b) { out.push(placed); continue; }
+      }
       out.push({
         ...b,
         pos: [a.pos[0] + (b.pos[0] - a.pos[0]) * f, a.pos[1] + (b.pos[1] - a.pos[1]) * f],

@@ -86,11 +86,14 @@ export class TickroomClient {
   }
 
   /** Send one input; returns its seq, or null when not joined. */
-  sendInput(values) {
+  sendInput(values, actingOn = null) {
     if (this.state !== "joined") return null;
     const seq = this.nextSeq++;
-    // "tick" is never -1 (4.2); "ack" may be.
-    const tick = Math.max(this.newestTick, this.welcome.tick);
+    // "tick" is the tick of the world the player was shown (9: a client that
+    // draws others in the past says its render tick, for lag compensation);
+    // by default the newest. Never -1 (4.2); "ack" may be.
+    const newest = Math.max(this.newestTick, this.welcome.tick);
+    const tick = actingOn === null ? newest : Math.max(0, Math.min(newest, Math.floor(actingOn)));
     this._send({ t: "input", seq, tick, ack: this.newestTick, in: values });
     this._inputSinceSnap = true;
     return seq;
