@@ -56,7 +56,7 @@ from tickroom.server.rooms.room_types import JoinAccepted, JoinRefused, RoomConf
 from tickroom.server.rooms.seating import JoinRequest, answer_join, refuse_join
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
-from tickroom.server.rooms.views import TickViews, split_views
+from tickroom.server.rooms.views import TickViews, VisibilityError, hidden_components, split_views
 from tickroom.simulation.game import Game, InputBatch, View
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ class Room:
         # What each player sees (tickroom.simulation.game, ``visibility``);
         # a game without it never pays for per-player views.
         self._visibility = getattr(game, "visibility", None)
+        self._hidden = hidden_components(game, self.schema)
         self._signals = RoomSignals(room_id, self._control_send, self.hooks)
         self.end_reason = "closed"  # what the game's on_end hears (game_hooks.END_REASONS)
         self._overruns = self._resyncs = self._skipped = 0
@@ -346,7 +347,11 @@ class Room:
         if self._visibility is None:
             return None
         visibility = self._visibility(view)
-        return None if visibility is None else split_views(world, visibility, view.ids, self.schema)
+        if visibility is None:
+            if self._hidden:
+                raise VisibilityError("a game with hidden components must return a Visibility every tick")
+            return None
+        return split_views(world, visibility, view.ids, self.schema, self._hidden)
 
     # -- control ---------------------------------------------------------------
 

@@ -147,8 +147,9 @@ class SnapshotHistory:
             return
         now_rows = [now for now, _ in pairs]
         then_rows = [then for _, then in pairs]
+        hidden = views.hidden_rows(now_rows, base_views, then_rows)
         batch = encode_deltas(
-            views.world, base_views.world, self.schema, views.masks[now_rows], base_views.masks[then_rows]
+            views.world, base_views.world, self.schema, views.masks[now_rows], base_views.masks[then_rows], hidden
         )
         current = views.world
         events = self._events_after(base)
