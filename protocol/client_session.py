@@ -162,6 +162,7 @@ class ClientSession:
             inputs=obj["inputs"],
             players=obj.get("players", []),
             options=obj.get("options", {}),
+            messages=obj.get("messages", {}),
         )
         if self.welcome is not None and welcome.session != self.welcome.session:
             # A new session (not a rejoin): nothing of the old world applies,

@@ -42,7 +42,10 @@ from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
 from tickroom.server.rooms.broadcast import SnapshotGate as SnapshotGate
 from tickroom.server.rooms.broadcast import broadcast
+from tickroom.protocol.game_messages import DEFAULT_MESSAGE_RATE, GameMessage, MessageTypes
 from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
+from tickroom.server.rooms.game_mail import MailCounters
+from tickroom.server.rooms.game_mail import collect as collect_mail
 from tickroom.server.rooms.game_requests import carry_out, kick_player
 from tickroom.server.rooms.input_batch import InputBatcher
 from tickroom.server.rooms.link import ClientLink
@@ -96,8 +99,17 @@ class Room:
         self.labels: dict[str, str] = dict(labels or {})
         self.schema = Schema.from_description(game.components)
         self.input_fields = InputFields(game.input_fields)
+        self.message_types = MessageTypes(
+            getattr(game, "message_types", None), getattr(game, "message_rate", DEFAULT_MESSAGE_RATE)
+        )
+        if self.message_types.types and getattr(game, "handle_messages", None) is None:
+            raise ValueError(f"game {game.name!r} declares message_types but no handle_messages()")
+        self.mail = MailCounters()
         self.players = PlayerTable()
-        self.history = SnapshotHistory(self.schema, config.history_ticks)
+        # Events outlive the worlds: a client that acked nothing for the ack
+        # timeout, then rejoined within the grace, still gets every one.
+        event_ticks = config.ticks(config.ack_timeout_s + config.rejoin_grace_s) + 1
+        self.history = SnapshotHistory(self.schema, config.history_ticks, event_ticks)
         self._batcher = InputBatcher(self.input_fields, config.max_inputs_per_tick)
         self.closed = False
         self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)
@@ -284,6 +296,7 @@ class Room:
         t1 = clock()
         self._reap_players()
         self.game.apply_inputs(batch)
+        collect_mail(self.players, self.game, self.mail)
         events = self.game.step()
         t2 = clock()
         tick = self.game.tick
@@ -314,10 +327,13 @@ class Room:
         return self._batcher.batch(self.players.with_pending())
 
     @staticmethod
-    def _receive(player: Player, msg: m.Input | m.Ack, tick: int) -> None:
+    def _receive(player: Player, msg: m.Input | m.Ack | GameMessage, tick: int) -> None:
         if type(msg) is m.Input:
             ack = msg.ack
             player.pending.append(msg)
+        elif isinstance(msg, GameMessage):
+            player.inbox.append(msg)
+            return
         else:
             ack = msg.tick
         if player.acked < ack <= tick:  # never a tick we did not send

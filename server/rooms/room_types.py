@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tickroom.protocol.errors import Code
+from tickroom.protocol.game_messages import MessageTypes
 from tickroom.protocol.validate import InputFields
 from tickroom.simulation.game import DEFAULT_MAX_PLAYERS, DEFAULT_TICK_RATE
 
@@ -49,6 +50,7 @@ class JoinAccepted:
     input_fields: InputFields
     tick_rate: int
     room_tick: Callable[[], int]  # the room's current tick, for pongs
+    message_types: MessageTypes = MessageTypes(None)  # the game's "msg" kinds (none: refused)
 
 
 @dataclass(frozen=True)
