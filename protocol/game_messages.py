@@ -184,6 +184,28 @@ class GameMessageGate:
         return self.types.validate(obj)
 
 
+@dataclass(frozen=True, slots=True)
+class RoomMessage:
+    """A game's message as a client receives it (docs/protocol.md, 5.6)."""
+
+    tick: int  # the room's tick when the game sent it
+    kind: str
+    data: Mapping[str, Any]
+
+
+def decode_room_message(obj: Mapping[str, Any]) -> RoomMessage:
+    """A decoded server "msg" map as a RoomMessage; ValueError if malformed."""
+    tick, kind, data = obj.get("tick"), obj.get("kind"), obj.get("data")
+    if type(tick) is not int or not isinstance(kind, str) or not isinstance(data, dict):
+        raise ValueError(f"malformed 'msg' from the server: {dict(obj)!r}")
+    return RoomMessage(tick, kind, data)
+
+
+def encode_client_game_message(kind: str, data: Mapping[str, Any]) -> bytes:
+    """A client's "msg" (docs/protocol.md, 4.6)."""
+    return packb({"t": GAME_MESSAGE, "kind": kind, "data": dict(data)})
+
+
 def encode_game_message(tick: int, kind: str, data: Mapping[str, Any]) -> bytes:
     """The server's message to clients (docs/protocol.md, 5.6)."""
     return packb({"t": GAME_MESSAGE, "tick": tick, "kind": kind, "data": dict(data)})
