@@ -27,9 +27,9 @@ zeros, so its bytes never leave in another view's payload.
 
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import dataclass
+
+import numpy as np
 
 from tickroom.protocol.delta import ID_DTYPE, WorldState
 from tickroom.protocol.schema import Schema

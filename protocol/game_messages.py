@@ -74,8 +74,8 @@ def _check_spec(kind: str, name: str, spec: Any) -> tuple:
     if spec[0] == "bytes" and len(spec) == 2 and ints and 0 <= spec[1] <= MAX_MESSAGE_BYTES_LEN:
         return spec
     raise ValueError(
-        f"{where}: {spec!r} is not (\"str\", n <= {MAX_MESSAGE_STR_CHARS}), (\"bytes\", n <= "
-        f"{MAX_MESSAGE_BYTES_LEN}), (\"int\", lo, hi) or (\"bool\",)"
+        f'{where}: {spec!r} is not ("str", n <= {MAX_MESSAGE_STR_CHARS}), ("bytes", n <= '
+        f'{MAX_MESSAGE_BYTES_LEN}), ("int", lo, hi) or ("bool",)'
     )
 
 

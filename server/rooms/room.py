@@ -38,11 +38,11 @@ import trio
 from tickroom.protocol import messages as m
 from tickroom.protocol.delta import WorldState
 from tickroom.protocol.errors import Code
+from tickroom.protocol.game_messages import DEFAULT_MESSAGE_RATE, GameMessage, MessageTypes
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
 from tickroom.server.rooms.broadcast import SnapshotGate as SnapshotGate
 from tickroom.server.rooms.broadcast import broadcast
-from tickroom.protocol.game_messages import DEFAULT_MESSAGE_RATE, GameMessage, MessageTypes
 from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
 from tickroom.server.rooms.game_mail import MailCounters
 from tickroom.server.rooms.game_mail import collect as collect_mail

@@ -151,7 +151,9 @@ def test_a_declared_hidden_component_needs_its_mask_every_tick() -> None:
     with pytest.raises(VisibilityError, match="exactly the hidden components"):
         split_views(world, Visibility(np.array([7]), mask, {"gold": mask}), world.ids, SCHEMA, HIDDEN)
     with pytest.raises(VisibilityError, match="must be bool of shape"):
-        split_views(world, Visibility(np.array([7]), mask, {"gold": mask, "secret": mask[:, :1]}), world.ids, SCHEMA, HIDDEN)
+        split_views(
+            world, Visibility(np.array([7]), mask, {"gold": mask, "secret": mask[:, :1]}), world.ids, SCHEMA, HIDDEN
+        )
     with pytest.raises(VisibilityError, match="exactly the hidden components"):
         split_views(world, Visibility(np.array([7]), mask, {"gold": mask}), world.ids, SCHEMA)
 
