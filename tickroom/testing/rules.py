@@ -26,6 +26,7 @@ from tickroom.server.cluster.checkpoint import pack, unpack
 from tickroom.server.rooms.game_catalog import check_game_class
 from tickroom.simulation.game import GameConfig, GameFull, InputBatch, View
 from tickroom.simulation.options import resolve_options
+from tickroom.testing.hidden_rule import check_hidden_components
 
 FEW_PLAYERS, MANY_PLAYERS = 8, 32  # the step's Python lines must not grow between these
 LOOP_TICKS = 20  # ticks traced per player count
@@ -356,5 +357,6 @@ RULES: tuple[tuple[str, Callable[[_Checker], str]], ...] = (
     ("empty and unknown", _empty_and_unknown),
     ("full", _full),
     ("visibility", _visibility),
+    ("hidden components", check_hidden_components),
     ("no per-entity loop", _no_per_entity_loop),
 )
