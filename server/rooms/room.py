@@ -105,6 +105,7 @@ class Room:
         if self.message_types.types and getattr(game, "handle_messages", None) is None:
             raise ValueError(f"game {game.name!r} declares message_types but no handle_messages()")
         self.mail = MailCounters()
+        self._encodes_last_tick = 0
         self.players = PlayerTable()
         # Events outlive the worlds: a client that acked nothing for the ack
         # timeout, then rejoined within the grace, still gets every one.
@@ -226,6 +227,10 @@ class Room:
             inputs_over_limit=self._batcher.counters.over_limit,
             deltas_encoded=self.history.deltas_encoded,
             distinct_views=self.history.distinct_views,
+            encodes_last_tick=self._encodes_last_tick,
+            game_messages_received=self.mail.received,
+            game_messages_sent=self.mail.sent,
+            game_messages_dropped=self.mail.dropped + self.mail.held_dropped + self.mail.refused,
             last_tick_ms=self._last_tick_s * 1e3,
             max_tick_ms=self._max_tick_s * 1e3,
         )
@@ -314,7 +319,9 @@ class Room:
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)
         self.history.record(world, tagged, self._split_views(view, world))
         t3 = clock()
+        encoded = self.history.deltas_encoded
         broadcast(self.players, self.history, self.snapshot_gate, tick)
+        self._encodes_last_tick = self.history.deltas_encoded - encoded
         self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
 
     def _collect_inputs(self) -> InputBatch:

@@ -5,8 +5,10 @@ its error code and the connection plays on."""
 
 from __future__ import annotations
 
+import httpx
 import msgpack
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.games.cards import HAND, PILE_ID, Cards
 from tests.rawws import OP_BINARY, RawWebSocket, frame
@@ -113,4 +115,18 @@ async def test_a_hand_reaches_only_its_holder_and_messages_reach_their_targets()
                 for payload in bob.payloads:
                     for hand in hands:
                         assert hand not in payload
+                # The node's metrics show the two views and the messages.
+                async with httpx.AsyncClient(base_url=server.control_url) as http:
+                    text = (await http.get("/metrics")).text
+                samples = {
+                    (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                    for family in text_string_to_metric_families(text)
+                    for sample in family.samples
+                }
+                room = (("room", "table"),)
+                assert samples[("tickroom_room_distinct_views", room)] == 2
+                assert samples[("tickroom_distinct_views", ())] == 2
+                assert samples[("tickroom_room_encodes_per_tick", room)] >= 2  # one per view at least
+                assert samples[("tickroom_game_messages_received_total", ())] == 2  # the play and the chat
+                assert samples[("tickroom_game_messages_sent_total", ())] == 3  # "drew" to ada, the chat to both
                 await bob.aclose()

@@ -48,8 +48,8 @@ def check_hidden_components(c: Any, rng_seed: int = 15) -> str:
         for name in hidden:
             mask = np.asarray(visibility.components.get(name)) if name in visibility.components else None
             if mask is None or mask.dtype != np.bool_ or mask.shape != want:
-                got = "none" if mask is None else f"{mask.dtype} {mask.shape}"
-                raise AssertionError(f"hidden component {name!r}: mask is {got}, the view needs bool {want}")
+                found = "none" if mask is None else f"{mask.dtype} {mask.shape}"
+                raise AssertionError(f"hidden component {name!r}: mask is {found}, the view needs bool {want}")
         world = WorldState.from_view(game.tick, view.ids, view.components, c.schema)
         history.record(world, [], split_views(world, visibility, view.ids, c.schema, hidden))
         rows = {int(p): i for i, p in enumerate(np.asarray(visibility.players).tolist())}
@@ -66,7 +66,9 @@ def check_hidden_components(c: Any, rng_seed: int = 15) -> str:
             for old in [t for t in rebuilt[pid] if t < world.tick - HISTORY]:
                 del rebuilt[pid][old]
             row = rows.get(pid)
-            sees = np.zeros(world.ids.shape[0], dtype=bool) if row is None else np.asarray(visibility.mask)[row][columns]
+            sees = (
+                np.zeros(world.ids.shape[0], dtype=bool) if row is None else np.asarray(visibility.mask)[row][columns]
+            )
             if got.ids.tolist() != world.ids[sees].tolist():
                 raise AssertionError(f"tick {world.tick}: player {pid} rebuilt other entities than its mask allows")
             for name in hidden:
