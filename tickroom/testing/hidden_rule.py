@@ -37,7 +37,7 @@ def check_hidden_components(c: Any, rng_seed: int = 15) -> str:
     history = SnapshotHistory(c.schema, HISTORY)
     rebuilt: dict[int, dict[int, WorldState]] = {pid: {} for pid in ids}
     checked = hidden_cells = 0
-    for tick in range(c.ticks):
+    for _ in range(c.ticks):
         game.apply_inputs(c.batch(rng, ids))
         game.step()
         view = game.view()
