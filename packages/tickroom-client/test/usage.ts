@@ -21,7 +21,10 @@ client.onSnapshot = (world: World) => {
   }
 };
 client.onClose = (info) => console.log(info.code, CODES[info.code] ?? info.name, info.reason);
+client.onMessage = (message) => console.log(message.tick, message.kind, message.data);
 client.connect();
+const sent: boolean = client.sendMessage("chat", { text: "gg" });
+console.log(sent);
 const seq: number | null = client.sendInput({ mx: 1, my: 0, aim: 0.5, fire: false });
 if (seq !== null) prediction.sent(seq, { mx: 1, my: 0 }, 100, 20);
 const next: [number, number] = stepPlayer([1, 1], { mx: 1 }, 100, 20);

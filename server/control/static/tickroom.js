@@ -58,6 +58,7 @@ export class TickroomClient {
     // Callbacks, all optional.
     this.onWelcome = null; this.onSnapshot = null; this.onEvent = null;
     this.onError = null; this.onClose = null; this.onStatus = null;
+    this.onMessage = null; // the game's "msg" to this player (protocol 5.6): ({tick, kind, data})
 
     this._ws = null;
     this._history = new Map(); // tick -> world
@@ -93,6 +94,17 @@ export class TickroomClient {
     return seq;
   }
 
+  /**
+   * Send a game message (protocol 4.6) of a kind the welcome's "messages"
+   * lists, e.g. sendMessage("chat", {text: "gg"}); false when not joined.
+   * A refusal comes back as onError (4001, or 4006 over the game's rate).
+   */
+  sendMessage(kind, data = {}) {
+    if (this.state !== "joined") return false;
+    this._send({ t: "msg", kind, data });
+    return true;
+  }
+
   /** Leave the room for good: the server closes with 1000 "left". */
   leave() {
     if (this.state !== "joined") return;
@@ -106,6 +118,7 @@ export class TickroomClient {
    */
   close() {
     this.onWelcome = this.onSnapshot = this.onEvent = this.onError = this.onClose = this.onStatus = null;
+    this.onMessage = null;
     if (this.state === "joined") return this.leave();
     const ws = this._ws;
     this._ws = null;
@@ -181,6 +194,9 @@ export class TickroomClient {
         if (this.onError) this.onError(this.lastError);
         return;
       case "redirect": return this._onRedirect(msg);
+      case "msg": // reliable, in order, never dropped for a snapshot (5.6)
+        if (this.onMessage) this.onMessage({ tick: msg.tick, kind: msg.kind, data: msg.data });
+        return;
       default: return; // unknown server messages are ignored (2)
     }
   }
