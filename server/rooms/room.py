@@ -59,8 +59,8 @@ from tickroom.server.rooms.room_types import JoinAccepted, JoinRefused, RoomConf
 from tickroom.server.rooms.seating import JoinRequest, answer_join, refuse_join
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
-from tickroom.server.rooms.views import TickViews, VisibilityError, hidden_components, split_views
-from tickroom.simulation.game import Game, InputBatch, View
+from tickroom.server.rooms.views import RoomViews
+from tickroom.simulation.game import Game, InputBatch
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +120,7 @@ class Room:
         self.hooks = GameHooks(game, room_id)
         # What each player sees (tickroom.simulation.game, ``visibility``);
         # a game without it never pays for per-player views.
-        self._visibility = getattr(game, "visibility", None)
-        self._hidden = hidden_components(game, self.schema)
+        self._views = RoomViews(game, self.schema)
         self._signals = RoomSignals(room_id, self._control_send, self.hooks)
         self.end_reason = "closed"  # what the game's on_end hears (game_hooks.END_REASONS)
         self._overruns = self._resyncs = self._skipped = 0
@@ -317,7 +316,7 @@ class Room:
             return  # the game ended its match: its clients are closed already
         view = self.game.view()
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)
-        self.history.record(world, tagged, self._split_views(view, world))
+        self.history.record(world, tagged, self._views.split(view, world))
         t3 = clock()
         encoded = self.history.deltas_encoded
         broadcast(self.players, self.history, self.snapshot_gate, tick)
@@ -364,17 +363,6 @@ class Room:
                 self.hooks.dropped(player.id)
             if player.link is None and tick - player.detached_tick > grace:
                 self.remove_player(player, "timed out")
-
-    def _split_views(self, view: View, world: WorldState) -> TickViews | None:
-        """This tick's per-player views, or None: everybody sees ``world``."""
-        if self._visibility is None:
-            return None
-        visibility = self._visibility(view)
-        if visibility is None:
-            if self._hidden:
-                raise VisibilityError("a game with hidden components must return a Visibility every tick")
-            return None
-        return split_views(world, visibility, view.ids, self.schema, self._hidden)
 
     # -- control ---------------------------------------------------------------
 

@@ -34,11 +34,33 @@ import numpy as np
 from tickroom.protocol.delta import WorldState
 from tickroom.protocol.delta_batch import HiddenRows
 from tickroom.protocol.schema import Schema
-from tickroom.simulation.game import Visibility
+from tickroom.simulation.game import View, Visibility
 
 
 class VisibilityError(ValueError):
     """The game's visibility() returned something that does not fit its view."""
+
+
+class RoomViews:
+    """A room's way to its per-player views, set up once from its game."""
+
+    def __init__(self, game: object, schema: Schema) -> None:
+        self.schema = schema
+        self._visibility = getattr(game, "visibility", None)
+        self.hidden = hidden_components(game, schema)
+
+    def split(self, view: View, world: WorldState) -> TickViews | None:
+        """This tick's per-player views, or None: everybody sees ``world``
+        (``view`` is the game's, ``world`` the room's WorldState of it).
+        Raises VisibilityError, a bug of the game (the room crashes, 4103)."""
+        if self._visibility is None:
+            return None
+        visibility = self._visibility(view)
+        if visibility is None:
+            if self.hidden:
+                raise VisibilityError("a game with hidden components must return a Visibility every tick")
+            return None
+        return split_views(world, visibility, view.ids, self.schema, self.hidden)
 
 
 def hidden_components(game: object, schema: Schema) -> tuple[str, ...]:
