@@ -240,8 +240,9 @@ def _hidden_changes(
     sn = shown_now[old]
     st = hidden.then[tk[then_pair][:, None], h_range, tb[then_pair][:, None]]
     starts = schema.row_starts
-    nz_now = _nonzero_rows(cur_rows[ne[old]], starts, widths, columns)
-    nz_then = _nonzero_rows(baseline._rows(schema)[tb[then_pair]], starts, widths, columns)
+    # Per entity once (a world holds far fewer entities than views x entities pairs).
+    nz_now = _nonzero_rows(cur_rows, starts, widths, columns)[ne[old]]
+    nz_then = _nonzero_rows(baseline._rows(schema), starts, widths, columns)[tb[then_pair]]
     was = pair_changed[old][:, columns]
     pair_changed[old[:, None], columns[None, :]] = (sn & st & was) | (sn & ~st & nz_now) | (~sn & st & nz_then)
     return pair_changed, shown_now
