@@ -121,7 +121,9 @@ def main() -> None:
         ("10 players, 13 entities, all visible", lambda: Case(10, 13, None, 100.0)),
         ("500 players, 1,400 entities, radius 60", lambda: Case(500, 1400, 60.0, 1000.0)),
     ]
-    print("| case | hidden component | us per player-tick (median tick, best run) | bytes per player-tick | encodes per tick | views |")
+    print(
+        "| case | hidden component | us per player-tick (median tick, best run) | bytes per player-tick | encodes per tick | views |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for label, make in cases:
         best: dict[bool, dict[str, float]] = {}

@@ -469,7 +469,8 @@ def game_message_limits() -> list[tuple[str, object, str, str]]:
         ("`msg` per second (default; the game may set up to 60)", gm.DEFAULT_MESSAGE_RATE, "no",
          f"{where} `DEFAULT_MESSAGE_RATE`"),
         ("`msg` burst, seconds of rate", 2, "no", f"{where} `GameMessageGate`"),
-        ("`msg` per player per tick handed to the game, max", MAX_INBOX, "no", "server/rooms/game_mail.py `MAX_INBOX`"),
+        ("`msg` per player per tick handed to the game, max (the rest wait)", MAX_INBOX, "no",
+         "server/rooms/game_mail.py `MAX_INBOX`"),
         ("server `msg`, max bytes", gm.MAX_SERVER_MESSAGE_BYTES, "no", f"{where} `MAX_SERVER_MESSAGE_BYTES`"),
         ("server `msg` held for a player away, max", MAX_HELD, "no", "server/rooms/game_mail.py `MAX_HELD`"),
     ]  # fmt: skip

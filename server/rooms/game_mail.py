@@ -4,8 +4,10 @@ Inbound: each player's validated ``msg`` (tickroom.protocol.game_messages)
 waits in its ``Player.inbox`` until the tick, which hands them all to the
 game's ``handle_messages`` before ``step()`` (``collect``), ordered by
 player id, then as each player sent them, so a replay sees the same order.
-A player keeps at most MAX_INBOX of them between two ticks (the gate's rate
-limit keeps an honest client far below); extras are dropped and counted.
+The game gets at most MAX_INBOX of a player's messages per tick; the rest
+wait, in order, for the next ticks (a burst the gate admitted is spread,
+not lost). A player queues at most MAX_QUEUED, more than the deepest burst
+the gate admits; beyond that, messages are dropped (and counted).
 
 Outbound: a game's ``requests.send(...)`` (tickroom.simulation.room_requests)
 is encoded once and sent on each target's link with ``send``: reliable and
@@ -28,7 +30,8 @@ from tickroom.simulation.player_messages import PlayerMessage, SendMessage
 
 log = logging.getLogger(__name__)
 
-MAX_INBOX = 16  # game messages per player per tick
+MAX_INBOX = 16  # game messages per player handed to the game per tick
+MAX_QUEUED = 128  # ... queued per player: above the gate's deepest burst (2 x 60)
 MAX_HELD = 256  # messages held for a player away, until it rejoins
 
 
@@ -41,7 +44,7 @@ class MailCounters:
 
     def __init__(self) -> None:
         self.received = 0  # handed to the game
-        self.dropped = 0  # over MAX_INBOX in a tick, or sent to a game without handle_messages
+        self.dropped = 0  # over MAX_QUEUED, or sent to a game without handle_messages
         self.sent = 0  # message copies sent or held
         self.held_dropped = 0  # over MAX_HELD for a player away
         self.refused = 0  # the game's sends that could not be encoded (logged)
@@ -56,11 +59,8 @@ def collect(players: PlayerTable, game: Any, counters: MailCounters) -> None:
     batch: list[PlayerMessage] = []
     for player in senders:
         inbox = player.inbox
-        if len(inbox) > MAX_INBOX:
-            counters.dropped += len(inbox) - MAX_INBOX
-            del inbox[MAX_INBOX:]
-        batch.extend(PlayerMessage(player.id, msg.kind, msg.data) for msg in inbox)
-        inbox.clear()
+        batch.extend(PlayerMessage(player.id, msg.kind, msg.data) for msg in inbox[:MAX_INBOX])
+        del inbox[:MAX_INBOX]  # the rest wait for the next ticks
     if handle is None:
         counters.dropped += len(batch)
         return

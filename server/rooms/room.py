@@ -44,7 +44,7 @@ from tickroom.protocol.validate import InputFields
 from tickroom.server.rooms.broadcast import SnapshotGate as SnapshotGate
 from tickroom.server.rooms.broadcast import broadcast
 from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
-from tickroom.server.rooms.game_mail import MailCounters
+from tickroom.server.rooms.game_mail import MAX_QUEUED, MailCounters
 from tickroom.server.rooms.game_mail import collect as collect_mail
 from tickroom.server.rooms.game_requests import carry_out, kick_player
 from tickroom.server.rooms.input_batch import InputBatcher
@@ -332,13 +332,15 @@ class Room:
                 self._receive(player, msg, tick)
         return self._batcher.batch(self.players.with_pending())
 
-    @staticmethod
-    def _receive(player: Player, msg: m.Input | m.Ack | GameMessage, tick: int) -> None:
+    def _receive(self, player: Player, msg: m.Input | m.Ack | GameMessage, tick: int) -> None:
         if type(msg) is m.Input:
             ack = msg.ack
             player.pending.append(msg)
         elif isinstance(msg, GameMessage):
-            player.inbox.append(msg)
+            if len(player.inbox) < MAX_QUEUED:
+                player.inbox.append(msg)
+            else:  # more came than any burst the gate admits
+                self.mail.dropped += 1
             return
         else:
             ack = msg.tick

@@ -108,6 +108,16 @@ async def test_a_hand_reaches_only_its_holder_and_messages_reach_their_targets()
                 await bob.pump_until(lambda: bob.session.world.tick > tick + 2)  # type: ignore[union-attr]
                 assert bob.close_code is None
 
+                # A burst over the game's message rate (10/s, 20 deep): the
+                # extras are refused with 4006, the connection stays.
+                burst = b"".join(frame(OP_BINARY, bob.session.message("chat", text=str(i))) for i in range(25))
+                await bob.send(burst)
+                await bob.pump_until(lambda: bob.errors().count(int(Code.RATE_LIMITED)) >= 4)
+                tick = bob.session.world.tick  # type: ignore[union-attr]
+                await bob.pump_until(lambda: bob.session.world.tick > tick + 2)  # type: ignore[union-attr]
+                assert bob.close_code is None
+                assert 4 <= bob.errors().count(int(Code.RATE_LIMITED)) <= 6  # 25 sent, ~20 in the bucket
+
                 # Not one of ada's hands, at any time, in any byte bob received
                 # (where his own hand is, which shows the search can find one).
                 assert any(bytes(bob.session.world.entity(bob_id)["hand"]) in p for p in bob.payloads)  # type: ignore[union-attr, index]
@@ -127,6 +137,9 @@ async def test_a_hand_reaches_only_its_holder_and_messages_reach_their_targets()
                 assert samples[("tickroom_room_distinct_views", room)] == 2
                 assert samples[("tickroom_distinct_views", ())] == 2
                 assert samples[("tickroom_room_encodes_per_tick", room)] >= 2  # one per view at least
-                assert samples[("tickroom_game_messages_received_total", ())] == 2  # the play and the chat
-                assert samples[("tickroom_game_messages_sent_total", ())] == 3  # "drew" to ada, the chat to both
+                received = samples[("tickroom_game_messages_received_total", ())]
+                assert 2 + 19 <= received <= 2 + 21  # the play, the chat, the burst's admitted
+                assert samples[("tickroom_game_messages_sent_total", ())] == 1 + 2 * (
+                    received - 1
+                )  # "drew", chats to both
                 await bob.aclose()

@@ -15,6 +15,7 @@ from tests.fakes import FakeLink, join, run_ticks
 from tests.games.cards import HAND, PILE_ID, Cards
 from tickroom.protocol import messages as m
 from tickroom.protocol.game_messages import GameMessage, RoomMessage
+from tickroom.server.rooms.game_mail import MAX_INBOX
 from tickroom.server.rooms.room import Room, RoomConfig
 from tickroom.simulation.game import GameConfig
 from tickroom.simulation.player_messages import PlayerMessage
@@ -73,6 +74,19 @@ async def test_messages_reach_the_game_in_the_tick_in_player_order(room, autojum
     ]  # fmt: skip
     assert tick == room.game.tick - 1  # handed over before that tick's step
     assert room.mail.received == 3
+
+
+async def test_a_burst_is_spread_over_ticks_not_lost(room, autojump_clock):
+    a = await join(room, name="a")
+    await run_ticks(room, 2)
+    for i in range(MAX_INBOX + 4):
+        a.push(GameMessage("chat", {"text": str(i)}))
+    await run_ticks(room, 3)
+    sizes = [len(batch) for _, batch in room.game.batches]
+    assert sizes == [MAX_INBOX, 4]
+    texts = [msg.data["text"] for _, batch in room.game.batches for msg in batch]
+    assert texts == [str(i) for i in range(MAX_INBOX + 4)]  # in order, none lost
+    assert room.mail.dropped == 0
 
 
 async def test_the_games_messages_reach_one_player_a_set_or_everyone(room, autojump_clock):
