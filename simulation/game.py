@@ -51,6 +51,13 @@ Optional declarations (a game without them keeps the defaults):
   player reads a hidden component it may not see as zero bytes, and its
   real bytes never leave in that player's messages. Returning None, or
   leaving a hidden component out, is a bug (4103): it would show it to all.
+- ``message_types`` (with ``handle_messages(messages)``, and optionally
+  ``message_rate`` per second): the typed messages its players may send
+  (chat, "buy item"), validated and rate-limited before the room sees
+  them, handed to ``handle_messages`` each tick before step()
+  (tickroom.simulation.player_messages); the game answers with
+  ``requests.send(kind, data, to)``. An exception from handle_messages is a
+  bug of the game: the room crashes (4103), as for apply_inputs().
 
 Optional hooks (the room calls each one a game defines, on its task, between
 steps; a game without them keeps today's behaviour; the failure policy of
