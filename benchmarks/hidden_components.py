@@ -128,7 +128,7 @@ def main() -> None:
     for label, make in cases:
         best: dict[bool, dict[str, float]] = {}
         for r in range(args.rounds):
-            for hidden in ((False, True) if r % 2 == 0 else (True, False)):  # interleaved: AB, BA, AB ...
+            for hidden in (False, True) if r % 2 == 0 else (True, False):  # interleaved: AB, BA, AB ...
                 result = run(make(), args.ticks, hidden)
                 if hidden not in best or result["us"] < best[hidden]["us"]:
                     best[hidden] = result
