@@ -36,7 +36,10 @@ from tickroom.protocol.errors import Code, RemoteProtocolError
 GAME_MESSAGE = "msg"
 MAX_MESSAGE_TYPES = 32
 MAX_MESSAGE_FIELDS = 16
-MAX_MESSAGE_STR_CHARS = 512  # a str field; its UTF-8 fits the codec's string limit
+# A str field, in code points: at 4 UTF-8 bytes each at most, any string a
+# game allows fits the codec's string limit, so a long string is refused by
+# its declared bound (4001), never by the codec (4000).
+MAX_MESSAGE_STR_CHARS = MAX_CLIENT_STR_BYTES // 4
 MAX_MESSAGE_BYTES_LEN = MAX_CLIENT_STR_BYTES  # a bytes field
 #: A game's message to clients, encoded (its own "t", "tick", "kind", "data").
 MAX_SERVER_MESSAGE_BYTES = 16 * 2**10
