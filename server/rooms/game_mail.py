@@ -14,8 +14,11 @@ is encoded once and sent on each target's link with ``send``: reliable and
 in order, never a snapshot's latest-wins slot, so a client that falls back
 to a full snapshot loses none. A player away within its rejoin grace has
 its messages held (at most MAX_HELD, the oldest dropped first) and sent
-after its welcome when it returns (``flush_held``). Held messages are not
-checkpointed: a failover loses them, like the snapshots in flight.
+after its welcome when it returns (``flush_held``). Held is what was sent
+after the room noticed the drop: what went to a connection already broken
+is lost with it (messages carry no sequence number to resend by). Held
+messages are not checkpointed: a failover loses them, like the snapshots
+in flight.
 """
 
 from __future__ import annotations
