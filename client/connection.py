@@ -409,7 +409,7 @@ class Client:
                     result.append(trio.current_time() - sent)
                     done.set()
             elif isinstance(msg, RoomMessage):
-                self._new_world.set()  # wakes next_message too
+                self._new_world.set()  # wakes next_message too (a replayed one the session skipped, harmlessly)
                 self._new_world = trio.Event()
             elif isinstance(msg, m.Redirect):
                 self._redirect_url = msg.url  # a drain: rejoin there after the close

@@ -55,7 +55,7 @@ from tickroom.protocol.session import ServerSession  # noqa: E402
 from tickroom.protocol.validate import InputFields  # noqa: E402
 from tickroom.protocol.websocket_frames import MAX_FRAGMENTS  # noqa: E402
 from tickroom.server.config import ServerConfig  # noqa: E402
-from tickroom.server.rooms.game_mail import MAX_HELD, MAX_INBOX  # noqa: E402
+from tickroom.server.rooms.game_mail import MAX_INBOX, MAX_LOGGED  # noqa: E402
 from tickroom.server.rooms.room import RoomConfig  # noqa: E402
 from tickroom.server.rooms.snapshots import SnapshotHistory  # noqa: E402
 from tickroom.server.transport.connection import ConnectionLimits  # noqa: E402
@@ -472,7 +472,8 @@ def game_message_limits() -> list[tuple[str, object, str, str]]:
         ("`msg` per player per tick handed to the game, max (the rest wait)", MAX_INBOX, "no",
          "server/rooms/game_mail.py `MAX_INBOX`"),
         ("server `msg`, max bytes", gm.MAX_SERVER_MESSAGE_BYTES, "no", f"{where} `MAX_SERVER_MESSAGE_BYTES`"),
-        ("server `msg` held for a player away, max", MAX_HELD, "no", "server/rooms/game_mail.py `MAX_HELD`"),
+        ("server `msg` kept per player for a replay at its rejoin, max", MAX_LOGGED, "no",
+         "server/rooms/game_mail.py `MAX_LOGGED`"),
     ]  # fmt: skip
 
 

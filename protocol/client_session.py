@@ -48,6 +48,7 @@ class ClientSession:
         self.ping_id = 0
         self.events: list[list[Any]] = []  # game events not yet taken by the app
         self.room_messages: list[RoomMessage] = []  # the game's messages ("msg") not yet taken
+        self._last_message_n = 0  # the newest game message number taken: a replay's repeats are skipped
         self._history: dict[int, WorldState] = {}
         self._last_event_tick = m.NO_TICK
         self._join: m.Join | None = None
@@ -130,7 +131,9 @@ class ClientSession:
             return m.Redirect(room=obj["room"], url=obj["url"])
         if kind == GAME_MESSAGE:
             msg = decode_room_message(obj)
-            self.room_messages.append(msg)
+            if msg.n > self._last_message_n:  # a rejoin replays what it may have missed (5.6)
+                self._last_message_n = msg.n
+                self.room_messages.append(msg)
             return msg
         raise ValueError(f"unknown server message type {kind!r}")
 
@@ -188,6 +191,7 @@ class ClientSession:
             self._history.clear()
             self.world = None
             self._last_event_tick = m.NO_TICK
+            self._last_message_n = 0
             self.last_processed_seq = 0
             self.next_seq = 1
         self.welcome = welcome

@@ -17,9 +17,11 @@ second, twice that deep) on top of the connection's. A refusal is
 INVALID_MESSAGE or RATE_LIMITED, recoverable: a strike, as for inputs.
 
 The server sends a game's message to one player, a set of players or all as
-``{"t": "msg", "tick": T, "kind": ..., "data": {...}}`` (docs/protocol.md,
-5.6), reliably and in order (it never rides on a snapshot, so a client on a
-full-snapshot fallback loses none).
+``{"t": "msg", "tick": T, "kind": ..., "data": {...}, "n": N}``
+(docs/protocol.md, 5.6), reliably and in order (it never rides on a
+snapshot, so a client on a full-snapshot fallback loses none); ``n`` numbers
+one player's messages, so that a rejoin can replay them and the client keep
+each once.
 """
 
 from __future__ import annotations
@@ -194,14 +196,15 @@ class RoomMessage:
     tick: int  # the room's tick when the game sent it
     kind: str
     data: Mapping[str, Any]
+    n: int = 0  # this player's message number: 1, 2, 3 ... (a replay repeats one)
 
 
 def decode_room_message(obj: Mapping[str, Any]) -> RoomMessage:
     """A decoded server "msg" map as a RoomMessage; ValueError if malformed."""
-    tick, kind, data = obj.get("tick"), obj.get("kind"), obj.get("data")
-    if type(tick) is not int or not isinstance(kind, str) or not isinstance(data, dict):
+    tick, kind, data, n = obj.get("tick"), obj.get("kind"), obj.get("data"), obj.get("n")
+    if type(tick) is not int or not isinstance(kind, str) or not isinstance(data, dict) or type(n) is not int:
         raise ValueError(f"malformed 'msg' from the server: {dict(obj)!r}")
-    return RoomMessage(tick, kind, data)
+    return RoomMessage(tick, kind, data, n)
 
 
 def encode_client_game_message(kind: str, data: Mapping[str, Any]) -> bytes:
@@ -209,6 +212,17 @@ def encode_client_game_message(kind: str, data: Mapping[str, Any]) -> bytes:
     return packb({"t": GAME_MESSAGE, "kind": kind, "data": dict(data)})
 
 
-def encode_game_message(tick: int, kind: str, data: Mapping[str, Any]) -> bytes:
-    """The server's message to clients (docs/protocol.md, 5.6)."""
-    return packb({"t": GAME_MESSAGE, "tick": tick, "kind": kind, "data": dict(data)})
+def pack_game_message_shared(tick: int, kind: str, data: Mapping[str, Any]) -> bytes:
+    """The key/value pairs of a server "msg" its targets share (all but "n"),
+    packed once: like a snapshot's (tickroom.protocol.codec), each target's
+    message is these behind a map header and its own number."""
+    return b"".join(packb(item) for item in ("t", GAME_MESSAGE, "tick", tick, "kind", kind, "data", dict(data)))
+
+
+_MESSAGE_MAP_HEADER = bytes([0x80 | 5])  # fixmap: t, tick, kind, data, n
+_N_KEY = packb("n")
+
+
+def finish_game_message(shared: bytes, n: int) -> bytes:
+    """One player's "msg" (docs/protocol.md, 5.6): the shared pairs and its number ``n``."""
+    return b"".join((_MESSAGE_MAP_HEADER, _N_KEY, packb(n), shared))

@@ -10,15 +10,16 @@ not lost). A player queues at most MAX_QUEUED, more than the deepest burst
 the gate admits; beyond that, messages are dropped (and counted).
 
 Outbound: a game's ``requests.send(...)`` (tickroom.simulation.room_requests)
-is encoded once and sent on each target's link with ``send``: reliable and
+is packed once and sent on each target's link with ``send``: reliable and
 in order, never a snapshot's latest-wins slot, so a client that falls back
-to a full snapshot loses none. A player away within its rejoin grace has
-its messages held (at most MAX_HELD, the oldest dropped first) and sent
-after its welcome when it returns (``flush_held``). Held is what was sent
-after the room noticed the drop: what went to a connection already broken
-is lost with it (messages carry no sequence number to resend by). Held
-messages are not checkpointed: a failover loses them, like the snapshots
-in flight.
+to a full snapshot loses none. Each player's messages are numbered (``n``:
+1, 2, 3 ...) and kept in its ``mail_log`` for as long as events are (the
+ack timeout plus the rejoin grace, ``keep_ticks``), at most MAX_LOGGED.
+When the player rejoins, the whole log is sent again after its welcome
+(``replay``): what it missed while away, and what went to a connection
+already broken before the room noticed. The client keeps each ``n`` once
+(docs/protocol.md, 5.6). The log is not checkpointed: a failover loses it,
+like the snapshots in flight.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Protocol
 
-from tickroom.protocol.game_messages import MAX_SERVER_MESSAGE_BYTES, encode_game_message
+from tickroom.protocol.game_messages import MAX_SERVER_MESSAGE_BYTES, finish_game_message, pack_game_message_shared
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.simulation.player_messages import PlayerMessage, SendMessage
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_INBOX = 16  # game messages per player handed to the game per tick
 MAX_QUEUED = 128  # ... queued per player: above the gate's deepest burst (2 x 60)
-MAX_HELD = 256  # messages held for a player away, until it rejoins
+MAX_LOGGED = 256  # messages kept per player for a replay at its rejoin
 
 
 class MessageGame(Protocol):
@@ -43,13 +44,15 @@ class MessageGame(Protocol):
 
 
 class MailCounters:
-    """What the room's statistics report of game messages."""
+    """What the room's statistics report of game messages, and how long
+    (``keep_ticks``) each player's messages are kept for a replay."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_ticks: int = 0) -> None:
+        self.keep_ticks = keep_ticks
         self.received = 0  # handed to the game
         self.dropped = 0  # over MAX_QUEUED, or sent to a game without handle_messages
-        self.sent = 0  # message copies sent or held
-        self.held_dropped = 0  # over MAX_HELD for a player away
+        self.sent = 0  # message copies sent, or logged for a player away
+        self.held_dropped = 0  # out of the log (MAX_LOGGED) while its player was away: never delivered
         self.refused = 0  # the game's sends that could not be encoded (logged)
 
 
@@ -72,15 +75,15 @@ def collect(players: PlayerTable, game: Any, counters: MailCounters) -> None:
 
 
 def deliver(players: PlayerTable, tick: int, request: SendMessage, counters: MailCounters, room_id: str) -> None:
-    """Send ``request`` to its targets (every player when ``to`` is None);
-    unknown ids are ignored."""
+    """Send ``request`` to its targets (every player when ``to`` is None),
+    numbered per player and logged for a replay; unknown ids are ignored."""
     try:
-        payload = encode_game_message(tick, request.kind, request.data)
+        shared = pack_game_message_shared(tick, request.kind, request.data)
     except (TypeError, ValueError, OverflowError) as exc:
-        payload, why = b"", str(exc)
+        shared, why = b"", str(exc)
     else:
-        why = f"{len(payload)} bytes, over {MAX_SERVER_MESSAGE_BYTES}"
-    if not payload or len(payload) > MAX_SERVER_MESSAGE_BYTES:
+        why = f"{len(shared)} bytes, over {MAX_SERVER_MESSAGE_BYTES}"
+    if not shared or len(shared) > MAX_SERVER_MESSAGE_BYTES:
         counters.refused += 1
         log.warning("room %s: the game's message %r was not sent: %s", room_id, request.kind, why)
         return
@@ -88,20 +91,26 @@ def deliver(players: PlayerTable, tick: int, request: SendMessage, counters: Mai
         targets = list(players)
     else:
         targets = [p for p in (players.by_id(pid) for pid in dict.fromkeys(request.to)) if p is not None]
+    oldest = tick - counters.keep_ticks
     for player in targets:
         counters.sent += 1
-        link = player.link
-        if link is not None:
-            link.send(payload)
-        else:
-            player.held.append(payload)
-            if len(player.held) > MAX_HELD:
-                del player.held[0]
+        player.mail_n += 1
+        payload = finish_game_message(shared, player.mail_n)
+        mail_log = player.mail_log
+        mail_log.append((tick, payload))
+        while mail_log and (len(mail_log) > MAX_LOGGED or mail_log[0][0] < oldest):
+            mail_log.popleft()
+            if player.link is None:
                 counters.held_dropped += 1
+        if player.link is not None:
+            player.link.send(payload)
 
 
-def flush_held(player: Player, link: ClientLink) -> None:
-    """Send what was held for ``player`` while it was away, in order."""
-    held, player.held = player.held, []
-    for payload in held:
+def replay(player: Player, link: ClientLink, tick: int, keep_ticks: int) -> None:
+    """Send ``player``'s logged messages again, in order, on its new link
+    (after its welcome): the client keeps those it lacks (by ``n``)."""
+    mail_log = player.mail_log
+    while mail_log and mail_log[0][0] < tick - keep_ticks:
+        mail_log.popleft()
+    for _, payload in mail_log:
         link.send(payload)

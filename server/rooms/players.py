@@ -7,6 +7,7 @@ over (same entity, no duplicate).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -27,7 +28,8 @@ class Player:
     acked: int = m.NO_TICK  # newest snapshot tick the current link acknowledged
     pending: list[m.Input] = field(default_factory=list)  # inputs received since the last tick
     inbox: list[GameMessage] = field(default_factory=list)  # game messages received since the last tick
-    held: list[bytes] = field(default_factory=list)  # game messages for it while away (game_mail)
+    mail_n: int = 0  # number of the last game message sent to it (game_mail)
+    mail_log: deque[tuple[int, bytes]] = field(default_factory=deque)  # (tick, message) kept for a replay
 
 
 def _by_id(player: Player) -> int:

@@ -104,13 +104,14 @@ class Room:
         )
         if self.message_types.types and getattr(game, "handle_messages", None) is None:
             raise ValueError(f"game {game.name!r} declares message_types but no handle_messages()")
-        self.mail = MailCounters()
         self._encodes_last_tick = 0
         self.players = PlayerTable()
         # Events outlive the worlds: a client that acked nothing for the ack
-        # timeout, then rejoined within the grace, still gets every one.
+        # timeout, then rejoined within the grace, still gets every one; each
+        # player's game messages are kept as long, for a replay at its rejoin.
         event_ticks = config.ticks(config.ack_timeout_s + config.rejoin_grace_s) + 1
         self.history = SnapshotHistory(self.schema, config.history_ticks, event_ticks)
+        self.mail = MailCounters(keep_ticks=event_ticks)
         self._batcher = InputBatcher(self.input_fields, config.max_inputs_per_tick)
         self.closed = False
         self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)

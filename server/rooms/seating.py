@@ -27,7 +27,7 @@ from tickroom.protocol.game_messages import MessageTypes
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
 from tickroom.server.rooms.game_hooks import GameHooks
-from tickroom.server.rooms.game_mail import flush_held
+from tickroom.server.rooms.game_mail import MailCounters, replay
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.server.rooms.room_types import JoinAccepted, JoinRefused, RoomConfig
@@ -48,6 +48,7 @@ class SeatingRoom(Protocol):
     schema: Schema
     input_fields: InputFields
     message_types: MessageTypes
+    mail: MailCounters
     players: PlayerTable
     history: SnapshotHistory
     hooks: GameHooks
@@ -109,7 +110,8 @@ def admit(room: SeatingRoom, join: m.Join, link: ClientLink) -> JoinAccepted:
     else:
         player = _seat_newcomer(room, join, link)
     link.send(encode_welcome(welcome_for(room, player)))
-    flush_held(player, link)  # game messages sent while it was away (tickroom.server.rooms.game_mail)
+    if join.session is not None:  # what it missed, or lost in a broken connection (tickroom.server.rooms.game_mail)
+        replay(player, link, room.game.tick, room.mail.keep_ticks)
     return JoinAccepted(
         room_id=room.room_id,
         player=player.id,

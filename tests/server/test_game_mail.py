@@ -138,6 +138,42 @@ async def test_messages_for_a_player_away_wait_for_its_rejoin(room, autojump_clo
     assert [msg.data["text"] for msg in room_messages(back)] == ["are you there?"]
 
 
+class BreakingLink(FakeLink):
+    """A client whose connection breaks before the room notices: what the
+    room sends meanwhile is lost in flight."""
+
+    broken = False
+
+    def send(self, payload: bytes) -> None:
+        if not self.broken:
+            super().send(payload)
+
+
+async def test_a_rejoin_replays_what_a_broken_connection_lost_and_each_message_arrives_once(room, autojump_clock):
+    a = await join(room, name="a")
+    b = BreakingLink()
+    b.accepted = await room.join(m.Join(version=m.PROTOCOL_VERSION, name="b"), b)
+    await run_ticks(room, 2)
+    a.push(GameMessage("chat", {"text": "before"}))
+    await run_ticks(room, 2)
+    b.broken = True
+    a.push(GameMessage("chat", {"text": "lost in flight"}))
+    await run_ticks(room, 2)
+    b.drop()
+    await run_ticks(room, 2)
+    a.push(GameMessage("chat", {"text": "while away"}))
+    await run_ticks(room, 2)
+    back = await join(room, session=b.messages[0].session, ack=b.session.acked_tick, client=b.session)
+    assert isinstance(back.messages[0], m.Welcome)  # the welcome first, then the replay
+    replayed = room_messages(back)
+    assert [msg.n for msg in replayed] == [1, 2, 3]  # the whole log, numbered
+    # The client keeps each message once: "before" it had, the others it lacked.
+    assert [msg.data["text"] for msg in b.session.take_messages()] == ["before", "lost in flight", "while away"]
+    a.push(GameMessage("chat", {"text": "after"}))
+    await run_ticks(room, 2)
+    assert [msg.data["text"] for msg in b.session.take_messages()] == ["after"]
+
+
 async def test_events_and_messages_survive_a_full_snapshot_fallback(nursery, autojump_clock):
     config = RoomConfig(tick_rate=RATE, max_players=4, history_ticks=8, ack_timeout_s=10.0)
     room = Room("cards", Cards(seed=1, config=GameConfig(tick_rate=RATE, max_players=4)), config)

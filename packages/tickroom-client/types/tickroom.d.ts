@@ -73,6 +73,8 @@ export interface GameMessage {
   tick: number;
   kind: string;
   data: Record<string, unknown>;
+  /** This player's message number (1, 2, 3 ...); the client drops a rejoin's repeats. */
+  n: number;
 }
 
 /** Input values by the names of the welcome's "inputs" (4.2). */

@@ -63,6 +63,7 @@ export class TickroomClient {
     this._ws = null;
     this._history = new Map(); // tick -> world
     this._lastEventTick = -1; // L of 6.6
+    this._lastMessageN = 0; // newest game message number taken (5.6): a rejoin's replay repeats some
     this._inputSinceSnap = false;
     this._pings = new Map(); // id -> sent at (ms)
     this._pingId = 0;
@@ -195,7 +196,9 @@ export class TickroomClient {
         return;
       case "redirect": return this._onRedirect(msg);
       case "msg": // reliable, in order, never dropped for a snapshot (5.6)
-        if (this.onMessage) this.onMessage({ tick: msg.tick, kind: msg.kind, data: msg.data });
+        if (msg.n <= this._lastMessageN) return; // replayed after a rejoin: already taken
+        this._lastMessageN = msg.n;
+        if (this.onMessage) this.onMessage({ tick: msg.tick, kind: msg.kind, data: msg.data, n: msg.n });
         return;
       default: return; // unknown server messages are ignored (2)
     }
@@ -222,6 +225,7 @@ export class TickroomClient {
     this._history.clear();
     this.world = null;
     this._lastEventTick = -1;
+    this._lastMessageN = 0;
     this.serverSeq = 0;
     this.nextSeq = 1;
   }
