@@ -90,10 +90,13 @@ _ROOM_COUNTERS = {
     "ticks_skipped": ("ticks_skipped", "Ticks dropped by resyncs"),
     "deltas_encoded": ("deltas_encoded", "Snapshot deltas encoded"),
     "game_messages_received": ("game_messages_received", "Game messages from players handed to their game"),
-    "game_messages_sent": ("game_messages_sent", "Game messages sent (or held) by games, one per target player"),
+    "game_messages_sent": (
+        "game_messages_sent",
+        "Game messages sent (or logged for a player away) by games, one per target player",
+    ),
     "game_messages_dropped": (
         "game_messages_dropped",
-        "Game messages dropped: over a player's per-tick inbox, held too long for a player away, or unencodable",
+        "Game messages dropped: over a player's queue, out of the replay log of a player away, or unencodable",
     ),
 }
 _INPUT_REJECTIONS = {"stale": "inputs_stale", "over_limit": "inputs_over_limit"}
