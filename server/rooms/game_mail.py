@@ -52,7 +52,7 @@ class MailCounters:
         self.received = 0  # handed to the game
         self.dropped = 0  # over MAX_QUEUED, or sent to a game without handle_messages
         self.sent = 0  # message copies sent, or logged for a player away
-        self.held_dropped = 0  # out of the log (MAX_LOGGED) while its player was away: never delivered
+        self.held_dropped = 0  # out of the log while its player was away: maybe never delivered
         self.refused = 0  # the game's sends that could not be encoded (logged)
 
 

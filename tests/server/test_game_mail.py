@@ -1,7 +1,7 @@
 """Game messages in a room (MockClock, in-memory links): a player's "msg"
 reaches the game's handle_messages in the tick, in player order; the game's
 messages reach exactly their targets, reliably, also while a target is away
-(held until it rejoins) or falls back to a full snapshot; game events too
+(replayed when it rejoins) or falls back to a full snapshot; game events too
 survive a full-snapshot fallback and a rejoin with an old ack."""
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ async def test_messages_for_a_player_away_wait_for_its_rejoin(room, autojump_clo
     a.push(GameMessage("chat", {"text": "are you there?"}))
     await run_ticks(room, 2)
     back = await join(room, session=b.messages[0].session, ack=b.session.acked_tick, client=b.session)
-    assert isinstance(back.messages[0], m.Welcome)  # the welcome first, then what was held
+    assert isinstance(back.messages[0], m.Welcome)  # the welcome first, then the replay
     assert [msg.data["text"] for msg in room_messages(back)] == ["are you there?"]
 
 
