@@ -143,3 +143,29 @@ async def test_a_hand_reaches_only_its_holder_and_messages_reach_their_targets()
                     received - 1
                 )  # "drew", chats to both
                 await bob.aclose()
+
+
+async def test_after_a_dropped_connection_the_rejoin_replays_the_messages_each_kept_once() -> None:
+    with trio.fail_after(DEADLINE_S):
+        async with serve_game(Cards) as server:
+            room = server.create_room("table")
+            async with (
+                server.connect(room="table", name="ada") as ada,
+                server.connect(room="table", name="bob", reconnect=True) as bob,
+            ):
+                await bob.next_world()
+                assert await ada.send_message("chat", text="one")
+                assert (await bob.next_message()).data["text"] == "one"
+                # The server drops bob's connection (4112, a code to resume
+                # after); ada chats meanwhile. Bob's client rejoins by itself.
+                player = room.players.by_id(bob.player)
+                assert player is not None and player.link is not None
+                player.link.kick(Code.ACK_TIMEOUT, "dropped by the test")
+                assert await ada.send_message("chat", text="two")
+                assert (await bob.next_message()).data["text"] == "two"
+                while bob.reconnects == 0:  # back on a new connection (the replay came after its welcome)
+                    await bob.next_world()
+                assert await ada.send_message("chat", text="three")
+                assert (await bob.next_message()).data["text"] == "three"
+                # The replay after the rejoin repeated "one" (and maybe "two"): kept once each.
+                assert bob.take_messages() == [] and bob.reconnects == 1
