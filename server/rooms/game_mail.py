@@ -18,8 +18,10 @@ ack timeout plus the rejoin grace, ``keep_ticks``), at most MAX_LOGGED.
 When the player rejoins, the whole log is sent again after its welcome
 (``replay``): what it missed while away, and what went to a connection
 already broken before the room noticed. The client keeps each ``n`` once
-(docs/protocol.md, 5.6). The log is not checkpointed: a failover loses it,
-like the snapshots in flight.
+(docs/protocol.md, 5.6). A checkpoint keeps each player's last ``n`` and the
+tick log the messages handed to the game (tickroom.server.cluster.checkpoint),
+so a restored room replays the game's messages under the same numbers; the
+log itself is not checkpointed.
 """
 
 from __future__ import annotations
@@ -56,11 +58,12 @@ class MailCounters:
         self.refused = 0  # the game's sends that could not be encoded (logged)
 
 
-def collect(players: PlayerTable, game: Any, counters: MailCounters) -> None:
-    """Hand the players' queued messages to the game (if it takes them)."""
+def collect(players: PlayerTable, game: Any, counters: MailCounters) -> list[PlayerMessage]:
+    """Hand the players' queued messages to the game (if it takes them);
+    returns what it was handed (the failover's tick log replays it)."""
     senders = players.with_messages()
     if not senders:
-        return
+        return []
     handle = getattr(game, "handle_messages", None)
     batch: list[PlayerMessage] = []
     for player in senders:
@@ -69,9 +72,10 @@ def collect(players: PlayerTable, game: Any, counters: MailCounters) -> None:
         del inbox[:MAX_INBOX]  # the rest wait for the next ticks
     if handle is None:
         counters.dropped += len(batch)
-        return
+        return []
     counters.received += len(batch)
     handle(batch)
+    return batch
 
 
 def deliver(players: PlayerTable, tick: int, request: SendMessage, counters: MailCounters, room_id: str) -> None:

@@ -61,6 +61,7 @@ from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.server.rooms.views import RoomViews
 from tickroom.simulation.game import Game, InputBatch
+from tickroom.simulation.player_messages import PlayerMessage
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class Room:
         if self.message_types.types and getattr(game, "handle_messages", None) is None:
             raise ValueError(f"game {game.name!r} declares message_types but no handle_messages()")
         self._encodes_last_tick = 0
+        self.tick_messages: list[PlayerMessage] = []  # handed to the game this tick (the observer logs them)
         self.players = PlayerTable()
         # Events outlive the worlds: a client that acked nothing for the ack
         # timeout, then rejoined within the grace, still gets every one; each
@@ -301,7 +303,7 @@ class Room:
         t1 = clock()
         self._reap_players()
         self.game.apply_inputs(batch)
-        collect_mail(self.players, self.game, self.mail)
+        self.tick_messages = collect_mail(self.players, self.game, self.mail)
         events = self.game.step()
         t2 = clock()
         tick = self.game.tick
