@@ -38,6 +38,7 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession, ClientState
 from tickroom.protocol.delta import DeltaError, WorldState
 from tickroom.protocol.errors import REJOIN_CODES
+from tickroom.protocol.game_messages import RoomMessage
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,28 @@ class Client:
     def take_events(self) -> list[list[Any]]:
         """Game events received since the last call, each [tick, kind, ...]."""
         return self.session.take_events()
+
+    def take_messages(self) -> list[RoomMessage]:
+        """The game's messages to this player since the last call, in order
+        (docs/protocol.md, 5.6): reliable, never dropped for a snapshot."""
+        return self.session.take_messages()
+
+    async def next_message(self) -> RoomMessage:
+        """Wait for the game's next message to this player (the oldest not
+        yet taken). Raises ClientClosed when the connection ends first."""
+        while not self.session.room_messages:
+            if self.closed is not None:
+                raise self.closed
+            await self._new_world.wait()
+        return self.session.room_messages.pop(0)
+
+    async def send_message(self, kind: str, **data: Any) -> bool:
+        """Send a game message of a kind the welcome's "messages" lists
+        (docs/protocol.md, 4.6); False when dropped because the client is
+        reconnecting. Raises ClientClosed once closed for good."""
+        if self.closed is not None:
+            raise self.closed
+        return self.up and await self._send_if_up(self.session.message(kind, **data))
 
     @property
     def up(self) -> bool:
@@ -387,6 +410,9 @@ class Client:
                     sent, done, result = pending
                     result.append(trio.current_time() - sent)
                     done.set()
+            elif isinstance(msg, RoomMessage):
+                self._new_world.set()  # wakes next_message too (a replayed one the session skipped, harmlessly)
+                self._new_world = trio.Event()
             elif isinstance(msg, m.Redirect):
                 self._redirect_url = msg.url  # a drain: rejoin there after the close
             elif isinstance(msg, m.Error):

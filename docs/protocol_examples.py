@@ -43,6 +43,7 @@ from tickroom.protocol import (
     codec,  # noqa: E402
     validate,  # noqa: E402
 )
+from tickroom.protocol import game_messages as gm  # noqa: E402
 from tickroom.protocol import messages as m  # noqa: E402
 from tickroom.protocol import session as server_session  # noqa: E402
 from tickroom.protocol.client_session import MAX_HISTORY, ClientSession  # noqa: E402
@@ -54,6 +55,7 @@ from tickroom.protocol.session import ServerSession  # noqa: E402
 from tickroom.protocol.validate import InputFields  # noqa: E402
 from tickroom.protocol.websocket_frames import MAX_FRAGMENTS  # noqa: E402
 from tickroom.server.config import ServerConfig  # noqa: E402
+from tickroom.server.rooms.game_mail import MAX_INBOX, MAX_LOGGED  # noqa: E402
 from tickroom.server.rooms.room import RoomConfig  # noqa: E402
 from tickroom.server.rooms.snapshots import SnapshotHistory  # noqa: E402
 from tickroom.server.transport.connection import ConnectionLimits  # noqa: E402
@@ -456,6 +458,25 @@ _PONG_NOTES = {("id",): "the ping's id", ("tick",): "the room's tick"}
 # --- the blocks -------------------------------------------------------------------
 
 
+def game_message_limits() -> list[tuple[str, object, str, str]]:
+    """The rows of the game messages' limits (4.6, 5.6)."""
+    where = "protocol/game_messages.py"
+    return [
+        ("`msg`: message types a game declares, max", gm.MAX_MESSAGE_TYPES, "no", f"{where} `MAX_MESSAGE_TYPES`"),
+        ("`msg`: fields per type, max", gm.MAX_MESSAGE_FIELDS, "no", f"{where} `MAX_MESSAGE_FIELDS`"),
+        ("`msg`: str field, max characters", gm.MAX_MESSAGE_STR_CHARS, "no", f"{where} `MAX_MESSAGE_STR_CHARS`"),
+        ("`msg`: bytes field, max bytes", gm.MAX_MESSAGE_BYTES_LEN, "no", f"{where} `MAX_MESSAGE_BYTES_LEN`"),
+        ("`msg` per second (default; the game may set up to 60)", gm.DEFAULT_MESSAGE_RATE, "no",
+         f"{where} `DEFAULT_MESSAGE_RATE`"),
+        ("`msg` burst, seconds of rate", 2, "no", f"{where} `GameMessageGate`"),
+        ("`msg` per player per tick handed to the game, max (the rest wait)", MAX_INBOX, "no",
+         "server/rooms/game_mail.py `MAX_INBOX`"),
+        ("server `msg`, max bytes", gm.MAX_SERVER_MESSAGE_BYTES, "no", f"{where} `MAX_SERVER_MESSAGE_BYTES`"),
+        ("server `msg` kept per player for a replay at its rejoin, max", MAX_LOGGED, "no",
+         "server/rooms/game_mail.py `MAX_LOGGED`"),
+    ]  # fmt: skip
+
+
 def limits_table() -> str:
     """The "Limits and defaults" table, from the constants in the code."""
     cfg, room, conn = ServerConfig(), RoomConfig(), ConnectionLimits()
@@ -566,6 +587,7 @@ def limits_table() -> str:
         ("schema: shape dimensions, max", MAX_SHAPE_DIMS, "no", "protocol/schema.py `MAX_SHAPE_DIMS`"),
         ("schema: row bytes, max", MAX_ROW_BYTES, "no", "protocol/schema.py `MAX_ROW_BYTES`"),
         ("worlds kept by the reference client, max", MAX_HISTORY, "no", "protocol/client_session.py `MAX_HISTORY`"),
+        *game_message_limits(),
     ]
     out = ["| limit | value | server flag | defined in |", "| --- | --- | --- | --- |"]
     for what, value, flag, where in rows:

@@ -23,6 +23,7 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.codec import encode_client
 from tickroom.protocol.delta import DeltaError, WorldState, apply_delta
 from tickroom.protocol.errors import LocalProtocolError
+from tickroom.protocol.game_messages import GAME_MESSAGE, RoomMessage, decode_room_message, encode_client_game_message
 from tickroom.protocol.schema import Schema
 
 MAX_HISTORY = 128  # worlds kept for baselines, at most
@@ -46,6 +47,8 @@ class ClientSession:
         self.next_seq = 1
         self.ping_id = 0
         self.events: list[list[Any]] = []  # game events not yet taken by the app
+        self.room_messages: list[RoomMessage] = []  # the game's messages ("msg") not yet taken
+        self._last_message_n = 0  # the newest game message number taken: a replay's repeats are skipped
         self._history: dict[int, WorldState] = {}
         self._last_event_tick = m.NO_TICK
         self._join: m.Join | None = None
@@ -90,6 +93,12 @@ class ClientSession:
         self.next_seq += 1
         return encode_client(msg)
 
+    def message(self, kind: str, **data: Any) -> bytes:
+        """A game message ("msg", docs/protocol.md 4.6) of one of the kinds
+        the welcome's "messages" lists."""
+        self._require_joined()
+        return encode_client_game_message(kind, data)
+
     def ack(self) -> bytes:
         self._require_joined()
         return encode_client(m.Ack(tick=self.acked_tick))
@@ -104,7 +113,7 @@ class ClientSession:
 
     # -- incoming ------------------------------------------------------------
 
-    def receive(self, data: bytes) -> m.ServerMessage:
+    def receive(self, data: bytes) -> m.ServerMessage | RoomMessage:
         """Decode one server frame and apply it.
 
         Raises DeltaError when a snapshot cannot be applied (a desync: the
@@ -124,12 +133,23 @@ class ClientSession:
             return m.Error(code=obj["code"], message=obj["msg"])
         if kind == m.REDIRECT:
             return m.Redirect(room=obj["room"], url=obj["url"])
+        if kind == GAME_MESSAGE:
+            msg = decode_room_message(obj)
+            if msg.n > self._last_message_n:  # a rejoin replays what it may have missed (5.6)
+                self._last_message_n = msg.n
+                self.room_messages.append(msg)
+            return msg
         raise ValueError(f"unknown server message type {kind!r}")
 
     def take_events(self) -> list[list[Any]]:
         """Game events received since the last call, each [tick, kind, ...]."""
         events, self.events = self.events, []
         return events
+
+    def take_messages(self) -> list[RoomMessage]:
+        """The game's messages to this client since the last call, in order."""
+        messages, self.room_messages = self.room_messages, []
+        return messages
 
     # -- state ---------------------------------------------------------------
 
@@ -166,6 +186,7 @@ class ClientSession:
             inputs=obj["inputs"],
             players=obj.get("players", []),
             options=obj.get("options", {}),
+            messages=obj.get("messages", {}),
         )
         if self.welcome is not None and welcome.session != self.welcome.session:
             # A new session (not a rejoin): nothing of the old world applies,
@@ -174,6 +195,7 @@ class ClientSession:
             self._history.clear()
             self.world = None
             self._last_event_tick = m.NO_TICK
+            self._last_message_n = 0
             self.last_processed_seq = 0
             self.next_seq = 1
         self.welcome = welcome

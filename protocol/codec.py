@@ -91,6 +91,7 @@ def encode_welcome(msg: m.Welcome) -> bytes:
             "inputs": {k: list(v) for k, v in msg.inputs.items()},
             "players": [list(p) for p in msg.players],
             "options": dict(msg.options),
+            "messages": dict(msg.messages),
         }
     )
 

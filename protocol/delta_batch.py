@@ -14,9 +14,20 @@ The output is exactly ``encode_delta(current.subset(now[k]),
 baseline.subset(then[k]))``, byte for byte and key for key (the wire format
 is in tickroom.protocol.delta); tests/protocol/test_delta_batch.py holds it
 to that on random worlds and masks.
+
+Hidden components (``HiddenRows``): a view may see an entity but not some
+of its components (a card's face, a team's resources); there the component
+reads as zero bytes, as if the view's world had been cut and its hidden
+rows zeroed before encode_delta. Whether such a row changed for a view then
+depends on what that view saw at each tick: shown at both, the world's own
+change; hidden at both, none (zero stays zero); shown at one only, whether
+the shown value has a nonzero byte. The carried values of a hidden row are
+zeros, so its bytes never leave in another view's payload.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +35,32 @@ from tickroom.protocol.delta import ID_DTYPE, WorldState
 from tickroom.protocol.schema import Schema
 
 _EMPTY = b""
+
+
+@dataclass(frozen=True)
+class HiddenRows:
+    """Which views see which hidden components.
+
+    ``columns`` are the hidden components' indices in schema order (H of
+    them); ``now[k, h, e]`` says view k sees component ``columns[h]`` of
+    entity e of the current world (K x H x len(current.ids)), ``then`` the
+    same at the baseline (K x H x len(baseline.ids)). Where a view sees the
+    entity but not the component, the component is zero bytes.
+    """
+
+    columns: np.ndarray
+    now: np.ndarray
+    then: np.ndarray
+
+
+def _nonzero_rows(rows: np.ndarray, starts: np.ndarray, widths: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """n x H: whether component ``columns[h]`` of row i has a nonzero byte."""
+    out = np.zeros((rows.shape[0], columns.shape[0]), dtype=bool)
+    for h, c in enumerate(columns.tolist()):
+        s, w = int(starts[c]), int(widths[c])
+        if w:
+            out[:, h] = np.logical_or.reduce(rows[:, s : s + w] != 0, axis=1)
+    return out
 
 
 def _segments(keys: np.ndarray, count: int) -> np.ndarray:
@@ -44,7 +81,12 @@ def _member(needles: np.ndarray, haystack: np.ndarray) -> np.ndarray:
 
 
 def encode_deltas(
-    current: WorldState, baseline: WorldState, schema: Schema, now: np.ndarray, then: np.ndarray
+    current: WorldState,
+    baseline: WorldState,
+    schema: Schema,
+    now: np.ndarray,
+    then: np.ndarray,
+    hidden: HiddenRows | None = None,
 ) -> list[dict]:
     """Encode K views of ``current`` against K views of ``baseline`` at once.
 
@@ -53,7 +95,9 @@ def encode_deltas(
     client had in view k at the baseline). Returns K field dicts, each equal
     to ``encode_delta(current.subset(flatnonzero(now[k])),
     baseline.subset(flatnonzero(then[k])), schema)``. Both worlds must follow
-    ``schema`` (not checked, as in encode_delta). Pure.
+    ``schema`` (not checked, as in encode_delta). With ``hidden``, view k's
+    worlds are those subsets with the components it does not see zeroed.
+    Pure.
     """
     k_count = now.shape[0]
     cur_ids, base_ids = current.ids, baseline.ids
@@ -93,7 +137,17 @@ def encode_deltas(
     still = tc >= 0  # in view then and still in the world
     then_key = tk[still] * n + tc[still]
     new = ~_member(now_key, then_key)  # arrives whole
-    carried = new | np.logical_or.reduce(changed, axis=1)[ne]
+    widths = np.array([spec.row_bytes for spec in specs], dtype=np.intp)
+    if hidden is None:
+        carried = new | np.logical_or.reduce(changed, axis=1)[ne]
+        pair_changed = None
+        shown_carried = None
+    else:
+        pair_changed, shown_now = _hidden_changes(
+            hidden, changed, cur_rows, baseline, schema, widths, (nk, ne, tk, tb, still, then_key, now_key, new)
+        )
+        carried = new | np.logical_or.reduce(pair_changed, axis=1)
+        shown_carried = shown_now[carried]
     kept_in_view = np.zeros(tk.shape[0], dtype=bool)
     kept_in_view[still] = _member(then_key, now_key)
     gone = ~kept_in_view  # gone from the world or from the view: in "rm"
@@ -108,13 +162,12 @@ def encode_deltas(
     rm_buf = np.ascontiguousarray(base_ids[re_], dtype=ID_DTYPE).tobytes()
 
     # carry[j, c]: pair j carries component c (a new entity carries all).
-    carry = changed[ee]
+    carry = changed[ee] if pair_changed is None else pair_changed[carried]
     carry[new[carried]] = True
     totals = np.diff(ids_at)
     summed = np.zeros((kk.shape[0] + 1, c_count), dtype=np.intp)
     np.cumsum(carry, axis=0, out=summed[1:])
     counts = summed[ids_at[1:]] - summed[ids_at[:-1]]  # K x C
-    widths = np.array([spec.row_bytes for spec in specs], dtype=np.intp)
     # Byte ranges of view k's values of component c in value_bufs[c].
     value_from = summed[ids_at[:-1]] * widths
     value_to = (value_from + counts * widths).tolist()
@@ -132,9 +185,14 @@ def encode_deltas(
     packed = np.packbits(bits, axis=0, bitorder="little")
     mask_bufs = [packed[:, c].tobytes() for c in range(c_count)]
     value_bufs = []
+    hidden_at = {} if hidden is None else {c: h for h, c in enumerate(hidden.columns.tolist())}
     for c, spec in enumerate(specs):
         s = int(starts[c])
-        value_bufs.append(np.ascontiguousarray(cur_rows[ee[carry[:, c]], s : s + spec.row_bytes]).tobytes())
+        values = np.ascontiguousarray(cur_rows[ee[carry[:, c]], s : s + spec.row_bytes])
+        h = hidden_at.get(c)
+        if h is not None and shown_carried is not None:
+            values[~shown_carried[carry[:, c], h]] = 0  # what this view may not see leaves as zeros
+        value_bufs.append(values.tobytes())
 
     # The only per-view Python: slicing the shared buffers into dicts.
     names = [spec.name for spec in specs]
@@ -158,3 +216,33 @@ def encode_deltas(
             "n": sizes[k],
         })  # fmt: skip
     return out
+
+
+def _hidden_changes(
+    hidden: HiddenRows,
+    changed: np.ndarray,
+    cur_rows: np.ndarray,
+    baseline: WorldState,
+    schema: Schema,
+    widths: np.ndarray,
+    pairs: tuple[np.ndarray, ...],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per (view, entity) pair of now: which components changed for that
+    view (P x C), the hidden ones judged by what the view saw at each tick,
+    and which hidden components the view sees now (P x H)."""
+    nk, ne, tk, tb, still, then_key, now_key, new = pairs
+    columns = hidden.columns
+    h_range = np.arange(columns.shape[0])
+    shown_now = hidden.now[nk[:, None], h_range, ne[:, None]]
+    pair_changed = changed[ne]
+    old = np.flatnonzero(~new)  # in this view at the baseline too: find its pair there
+    then_pair = np.flatnonzero(still)[np.searchsorted(then_key, now_key[old])]
+    sn = shown_now[old]
+    st = hidden.then[tk[then_pair][:, None], h_range, tb[then_pair][:, None]]
+    starts = schema.row_starts
+    # Per entity once (a world holds far fewer entities than views x entities pairs).
+    nz_now = _nonzero_rows(cur_rows, starts, widths, columns)[ne[old]]
+    nz_then = _nonzero_rows(baseline._rows(schema), starts, widths, columns)[tb[then_pair]]
+    was = pair_changed[old][:, columns]
+    pair_changed[old[:, None], columns[None, :]] = (sn & st & was) | (sn & ~st & nz_now) | (~sn & st & nz_then)
+    return pair_changed, shown_now

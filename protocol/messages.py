@@ -103,6 +103,8 @@ class Welcome:
     # The room's options (the game's, all of them: defaults filled in), so a
     # client draws an arena of the room's size rather than assuming one.
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The game's message types ("msg", docs/protocol.md 4.6): kind -> field -> spec.
+    messages: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ import enum
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, unpack_client_frame
 from tickroom.protocol.errors import Code, LocalProtocolError, RemoteProtocolError
+from tickroom.protocol.game_messages import GAME_MESSAGE, GameMessage, GameMessageGate
 from tickroom.protocol.validate import InputFields, validate_client_message
 
 STRIKE_LIMIT = 8  # recoverable errors tolerated in a burst
@@ -76,6 +77,9 @@ class ServerSession:
         self._token_time = 0.0
         self.messages_dropped = 0
         self.control_frames_received = 0
+        # The game's messages ("msg", tickroom.protocol.game_messages): set by
+        # the transport with the join; None refuses them (no room yet).
+        self.game_messages: GameMessageGate | None = None
 
     # -- transitions ---------------------------------------------------------
 
@@ -141,7 +145,7 @@ class ServerSession:
                 strikes=over,
             )
 
-    def receive_message(self, data: bytes, now: float) -> m.ClientMessage:
+    def receive_message(self, data: bytes, now: float) -> m.ClientMessage | GameMessage:
         """Decode and validate one client frame.
 
         Raises RemoteProtocolError; its ``fatal`` says whether to close.
@@ -164,7 +168,7 @@ class ServerSession:
         except RemoteProtocolError as exc:
             raise self._refuse(exc, now) from None
 
-    def _receive_joined(self, data: bytes, now: float) -> m.ClientMessage:
+    def _receive_joined(self, data: bytes, now: float) -> m.ClientMessage | GameMessage:
         """receive_message in the JOINED state, the hot path (every input of
         every player): the same checks in the same order, inlined."""
         try:
@@ -181,7 +185,10 @@ class ServerSession:
                 self.messages_dropped += 1
                 raise RemoteProtocolError(Code.RATE_LIMITED, "too many messages; this one was dropped")
             self._tokens = tokens - 1.0
-            msg = validate_client_message(unpack_client_frame(data), self.inputs)
+            obj = unpack_client_frame(data)
+            if obj.get("t") == GAME_MESSAGE and self.game_messages is not None:
+                return self.game_messages.receive(obj, now)
+            msg = validate_client_message(obj, self.inputs)
             if type(msg) is m.Join:
                 raise RemoteProtocolError(Code.HANDSHAKE_REQUIRED, "already joined; 'join' is only valid once")
             return msg

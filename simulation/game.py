@@ -44,6 +44,20 @@ Optional declarations (a game without them keeps the defaults):
   cost); a game without the method never pays for visibility. A connected
   player without a row sees nothing. An exception or a malformed mask is a
   bug of the game: the room crashes (4103), as for view().
+- ``hidden_components``: a tuple of component names only some players may
+  see (a hand of cards, a team's resources). The game must then define
+  ``visibility`` and return, every tick, a Visibility whose ``components``
+  holds a mask for each of them (players x entities, like ``mask``); a
+  player reads a hidden component it may not see as zero bytes, and its
+  real bytes never leave in that player's messages. Returning None, or
+  leaving a hidden component out, is a bug (4103): it would show it to all.
+- ``message_types`` (with ``handle_messages(messages)``, and optionally
+  ``message_rate`` per second): the typed messages its players may send
+  (chat, "buy item"), validated and rate-limited before the room sees
+  them, handed to ``handle_messages`` each tick before step()
+  (tickroom.simulation.player_messages); the game answers with
+  ``requests.send(kind, data, to)``. An exception from handle_messages is a
+  bug of the game: the room crashes (4103), as for apply_inputs().
 
 Lag compensation (optional): a game that judges an input against the world
 as its player saw it (a shot at where the target was on the shooter's
@@ -210,10 +224,18 @@ class Visibility:
     per row of ``mask``; ``mask`` is a bool array of shape
     ``(len(players), len(view.ids))`` whose column j is ``view.ids[j]``:
     ``mask[i, j]`` says player ``players[i]`` sees entity ``view.ids[j]``.
+
+    ``components`` holds one mask of the same shape per hidden component the
+    game declares (``hidden_components``), every tick: ``components[c][i,
+    j]`` says player ``players[i]`` sees component ``c`` of entity
+    ``view.ids[j]`` (where it also sees the entity); where it does not, the
+    player reads that component as zero bytes. tickroom.simulation.hidden
+    builds the usual ones (owner only, one group).
     """
 
     players: np.ndarray
     mask: np.ndarray
+    components: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 class Game(Protocol):

@@ -21,14 +21,21 @@ What the room does with each (docs/protocol.md, close codes):
   KICKED, and removes the player (``leave`` is called) at once: no rejoin;
 - ``set_labels(**labels)``: updates the room's matchmaker labels (a value of
   None removes one); checkpointed with the room and listed by
-  ``GET /v1/rooms?label=key:value``.
+  ``GET /v1/rooms?label=key:value``;
+- ``send(kind, data, to=None)``: a game message (docs/protocol.md, 5.6) to
+  the player ``to``, the players in ``to``, or (None) every player, sent
+  reliably in order; a player away within its rejoin grace gets it on its
+  return (tickroom.simulation.player_messages).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from tickroom.simulation.player_messages import SendMessage, send_message
 
 MAX_REASON_CHARS = 100  # a WebSocket close reason holds 123 bytes
 LABEL_KEY_RE = re.compile(r"[A-Za-z0-9_.-]{1,63}")  # as the control API's labels
@@ -52,7 +59,7 @@ class SetLabels:
     labels: Mapping[str, str | None]  # None: remove the label
 
 
-RoomRequest = EndMatch | Kick | SetLabels
+RoomRequest = EndMatch | Kick | SetLabels | SendMessage
 
 
 class RoomRequests:
@@ -86,6 +93,12 @@ class RoomRequests:
             if value is not None and (not isinstance(value, str) or len(value) > MAX_LABEL_VALUE_CHARS):
                 raise ValueError(f"label {key!r} must be a string of at most {MAX_LABEL_VALUE_CHARS} characters")
         self._pending.append(SetLabels(dict(labels)))
+
+    def send(self, kind: str, data: Mapping[str, Any] | None = None, to: int | Iterable[int] | None = None) -> None:
+        """Send a game message to player ``to``, the players in ``to``, or
+        (None) everyone in the room. Raises ValueError for a kind or data
+        no client could read (tickroom.simulation.player_messages)."""
+        self._pending.append(send_message(kind, data, to))
 
     def take(self) -> list[RoomRequest]:
         """The requests recorded since the last take, oldest first (the room calls this)."""

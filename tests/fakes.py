@@ -18,6 +18,7 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
 from tickroom.protocol.codec import encode_pong
 from tickroom.protocol.errors import Code
+from tickroom.protocol.game_messages import GameMessage
 from tickroom.server.rooms.room import JoinAccepted, Room
 
 
@@ -34,7 +35,7 @@ class FakeLink:
         self.snapshots: list[m.Snapshot] = []
         self.messages: list[Any] = []
         self.accepted: JoinAccepted | None = None
-        self.received: list[m.ClientMessage] = []  # sent by the test, not yet read by the room
+        self.received: list[m.ClientMessage | GameMessage] = []  # sent by the test, not yet read by the room
 
     # -- ClientLink --------------------------------------------------------
     def offer(self, payload: bytes) -> None:
@@ -44,16 +45,16 @@ class FakeLink:
         if self.auto_ack and self.accepted is not None and not self.closed:
             self.push(m.Ack(tick=snap.tick))
 
-    def take_inputs(self) -> list[m.Input | m.Ack]:
+    def take_inputs(self) -> list[m.Input | m.Ack | GameMessage]:
         """As tickroom.server.transport.connection's: nothing before the join
         is answered or once the server closed us; a ping answered with a
         pong, a leave ending the link; the inputs and acks in order."""
         if self.accepted is None or self.kicked is not None:
             return []
         received, self.received = self.received, []
-        out: list[m.Input | m.Ack] = []
+        out: list[m.Input | m.Ack | GameMessage] = []
         for msg in received:
-            if isinstance(msg, m.Input | m.Ack):
+            if isinstance(msg, m.Input | m.Ack | GameMessage):
                 out.append(msg)
             elif isinstance(msg, m.Ping):
                 self.send(encode_pong(m.Pong(id=msg.id, tick=self.accepted.room_tick())))
@@ -71,7 +72,7 @@ class FakeLink:
         self.closed = True
 
     # -- what a test does as the client -------------------------------------
-    def push(self, msg: m.ClientMessage) -> None:
+    def push(self, msg: m.ClientMessage | GameMessage) -> None:
         """Send a message to the room (validated, as a connection passes it
         on); the room's next tick reads it."""
         assert self.accepted is not None

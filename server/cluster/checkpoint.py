@@ -29,6 +29,7 @@ from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.players import Player
 from tickroom.server.rooms.room import Room, RoomConfig
 from tickroom.simulation.game import Game, GameConfig, InputBatch
+from tickroom.simulation.player_messages import PlayerMessage
 
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # 1: before the room config was carried
@@ -80,7 +81,9 @@ def capture(room: Room) -> dict[str, Any]:
         "game": room.game.name,
         "tick": room.game.tick,
         "state": room.game.state(),
-        "players": [[p.id, p.name, p.session, p.last_seq] for p in room.players],
+        # The last item: the number of the player's last game message, so a
+        # restored room numbers on from it (docs/protocol.md 5.6).
+        "players": [[p.id, p.name, p.session, p.last_seq, p.mail_n] for p in room.players],
         "config": {
             "tick_rate": room.config.tick_rate,
             "max_players": room.config.max_players,
@@ -91,9 +94,9 @@ def capture(room: Room) -> dict[str, Any]:
 
 
 def log_entry(room: Room, batch: InputBatch, room_events: list[list[Any]]) -> dict[str, Any]:
-    """One tick's joins, leaves and inputs (every tick is logged, empty or
-    not: replay stops at the first missing tick, so a log is never read
-    across a hole)."""
+    """One tick's joins, leaves, inputs and game messages (every tick is
+    logged, empty or not: replay stops at the first missing tick, so a log
+    is never read across a hole)."""
     ids = set(batch.players.tolist())
     return {
         "ops": [
@@ -103,6 +106,7 @@ def log_entry(room: Room, batch: InputBatch, room_events: list[list[Any]]) -> di
         "players": batch.players,
         "fields": dict(batch.fields),
         "seqs": [[p.id, p.last_seq] for p in room.players if p.id in ids],
+        "msgs": [[msg.player, msg.kind, dict(msg.data)] for msg in room.tick_messages],
     }
 
 
@@ -140,9 +144,9 @@ def restore_room(data: bytes, log: list[tuple[int, bytes]], config: RoomConfig, 
         snap["state"],
         GameConfig(tick_rate=config.tick_rate, max_players=config.max_players, options=dict(saved.get("options", {}))),
     )
-    players = {
-        pid: Player(id=pid, name=name, session=session, last_seq=seq) for pid, name, session, seq in snap["players"]
-    }
+    players = {}
+    for pid, name, session, seq, *rest in snap["players"]:  # a checkpoint before game messages has no mail_n
+        players[pid] = Player(id=pid, name=name, session=session, last_seq=seq, mail_n=int(rest[0]) if rest else 0)
     replayed = 0
     for tick, blob in log:
         if tick <= game.tick:
@@ -160,6 +164,8 @@ def restore_room(data: bytes, log: list[tuple[int, bytes]], config: RoomConfig, 
                 game.leave(op[1])
                 players.pop(op[1], None)
         game.apply_inputs(InputBatch(players=np.asarray(entry["players"], dtype=np.int64), fields=entry["fields"]))
+        if entry.get("msgs"):  # the game's messages of that tick, as the room handed them over
+            game.handle_messages([PlayerMessage(pid, kind, data) for pid, kind, data in entry["msgs"]])  # type: ignore[attr-defined]
         game.step()
         for pid, seq in entry["seqs"]:
             if pid in players:

@@ -90,6 +90,15 @@ _ROOM_COUNTERS = {
     "tick_resyncs": ("resyncs", "Times a room gave up catching up and resynchronised"),
     "ticks_skipped": ("ticks_skipped", "Ticks dropped by resyncs"),
     "deltas_encoded": ("deltas_encoded", "Snapshot deltas encoded"),
+    "game_messages_received": ("game_messages_received", "Game messages from players handed to their game"),
+    "game_messages_sent": (
+        "game_messages_sent",
+        "Game messages sent (or logged for a player away) by games, one per target player",
+    ),
+    "game_messages_dropped": (
+        "game_messages_dropped",
+        "Game messages dropped: over a player's queue, out of the replay log of a player away, or unencodable",
+    ),
 }
 _INPUT_REJECTIONS = {"stale": "inputs_stale", "over_limit": "inputs_over_limit"}
 # Connection refusals shown from the start, at 0, so that a rate over them
@@ -228,6 +237,7 @@ class ServerMetrics:
             histogram = self._seen[room].histogram
             overall.add(histogram)
             snap.per_room.append((room.room_id, histogram.counts.copy(), histogram.sum))
+            snap.views.append((room.room_id, stats.distinct_views, stats.encodes_last_tick))
         snap.overall = (overall.counts, overall.sum)
         for conn in self.connections:
             snap.conn_totals.update(_connection_counts(conn))
@@ -264,6 +274,7 @@ class _Snapshot:
     players_connected: int = 0
     overall: tuple[np.ndarray, float] = (np.zeros(0, dtype=np.int64), 0.0)
     per_room: list[tuple[str, np.ndarray, float]] = field(default_factory=list)
+    views: list[tuple[str, int, int]] = field(default_factory=list)  # (room, distinct views, encodes) at its last tick
 
 
 def _families(snap: _Snapshot) -> list[Metric]:
@@ -276,6 +287,7 @@ def _families(snap: _Snapshot) -> list[Metric]:
         _gauge("tickroom_connections", "Open client connections", snap.connections),
         _gauge("tickroom_draining", "1 while the node takes no new rooms", snap.draining),
         _counter("tickroom_room_crashes", "Rooms ended by an exception", snap.crashes),
+        *_view_families(snap.views),
     ]
     totals, conn_totals = snap.room_totals, snap.conn_totals
     for suffix, (name, help_text) in _ROOM_COUNTERS.items():
@@ -350,6 +362,9 @@ def _room_counts(room: Room, s) -> dict[str, int]:
         "resyncs": s.resyncs,
         "ticks_skipped": s.ticks_skipped,
         "deltas_encoded": s.deltas_encoded,
+        "game_messages_received": s.game_messages_received,
+        "game_messages_sent": s.game_messages_sent,
+        "game_messages_dropped": s.game_messages_dropped,
         "inputs_applied": s.inputs_applied,
         "inputs_stale": s.inputs_stale,
         "inputs_over_limit": s.inputs_over_limit,
@@ -364,6 +379,29 @@ def _connection_counts(conn: Connection) -> dict[str, int]:
         "messages_received": conn.messages_received,
         "messages_sent": out.frames_sent,
     }
+
+
+def _view_families(views: list[tuple[str, int, int]]) -> list[Metric]:
+    """Per-player views (docs/games.md): distinct views and snapshot
+    encodes at each live room's last tick, per room and summed."""
+    distinct = GaugeMetricFamily(
+        "tickroom_room_distinct_views", "Distinct per-player views at the room's last tick (0: one shared view)",
+        labels=["room"],
+    )  # fmt: skip
+    encodes = GaugeMetricFamily(
+        "tickroom_room_encodes_per_tick", "Snapshot payloads the room's last tick encoded", labels=["room"]
+    )
+    for room_id, views_now, encoded in views:
+        distinct.add_metric([room_id], views_now)
+        encodes.add_metric([room_id], encoded)
+    return [
+        _gauge("tickroom_distinct_views", "Distinct per-player views at the live rooms' last ticks, summed",
+               sum(v for _, v, _ in views)),
+        _gauge("tickroom_encodes_per_tick", "Snapshot payloads encoded by the live rooms' last ticks, summed",
+               sum(e for _, _, e in views)),
+        distinct,
+        encodes,
+    ]  # fmt: skip
 
 
 def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:

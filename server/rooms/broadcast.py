@@ -36,12 +36,15 @@ def broadcast(players: PlayerTable, history: SnapshotHistory, gate: SnapshotGate
         # The common path, kept tight: one shared payload per baseline.
         for player, link in players.connected():
             base = history.baseline_for(player.acked)
-            link.offer(finish_snapshot(history.shared_payload(base), player.last_seq))
+            link.offer(finish_snapshot(history.shared_payload(base, player.acked), player.last_seq))
         return
     sends = []
     for player, link in players.connected():
         base = history.baseline_for(player.acked)
-        payload = history.payload_for(player.id, base) if history.per_player else history.shared_payload(base)
+        acked = player.acked  # a full snapshot carries the events after it
+        payload = (
+            history.payload_for(player.id, base, acked) if history.per_player else history.shared_payload(base, acked)
+        )
         sends.append((player.id, link, payload, player.last_seq))
     if gate is not None:
         gate.deliver(tick, sends)  # held until the inputs they acknowledge are stored

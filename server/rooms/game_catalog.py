@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from tickroom.protocol.game_messages import DEFAULT_MESSAGE_RATE, MessageTypes
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import ROOM_ID_RE, InputFields
+from tickroom.server.rooms.views import hidden_components
 from tickroom.simulation.game_loader import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from tickroom.simulation.game_loader import REQUIRED_METHODS, import_reference
 from tickroom.simulation.game_loader import GameLoadError as GameLoadError
@@ -40,7 +42,8 @@ log = logging.getLogger(__name__)
 def check_game_class(game_cls: Any) -> None:
     """Raises ValueError when ``game_cls`` does not declare what the server
     needs: a name usable as a game id, valid input fields, a valid
-    component schema, well-formed options and the Game methods."""
+    component schema, well-formed options, hidden components and message
+    types, and the Game methods."""
     if not isinstance(game_cls, type):
         raise ValueError(f"{game_cls!r} is not a class")
     name = getattr(game_cls, "name", None)
@@ -50,8 +53,14 @@ def check_game_class(game_cls: Any) -> None:
     if missing:
         raise ValueError(f"game {name!r} lacks {', '.join(missing)}")
     InputFields(getattr(game_cls, "input_fields", None) or {})
-    Schema.from_description(getattr(game_cls, "components", None) or {})
+    schema = Schema.from_description(getattr(game_cls, "components", None) or {})
     check_declaration(game_cls)
+    hidden_components(game_cls, schema)  # VisibilityError is a ValueError
+    types = MessageTypes(
+        getattr(game_cls, "message_types", None), getattr(game_cls, "message_rate", DEFAULT_MESSAGE_RATE)
+    )
+    if types.types and not callable(getattr(game_cls, "handle_messages", None)):
+        raise ValueError(f"game {name!r} declares message_types but no handle_messages()")
 
 
 def load_reference(reference: str) -> type:

@@ -15,7 +15,10 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from tickroom.protocol.errors import Code
+from tickroom.server.rooms.game_mail import MailCounters, deliver
 from tickroom.server.rooms.players import Player, PlayerTable
+from tickroom.simulation.game import Game
+from tickroom.simulation.player_messages import SendMessage
 from tickroom.simulation.room_requests import MAX_LABELS, EndMatch, Kick, RoomRequest, SetLabels
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ class RequestTarget(Protocol):
     end_reason: str  # what the game's on_end will hear
     labels: dict[str, str]
     players: PlayerTable
+    game: Game
+    mail: MailCounters  # game messages (tickroom.server.rooms.game_mail)
 
     def kick_all(self, code: Code, reason: str) -> None: ...
 
@@ -50,6 +55,8 @@ def carry_out(room: RequestTarget, requests: Iterable[RoomRequest]) -> None:
             room.closed = True
         elif isinstance(request, Kick):
             kick_player(room, request.player_id, request.reason)
+        elif isinstance(request, SendMessage):
+            deliver(room.players, room.game.tick, request, room.mail, room.room_id)
         elif isinstance(request, SetLabels):
             merged = {**room.labels, **request.labels}
             labels = {key: value for key, value in merged.items() if value is not None}

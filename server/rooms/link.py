@@ -14,6 +14,7 @@ from typing import Protocol
 
 from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code
+from tickroom.protocol.game_messages import GameMessage
 
 
 class ClientLink(Protocol):
@@ -36,8 +37,9 @@ class ClientLink(Protocol):
     def kick(self, code: Code, reason: str) -> None:
         """Close the connection with an error message and this close code."""
 
-    def take_inputs(self) -> list[m.Input | m.Ack]:
-        """The inputs and acks (validated tickroom.protocol.messages) received
+    def take_inputs(self) -> list[m.Input | m.Ack | GameMessage]:
+        """The inputs, acks and game messages (validated
+        tickroom.protocol.messages and tickroom.protocol.game_messages) received
         since the last call, in order; empty before the join is answered and
         once the connection is ending. Never blocks; the room's tick calls it
         once per tick for each player. The link handles every other message

@@ -7,10 +7,12 @@ over (same entity, no duplicate).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tickroom.protocol import messages as m
+from tickroom.protocol.game_messages import GameMessage
 from tickroom.server.rooms.link import ClientLink
 
 
@@ -25,6 +27,9 @@ class Player:
     last_seq: int = 0  # newest input seq applied
     acked: int = m.NO_TICK  # newest snapshot tick the current link acknowledged
     pending: list[m.Input] = field(default_factory=list)  # inputs received since the last tick
+    inbox: list[GameMessage] = field(default_factory=list)  # game messages received since the last tick
+    mail_n: int = 0  # number of the last game message sent to it (game_mail)
+    mail_log: deque[tuple[int, bytes]] = field(default_factory=deque)  # (tick, message) kept for a replay
 
 
 def _by_id(player: Player) -> int:
@@ -60,12 +65,14 @@ class PlayerTable:
         player.linked_tick = tick
         player.acked = m.NO_TICK
         player.pending.clear()
+        player.inbox.clear()
 
     def detach(self, player: Player, tick: int) -> None:
         if player.link is not None:
             player.link = None
             player.detached_tick = tick
         player.pending.clear()
+        player.inbox.clear()
 
     def by_id(self, player_id: int) -> Player | None:
         return self._by_id.get(player_id)
@@ -79,6 +86,10 @@ class PlayerTable:
 
     def connected_count(self) -> int:
         return sum(1 for p in self._by_id.values() if p.link is not None)
+
+    def with_messages(self) -> list[Player]:
+        """In id order, like with_pending: the players with game messages queued."""
+        return sorted((p for p in self._by_id.values() if p.inbox), key=_by_id)
 
     def with_pending(self) -> list[Player]:
         """In id order: the batch's rows, hence the game's, are deterministic."""

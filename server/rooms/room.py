@@ -40,11 +40,14 @@ import trio
 from tickroom.protocol import messages as m
 from tickroom.protocol.delta import WorldState
 from tickroom.protocol.errors import Code
+from tickroom.protocol.game_messages import DEFAULT_MESSAGE_RATE, GameMessage, MessageTypes
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
 from tickroom.server.rooms.broadcast import SnapshotGate as SnapshotGate
 from tickroom.server.rooms.broadcast import broadcast
 from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
+from tickroom.server.rooms.game_mail import MAX_QUEUED, MailCounters
+from tickroom.server.rooms.game_mail import collect as collect_mail
 from tickroom.server.rooms.game_requests import carry_out, kick_player
 from tickroom.server.rooms.input_batch import InputBatcher
 from tickroom.server.rooms.link import ClientLink
@@ -58,9 +61,10 @@ from tickroom.server.rooms.room_types import JoinAccepted, JoinRefused, RoomConf
 from tickroom.server.rooms.seating import JoinRequest, answer_join, refuse_join
 from tickroom.server.rooms.snapshots import SnapshotHistory
 from tickroom.server.rooms.tick_clock import TickClock
-from tickroom.server.rooms.views import TickViews, split_views
+from tickroom.server.rooms.views import RoomViews
 from tickroom.server.rooms.world_history import history_for
-from tickroom.simulation.game import Game, InputBatch, View
+from tickroom.simulation.game import Game, InputBatch
+from tickroom.simulation.player_messages import PlayerMessage
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +103,20 @@ class Room:
         self.labels: dict[str, str] = dict(labels or {})
         self.schema = Schema.from_description(game.components)
         self.input_fields = InputFields(game.input_fields)
+        self.message_types = MessageTypes(
+            getattr(game, "message_types", None), getattr(game, "message_rate", DEFAULT_MESSAGE_RATE)
+        )
+        if self.message_types.types and getattr(game, "handle_messages", None) is None:
+            raise ValueError(f"game {game.name!r} declares message_types but no handle_messages()")
+        self._encodes_last_tick = 0
+        self.tick_messages: list[PlayerMessage] = []  # handed to the game this tick (the observer logs them)
         self.players = PlayerTable()
-        self.history = SnapshotHistory(self.schema, config.history_ticks)
+        # Events outlive the worlds: a client that acked nothing for the ack
+        # timeout, then rejoined within the grace, still gets every one; each
+        # player's game messages are kept as long, for a replay at its rejoin.
+        event_ticks = config.ticks(config.ack_timeout_s + config.rejoin_grace_s) + 1
+        self.history = SnapshotHistory(self.schema, config.history_ticks, event_ticks)
+        self.mail = MailCounters(keep_ticks=event_ticks)
         self._batcher = InputBatcher(self.input_fields, config.max_inputs_per_tick)
         self.closed = False
         self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)
@@ -110,7 +126,7 @@ class Room:
         self.hooks = GameHooks(game, room_id)
         # What each player sees (tickroom.simulation.game, ``visibility``);
         # a game without it never pays for per-player views.
-        self._visibility = getattr(game, "visibility", None)
+        self._views = RoomViews(game, self.schema)
         # Lag compensation: the ring of past ticks the game asked for
         # (tickroom.server.rooms.world_history), lent to it as game.past.
         self.world_history = history_for(game)
@@ -219,6 +235,10 @@ class Room:
             inputs_over_limit=self._batcher.counters.over_limit,
             deltas_encoded=self.history.deltas_encoded,
             distinct_views=self.history.distinct_views,
+            encodes_last_tick=self._encodes_last_tick,
+            game_messages_received=self.mail.received,
+            game_messages_sent=self.mail.sent,
+            game_messages_dropped=self.mail.dropped + self.mail.held_dropped + self.mail.refused,
             last_tick_ms=self._last_tick_s * 1e3,
             max_tick_ms=self._max_tick_s * 1e3,
         )
@@ -289,6 +309,7 @@ class Room:
         t1 = clock()
         self._reap_players()
         self.game.apply_inputs(batch)
+        self.tick_messages = collect_mail(self.players, self.game, self.mail)
         events = self.game.step()
         tick = self.game.tick
         if self.world_history is not None:
@@ -306,9 +327,11 @@ class Room:
             return  # the game ended its match: its clients are closed already
         view = self.game.view()
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)
-        self.history.record(world, tagged, self._split_views(view, world))
+        self.history.record(world, tagged, self._views.split(view, world))
         t3 = clock()
+        encoded = self.history.deltas_encoded
         broadcast(self.players, self.history, self.snapshot_gate, tick)
+        self._encodes_last_tick = self.history.deltas_encoded - encoded
         self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
 
     def _collect_inputs(self) -> InputBatch:
@@ -320,11 +343,16 @@ class Room:
                 self._receive(player, msg, tick)
         return self._batcher.batch(self.players.with_pending())
 
-    @staticmethod
-    def _receive(player: Player, msg: m.Input | m.Ack, tick: int) -> None:
+    def _receive(self, player: Player, msg: m.Input | m.Ack | GameMessage, tick: int) -> None:
         if type(msg) is m.Input:
             ack = msg.ack
             player.pending.append(msg)
+        elif isinstance(msg, GameMessage):
+            if len(player.inbox) < MAX_QUEUED:
+                player.inbox.append(msg)
+            else:  # more came than any burst the gate admits
+                self.mail.dropped += 1
+            return
         else:
             ack = msg.tick
         if player.acked < ack <= tick:  # never a tick we did not send
@@ -348,13 +376,6 @@ class Room:
                 self.hooks.dropped(player.id)
             if player.link is None and tick - player.detached_tick > grace:
                 self.remove_player(player, "timed out")
-
-    def _split_views(self, view: View, world: WorldState) -> TickViews | None:
-        """This tick's per-player views, or None: everybody sees ``world``."""
-        if self._visibility is None:
-            return None
-        visibility = self._visibility(view)
-        return None if visibility is None else split_views(world, visibility, view.ids, self.schema)
 
     # -- control ---------------------------------------------------------------
 

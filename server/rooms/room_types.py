@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tickroom.protocol.errors import Code
+from tickroom.protocol.game_messages import MessageTypes
 from tickroom.protocol.validate import InputFields
 from tickroom.simulation.game import DEFAULT_MAX_PLAYERS, DEFAULT_TICK_RATE
 
@@ -49,6 +50,7 @@ class JoinAccepted:
     input_fields: InputFields
     tick_rate: int
     room_tick: Callable[[], int]  # the room's current tick, for pongs
+    message_types: MessageTypes = MessageTypes(None)  # the game's "msg" kinds (none: refused)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,12 @@ class RoomStatistics:
     # Distinct per-player views at the last tick (tickroom.server.rooms.views);
     # 0 when the game does not say what each player sees.
     distinct_views: int = 0
+    encodes_last_tick: int = 0  # snapshot payloads encoded by the last tick (one per distinct view and baseline)
+    # Game messages (tickroom.server.rooms.game_mail): from players to the
+    # game, copies from the game to players, and both kinds dropped.
+    game_messages_received: int = 0
+    game_messages_sent: int = 0
+    game_messages_dropped: int = 0
 
 
 class TickProfile:

@@ -23,9 +23,11 @@ import trio
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import encode_welcome
 from tickroom.protocol.errors import Code
+from tickroom.protocol.game_messages import MessageTypes
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
 from tickroom.server.rooms.game_hooks import GameHooks
+from tickroom.server.rooms.game_mail import MailCounters, replay
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.server.rooms.room_types import JoinAccepted, JoinRefused, RoomConfig
@@ -45,6 +47,8 @@ class SeatingRoom(Protocol):
     config: RoomConfig
     schema: Schema
     input_fields: InputFields
+    message_types: MessageTypes
+    mail: MailCounters
     players: PlayerTable
     history: SnapshotHistory
     hooks: GameHooks
@@ -106,12 +110,15 @@ def admit(room: SeatingRoom, join: m.Join, link: ClientLink) -> JoinAccepted:
     else:
         player = _seat_newcomer(room, join, link)
     link.send(encode_welcome(welcome_for(room, player)))
+    if join.session is not None:  # what it missed, or lost in a broken connection (tickroom.server.rooms.game_mail)
+        replay(player, link, room.game.tick, room.mail.keep_ticks)
     return JoinAccepted(
         room_id=room.room_id,
         player=player.id,
         input_fields=room.input_fields,
         tick_rate=room.config.tick_rate,
         room_tick=lambda: room.game.tick,
+        message_types=room.message_types,
     )
 
 
@@ -130,6 +137,7 @@ def welcome_for(room: SeatingRoom, player: Player) -> m.Welcome:
         inputs=room.input_fields.describe(),
         players=[[p.id, p.name] for p in room.players],
         options=dict(room.game.config.options),
+        messages=room.message_types.describe(),
     )
 
 
@@ -141,8 +149,10 @@ def _reseat(room: SeatingRoom, session: str, join: m.Join, link: ClientLink) -> 
     if player.link is not None and not player.link.closed:
         player.link.kick(Code.SESSION_REPLACED, "this session joined on another connection")
     room.players.attach(player, link, room.game.tick)
-    # Resume deltas from the newest world the client still holds.
-    player.acked = join.ack if room.history.holds(join.ack) else m.NO_TICK
+    # Resume deltas from the newest world the client still holds, or at
+    # least the events after it (a full snapshot carries them).
+    held = room.history.holds(join.ack) or room.history.remembers(join.ack)
+    player.acked = join.ack if held and join.ack <= room.game.tick else m.NO_TICK
     room.hooks.rejoined(player.id)
     return player
 

@@ -9,7 +9,12 @@ or two deltas per tick whatever its size).
 Events travel with deltas: a delta from B to T carries the events of ticks
 B+1..T. A client only acks ticks it applied, so a client never misses an event
 as long as its baseline stays in the ring, even when the latest-wins outbox
-replaced some of its snapshots. A full snapshot carries only its own tick's.
+replaced some of its snapshots. A full snapshot carries the events after
+the tick the client last acked (``since``): the events are kept longer than
+the worlds (``event_ticks``, which the room sizes to the ack timeout plus
+the rejoin grace), so a client that fell back to a full snapshot, or
+rejoined, still gets every event it has not seen; a client that never acked
+(a newcomer) gets its tick's only.
 
 Per-player views (tickroom.server.rooms.views): a tick recorded with its
 views sends each player the world of its view, as a delta against the view
@@ -44,14 +49,18 @@ from tickroom.server.rooms.views import TickViews
 class SnapshotHistory:
     """Owned by one room task; not shared."""
 
-    def __init__(self, schema: Schema, size: int) -> None:
+    def __init__(self, schema: Schema, size: int, event_ticks: int = 0) -> None:
         if size < 2:
             raise ValueError("history needs at least 2 ticks")
         self.schema = schema
         self.size = size
+        self.event_ticks = max(size, event_ticks)
         self._worlds: dict[int, WorldState] = {}
         self._events: dict[int, list[list[Any]]] = {}
         self._order: deque[int] = deque()
+        self._event_order: deque[int] = deque()
+        self._fallback: dict[int, bytes] = {}  # full snapshots by the tick acked before (their events)
+        self._full_fields: dict | None = None  # the newest tick's full snapshot fields, once encoded
         self._latest: WorldState | None = None
         self._shared: dict[int, bytes] = {}
         self._views: dict[int, TickViews] = {}  # ticks recorded with per-player views
@@ -73,13 +82,17 @@ class SnapshotHistory:
         if views is not None:
             self._views[world.tick] = views
         self._order.append(world.tick)
+        self._event_order.append(world.tick)
         while len(self._order) > self.size:
             old = self._order.popleft()
             del self._worlds[old]
-            del self._events[old]
             self._views.pop(old, None)
+        while len(self._event_order) > self.event_ticks:
+            del self._events[self._event_order.popleft()]
         self._latest = world
         self._shared.clear()
+        self._fallback.clear()
+        self._full_fields = None
         self._per_view.clear()
         self._batched.clear()
 
@@ -105,16 +118,17 @@ class SnapshotHistory:
             return self._worlds[tick]
         return views.worlds[views.group(player_id)]
 
-    def payload_for(self, player_id: int, base: int) -> bytes:
+    def payload_for(self, player_id: int, base: int, since: int = NO_TICK) -> bytes:
         """The latest tick's snapshot pairs for ``player_id`` against
         ``base`` (from baseline_for), encoded once per (view now, base, view
-        at base) and shared by every player in the same case."""
+        at base) and shared by every player in the same case. ``since``: the
+        tick the player last acked, whose later events a full snapshot carries."""
         current = self._latest
         if current is None:
             raise LookupError("no snapshot recorded yet")
         views = self._views.get(current.tick)
         now = views.group(player_id) if views is not None else -1
-        then = -1
+        then = since  # a full snapshot's payload depends on the events it carries
         if base != NO_TICK:
             base_views = self._views.get(base)
             then = base_views.group(player_id) if base_views is not None else -1
@@ -129,7 +143,7 @@ class SnapshotHistory:
             world = views.worlds[now] if views is not None else current
             baseline = self.world_for(player_id, base) if base != NO_TICK else None
             fields = encode_delta(world, baseline, self.schema)
-            payload = pack_snapshot_shared(current.tick, base, fields, self._events_after(base))
+            payload = pack_snapshot_shared(current.tick, base, fields, self._events_after(base, since))
             self._per_view[key] = payload
             self.deltas_encoded += 1
         return payload
@@ -147,8 +161,9 @@ class SnapshotHistory:
             return
         now_rows = [now for now, _ in pairs]
         then_rows = [then for _, then in pairs]
+        hidden = views.hidden_rows(now_rows, base_views, then_rows)
         batch = encode_deltas(
-            views.world, base_views.world, self.schema, views.masks[now_rows], base_views.masks[then_rows]
+            views.world, base_views.world, self.schema, views.masks[now_rows], base_views.masks[then_rows], hidden
         )
         current = views.world
         events = self._events_after(base)
@@ -167,8 +182,11 @@ class SnapshotHistory:
             return acked
         return NO_TICK
 
-    def shared_payload(self, base: int) -> bytes:
-        """The latest tick's snapshot pairs against ``base``, encoded once."""
+    def shared_payload(self, base: int, since: int = NO_TICK) -> bytes:
+        """The latest tick's snapshot pairs against ``base``, encoded once
+        (a full snapshot once per ``since``, the tick acked before, for its events)."""
+        if base == NO_TICK and since != NO_TICK:
+            return self._fallback_payload(since)
         payload = self._shared.get(base)
         if payload is None:
             current = self._latest
@@ -181,8 +199,30 @@ class SnapshotHistory:
             self.deltas_encoded += 1
         return payload
 
-    def _events_after(self, base: int) -> list[list[Any]]:
+    def _fallback_payload(self, since: int) -> bytes:
+        """A full snapshot for a client that acked ``since`` (not in the ring)."""
+        payload = self._fallback.get(since)
+        if payload is None:
+            current = self._latest
+            if current is None:
+                raise LookupError("no snapshot recorded yet")
+            if self._full_fields is None:  # the world's part is the same whatever the events
+                self._full_fields = encode_delta(current, None, self.schema)
+                self.deltas_encoded += 1
+            events = self._events_after(NO_TICK, since)
+            payload = pack_snapshot_shared(current.tick, NO_TICK, self._full_fields, events)
+            self._fallback[since] = payload
+        return payload
+
+    def remembers(self, tick: int) -> bool:
+        """Whether the events after ``tick`` are all still held (a client
+        that acked it can be sent every event since)."""
+        return bool(self._event_order) and self._event_order[0] <= tick + 1 and tick != NO_TICK
+
+    def _events_after(self, base: int, since: int = NO_TICK) -> list[list[Any]]:
         tick = self._latest.tick  # type: ignore[union-attr]
+        if base == NO_TICK and since != NO_TICK:
+            base = since  # a full snapshot for a client that had ``since``: the events after it
         first = tick if base == NO_TICK else base + 1
         out: list[list[Any]] = []
         for t in range(first, tick + 1):

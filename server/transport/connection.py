@@ -29,6 +29,7 @@ import trio
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, encode_error, encode_pong, encode_redirect
 from tickroom.protocol.errors import Code, RemoteProtocolError
+from tickroom.protocol.game_messages import GameMessage, GameMessageGate
 from tickroom.protocol.session import RATE_PER_TICK, STRIKE_LIMIT, ServerSession
 from tickroom.protocol.websocket_frames import binary_frame
 from tickroom.server.rooms.log_context import ROOM_ID
@@ -205,6 +206,7 @@ class Connection:
             if gate is not None:
                 gate.join_done(self)
         self.session.joined(self.joined.input_fields, self.joined.tick_rate, trio.current_time())
+        self.session.game_messages = GameMessageGate(self.joined.message_types, trio.current_time())
         ROOM_ID.set(self.joined.room_id)  # this task's lines carry the room id (tickroom.server.rooms.log_context)
         return True
 
@@ -259,7 +261,7 @@ class Connection:
                     break
                 continue
             kind = type(msg)
-            if kind is m.Input or kind is m.Ack:
+            if kind is m.Input or kind is m.Ack or kind is GameMessage:
                 out.append(msg)
             elif isinstance(msg, m.Ping):
                 self.send(encode_pong(m.Pong(id=msg.id, tick=self._room_tick())))

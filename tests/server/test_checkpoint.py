@@ -3,6 +3,7 @@ that is bit-identical to the original and keeps going identically."""
 
 from __future__ import annotations
 
+import msgpack
 import numpy as np
 
 from tests.fakes import join, run_ticks
@@ -140,3 +141,43 @@ async def test_a_checkpoint_carries_the_rooms_whole_config(nursery, autojump_clo
     assert restored.labels == {"phase": "lobby"}
     assert restored.game.tick == room.game.tick
     assert_same_state(restored.game.state(), room.game.state())
+
+
+async def test_a_restored_room_replays_the_game_messages_and_numbers_on(nursery, autojump_clock):
+    """Game messages are in the tick log: a failover's replay hands them to
+    the game again (the same world), and the replay's own messages get the
+    numbers the original gave them, so a rejoining client keeps each once."""
+    from tests.games.cards import Cards
+    from tickroom.protocol.game_messages import GameMessage
+    from tickroom.server.rooms.game_requests import carry_out
+
+    room = Room("cards", Cards(seed=4, config=GameConfig(tick_rate=RATE, max_players=4)), CONFIG)
+    recorder = Recorder(checkpoint_at=6)
+    room.observer = recorder
+    nursery.start_soon(room.run)
+    a = await join(room, name="ada")
+    b = await join(room, name="bob")
+    a.push(GameMessage("play", {"slot": 0}))  # before the checkpoint: in its state
+    await run_ticks(room, 8)
+    a.push(GameMessage("play", {"slot": 1}))  # after it: only in the log
+    b.push(GameMessage("chat", {"text": "nice"}))
+    await run_ticks(room, 5)
+    assert recorder.data is not None
+
+    restored = checkpoint.restore_room(
+        recorder.data, recorder.log, CONFIG, GameCatalog({"cards": Cards}, default="cards")
+    )
+    copy = restored.room
+    assert_same_state(copy.game.state(), room.game.state())  # the second card was played again
+    carry_out(copy, copy.game.requests.take())  # what the room does with the replay's messages at its first tick
+    assert {p.id: p.mail_n for p in copy.players} == {p.id: p.mail_n for p in room.players}
+
+    # ... the same messages under the same numbers (sent at the restored
+    # room's tick): a rejoining client drops the ones it has.
+    def numbered(player) -> list[tuple]:
+        return [(msg["n"], msg["kind"], msg["data"]) for msg in (msgpack.unpackb(p) for _, p in player.mail_log)]
+
+    for player in room.players:
+        twin = copy.players.by_id(player.id)
+        assert twin is not None and numbered(twin)
+        assert numbered(twin) == numbered(player)[-len(numbered(twin)) :]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from tag_game.tag import Tag
 
+from tests.games.cards import Cards
 from tickroom.simulation.game import View, Visibility
 from tickroom.simulation.games.arena import Arena
 from tickroom.testing import check_game
@@ -23,7 +24,7 @@ def test_tickroom_s_own_games_keep_every_rule(game, options) -> None:
     assert report.ok, report
     assert {r.rule for r in report.results} == {
         "declarations", "determinism", "restore", "view", "empty and unknown", "full", "visibility",
-        "history", "no per-entity loop",
+        "history", "hidden components", "no per-entity loop",
     }  # fmt: skip
     assert "PASS  no per-entity loop" in str(report)
     assert ("ticks of history" in str(report)) == (game is Arena), report
@@ -140,9 +141,38 @@ class MaskByDice(Tag):
         return Visibility(self._ids.astype(np.int64), mask)
 
 
+class HandMaskForgotten(Cards):
+    """Hides the hands but forgets to say who sees them."""
+
+    name = "hand-mask-forgotten"
+
+    def visibility(self, view: View) -> Visibility:
+        full = super().visibility(view)
+        return Visibility(full.players, full.mask)
+
+
+class HandMaskTooNarrow(Cards):
+    """A hand mask one column short of the view."""
+
+    name = "hand-mask-too-narrow"
+
+    def visibility(self, view: View) -> Visibility:
+        full = super().visibility(view)
+        return Visibility(full.players, full.mask, {"hand": full.mask[:, 1:]})
+
+
+def test_the_card_game_keeps_every_rule_and_its_hands_hidden() -> None:
+    report = check_game(Cards)
+    assert report.ok, report
+    detail = {r.rule: r.detail for r in report.results}["hidden components"]
+    assert "hidden cells read as zeros" in detail and not detail.startswith("0 client frames"), report
+
+
 @pytest.mark.parametrize(
     ("game", "rule", "says"),
     [
+        (HandMaskForgotten, "hidden components", "mask is none"),
+        (HandMaskTooNarrow, "hidden components", "the view needs bool"),
         (MaskTooNarrow, "visibility", "the view needs bool"),
         (MaskOfStrangers, "visibility", "not players"),
         (MaskByDice, "visibility", "must be pure"),

@@ -84,9 +84,13 @@ def test_declarations_type_check(installed) -> None:
 
 
 def test_node_tests_pass_against_a_real_server(installed) -> None:
-    with running_server() as server:
-        result = run("npm", "test", cwd=installed, env=node_env(TICKROOM_URL=server.url))
+    # The arena for the package's tests, and the test card game for its
+    # messages and hidden components (test/messages.test.js).
+    with running_server() as server, running_server("--game", "tests.games.cards:Cards") as cards:
+        env = node_env(TICKROOM_URL=server.url, TICKROOM_CARDS_URL=cards.url)
+        result = run("npm", "test", cwd=installed, env=env)
     assert "# fail 0" in result.stdout and "# pass 0" not in result.stdout, result.stdout
+    assert "a hand reaches only its holder" in result.stdout, result.stdout  # the cards test ran
 
 
 def test_packed_tarball_bundles_into_a_page_that_plays(installed, tmp_path) -> None:

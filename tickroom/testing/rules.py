@@ -28,6 +28,8 @@ from tickroom.simulation.game import GameConfig, GameFull, InputBatch, View
 from tickroom.simulation.options import resolve_options
 from tickroom.testing.history_rule import history_rule
 
+from tickroom.testing.hidden_rule import check_hidden_components
+
 FEW_PLAYERS, MANY_PLAYERS = 8, 32  # the step's Python lines must not grow between these
 LOOP_TICKS = 20  # ticks traced per player count
 
@@ -358,5 +360,7 @@ RULES: tuple[tuple[str, Callable[[_Checker], str]], ...] = (
     ("full", _full),
     ("visibility", _visibility),
     ("history", lambda c: history_rule(c, FEW_PLAYERS)),
+
+    ("hidden components", check_hidden_components),
     ("no per-entity loop", _no_per_entity_loop),
 )

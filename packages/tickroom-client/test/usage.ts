@@ -22,7 +22,10 @@ client.onSnapshot = (world: World) => {
   }
 };
 client.onClose = (info) => console.log(info.code, CODES[info.code] ?? info.name, info.reason);
+client.onMessage = (message) => console.log(message.tick, message.kind, message.data);
 client.connect();
+const sent: boolean = client.sendMessage("chat", { text: "gg" });
+console.log(sent);
 const seq: number | null = client.sendInput({ mx: 1, my: 0, aim: 0.5, fire: false });
 if (seq !== null) prediction.sent(seq, { mx: 1, my: 0 }, 100, 20);
 // The tick the others are drawn at: the server judges shots against it (lag compensation).

@@ -37,6 +37,8 @@ export interface Welcome {
   schema: SchemaDescription;
   inputs: Record<string, unknown>;
   players: [number, string][];
+  /** The game's message types (4.6): kind -> field -> spec; absent from older servers. */
+  messages?: Record<string, Record<string, unknown[]>>;
   [field: string]: unknown;
 }
 
@@ -65,6 +67,16 @@ export interface ClientStats {
 /** An event of a snapshot (6.6): [tick, kind, ...arguments]. */
 export type GameEvent = [number, string, ...unknown[]];
 
+/** A message from the game to this player (5.6). */
+export interface GameMessage {
+  /** The room's tick when the game sent it. */
+  tick: number;
+  kind: string;
+  data: Record<string, unknown>;
+  /** This player's message number (1, 2, 3 ...); the client drops a rejoin's repeats. */
+  n: number;
+}
+
 /** Input values by the names of the welcome's "inputs" (4.2). */
 export type InputValues = Record<string, number | boolean>;
 
@@ -85,6 +97,8 @@ export declare class TickroomClient {
   onWelcome: ((welcome: Welcome) => void) | null;
   onSnapshot: ((world: World, msg: SnapshotMessage) => void) | null;
   onEvent: ((event: GameEvent) => void) | null;
+  /** A message from the game to this player (protocol 5.6): reliable, in order. */
+  onMessage: ((message: GameMessage) => void) | null;
   onError: ((error: ErrorInfo) => void) | null;
   onClose: ((info: CloseInfo) => void) | null;
   onStatus: ((text: string) => void) | null;
@@ -98,6 +112,8 @@ export declare class TickroomClient {
    * of the world the player was shown (its render tick, for lag
    * compensation, docs/protocol.md 9); default the newest world's. */
   sendInput(values: InputValues, actingOn?: number | null): number | null;
+  /** Send a game message (protocol 4.6) of a kind the welcome's `messages` lists; false when not joined. */
+  sendMessage(kind: string, data?: Record<string, string | number | boolean | Uint8Array>): boolean;
   /** Leave the room for good: the server closes with 1000. */
   leave(): void;
   /** Stop for good, whatever the state; no callback fires any more. */

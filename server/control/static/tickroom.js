@@ -61,10 +61,12 @@ export class TickroomClient {
     // Callbacks, all optional.
     this.onWelcome = null; this.onSnapshot = null; this.onEvent = null;
     this.onError = null; this.onClose = null; this.onStatus = null;
+    this.onMessage = null; // the game's "msg" to this player (protocol 5.6): ({tick, kind, data})
 
     this._ws = null;
     this._history = new Map(); // tick -> world
     this._lastEventTick = -1; // L of 6.6
+    this._lastMessageN = 0; // newest game message number taken (5.6): a rejoin's replay repeats some
     this._inputSinceSnap = false;
     this._pings = new Map(); // id -> sent at (ms)
     this._pingId = 0;
@@ -99,6 +101,17 @@ export class TickroomClient {
     return seq;
   }
 
+  /**
+   * Send a game message (protocol 4.6) of a kind the welcome's "messages"
+   * lists, e.g. sendMessage("chat", {text: "gg"}); false when not joined.
+   * A refusal comes back as onError (4001, or 4006 over the game's rate).
+   */
+  sendMessage(kind, data = {}) {
+    if (this.state !== "joined") return false;
+    this._send({ t: "msg", kind, data });
+    return true;
+  }
+
   /** Leave the room for good: the server closes with 1000 "left". */
   leave() {
     if (this.state !== "joined") return;
@@ -112,6 +125,7 @@ export class TickroomClient {
    */
   close() {
     this.onWelcome = this.onSnapshot = this.onEvent = this.onError = this.onClose = this.onStatus = null;
+    this.onMessage = null;
     if (this.state === "joined") return this.leave();
     const ws = this._ws;
     this._ws = null;
@@ -187,6 +201,11 @@ export class TickroomClient {
         if (this.onError) this.onError(this.lastError);
         return;
       case "redirect": return this._onRedirect(msg);
+      case "msg": // reliable, in order, never dropped for a snapshot (5.6)
+        if (msg.n <= this._lastMessageN) return; // replayed after a rejoin: already taken
+        this._lastMessageN = msg.n;
+        if (this.onMessage) this.onMessage({ tick: msg.tick, kind: msg.kind, data: msg.data, n: msg.n });
+        return;
       default: return; // unknown server messages are ignored (2)
     }
   }
@@ -212,6 +231,7 @@ export class TickroomClient {
     this._history.clear();
     this.world = null;
     this._lastEventTick = -1;
+    this._lastMessageN = 0;
     this.serverSeq = 0;
     this.nextSeq = 1;
   }
