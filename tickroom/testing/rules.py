@@ -26,9 +26,8 @@ from tickroom.server.cluster.checkpoint import pack, unpack
 from tickroom.server.rooms.game_catalog import check_game_class
 from tickroom.simulation.game import GameConfig, GameFull, InputBatch, View
 from tickroom.simulation.options import resolve_options
-from tickroom.testing.history_rule import history_rule
-
 from tickroom.testing.hidden_rule import check_hidden_components
+from tickroom.testing.history_rule import history_rule
 
 FEW_PLAYERS, MANY_PLAYERS = 8, 32  # the step's Python lines must not grow between these
 LOOP_TICKS = 20  # ticks traced per player count
