@@ -359,7 +359,6 @@ RULES: tuple[tuple[str, Callable[[_Checker], str]], ...] = (
     ("full", _full),
     ("visibility", _visibility),
     ("history", lambda c: history_rule(c, FEW_PLAYERS)),
-
     ("hidden components", check_hidden_components),
     ("no per-entity loop", _no_per_entity_loop),
 )
