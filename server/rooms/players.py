@@ -25,6 +25,7 @@ class Player:
     last_seq: int = 0  # newest input seq applied
     acked: int = m.NO_TICK  # newest snapshot tick the current link acknowledged
     pending: list[m.Input] = field(default_factory=list)  # inputs received since the last tick
+    wire_version: int = m.PROTOCOL_VERSION  # the protocol version of the current link's join
 
 
 def _by_id(player: Player) -> int:

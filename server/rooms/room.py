@@ -44,7 +44,7 @@ from tickroom.server.rooms.broadcast import SnapshotGate as SnapshotGate
 from tickroom.server.rooms.broadcast import broadcast
 from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
 from tickroom.server.rooms.game_requests import carry_out, kick_player
-from tickroom.server.rooms.input_batch import InputBatcher
+from tickroom.server.rooms.input_rows_batch import RowBatcher
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.server.rooms.room_signals import MAX_PENDING_SIGNALS as MAX_PENDING_SIGNALS
@@ -98,7 +98,7 @@ class Room:
         self.input_fields = InputFields(game.input_fields)
         self.players = PlayerTable()
         self.history = SnapshotHistory(self.schema, config.history_ticks)
-        self._batcher = InputBatcher(self.input_fields, config.max_inputs_per_tick)
+        self._batcher = RowBatcher(self.input_fields, config.max_inputs_per_tick)
         self.closed = False
         self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)
         self._room_events: list[list[Any]] = []  # join/leave, emitted with the next tick
@@ -304,23 +304,10 @@ class Room:
         self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
 
     def _collect_inputs(self) -> InputBatch:
-        """Read each player's link once: record acks, queue inputs per
-        player, then batch them (tickroom.server.rooms.input_batch)."""
-        tick = self.game.tick
-        for player, link in self.players.connected():
-            for msg in link.take_inputs():
-                self._receive(player, msg, tick)
-        return self._batcher.batch(self.players.with_pending())
-
-    @staticmethod
-    def _receive(player: Player, msg: m.Input | m.Ack, tick: int) -> None:
-        if type(msg) is m.Input:
-            ack = msg.ack
-            player.pending.append(msg)
-        else:
-            ack = msg.tick
-        if player.acked < ack <= tick:  # never a tick we did not send
-            player.acked = ack
+        """Read each player's link once: record acks, and decode, validate
+        and batch every player's inputs at once
+        (tickroom.server.rooms.input_rows_batch)."""
+        return self._batcher.collect(self.players.connected(), self.game.tick)
 
     def _reap_players(self) -> None:
         tick = self.game.tick
