@@ -52,6 +52,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tickroom.protocol.messages import PROTOCOL_VERSION, SUPPORTED_VERSIONS
+
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 20.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -125,6 +127,7 @@ def one_run(
     seed: int,
     bot_kind: str = "client",
     server_repo: Path = REPO,
+    protocol: int = PROTOCOL_VERSION,
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     # The server may come from another checkout (--server-repo: the "before"
@@ -146,7 +149,7 @@ def one_run(
             loadtest = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own load tester
                 [sys.executable, "-m", "tickroom.loadtest", "--url", url, "--rooms", str(rooms), "--bots-per-room", str(per_room),
                  "--duration", str(duration), "--ramp-up", str(ramp_up), "--processes", str(processes), "--seed", str(seed),
-                 "--no-progress", "--report", str(report_path), "--bot-kind", bot_kind],
+                 "--no-progress", "--report", str(report_path), "--bot-kind", bot_kind, "--protocol", str(protocol)],
                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             samples = []  # (time.time(), server CPU s, load generator CPU s, machine busy s)
@@ -377,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the load tester's bots (default client; raw: cheap epoll bots)",
     )
     parser.add_argument(
+        "--protocol",
+        type=int,
+        choices=SUPPORTED_VERSIONS,
+        default=PROTOCOL_VERSION,
+        help="wire protocol version of the bots: 1 (deprecated) against a --server-repo older than version 2",
+    )
+    parser.add_argument(
         "--render",
         metavar="FILE.json",
         nargs="+",
@@ -402,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=i + 1,
                 bot_kind=args.bot_kind,
                 server_repo=args.server_repo.resolve(),
+                protocol=args.protocol,
             )
             print(json.dumps({"size": size, "run": i + 1, **run}), flush=True)
             runs.append(run)

@@ -27,9 +27,9 @@ import msgpack
 from tickroom.protocol import envelope
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import encode_client
-from tickroom.protocol.input_rows import RowEncoder
 from tickroom.protocol.delta import DeltaError, WorldState, apply_delta
 from tickroom.protocol.errors import LocalProtocolError
+from tickroom.protocol.input_rows import RowEncoder
 from tickroom.protocol.schema import Schema
 
 MAX_HISTORY = 128  # worlds kept for baselines, at most
