@@ -119,6 +119,17 @@ def version_2_outcomes(rows: list[bytes]) -> list[tuple[str, Any]]:
         assert session.receive_message(row, T0) == row  # passed on, length checked
         session._tokens = session._burst  # the rate limit is not under test
     decoded = ROWS.decode(rows)
+    # Both ways of decoding (row by row, and numpy's for big batches) agree.
+    in_numpy = ROWS.decode(rows, numpy_min_rows=0)
+    assert in_numpy.ok.tolist() == decoded.ok.tolist()
+    assert {i: (r.code, r.message) for i, r in in_numpy.refusals.items()} == {
+        i: (r.code, r.message) for i, r in decoded.refusals.items()
+    }
+    for name, column in decoded.fields.items():
+        assert column.dtype == in_numpy.fields[name].dtype
+        assert column[decoded.ok].tolist() == in_numpy.fields[name][decoded.ok].tolist()
+    for key in ("seq", "tick", "ack"):
+        assert getattr(decoded, key)[decoded.ok].tolist() == getattr(in_numpy, key)[decoded.ok].tolist()
     out: list[tuple[str, Any]] = []
     for i in range(len(rows)):
         if not decoded.ok[i]:

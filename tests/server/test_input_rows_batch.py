@@ -50,7 +50,12 @@ inputs = st.tuples(
     st.booleans(),  # sent as a version 1 message (validated by the connection) rather than a row
 )
 players_inputs = st.lists(
-    st.tuples(st.integers(0, 6), st.integers(-1, TICK), st.lists(inputs, max_size=8), st.booleans()),
+    st.tuples(
+        st.integers(0, 6),
+        st.integers(-1, TICK),
+        st.one_of(st.lists(inputs, min_size=1, max_size=1), st.lists(inputs, max_size=8)),
+        st.booleans(),
+    ),
     min_size=1,
     max_size=5,
 )
@@ -60,12 +65,14 @@ def valid(seq: int, mx: float) -> bool:
     return seq >= 1 and -1.0 <= mx <= 1.0
 
 
-@given(players_inputs)
-@settings(max_examples=300, deadline=None)
-def test_rows_batch_as_the_per_message_path_did(table) -> None:
+@given(players_inputs, st.booleans())
+@settings(max_examples=400, deadline=None)
+def test_rows_batch_as_the_per_message_path_did(table, ascending) -> None:
+    """Both the usual tick's shortcut (one row per player, in id order) and
+    the general path."""
     old_players, new_players, links = [], [], []
     for k, (last_seq, acked, sent, with_ack_message) in enumerate(table):
-        pid = 10 - k  # the table's order is not id order: the batch sorts by id
+        pid = k + 1 if ascending else 10 - k  # not id order: the batch sorts by id
         old = Player(id=pid, name="p", session=f"s{k}", last_seq=last_seq, acked=acked)
         new = Player(id=pid, name="p", session=f"s{k}", last_seq=last_seq, acked=acked)
         items: list[Any] = []
