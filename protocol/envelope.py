@@ -22,7 +22,7 @@ import msgpack
 from tickroom.protocol import messages as m
 
 FIELDS = ("seq", "tick", "base", "n", "ids", "c", "rm", "ev")
-_ARRAY_HEADER = bytes([0x90 | len(FIELDS)])  # fixarray of 8
+ARRAY_HEADER = bytes([0x90 | len(FIELDS)])  # fixarray of 8
 _packer_opts = dict(use_bin_type=True)
 _seq_packer = msgpack.Packer(**_packer_opts)  # packs one int: no state between calls
 
@@ -45,7 +45,7 @@ def pack_shared(tick: int, base: int, fields: dict, events: list) -> bytes:
 
 def finish(shared: bytes, seq: int) -> bytes:
     """One client's version 2 snapshot: the array header, its seq, the rest."""
-    return b"".join((_ARRAY_HEADER, _seq_packer.pack(seq), shared))
+    return b"".join((ARRAY_HEADER, _seq_packer.pack(seq), shared))
 
 
 def encode(msg: m.Snapshot) -> bytes:

@@ -84,9 +84,7 @@ class RowBatcher:
                 return batch
         return self._batch(decoded, np.asarray(slots, dtype=np.intp), owners, tick)
 
-    def _simple(
-        self, decoded: DecodedRows, owners: list[tuple[Player, ClientLink]], tick: int
-    ) -> InputBatch | None:
+    def _simple(self, decoded: DecodedRows, owners: list[tuple[Player, ClientLink]], tick: int) -> InputBatch | None:
         """The usual tick: one valid row per player, in player id order. If
         every row is also new (seq above the player's), the batch is the
         decoded columns as they are; else None (and nothing changed)."""
