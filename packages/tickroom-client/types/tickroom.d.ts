@@ -5,7 +5,7 @@ import type { Entity, Schema, SchemaDescription, SnapshotMessage, World } from "
 export { applySnapshot, buildSchema, DesyncError, entityOf, sortedIds } from "./wire.js";
 export type { ComponentSpec, Entity, Schema, SchemaDescription, SnapshotMessage, WireValue, World } from "./wire.js";
 
-export declare const PROTOCOL_VERSION: 1;
+export declare const PROTOCOL_VERSION: 2;
 /** Worlds more than this many ticks older than the newest are never a baseline (6.5). */
 export declare const SERVER_HISTORY_TICKS: number;
 export declare const PING_INTERVAL_MS: number;
@@ -37,6 +37,8 @@ export interface Welcome {
   schema: SchemaDescription;
   inputs: Record<string, unknown>;
   players: [number, string][];
+  /** Version 2: the input row's fields in order, [name, dtype] (4.2). */
+  layout?: [string, "<f8" | "<i8" | "|u1"][];
   [field: string]: unknown;
 }
 
