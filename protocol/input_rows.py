@@ -11,10 +11,13 @@ it as a row of fixed size instead of a msgpack map (docs/protocol.md, 4.2):
                ["float", lo, hi] as <f8, ["int", lo, hi] as <i8, ["bool"] as |u1
 
 The server collects a tick's rows from all of a room's players and decodes
-and validates them as one numpy structured array (``InputRows.decode``): a
-handful of numpy calls per tick instead of a msgpack decode, a validation
-and several Python objects per message. It refuses exactly what version 1
-refuses, with the same codes (INVALID_MESSAGE for a value out of range, a
+and validates them in one batch (``InputRows.decode``): a fixed handful of
+array operations per tick instead of a msgpack decode, a validation and
+several Python objects per message. A room's few rows are unpacked by
+struct into one float64 matrix checked against bound vectors; from
+NUMPY_MIN_ROWS rows on (a node-wide batch) a structured numpy view of the
+joined rows is cheaper (docs/benchmarks.md, "Wire protocol version 2").
+Either way it refuses exactly what version 1 refuses, with the same codes (INVALID_MESSAGE for a value out of range, a
 NaN or infinity, a seq of 0, ...); what only a row can get wrong (its
 length, a bool byte other than 0 or 1) has the codes of its version 1
 equivalents (a frame that does not decode: BAD_MESSAGE; a wrong type:
