@@ -124,7 +124,12 @@ class ClientSession:
         """
         obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
         if type(obj) is list:  # version 2's snapshot
-            return self._on_snapshot(envelope.decode(obj))
+            try:
+                named = envelope.decode(obj)
+            except ValueError as exc:  # not the 8 values of a snapshot: a desync (docs/protocol.md, 5.2)
+                self._desynced()
+                raise DeltaError(str(exc)) from None
+            return self._on_snapshot(named)
         if not isinstance(obj, dict):
             raise ValueError("server message is neither a map nor a snapshot array")
         kind = obj.get("t")

@@ -457,3 +457,10 @@ def test_a_version_2_input_is_a_row_of_the_welcome_layout(server: ServerSide, cl
     assert decode(data) == m.Input(seq=1, tick=0, ack=0, data={"mx": -0.25, "my": 0.0, "aim": 3.0, "fire": True})
     with pytest.raises(ValueError):  # a row has no place for it
         client.input(jump=True)
+
+
+def test_a_snapshot_array_of_another_length_is_a_desync(server: ServerSide, client: ClientSession) -> None:
+    client.receive(server.snapshot(0))
+    with pytest.raises(DeltaError):
+        client.receive(msgpack.packb([0, 1, 0, 0, b"", {}, b""]))  # 7 values, no "ev"
+    assert client.desyncs == 1 and client.world.tick == 0
