@@ -7,7 +7,9 @@ than a few KiB (msgpack's own stack limit bounds nesting).
 
 Snapshots are the hot path: the part shared by every client with the same
 baseline is packed once (``pack_snapshot_shared``) and each client's message
-is that part behind a 1-byte map header and its own "seq" (``finish_snapshot``).
+is that part behind a 1-byte map header and its own "seq" (``finish_snapshot``;
+protocol version 2's positional snapshot, tickroom.protocol.envelope, is
+that part behind a 1-byte array header and the seq).
 msgpack maps are a header plus alternating keys and values, so concatenating
 pre-packed pairs is a valid encoding, and costs a bytes join per client.
 """

@@ -1,7 +1,7 @@
 """Protocol version 2's snapshot envelope: positional, not a map of keys.
 
 A version 1 ``snap`` is a msgpack map whose nine short keys ("t", "seq",
-"tick", ...) cost ~40 bytes of every snapshot. Version 2 sends the same
+"tick", ...) cost ~35 bytes of every snapshot. Version 2 sends the same
 values as one msgpack array, in a fixed order (docs/protocol.md, 5.2):
 
     [seq, tick, base, n, ids, c, rm, ev]
