@@ -41,14 +41,15 @@ PARTS = [
     ("send: socket.send", r"^Outbox\._(write|flush_pending) "),
     ("read: socket.recv", r"^ServerWebSocket\.(receive_available|_recv) "),
     ("read: WebSocket frame parsing", r"wsframes\.py|wsproto/|^ServerWebSocket\.(_parse|receive_message) "),
-    ("read: msgpack decode + validation", r"protocol/(codec|validate|session)\.py|<string>"),
+    # Version 2's input rows: the session's length check, the room's batch.
+    ("read: msgpack decode + validation", r"protocol/(codec|validate|session|input_rows)\.py|<string>"),
     ("delta encode (once per room per tick)",
      r"^(encode_delta|_id_bytes|WorldState\._rows|_row_keys|_rows_differ|pack_snapshot_shared"
      r"|SnapshotHistory\.(shared_payload|_events_after)) "),
     ("view + snapshot ring", r"build_view|^Arena\.view |^WorldState\.from_view |^SnapshotHistory\.record "),
     ("simulation step + inputs", r"simulation/"),
     ("send: framing + outbox", r"binary_frame|finish_snapshot|Outbox\.|Connection\.offer "),
-    ("room + connection bookkeeping", r"server/(room|players|input_batch|connection|snapshots)\.py"),
+    ("room + connection bookkeeping", r"server/(room|players|input_batch|input_rows_batch|connection|snapshots)\.py"),
     ("trio scheduler, timers", r"trio/|outcome/"),
 ]  # fmt: skip
 # Helpers that serve several parts (numpy wrappers, delta.py's _count and
@@ -83,6 +84,9 @@ def main() -> int:
     parser.add_argument("--ramp-up", type=float, default=5.0)
     parser.add_argument("--sample", type=float, default=12.0, help="seconds of sampling, after the ramp-up")
     parser.add_argument("--server-repo", type=Path, default=REPO)
+    parser.add_argument(
+        "--protocol", type=int, default=2, help="the bots' wire version: 1 for a --server-repo older than version 2"
+    )
     parser.add_argument("--json", metavar="FILE.json", help="write the figures here too")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -104,7 +108,8 @@ def main() -> int:
             bots = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own load tester
                 [sys.executable, "-m", "tickroom.loadtest", "--url", url, "--rooms", str(args.rooms),
                  "--bots-per-room", "10", "--duration", str(args.duration), "--ramp-up", str(args.ramp_up),
-                 "--bot-kind", "raw", "--processes", "1", "--no-progress", "--report", str(Path(tmp) / "report.json")],
+                 "--bot-kind", "raw", "--processes", "1", "--no-progress", "--report", str(Path(tmp) / "report.json"),
+                 "--protocol", str(args.protocol)],
                 cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             # Sample once every bot is in (the server's load line says so),

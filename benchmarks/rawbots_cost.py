@@ -118,8 +118,9 @@ def fake_node(listener: socket.socket, rooms: int) -> None:
                     c["room"] = joined // ROOM % rooms
                     joined += 1
                     members[c["room"]].append(c)
-                    welcome = msgpack.packb({"t": "welcome", "v": 1, "room": f"fake-{c['room']}", "game": "arena", "player": joined,
-                                             "session": f"s{joined:023d}", "rate": RATE, "tick": tick[c["room"]], "schema": {}, "inputs": {}, "players": []})  # fmt: skip
+                    welcome = msgpack.packb({"t": "welcome", "v": 2, "room": f"fake-{c['room']}", "game": "arena", "player": joined,
+                                             "session": f"s{joined:023d}", "rate": RATE, "tick": tick[c["room"]], "schema": {}, "inputs": {}, "players": [],
+                                             "layout": []})  # fmt: skip
                     c["sock"].send(bytes((0x82, 126)) + len(welcome).to_bytes(2, "big") + welcome)
             c["buf"] = buf[pos:]
         now = time.monotonic()
@@ -129,8 +130,9 @@ def fake_node(listener: socket.socket, rooms: int) -> None:
             next_tick[r] += period
             tick[r] += 1
             for c in members[r]:
-                snap = msgpack.packb({"seq": c["frames"] - 1, "t": "snap", "tick": tick[r], "base": tick[r] - 1, "ids": IDS,
-                                      "c": {"aim": [b"", b"\x14" * ROOM], "pos": [b"", b"\x48\x05\xba\x0b" * ROOM]}, "rm": b"", "n": ROOM, "ev": []})  # fmt: skip
+                # Protocol version 2's positional snapshot: [seq, tick, base, n, ids, c, rm, ev].
+                snap = msgpack.packb([c["frames"] - 1, tick[r], tick[r] - 1, ROOM, IDS,
+                                      {"aim": [b"", b"\x14" * ROOM], "pos": [b"", b"\x48\x05\xba\x0b" * ROOM]}, b"", []])  # fmt: skip
                 frame = (
                     bytes((0x82, len(snap))) if len(snap) < 126 else bytes((0x82, 126)) + len(snap).to_bytes(2, "big")
                 ) + snap

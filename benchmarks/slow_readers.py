@@ -134,7 +134,7 @@ def handle(frames, result: Result, window: list[bool]) -> bytes | None:
     for opcode, payload in frames:
         if opcode == 0x8:
             result.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-        elif opcode == 0x2 and payload[1:5] == b"\xa3seq":  # a snapshot: the map starts with "seq"
+        elif opcode == 0x2 and payload[:1] == b"\x98":  # a snapshot: protocol version 2's array of 8
             result.snapshots += 1
             if window[0]:
                 result.snapshots_in_window += 1
@@ -143,7 +143,7 @@ def handle(frames, result: Result, window: list[bool]) -> bytes | None:
 
 
 def ack(snapshot: bytes) -> bytes:
-    return masked(msgpack.packb({"t": "ack", "tick": msgpack.unpackb(snapshot)["tick"]}))
+    return masked(msgpack.packb({"t": "ack", "tick": msgpack.unpackb(snapshot)[1]}))  # [seq, tick, ...]
 
 
 async def good_client(port, room, result, window, stop) -> None:

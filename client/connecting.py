@@ -33,6 +33,7 @@ from tickroom.client.connection import (
     Client,
 )
 from tickroom.client.reconnect import reconnecting
+from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
 
 
@@ -48,6 +49,7 @@ async def connect(
     reconnect: bool = False,
     urls: list[str] | tuple[str, ...] = (),
     reconnect_window_s: float = RECONNECT_WINDOW_S,
+    protocol: int = m.PROTOCOL_VERSION,
 ) -> AsyncIterator[Client]:
     """Connect, join a room and yield the Client; leave on exit.
 
@@ -56,8 +58,10 @@ async def connect(
     ``reconnect``: rejoin by itself after a drop, a drain or a redirect, for
     up to ``reconnect_window_s``, trying ``url`` and then ``urls`` (other
     nodes) in turn; ``client.closed`` is set only when it gives up.
+    ``protocol``: the protocol version to speak (1 is deprecated; for
+    servers older than version 2).
     """
-    session = ClientSession()
+    session = ClientSession(version=protocol)
     join = session.join(room=room, game=game, name=name, ticket=ticket)
     client = Client(url, session, auto_ack=auto_ack)
     if not reconnect:

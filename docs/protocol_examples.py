@@ -3,7 +3,8 @@
 Every byte below is produced by the real code: the arena game
 (tickroom.simulation.games.arena) with a fixed seed, the server's snapshot history and
 codec (tickroom.server.rooms.snapshots, tickroom.protocol.codec, tickroom.protocol.delta), the server's input
-validation (tickroom.protocol.session) and the reference client (tickroom.protocol.client_session).
+validation (tickroom.protocol.session, and tickroom.protocol.input_rows for the
+version 2 input rows) and the reference client (tickroom.protocol.client_session).
 Nothing is random: the seed, the names and the session token are fixed, so the
 output is the same on every run.
 
@@ -48,7 +49,9 @@ from tickroom.protocol import messages as m  # noqa: E402
 from tickroom.protocol import session as server_session  # noqa: E402
 from tickroom.protocol.client_session import MAX_HISTORY, ClientSession  # noqa: E402
 from tickroom.protocol.delta import WorldState  # noqa: E402
+from tickroom.protocol.envelope import FIELDS as SNAPSHOT_FIELDS  # noqa: E402
 from tickroom.protocol.errors import Code, RemoteProtocolError  # noqa: E402
+from tickroom.protocol.input_rows import HEADER_BYTES, InputRows, row_layout  # noqa: E402
 from tickroom.protocol.schema import MAX_COMPONENTS, MAX_ROW_BYTES, MAX_SHAPE_DIMS, Schema  # noqa: E402
 from tickroom.protocol.schema import MAX_NAME_CHARS as MAX_COMPONENT_NAME_CHARS  # noqa: E402
 from tickroom.protocol.session import ServerSession  # noqa: E402
@@ -96,6 +99,7 @@ class Scenario:
     rejoin: bytes
     worlds: dict[int, WorldState] = field(default_factory=dict)  # the server's, by tick
     error_code: int = 0
+    layout: list[list[str]] = field(default_factory=list)  # the welcome's input row layout
 
 
 def _input_batch(fields: InputFields, player: int, msgs: list[m.Input]) -> InputBatch:
@@ -152,6 +156,7 @@ def build() -> Scenario:
             inputs=fields.describe(),
             players=[[ada, "ada"], [bob, join_msg.name]],
             options=dict(game.config.options),
+            layout=row_layout(fields),
         )
     )
     server.joined(fields, TICK_RATE, now=0.0)
@@ -164,10 +169,15 @@ def build() -> Scenario:
     full = codec.finish_snapshot(history.shared_payload(history.baseline_for(acked)), last_seq)
     client.receive(full)
 
-    # bob's input, acknowledging tick 1; the server validates it.
+    # bob's input row, acknowledging tick 1; the session passes it on, the
+    # room's batch validates it (tickroom.server.rooms.input_rows_batch).
+    rows = InputRows(fields)
     inp = client.input(mx=1.0, my=0.0, aim=0.5, fire=True)
-    msg = server.receive_message(inp, now=0.06)
-    assert isinstance(msg, m.Input)
+    assert server.receive_message(inp, now=0.06) == inp
+    decoded = rows.decode([inp])
+    assert decoded.ok.all()
+    data = {name: column[0].item() for name, column in decoded.fields.items()}
+    msg = m.Input(seq=int(decoded.seq[0]), tick=int(decoded.tick[0]), ack=int(decoded.ack[0]), data=data)
     acked, last_seq = msg.ack, msg.seq
 
     # tick 2: ada left (Room._reap_players), bob's input applies, the room steps.
@@ -182,17 +192,19 @@ def build() -> Scenario:
     ack = client.ack()
     ping = client.ping()
     pong = codec.encode_pong(m.Pong(id=client.ping_id, tick=game.tick))
-    try:
-        server.receive_message(codec.packb({"t": "input", "seq": 2, "in": {"mx": 2.0}}), now=0.1)
-    except RemoteProtocolError as refusal:
-        exc = refusal
-        error = codec.encode_error(m.Error(code=exc.code, message=exc.message))
-    else:  # pragma: no cover - the validator let an out-of-range value through
+    bad = rows.encoder.encode(2, game.tick, game.tick, {"mx": 2.0})
+    refusals = rows.decode([bad]).refusals
+    if not refusals:  # pragma: no cover - the validation let an out-of-range value through
         raise AssertionError("the out-of-range input was accepted")
+    exc: RemoteProtocolError = refusals[0]
+    error = codec.encode_error(m.Error(code=exc.code, message=exc.message))
     leave = client.leave()
     rejoin = client.rejoin()
 
-    return Scenario(schema, join, welcome, full, inp, delta, ack, ping, pong, error, leave, rejoin, worlds, exc.code)
+    return Scenario(
+        schema, join, welcome, full, inp, delta, ack, ping, pong, error, leave, rejoin, worlds, exc.code,
+        row_layout(fields),
+    )  # fmt: skip
 
 
 # --- the annotator --------------------------------------------------------------
@@ -213,8 +225,13 @@ class _Annotator:
     component's mask and values) are decoded as the protocol defines them.
     """
 
-    def __init__(self, data: bytes, schema: Schema | None, notes: dict[tuple, str]) -> None:
+    def __init__(
+        self, data: bytes, schema: Schema | None, notes: dict[tuple, str], positional: tuple[str, ...] = ()
+    ) -> None:
         self.data = data
+        # The names of a top-level array's positions (version 2's snapshot):
+        # notes and byte arrays are found by name, as in a map.
+        self.positional = positional
         self.schema = schema
         self.notes = notes
         self.lines: list[_Line] = []
@@ -244,10 +261,12 @@ class _Annotator:
             raise ValueError("truncated msgpack")
         return self.data[pos : pos + n]
 
-    def value(self, pos: int, path: tuple, depth: int, *, key: bool = False) -> tuple[int, Any]:
+    def value(self, pos: int, path: tuple, depth: int, *, key: bool = False, position: int = -1) -> tuple[int, Any]:
         b = self.data[pos]
         pad = "  " * depth
         note = "" if key else self.notes.get(_generic(path), "")
+        if position >= 0:  # a positional value: say which
+            note = f"[{position}] {path[-1]}" + (f": {note}" if note else "")
         note = f"  <- {note}" if note else ""
 
         def scalar(size: int, v: Any, kind: str) -> tuple[int, Any]:
@@ -287,7 +306,10 @@ class _Annotator:
             pos += hdr
             items = []
             for i in range(n):
-                pos, v = self.value(pos, path + (i,), depth + 1)
+                if depth == 0 and self.positional:
+                    pos, v = self.value(pos, path + (self.positional[i],), depth + 1, position=i)
+                else:
+                    pos, v = self.value(pos, path + (i,), depth + 1)
                 items.append(v)
             return pos, items
         if 0xA0 <= b <= 0xBF or b in (0xD9, 0xDA, 0xDB):
@@ -409,9 +431,34 @@ def _scaled(value: Any, scale: float) -> Any:
     return f"{value / scale:.6g}"
 
 
-def annotate(data: bytes, schema: Schema | None = None, notes: dict[tuple, str] | None = None) -> str:
+def annotate_row(data: bytes, layout: list[list[str]], notes: dict[str, str]) -> str:
+    """A version 2 input row, field by field (tickroom.protocol.input_rows)."""
+    codes = {"<u4": "I", "<i4": "i", "<f8": "d", "<i8": "q", "|u1": "B"}
+    parts = [("tag", "|u1"), ("seq", "<u4"), ("tick", "<i4"), ("ack", "<i4"), *((n, d) for n, d in layout)]
+    lines, pos = [], 0
+    for name, dtype in parts:
+        size = struct.calcsize("<" + codes[dtype])
+        (value,) = struct.unpack_from("<" + codes[dtype], data, pos)
+        shown = _show(bool(value) if dtype == "|u1" and name != "tag" else value)
+        note = notes.get(name, "")
+        label = "row tag" if name == "tag" else name
+        text = f"{label} = {shown} ({dtype})" + (f"  <- {note}" if note else "")
+        lines.append(f"{pos:04x}  {data[pos : pos + size].hex(' '):<{_HEX_WIDTH}}  {text}")
+        pos += size
+    if pos != len(data):  # pragma: no cover - the layout and the row disagree
+        raise ValueError(f"row of {len(data)} bytes, layout of {pos}")
+    lines.append(f"{pos:04x}  ({pos} bytes in all: a {HEADER_BYTES}-byte header and the layout's fields)")
+    return "\n".join(lines)
+
+
+def annotate(
+    data: bytes,
+    schema: Schema | None = None,
+    notes: dict[tuple, str] | None = None,
+    positional: tuple[str, ...] = (),
+) -> str:
     """An annotated hex dump of one msgpack message (the whole frame payload)."""
-    ann = _Annotator(data, schema, notes or {})
+    ann = _Annotator(data, schema, notes or {}, positional)
     end, _ = ann.value(0, (), 0)
     if end != len(data):
         raise ValueError(f"{len(data) - end} bytes after the message")
@@ -443,6 +490,15 @@ _WELCOME_NOTES = {
     ("players", "*", 0): "entity id",
     ("players", "*", 1): "name",
     ("options",): "the room's game options",
+    ("layout", "*", 0): "input field",
+    ("layout", "*", 1): "its type in an input row",
+}
+_ROW_NOTES = {
+    "tag": "an input row, not a msgpack map",
+    "seq": "input sequence number, from 1",
+    "tick": "newest server tick the client knows",
+    "ack": "newest snapshot tick applied",
+    "aim": "radians",
 }
 _SNAP_NOTES = {
     ("seq",): "newest input seq applied for you",
@@ -613,9 +669,9 @@ def blocks(scenario: Scenario | None = None) -> dict[str, str]:
         "limits": limits_table(),
         "join": annotate(s.join, notes=_CLIENT_NOTES),
         "welcome": annotate(s.welcome, notes=_WELCOME_NOTES),
-        "full": annotate(s.full, s.schema, _SNAP_NOTES),
-        "input": annotate(s.input, notes=_CLIENT_NOTES),
-        "delta": annotate(s.delta, s.schema, _SNAP_NOTES),
+        "full": annotate(s.full, s.schema, _SNAP_NOTES, SNAPSHOT_FIELDS),
+        "input": annotate_row(s.input, s.layout, _ROW_NOTES),
+        "delta": annotate(s.delta, s.schema, _SNAP_NOTES, SNAPSHOT_FIELDS),
         "small": small,
         "rejoin": annotate(s.rejoin, notes=_REJOIN_NOTES),
     }

@@ -52,6 +52,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tickroom.protocol.messages import PROTOCOL_VERSION, SUPPORTED_VERSIONS
+
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 20.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -127,6 +129,7 @@ def one_run(
     server_repo: Path = REPO,
     server_args: tuple[str, ...] = (),
     scenario: str = "steady",
+    protocol: int = PROTOCOL_VERSION,
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     # The server may come from another checkout (--server-repo: the "before"
@@ -148,7 +151,8 @@ def one_run(
             loadtest = subprocess.Popen(  # noqa: S603  # nosec B603 - fixed argv: our own load tester
                 [sys.executable, "-m", "tickroom.loadtest", "--url", url, "--rooms", str(rooms), "--bots-per-room", str(per_room),
                  "--duration", str(duration), "--ramp-up", str(ramp_up), "--processes", str(processes), "--seed", str(seed),
-                 "--no-progress", "--report", str(report_path), "--bot-kind", bot_kind, "--scenario", scenario],
+                 "--no-progress", "--report", str(report_path), "--bot-kind", bot_kind, "--scenario", scenario,
+                 "--protocol", str(protocol)],
                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             samples = []  # (time.time(), server CPU s, load generator CPU s, machine busy s)
@@ -409,6 +413,13 @@ def main(argv: list[str] | None = None) -> int:
         help="one more argument of `tickroom serve`, e.g. --server-arg=--capacity-cpu=0 (repeat for more)",
     )
     parser.add_argument(
+        "--protocol",
+        type=int,
+        choices=SUPPORTED_VERSIONS,
+        default=PROTOCOL_VERSION,
+        help="wire protocol version of the bots: 1 (deprecated) against a --server-repo older than version 2",
+    )
+    parser.add_argument(
         "--render",
         metavar="FILE.json",
         nargs="+",
@@ -436,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                 server_repo=args.server_repo.resolve(),
                 server_args=tuple(args.server_arg),
                 scenario=args.scenario,
+                protocol=args.protocol,
             )
             print(json.dumps({"size": size, "run": i + 1, **run}), flush=True)
             runs.append(run)

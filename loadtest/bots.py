@@ -25,6 +25,7 @@ from tickroom.loadtest.stats import Delta
 
 # What to do after a close, per code: protocol/errors.py holds the one rule
 # (docs/protocol.md, section 8); re-exported here for the raw bots.
+from tickroom.protocol import messages as m
 from tickroom.protocol.errors import FAILOVER_CODES, FRESH_CODES, REJOIN_CODES, RESUME_CODES
 from tickroom.protocol.random_inputs import RandomInputs
 
@@ -42,6 +43,7 @@ class Target:
     url: str
     room: str | None
     ticket: str | None = None
+    protocol: int = m.PROTOCOL_VERSION  # the wire version to speak (1: a server older than version 2)
 
 
 class Meter:
@@ -143,7 +145,7 @@ async def _live(bot: _Bot, target: Target, *, start: float, deadline: float) -> 
             return
         try:
             if client is None:
-                cm = connect(url, room=target.room, name=bot.spec.name, ticket=target.ticket)
+                cm = connect(url, room=target.room, name=bot.spec.name, ticket=target.ticket, protocol=target.protocol)
             else:
                 client.url = url
                 cm = rejoin(client)

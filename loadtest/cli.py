@@ -32,6 +32,7 @@ from tickroom.loadtest.scenarios import SCENARIOS, schedule
 from tickroom.loadtest.stats import Totals
 from tickroom.loadtest.workers import run_workers
 from tickroom.percentiles import percentiles
+from tickroom.protocol import messages as m
 
 MAX_BOTS = 100_000  # a bound on one run, whatever the flags
 EXTRA_HINT = "pip install 'tickroom[loadtest]'"
@@ -95,6 +96,14 @@ def build_parser(prog: str = "python -m tickroom.loadtest") -> argparse.Argument
         "raw: cheap protocol bots on one epoll loop per process (~30-40 us per snapshot, one input per snapshot, ws:// only) "
         "(default client)",
     )
+    parser.add_argument(
+        "--protocol",
+        type=int,
+        choices=m.SUPPORTED_VERSIONS,
+        default=m.PROTOCOL_VERSION,
+        help=f"wire protocol version the bots speak: 1 (deprecated) for servers older than version 2 "
+        f"(default {m.PROTOCOL_VERSION})",
+    )
     return parser
 
 
@@ -146,7 +155,9 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m tickroom.loadt
     else:
         # A nonce keeps two runs with the same seed out of each other's rooms.
         nonce = secrets.token_hex(3)
-        targets = {s.index: Target(args.url, f"load-{args.seed}-{nonce}-{s.room}") for s in specs}
+        targets = {
+            s.index: Target(args.url, f"load-{args.seed}-{nonce}-{s.room}", protocol=args.protocol) for s in specs
+        }
     if args.bot_kind == "raw" and any(not t.url.startswith("ws://") for t in targets.values()):
         console.print("[red]--bot-kind raw needs ws:// game URLs; the control API gave others[/red]")
         return 2
@@ -210,7 +221,7 @@ def _targets_from_control(args, specs, allocate) -> dict[int, Target]:
         got = rooms[s.room]
         # The room id goes with the ticket: a node that verifies tickets
         # checks they match; one that does not yet still seats the bot there.
-        targets[s.index] = Target(got.ws_url, got.room_id, got.tickets[s.name])
+        targets[s.index] = Target(got.ws_url, got.room_id, got.tickets[s.name], protocol=args.protocol)
     return targets
 
 

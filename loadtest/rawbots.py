@@ -13,7 +13,9 @@ reference workload of one snapshot in and one input out per player per tick.
 One ``Fleet`` per worker process drives all its bots from one
 ``selectors`` loop (epoll on Linux): no trio, no asyncio, no task or thread
 per bot, so the cost per message is a recv, a frame parse, one msgpack
-decode, one encode and a send. Figures go into the same ``Meter``/``Delta``
+decode, one encode (protocol version 2: a struct-packed input row of the
+welcome's layout; ``Target.protocol`` 1 speaks the deprecated version 1,
+for servers older than version 2) and a send. Figures go into the same ``Meter``/``Delta``
 as the client bots', so the report pipeline (workers.py, report.py) is the
 same for both kinds.
 
@@ -36,6 +38,7 @@ import os
 import random
 import selectors
 import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Callable
@@ -53,6 +56,7 @@ from tickroom.loadtest.bots import (
 )
 from tickroom.loadtest.scenarios import BotSpec
 from tickroom.protocol.errors import FRESH_CODES, REJOIN_CODES
+from tickroom.protocol.input_rows import RowEncoder
 from tickroom.protocol.random_inputs import RandomInputs
 from tickroom.protocol.websocket_frames import (
     OP_BINARY,
@@ -171,7 +175,7 @@ class RawBot:
     __slots__ = (
         "fleet", "spec", "target", "name", "rng", "inputs", "state", "sock", "out", "head", "key", "parser",
         "url", "room", "session", "seq", "sent", "ever", "gen", "attempt", "tried_at", "connected_at",
-        "last_snap", "conn_last", "redirect", "close_sent",
+        "last_snap", "conn_last", "redirect", "close_sent", "rows",
         "window_at", "window_count", "rate_min",
     )  # fmt: skip
 
@@ -206,6 +210,7 @@ class RawBot:
         self.window_at = math.inf
         self.window_count = 0
         self.rate_min: float | None = None
+        self.rows: RowEncoder | None = None  # protocol version 2: the welcome's input row layout
 
     # -- connection set-up -------------------------------------------------
 
@@ -284,13 +289,16 @@ class RawBot:
             self.fleet.sel.modify(self.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, self)
 
     def _send_message(self, msg: dict) -> int:
-        frame = client_frame(OP_BINARY, _pack(msg), self.rng.getrandbits(32).to_bytes(4, "little"))
+        return self._send_payload(_pack(msg))
+
+    def _send_payload(self, payload: bytes) -> int:
+        frame = client_frame(OP_BINARY, payload, self.rng.getrandbits(32).to_bytes(4, "little"))
         self.fleet.meter.delta.bytes_out += len(frame)
         self._send(frame)
         return len(frame)
 
     def _join_message(self) -> dict:
-        msg: dict = {"t": "join", "v": 1, "name": self.name}
+        msg: dict = {"t": "join", "v": self.target.protocol, "name": self.name}
         if self.session is not None:
             # A rejoin (section 3.8): the same player; no "ack", so the first
             # snapshot is full (a raw bot holds no worlds to resume from).
@@ -338,11 +346,21 @@ class RawBot:
             if type(event) is bytes:
                 try:
                     msg = _unpack(event, raw=False)
-                    if msg.get("t") == "snap":  # the hot path first
-                        self._on_snapshot(msg)
+                    if type(msg) is list:  # the hot path first: a version 2 snapshot
+                        self._on_snapshot(msg[0], msg[1])
+                    elif msg.get("t") == "snap":  # version 1's
+                        self._on_snapshot(msg["seq"], msg["tick"])
                     else:
                         self._on_message(msg)
-                except (ValueError, TypeError, AttributeError, KeyError, msgpack.UnpackException):
+                except (
+                    ValueError,
+                    TypeError,
+                    AttributeError,
+                    KeyError,
+                    IndexError,
+                    struct.error,
+                    msgpack.UnpackException,
+                ):
                     # Not a map, or a snapshot without its tick or seq: the
                     # server broke the protocol; count it, like a desync.
                     self._close(1002, "bad_message")
@@ -381,6 +399,8 @@ class RawBot:
             # Any game: valid random inputs from the welcome's input fields
             # (a rejoin's welcome describes the same game: the inputs wander on).
             self.inputs = RandomInputs(msg["inputs"], self.rng)
+        if self.target.protocol >= 2:
+            self.rows = RowEncoder(msg["layout"])
         meter.connected += 1
         meter.delta.join_ms.append((now - self.tried_at) * 1e3)
         self.connected_at = now
@@ -391,8 +411,9 @@ class RawBot:
             meter.delta.ever_connected += 1
             meter.delta.connect_at.append(now - self.fleet.start)
 
-    def _on_snapshot(self, msg: dict) -> None:
-        """Count it, close the RTT samples it acknowledges, answer with one input."""
+    def _on_snapshot(self, done: int, tick: int) -> None:
+        """Count it (its input ``seq`` and ``tick``), close the RTT samples
+        it acknowledges, answer with one input."""
         now = time.monotonic()
         delta = self.fleet.meter.delta
         delta.snapshots += 1
@@ -404,22 +425,16 @@ class RawBot:
             if gap > delta.max_gap_ms:
                 delta.max_gap_ms = gap
         self.conn_last = self.last_snap = now
-        done, sent = msg["seq"], self.sent
+        sent = self.sent
         while sent and sent[0][0] <= done:
             delta.rtt_ms.append((now - sent.popleft()[1]) * 1e3)
         if self.state != JOINED or self.inputs is None:
             return  # leaving: no more inputs
-        tick = msg["tick"]
         self.seq += 1
-        self._send_message(
-            {
-                "t": "input",
-                "seq": self.seq,
-                "tick": tick,
-                "ack": tick,
-                "in": self.inputs.next(),
-            }
-        )
+        if self.rows is not None:
+            self._send_payload(self.rows.encode(self.seq, tick, tick, self.inputs.next()))
+        else:
+            self._send_message({"t": "input", "seq": self.seq, "tick": tick, "ack": tick, "in": self.inputs.next()})
         delta.inputs += 1
         sent.append((self.seq, now))
         if len(sent) > MAX_PENDING_RTT:

@@ -6,6 +6,11 @@ message and keeps the reconstructed world. Ask it for the bytes to send
 (``join``, ``input``, ``ack``, ``ping``, ``leave``); it numbers inputs and
 piggy-backs the acknowledgement of the newest applied snapshot.
 
+Protocol version: 2 by default (``ClientSession(version=1)`` speaks the
+deprecated version 1): inputs are rows of the welcome's layout
+(tickroom.protocol.input_rows). Snapshots of either version are read
+(version 2's is an array, tickroom.protocol.envelope).
+
 Baselines: the server encodes each snapshot against the newest tick this
 client acknowledged (that it still has), so the client keeps the worlds of
 recent ticks. A snapshot with base B proves the server knows an ack >= B,
@@ -19,11 +24,13 @@ from typing import Any
 
 import msgpack
 
+from tickroom.protocol import envelope
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import encode_client
 from tickroom.protocol.delta import DeltaError, WorldState, apply_delta
 from tickroom.protocol.errors import LocalProtocolError
 from tickroom.protocol.game_messages import GAME_MESSAGE, RoomMessage, decode_room_message, encode_client_game_message
+from tickroom.protocol.input_rows import RowEncoder
 from tickroom.protocol.schema import Schema
 
 MAX_HISTORY = 128  # worlds kept for baselines, at most
@@ -38,7 +45,11 @@ class ClientState(enum.Enum):
 class ClientSession:
     """One client's protocol state. Not thread-safe; no I/O."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, version: int = m.PROTOCOL_VERSION) -> None:
+        if version not in m.SUPPORTED_VERSIONS:
+            raise ValueError(f"protocol version {version} is not one of {m.SUPPORTED_VERSIONS}")
+        self.version = version
+        self._rows: RowEncoder | None = None  # version 2: the welcome's input row layout
         self.state = ClientState.AWAIT_WELCOME
         self.welcome: m.Welcome | None = None
         self.schema: Schema | None = None
@@ -60,7 +71,7 @@ class ClientSession:
     def join(
         self, *, room: str | None = None, game: str | None = None, name: str = "", ticket: str | None = None
     ) -> bytes:
-        self._join = m.Join(version=m.PROTOCOL_VERSION, name=name, room=room, game=game, ticket=ticket)
+        self._join = m.Join(version=self.version, name=name, room=room, game=game, ticket=ticket)
         return encode_client(self._join)
 
     def rejoin(self) -> bytes:
@@ -73,7 +84,7 @@ class ClientSession:
             raise LocalProtocolError("rejoin() before a welcome")
         self.state = ClientState.AWAIT_WELCOME
         msg = m.Join(
-            version=m.PROTOCOL_VERSION,
+            version=self.version,
             name=self._join.name,
             room=self.welcome.room,
             session=self.welcome.session,
@@ -88,8 +99,13 @@ class ClientSession:
         tick, docs/protocol.md section 9, for lag compensation); by default
         the newest world's tick."""
         self._require_joined()
+        seq = self.next_seq
         tick = self.server_tick if acting_on is None else acting_on
-        msg = m.Input(seq=self.next_seq, tick=tick, ack=self.acked_tick, data=data)
+        if self._rows is not None:
+            row = self._rows.encode(seq, tick, self.acked_tick, data)
+            self.next_seq += 1
+            return row
+        msg = m.Input(seq=seq, tick=tick, ack=self.acked_tick, data=data)
         self.next_seq += 1
         return encode_client(msg)
 
@@ -120,8 +136,15 @@ class ClientSession:
         caller should rejoin), ValueError for a malformed frame.
         """
         obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if type(obj) is list:  # version 2's snapshot
+            try:
+                named = envelope.decode(obj)
+            except ValueError as exc:  # not the 8 values of a snapshot: a desync (docs/protocol.md, 5.2)
+                self._desynced()
+                raise DeltaError(str(exc)) from None
+            return self._on_snapshot(named)
         if not isinstance(obj, dict):
-            raise ValueError("server message is not a map")
+            raise ValueError("server message is neither a map nor a snapshot array")
         kind = obj.get("t")
         if kind == m.SNAPSHOT:
             return self._on_snapshot(obj)
@@ -187,6 +210,7 @@ class ClientSession:
             players=obj.get("players", []),
             options=obj.get("options", {}),
             messages=obj.get("messages", {}),
+            layout=obj.get("layout", []),
         )
         if self.welcome is not None and welcome.session != self.welcome.session:
             # A new session (not a rejoin): nothing of the old world applies,
@@ -200,6 +224,7 @@ class ClientSession:
             self.next_seq = 1
         self.welcome = welcome
         self.schema = Schema.from_description(welcome.schema)
+        self._rows = RowEncoder(welcome.layout) if welcome.version >= 2 else None
         self.state = ClientState.JOINED
         return welcome
 

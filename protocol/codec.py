@@ -7,7 +7,9 @@ than a few KiB (msgpack's own stack limit bounds nesting).
 
 Snapshots are the hot path: the part shared by every client with the same
 baseline is packed once (``pack_snapshot_shared``) and each client's message
-is that part behind a 1-byte map header and its own "seq" (``finish_snapshot``).
+is that part behind a 1-byte map header and its own "seq" (``finish_snapshot``;
+protocol version 2's positional snapshot, tickroom.protocol.envelope, is
+that part behind a 1-byte array header and the seq).
 msgpack maps are a header plus alternating keys and values, so concatenating
 pre-packed pairs is a valid encoding, and costs a bytes join per client.
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 import msgpack
 
+from tickroom.protocol import envelope
 from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code, RemoteProtocolError
 
@@ -77,23 +80,24 @@ def _str_keys(obj: dict) -> dict:
 
 
 def encode_welcome(msg: m.Welcome) -> bytes:
-    return packb(
-        {
-            "t": m.WELCOME,
-            "v": msg.version,
-            "room": msg.room,
-            "game": msg.game,
-            "player": msg.player,
-            "session": msg.session,
-            "rate": msg.tick_rate,
-            "tick": msg.tick,
-            "schema": dict(msg.schema),
-            "inputs": {k: list(v) for k, v in msg.inputs.items()},
-            "players": [list(p) for p in msg.players],
-            "options": dict(msg.options),
-            "messages": dict(msg.messages),
-        }
-    )
+    out: dict[str, Any] = {
+        "t": m.WELCOME,
+        "v": msg.version,
+        "room": msg.room,
+        "game": msg.game,
+        "player": msg.player,
+        "session": msg.session,
+        "rate": msg.tick_rate,
+        "tick": msg.tick,
+        "schema": dict(msg.schema),
+        "inputs": {k: list(v) for k, v in msg.inputs.items()},
+        "players": [list(p) for p in msg.players],
+        "options": dict(msg.options),
+        "messages": dict(msg.messages),
+    }
+    if msg.version >= 2:
+        out["layout"] = [list(f) for f in msg.layout]
+    return packb(out)
 
 
 def encode_pong(msg: m.Pong) -> bytes:
@@ -132,9 +136,21 @@ def pack_snapshot_shared(tick: int, base: int, fields: dict, events: list) -> by
 _seq_packer = msgpack.Packer(**_packer_opts)  # packs one int: no state between calls
 
 
+_V1_SHARED_START = packb("t")[0]  # a fixstr header: version 1's first key
+
+
 def finish_snapshot(shared: bytes, seq: int) -> bytes:
-    """One client's snapshot message: the shared pairs plus its own "seq"."""
-    return b"".join((_SNAPSHOT_MAP_HEADER, _SEQ_KEY, _seq_packer.pack(seq), shared))
+    """One client's snapshot message: the shared part plus its own "seq".
+
+    Either version's shared part: version 1's pairs start with the key "t"
+    (a str), version 2's positional values with the tick (an int,
+    tickroom.protocol.envelope), so one byte tells them apart and the
+    callers (the broadcast, the durable-acks gate) need not carry the
+    client's version along with the payload.
+    """
+    if shared[0] == _V1_SHARED_START:
+        return b"".join((_SNAPSHOT_MAP_HEADER, _SEQ_KEY, _seq_packer.pack(seq), shared))
+    return b"".join((envelope.ARRAY_HEADER, _seq_packer.pack(seq), shared))  # envelope.finish, inlined
 
 
 def encode_snapshot(msg: m.Snapshot) -> bytes:

@@ -1,7 +1,9 @@
 """Every message of the wire protocol, as frozen dataclasses.
 
-On the wire each message is one msgpack map in one WebSocket binary frame; the
-map's "t" key names the type. docs/protocol.md is the normative description;
+On the wire each message is one WebSocket binary frame: a msgpack map whose
+"t" key names the type, except in protocol version 2 an input (a binary row,
+tickroom.protocol.input_rows) and a snapshot (a msgpack array,
+tickroom.protocol.envelope). docs/protocol.md is the normative description;
 the field names below are the wire keys unless a comment says otherwise.
 """
 
@@ -11,7 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # what the server and the reference clients speak
+#: Versions a join may ask for: 1 is deprecated (its inputs are msgpack maps,
+#: its snapshots maps of keys) and kept for the clients written against it.
+SUPPORTED_VERSIONS = (1, 2)
 
 # Message type tags ("t").
 JOIN = "join"
@@ -105,6 +110,9 @@ class Welcome:
     options: Mapping[str, Any] = field(default_factory=dict)
     # The game's message types ("msg", docs/protocol.md 4.6): kind -> field -> spec.
     messages: Mapping[str, Any] = field(default_factory=dict)
+    # Version 2: the input row's fields, [[name, wire dtype], ...] in row
+    # order (tickroom.protocol.input_rows); empty in version 1.
+    layout: list = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,12 @@ Rules:
   that keeps sending garbage or flooding is closed within a second or two.
 - Every message after the join passes a token bucket sized from the tick rate;
   over it, the message is dropped (RATE_LIMITED, a strike).
+- Protocol version 2 (the join's "v"): an input is a binary row
+  (tickroom.protocol.input_rows), not a map. Here a row only takes its token
+  and has its length checked; ``receive_message`` returns its bytes as they
+  came, and the room decodes and validates a tick's rows of all its players
+  in one batch. A msgpack "input" map on a version 2 connection is
+  BAD_MESSAGE. Version 1 (deprecated) is unchanged.
 - WebSocket control frames (Ping, Pong) share that budget (``control_frames``):
   after the join each takes a token, and each that finds the bucket empty is
   a strike, with one RATE_LIMITED error per read; before the join at most
@@ -35,6 +41,7 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, unpack_client_frame
 from tickroom.protocol.errors import Code, LocalProtocolError, RemoteProtocolError
 from tickroom.protocol.game_messages import GAME_MESSAGE, GameMessage, GameMessageGate
+from tickroom.protocol.input_rows import ROW_TAG, InputRows
 from tickroom.protocol.validate import InputFields, validate_client_message
 
 STRIKE_LIMIT = 8  # recoverable errors tolerated in a burst
@@ -69,6 +76,8 @@ class ServerSession:
         self.strike_limit = strike_limit
         self.state = ServerState.AWAIT_JOIN
         self.inputs: InputFields | None = None
+        self.version = m.PROTOCOL_VERSION  # the join's, once it came
+        self._row_bytes = -1  # version 2: the length of an input row; -1: rows are refused
         self.strikes = 0.0
         self._strike_time = 0.0
         self._rate = 0.0
@@ -83,12 +92,16 @@ class ServerSession:
 
     # -- transitions ---------------------------------------------------------
 
-    def joined(self, inputs: InputFields, tick_rate: int, now: float) -> None:
-        """The room accepted the join: validate inputs against its game."""
+    def joined(self, inputs: InputFields, tick_rate: int, now: float, *, rows: InputRows | None = None) -> None:
+        """The room accepted the join: validate inputs against its game.
+        ``rows``: the game's row layout (version 2; built from ``inputs``
+        when not given)."""
         if self.state is not ServerState.AWAIT_JOIN:
             raise LocalProtocolError(f"joined() in state {self.state}")
         self.state = ServerState.JOINED
         self.inputs = inputs
+        if self.version >= 2:
+            self._row_bytes = (rows if rows is not None else InputRows(inputs)).row_bytes
         self._rate = float(self.rate_per_tick * tick_rate)
         self._burst = self._rate * BURST_SECONDS
         self._tokens = self._burst
@@ -145,8 +158,10 @@ class ServerSession:
                 strikes=over,
             )
 
-    def receive_message(self, data: bytes, now: float) -> m.ClientMessage | GameMessage:
-        """Decode and validate one client frame.
+    def receive_message(self, data: bytes, now: float) -> m.ClientMessage | GameMessage | bytes:
+        """Decode and validate one client frame; a version 2 input row is
+        returned as its bytes (length checked, values not: the room's batch
+        validates them, tickroom.protocol.input_rows).
 
         Raises RemoteProtocolError; its ``fatal`` says whether to close.
         """
@@ -159,16 +174,18 @@ class ServerSession:
             msg = validate_client_message(unpack_client_frame(data), self.inputs)
             if not isinstance(msg, m.Join):
                 raise RemoteProtocolError(Code.HANDSHAKE_REQUIRED, "the first message must be 'join'")
-            if msg.version != m.PROTOCOL_VERSION:
+            if msg.version not in m.SUPPORTED_VERSIONS:
                 raise RemoteProtocolError(
                     Code.UNSUPPORTED_VERSION,
-                    f"protocol version {msg.version} is not supported; this server speaks {m.PROTOCOL_VERSION}",
+                    f"protocol version {msg.version} is not supported; this server speaks "
+                    + " and ".join(map(str, m.SUPPORTED_VERSIONS)),
                 )
+            self.version = msg.version
             return msg
         except RemoteProtocolError as exc:
             raise self._refuse(exc, now) from None
 
-    def _receive_joined(self, data: bytes, now: float) -> m.ClientMessage | GameMessage:
+    def _receive_joined(self, data: bytes, now: float) -> m.ClientMessage | GameMessage | bytes:
         """receive_message in the JOINED state, the hot path (every input of
         every player): the same checks in the same order, inlined."""
         try:
@@ -185,15 +202,36 @@ class ServerSession:
                 self.messages_dropped += 1
                 raise RemoteProtocolError(Code.RATE_LIMITED, "too many messages; this one was dropped")
             self._tokens = tokens - 1.0
-            obj = unpack_client_frame(data)
+            if self._row_bytes >= 0:  # version 2
+                if data and data[0] == ROW_TAG:
+                    if len(data) != self._row_bytes:
+                        raise RemoteProtocolError(
+                            Code.BAD_MESSAGE, f"an input row is {self._row_bytes} bytes in this room, got {len(data)}"
+                        )
+                    return data
+                obj = unpack_client_frame(data)
+                if obj.get("t") == m.INPUT:
+                    raise RemoteProtocolError(Code.BAD_MESSAGE, "in protocol version 2 an input is a binary row")
+                inputs = None
+            else:
+                obj = unpack_client_frame(data)
+                inputs = self.inputs
             if obj.get("t") == GAME_MESSAGE and self.game_messages is not None:
                 return self.game_messages.receive(obj, now)
-            msg = validate_client_message(obj, self.inputs)
+            msg = validate_client_message(obj, inputs)
             if type(msg) is m.Join:
                 raise RemoteProtocolError(Code.HANDSHAKE_REQUIRED, "already joined; 'join' is only valid once")
             return msg
         except RemoteProtocolError as exc:
             raise self._refuse(exc, now) from None
+
+    def refuse(self, exc: RemoteProtocolError, now: float) -> RemoteProtocolError:
+        """A version 2 input row that ``receive_message`` passed on was
+        refused by the room's batched validation: count its strike as if
+        this session had refused it (``fatal`` set past the limit)."""
+        if self.state is ServerState.CLOSED:
+            raise LocalProtocolError("refuse() on a closed session")
+        return self._refuse(exc, now)
 
     # -- internals -----------------------------------------------------------
 

@@ -16,8 +16,8 @@ import trio
 
 from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
-from tickroom.protocol.codec import encode_pong
-from tickroom.protocol.errors import Code
+from tickroom.protocol.codec import encode_error, encode_pong
+from tickroom.protocol.errors import Code, RemoteProtocolError
 from tickroom.protocol.game_messages import GameMessage
 from tickroom.server.rooms.room import JoinAccepted, Room
 
@@ -45,16 +45,16 @@ class FakeLink:
         if self.auto_ack and self.accepted is not None and not self.closed:
             self.push(m.Ack(tick=snap.tick))
 
-    def take_inputs(self) -> list[m.Input | m.Ack | GameMessage]:
+    def take_inputs(self) -> list[m.Input | m.Ack | GameMessage | bytes]:
         """As tickroom.server.transport.connection's: nothing before the join
         is answered or once the server closed us; a ping answered with a
         pong, a leave ending the link; the inputs and acks in order."""
         if self.accepted is None or self.kicked is not None:
             return []
         received, self.received = self.received, []
-        out: list[m.Input | m.Ack | GameMessage] = []
+        out: list[m.Input | m.Ack | GameMessage | bytes] = []
         for msg in received:
-            if isinstance(msg, m.Input | m.Ack | GameMessage):
+            if isinstance(msg, m.Input | m.Ack | GameMessage | bytes):
                 out.append(msg)
             elif isinstance(msg, m.Ping):
                 self.send(encode_pong(m.Pong(id=msg.id, tick=self.accepted.room_tick())))
@@ -65,6 +65,11 @@ class FakeLink:
 
     def send(self, payload: bytes) -> None:
         self.messages.append(self.session.receive(payload))
+
+    def refuse(self, refusal: RemoteProtocolError) -> None:
+        """The room refused one of our input rows: the error a connection
+        sends (strikes are the connection's, not under test here)."""
+        self.send(encode_error(m.Error(code=refusal.code, message=refusal.message)))
 
     def kick(self, code: Code, reason: str) -> None:
         if self.kicked is None:

@@ -2,7 +2,9 @@
 
 Every client is sent a delta from the baseline it acknowledged; clients
 sharing a baseline share the encoded payload (tickroom.server.rooms.snapshots),
-and only the last input seq is stamped per client (``finish_snapshot``). A
+and only the last input seq is stamped per client (``finish_snapshot``; the
+shared part is packed once per protocol version the clients on a baseline
+speak: version 2's positional envelope, version 1's map). A
 ``SnapshotGate`` (--durable-acks, tickroom.server.cluster.durable_acks) may hold
 a tick's snapshots until the inputs they acknowledge are stored; the room
 never waits for it.
@@ -36,14 +38,18 @@ def broadcast(players: PlayerTable, history: SnapshotHistory, gate: SnapshotGate
         # The common path, kept tight: one shared payload per baseline.
         for player, link in players.connected():
             base = history.baseline_for(player.acked)
-            link.offer(finish_snapshot(history.shared_payload(base, player.acked), player.last_seq))
+            link.offer(
+                finish_snapshot(history.shared_payload(base, player.acked, player.wire_version), player.last_seq)
+            )
         return
     sends = []
     for player, link in players.connected():
         base = history.baseline_for(player.acked)
-        acked = player.acked  # a full snapshot carries the events after it
+        acked, version = player.acked, player.wire_version  # a full snapshot carries the events after ``acked``
         payload = (
-            history.payload_for(player.id, base, acked) if history.per_player else history.shared_payload(base, acked)
+            history.payload_for(player.id, base, acked, version)
+            if history.per_player
+            else history.shared_payload(base, acked, version)
         )
         sends.append((player.id, link, payload, player.last_seq))
     if gate is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from tickroom.protocol import messages as m
-from tickroom.protocol.errors import Code
+from tickroom.protocol.errors import Code, RemoteProtocolError
 from tickroom.protocol.game_messages import GameMessage
 
 
@@ -37,10 +37,18 @@ class ClientLink(Protocol):
     def kick(self, code: Code, reason: str) -> None:
         """Close the connection with an error message and this close code."""
 
-    def take_inputs(self) -> list[m.Input | m.Ack | GameMessage]:
-        """The inputs, acks and game messages (validated
-        tickroom.protocol.messages and tickroom.protocol.game_messages) received
-        since the last call, in order; empty before the join is answered and
-        once the connection is ending. Never blocks; the room's tick calls it
-        once per tick for each player. The link handles every other message
-        itself (answers a ping, refuses a bad message, ends on a leave)."""
+    def take_inputs(self) -> list[m.Input | m.Ack | GameMessage | bytes]:
+        """The inputs, acks and game messages (tickroom.protocol.game_messages) received since the last call, in order: acks
+        and version 1 inputs validated (tickroom.protocol.messages), version
+        2 input rows as bytes of the room's row length, their values not yet
+        validated (the room validates a tick's rows in one batch,
+        tickroom.server.rooms.input_rows_batch); empty before the join is
+        answered and once the connection is ending. Never blocks; the room's
+        tick calls it once per tick for each player. The link handles every
+        other message itself (answers a ping, refuses a bad message, ends on
+        a leave)."""
+
+    def refuse(self, refusal: RemoteProtocolError) -> None:
+        """One of the rows ``take_inputs`` gave was refused by the room's
+        validation: answer it as the link answers its own refusals (an
+        error message and a strike; past the limit, the close)."""

@@ -30,6 +30,7 @@ class Player:
     inbox: list[GameMessage] = field(default_factory=list)  # game messages received since the last tick
     mail_n: int = 0  # number of the last game message sent to it (game_mail)
     mail_log: deque[tuple[int, bytes]] = field(default_factory=deque)  # (tick, message) kept for a replay
+    wire_version: int = m.PROTOCOL_VERSION  # the protocol version of the current link's join
 
 
 def _by_id(player: Player) -> int:

@@ -49,7 +49,7 @@ from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
 from tickroom.server.rooms.game_mail import MAX_QUEUED, MailCounters
 from tickroom.server.rooms.game_mail import collect as collect_mail
 from tickroom.server.rooms.game_requests import carry_out, kick_player
-from tickroom.server.rooms.input_batch import InputBatcher
+from tickroom.server.rooms.input_rows_batch import RowBatcher
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.server.rooms.room_signals import MAX_PENDING_SIGNALS as MAX_PENDING_SIGNALS
@@ -117,7 +117,7 @@ class Room:
         event_ticks = config.ticks(config.ack_timeout_s + config.rejoin_grace_s) + 1
         self.history = SnapshotHistory(self.schema, config.history_ticks, event_ticks)
         self.mail = MailCounters(keep_ticks=event_ticks)
-        self._batcher = InputBatcher(self.input_fields, config.max_inputs_per_tick)
+        self._batcher = RowBatcher(self.input_fields, config.max_inputs_per_tick, self._post_message)
         self.closed = False
         self._control_send, self._control_recv = trio.open_memory_channel(CONTROL_BUFFER)
         self._room_events: list[list[Any]] = []  # join/leave, emitted with the next tick
@@ -335,28 +335,17 @@ class Room:
         self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
 
     def _collect_inputs(self) -> InputBatch:
-        """Read each player's link once: record acks, queue inputs per
-        player, then batch them (tickroom.server.rooms.input_batch)."""
-        tick = self.game.tick
-        for player, link in self.players.connected():
-            for msg in link.take_inputs():
-                self._receive(player, msg, tick)
-        return self._batcher.batch(self.players.with_pending())
+        """Read each player's link once: record acks, queue game messages,
+        and decode, validate and batch every player's inputs at once
+        (tickroom.server.rooms.input_rows_batch)."""
+        return self._batcher.collect(self.players.connected(), self.game.tick)
 
-    def _receive(self, player: Player, msg: m.Input | m.Ack | GameMessage, tick: int) -> None:
-        if type(msg) is m.Input:
-            ack = msg.ack
-            player.pending.append(msg)
-        elif isinstance(msg, GameMessage):
-            if len(player.inbox) < MAX_QUEUED:
-                player.inbox.append(msg)
-            else:  # more came than any burst the gate admits
-                self.mail.dropped += 1
-            return
-        else:
-            ack = msg.tick
-        if player.acked < ack <= tick:  # never a tick we did not send
-            player.acked = ack
+    def _post_message(self, player: Player, msg: GameMessage) -> None:
+        """A game message from ``player``, for its game at this tick."""
+        if len(player.inbox) < MAX_QUEUED:
+            player.inbox.append(msg)
+        else:  # more came than any burst the gate admits
+            self.mail.dropped += 1
 
     def _reap_players(self) -> None:
         tick = self.game.tick

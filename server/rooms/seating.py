@@ -24,6 +24,7 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.codec import encode_welcome
 from tickroom.protocol.errors import Code
 from tickroom.protocol.game_messages import MessageTypes
+from tickroom.protocol.input_rows import row_layout
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
 from tickroom.server.rooms.game_hooks import GameHooks
@@ -109,7 +110,8 @@ def admit(room: SeatingRoom, join: m.Join, link: ClientLink) -> JoinAccepted:
         player = _reseat(room, join.session, join, link)
     else:
         player = _seat_newcomer(room, join, link)
-    link.send(encode_welcome(welcome_for(room, player)))
+    player.wire_version = join.version
+    link.send(encode_welcome(welcome_for(room, player, version=join.version)))
     if join.session is not None:  # what it missed, or lost in a broken connection (tickroom.server.rooms.game_mail)
         replay(player, link, room.game.tick, room.mail.keep_ticks)
     return JoinAccepted(
@@ -122,11 +124,12 @@ def admit(room: SeatingRoom, join: m.Join, link: ClientLink) -> JoinAccepted:
     )
 
 
-def welcome_for(room: SeatingRoom, player: Player) -> m.Welcome:
-    """The welcome ``player`` gets: its ids and session, the room's clock,
-    schema, input fields, players and options (docs/protocol.md, welcome)."""
+def welcome_for(room: SeatingRoom, player: Player, *, version: int = m.PROTOCOL_VERSION) -> m.Welcome:
+    """The welcome ``player`` gets in protocol ``version`` (its join's): its
+    ids and session, the room's clock, schema, input fields and their row
+    layout (version 2), players and options (docs/protocol.md, welcome)."""
     return m.Welcome(
-        version=m.PROTOCOL_VERSION,
+        version=version,
         room=room.room_id,
         game=room.game.name,
         player=player.id,
@@ -138,6 +141,7 @@ def welcome_for(room: SeatingRoom, player: Player) -> m.Welcome:
         players=[[p.id, p.name] for p in room.players],
         options=dict(room.game.config.options),
         messages=room.message_types.describe(),
+        layout=row_layout(room.input_fields) if version >= 2 else [],
     )
 
 

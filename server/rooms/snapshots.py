@@ -31,6 +31,10 @@ every player the two ticks' views know is encoded in one vectorised pass
 (tickroom.protocol.delta_batch), since in a healthy room nearly every
 player acked the same tick. A pair the batch did not foresee (a player
 neither tick's views know) and a full snapshot take encode_delta alone.
+
+Protocol versions: a delta is encoded once, and packed once per protocol
+version a client on that baseline speaks (version 1's map of keys,
+version 2's positional envelope, tickroom.protocol.envelope).
 """
 
 from __future__ import annotations
@@ -38,10 +42,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from tickroom.protocol import envelope
 from tickroom.protocol.codec import pack_snapshot_shared
 from tickroom.protocol.delta import WorldState, encode_delta
 from tickroom.protocol.delta_batch import encode_deltas
-from tickroom.protocol.messages import NO_TICK
+from tickroom.protocol.messages import NO_TICK, PROTOCOL_VERSION
 from tickroom.protocol.schema import Schema
 from tickroom.server.rooms.views import TickViews
 
@@ -59,12 +64,15 @@ class SnapshotHistory:
         self._events: dict[int, list[list[Any]]] = {}
         self._order: deque[int] = deque()
         self._event_order: deque[int] = deque()
-        self._fallback: dict[int, bytes] = {}  # full snapshots by the tick acked before (their events)
+        self._fallback: dict[tuple[int, int], bytes] = {}  # (tick acked before, version) -> full snapshot
         self._full_fields: dict | None = None  # the newest tick's full snapshot fields, once encoded
         self._latest: WorldState | None = None
-        self._shared: dict[int, bytes] = {}
+        self._shared: dict[tuple[int, int], bytes] = {}  # (base, version) -> payload
+        self._shared_fields: dict[int, tuple[dict, list]] = {}  # base -> the delta's fields and events
         self._views: dict[int, TickViews] = {}  # ticks recorded with per-player views
-        self._per_view: dict[tuple[int, int, int], bytes] = {}  # (view, base, base's view) -> payload
+        # (view, base, base's view) -> the delta's fields and events; with the version -> payload
+        self._per_view_fields: dict[tuple[int, int, int], tuple[dict, list]] = {}
+        self._per_view: dict[tuple[tuple[int, int, int], int], bytes] = {}
         self._batched: set[int] = set()  # baselines whose views were batch-encoded at the newest tick
         self.deltas_encoded = 0
 
@@ -93,7 +101,9 @@ class SnapshotHistory:
         self._shared.clear()
         self._fallback.clear()
         self._full_fields = None
+        self._shared_fields.clear()
         self._per_view.clear()
+        self._per_view_fields.clear()
         self._batched.clear()
 
     @property
@@ -118,11 +128,12 @@ class SnapshotHistory:
             return self._worlds[tick]
         return views.worlds[views.group(player_id)]
 
-    def payload_for(self, player_id: int, base: int, since: int = NO_TICK) -> bytes:
-        """The latest tick's snapshot pairs for ``player_id`` against
-        ``base`` (from baseline_for), encoded once per (view now, base, view
-        at base) and shared by every player in the same case. ``since``: the
-        tick the player last acked, whose later events a full snapshot carries."""
+    def payload_for(self, player_id: int, base: int, since: int = NO_TICK, version: int = PROTOCOL_VERSION) -> bytes:
+        """The latest tick's shared snapshot bytes (``version``'s) for
+        ``player_id`` against ``base`` (from baseline_for), encoded once per
+        (view now, base, view at base) and shared by every player in the
+        same case. ``since``: the tick the player last acked, whose later
+        events a full snapshot carries."""
         current = self._latest
         if current is None:
             raise LookupError("no snapshot recorded yet")
@@ -133,19 +144,23 @@ class SnapshotHistory:
             base_views = self._views.get(base)
             then = base_views.group(player_id) if base_views is not None else -1
         key = (now, base, then)
-        payload = self._per_view.get(key)
-        if payload is None and views is not None and base not in self._batched:
+        payload = self._per_view.get((key, version))
+        if payload is not None:
+            return payload
+        encoded = self._per_view_fields.get(key)
+        if encoded is None and views is not None and base not in self._batched:
             base_views = self._views.get(base)
             if base_views is not None:
                 self._encode_batch(views, base, base_views)
-                payload = self._per_view.get(key)
-        if payload is None:
+                encoded = self._per_view_fields.get(key)
+        if encoded is None:
             world = views.worlds[now] if views is not None else current
             baseline = self.world_for(player_id, base) if base != NO_TICK else None
-            fields = encode_delta(world, baseline, self.schema)
-            payload = pack_snapshot_shared(current.tick, base, fields, self._events_after(base, since))
-            self._per_view[key] = payload
+            encoded = (encode_delta(world, baseline, self.schema), self._events_after(base, since))
+            self._per_view_fields[key] = encoded
             self.deltas_encoded += 1
+        payload = _pack(version, current.tick, base, *encoded)
+        self._per_view[(key, version)] = payload
         return payload
 
     def _encode_batch(self, views: TickViews, base: int, base_views: TickViews) -> None:
@@ -155,7 +170,7 @@ class SnapshotHistory:
         players = views.group_of.keys() | base_views.group_of.keys()
         pairs = sorted(
             {(views.group(p), base_views.group(p)) for p in players}
-            - {(now, then) for (now, b, then) in self._per_view if b == base}
+            - {(now, then) for (now, b, then) in self._per_view_fields if b == base}
         )
         if not pairs:
             return
@@ -165,10 +180,9 @@ class SnapshotHistory:
         batch = encode_deltas(
             views.world, base_views.world, self.schema, views.masks[now_rows], base_views.masks[then_rows], hidden
         )
-        current = views.world
         events = self._events_after(base)
         for (now, then), fields in zip(pairs, batch, strict=True):
-            self._per_view[(now, base, then)] = pack_snapshot_shared(current.tick, base, fields, events)
+            self._per_view_fields[(now, base, then)] = (fields, events)
         self.deltas_encoded += len(pairs)
 
     def holds(self, tick: int) -> bool:
@@ -182,26 +196,31 @@ class SnapshotHistory:
             return acked
         return NO_TICK
 
-    def shared_payload(self, base: int, since: int = NO_TICK) -> bytes:
-        """The latest tick's snapshot pairs against ``base``, encoded once
-        (a full snapshot once per ``since``, the tick acked before, for its events)."""
+    def shared_payload(self, base: int, since: int = NO_TICK, version: int = PROTOCOL_VERSION) -> bytes:
+        """The latest tick's shared snapshot bytes (``version``'s, for
+        ``finish_snapshot``) against ``base``: encoded once, packed once per
+        version (a full snapshot once per ``since``, the tick acked before,
+        for its events)."""
         if base == NO_TICK and since != NO_TICK:
-            return self._fallback_payload(since)
-        payload = self._shared.get(base)
+            return self._fallback_payload(since, version)
+        payload = self._shared.get((base, version))
         if payload is None:
             current = self._latest
             if current is None:
                 raise LookupError("no snapshot recorded yet")
-            baseline = self._worlds[base] if base != NO_TICK else None
-            fields = encode_delta(current, baseline, self.schema)
-            payload = pack_snapshot_shared(current.tick, base, fields, self._events_after(base))
-            self._shared[base] = payload
-            self.deltas_encoded += 1
+            encoded = self._shared_fields.get(base)
+            if encoded is None:
+                baseline = self._worlds[base] if base != NO_TICK else None
+                encoded = (encode_delta(current, baseline, self.schema), self._events_after(base))
+                self._shared_fields[base] = encoded
+                self.deltas_encoded += 1
+            payload = _pack(version, current.tick, base, *encoded)
+            self._shared[(base, version)] = payload
         return payload
 
-    def _fallback_payload(self, since: int) -> bytes:
+    def _fallback_payload(self, since: int, version: int) -> bytes:
         """A full snapshot for a client that acked ``since`` (not in the ring)."""
-        payload = self._fallback.get(since)
+        payload = self._fallback.get((since, version))
         if payload is None:
             current = self._latest
             if current is None:
@@ -210,8 +229,8 @@ class SnapshotHistory:
                 self._full_fields = encode_delta(current, None, self.schema)
                 self.deltas_encoded += 1
             events = self._events_after(NO_TICK, since)
-            payload = pack_snapshot_shared(current.tick, NO_TICK, self._full_fields, events)
-            self._fallback[since] = payload
+            payload = _pack(version, current.tick, NO_TICK, self._full_fields, events)
+            self._fallback[(since, version)] = payload
         return payload
 
     def remembers(self, tick: int) -> bool:
@@ -228,3 +247,10 @@ class SnapshotHistory:
         for t in range(first, tick + 1):
             out.extend(self._events.get(t, ()))
         return out
+
+
+def _pack(version: int, tick: int, base: int, fields: dict, events: list) -> bytes:
+    """The shared part of a snapshot in protocol ``version``."""
+    if version >= 2:
+        return envelope.pack_shared(tick, base, fields, events)
+    return pack_snapshot_shared(tick, base, fields, events)

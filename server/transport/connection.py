@@ -226,7 +226,10 @@ class Connection:
 
     def take_inputs(self) -> list:
         """What the client sent since the last tick: its inputs and acks,
-        validated, in order. Called by the room's tick; never blocks.
+        in order (acks and version 1 inputs validated, version 2 input rows
+        as bytes of the room's row length: the room validates a tick's rows
+        at once and answers a bad one through ``refuse``). Called by the
+        room's tick; never blocks.
 
         Answers pings, refuses bad messages (a strike, or the close) and
         ends the connection on a close frame, a leave or a fatal error,
@@ -261,8 +264,8 @@ class Connection:
                     break
                 continue
             kind = type(msg)
-            if kind is m.Input or kind is m.Ack or kind is GameMessage:
-                out.append(msg)
+            if kind is bytes or kind is m.Input or kind is m.Ack or kind is GameMessage:
+                out.append(msg)  # a version 2 input row (bytes): the room's batch validates it
             elif isinstance(msg, m.Ping):
                 self.send(encode_pong(m.Pong(id=msg.id, tick=self._room_tick())))
             elif isinstance(msg, m.Leave):
@@ -270,6 +273,16 @@ class Connection:
                 self._end(Code.NORMAL, "left")
                 break
         return out
+
+    def refuse(self, refusal: RemoteProtocolError) -> None:
+        """The room refused one of our input rows: the strike (and, past
+        the limit, the close) is counted as for any refusal of ours."""
+        if self._close is not None:
+            return
+        refusal = self.session.refuse(refusal, trio.current_time())
+        self._refuse(refusal)
+        if refusal.fatal:
+            self._scope.cancel()
 
     def _end(self, code: int, reason: str) -> None:
         self._set_close(code, reason)

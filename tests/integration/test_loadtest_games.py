@@ -59,12 +59,13 @@ def test_bots_play_the_example_game_with_zero_errors(tag_server, tmp_path, bot_k
 
 def test_a_run_whose_bots_the_server_refuses_exits_1_whatever_fail_on_says(tmp_path):
     # A 64-byte limit admits the raw bots' joins (~50 bytes) and refuses
-    # their arena inputs (~75 bytes: four fields): each bot is closed with
-    # 4002 MESSAGE_TOO_BIG, the same way a bot sending an input the game
-    # does not take is closed for bad input.
+    # their arena inputs in protocol version 1 (~75 bytes: a map of four
+    # fields; version 2's rows are 38): each bot is closed with 4002
+    # MESSAGE_TOO_BIG, the same way a bot sending an input the game does
+    # not take is closed for bad input.
     report_path = tmp_path / "report.json"
     with running_server("--max-message-size", "64") as server:
-        done = run_loadtest(server.url, report_path, "--bot-kind", "raw")  # no --fail-on at all
+        done = run_loadtest(server.url, report_path, "--bot-kind", "raw", "--protocol", "1")  # no --fail-on at all
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert "refused the bots' messages" in output

@@ -2,7 +2,9 @@
 pieces (codec encoders, the delta codec, the validator), back to back like
 wsproto's ``remote.receive_data(local.send(...))``: what the server encodes
 goes straight into ClientSession.receive, and what the client sends is
-decoded by the server's own validator."""
+decoded by the server's own validator (a version 2 input row by the
+server's batched row decoder). The server side speaks version 2 unless a
+test asks for the deprecated version 1."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import msgpack
 import numpy as np
 import pytest
 
+from tickroom.protocol import envelope
 from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import MAX_HISTORY, ClientSession, ClientState
 from tickroom.protocol.codec import (
@@ -24,6 +27,7 @@ from tickroom.protocol.codec import (
 )
 from tickroom.protocol.delta import DeltaError, WorldState, encode_delta
 from tickroom.protocol.errors import LocalProtocolError
+from tickroom.protocol.input_rows import ROW_TAG, InputRows, row_layout
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields, validate_client_message
 
@@ -82,7 +86,10 @@ def evolve(world: WorldState, tick: int, rng: np.random.Generator) -> WorldState
 class ServerSide:
     """What a room does for one client, from real protocol pieces only."""
 
-    def __init__(self, *, session: str = "tok_1", room: str = "r-1", tick: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self, *, session: str = "tok_1", room: str = "r-1", tick: int = 0, seed: int = 0, version: int = 2
+    ) -> None:
+        self.version = version
         self.rng = np.random.default_rng(seed)
         self.session = session
         self.room = room
@@ -92,7 +99,7 @@ class ServerSide:
     def welcome(self) -> bytes:
         return encode_welcome(
             m.Welcome(
-                version=m.PROTOCOL_VERSION,
+                version=self.version,
                 room=self.room,
                 game="arena",
                 player=PLAYER,
@@ -102,6 +109,7 @@ class ServerSide:
                 schema=SCHEMA.describe(),
                 inputs=ARENA_INPUTS.describe(),
                 players=[[PLAYER, "ann"]],
+                layout=row_layout(ARENA_INPUTS) if self.version >= 2 else [],
             )
         )
 
@@ -114,11 +122,18 @@ class ServerSide:
     def snapshot(self, tick: int, base: int = m.NO_TICK, *, seq: int = 0, events: list | None = None) -> bytes:
         baseline = None if base == m.NO_TICK else self.worlds[base]
         fields = encode_delta(self.worlds[tick], baseline, SCHEMA)
-        return finish_snapshot(pack_snapshot_shared(tick, base, fields, events or []), seq)
+        pack = envelope.pack_shared if self.version >= 2 else pack_snapshot_shared
+        return finish_snapshot(pack(tick, base, fields, events or []), seq)
 
 
 def decode(data: bytes) -> m.ClientMessage:
-    """What the server makes of a client frame."""
+    """What the server makes of a client frame: a version 2 input row
+    through the room's batched decoder, anything else the validator."""
+    if data[0] == ROW_TAG:
+        rows = InputRows(ARENA_INPUTS).decode([data])
+        assert rows.ok.all(), rows.refusals
+        values = {name: col[0].item() for name, col in rows.fields.items()}
+        return m.Input(seq=int(rows.seq[0]), tick=int(rows.tick[0]), ack=int(rows.ack[0]), data=values)
     return validate_client_message(unpack_client_frame(data), ARENA_INPUTS)
 
 
@@ -130,7 +145,7 @@ def server() -> ServerSide:
 @pytest.fixture
 def client(server: ServerSide) -> ClientSession:
     client = ClientSession()
-    assert decode(client.join(room=server.room, name="ann")) == m.Join(version=1, name="ann", room=server.room)
+    assert decode(client.join(room=server.room, name="ann")) == m.Join(version=2, name="ann", room=server.room)
     client.receive(server.welcome())
     return client
 
@@ -416,3 +431,36 @@ def test_rejoin_after_a_desync_asks_for_a_full_snapshot(server: ServerSide, clie
     client.receive(server.welcome())
     # Later rejoins resume deltas again.
     assert decode(client.rejoin()).ack == 0
+
+
+# --- the deprecated version 1 ----------------------------------------------------
+
+
+def test_a_version_1_client_speaks_maps_and_reads_map_snapshots() -> None:
+    server = ServerSide(version=1)
+    client = ClientSession(version=1)
+    assert decode(client.join(room=server.room, name="ann")) == m.Join(version=1, name="ann", room=server.room)
+    client.receive(server.welcome())
+    client.receive(server.snapshot(0))
+    server.step()
+    client.receive(server.snapshot(1, 0, seq=1))
+    assert client.world.equals(server.worlds[1])
+    data = client.input(mx=0.5, fire=True)
+    assert isinstance(msgpack.unpackb(data), dict)  # a map, not a row
+    assert decode(data) == m.Input(seq=1, tick=1, ack=1, data={"mx": 0.5, "my": 0.0, "aim": 0.0, "fire": True})
+
+
+def test_a_version_2_input_is_a_row_of_the_welcome_layout(server: ServerSide, client: ClientSession) -> None:
+    client.receive(server.snapshot(0))
+    data = client.input(mx=-0.25, aim=3.0, fire=True)
+    assert data[0] == ROW_TAG and len(data) == InputRows(ARENA_INPUTS).row_bytes
+    assert decode(data) == m.Input(seq=1, tick=0, ack=0, data={"mx": -0.25, "my": 0.0, "aim": 3.0, "fire": True})
+    with pytest.raises(ValueError):  # a row has no place for it
+        client.input(jump=True)
+
+
+def test_a_snapshot_array_of_another_length_is_a_desync(server: ServerSide, client: ClientSession) -> None:
+    client.receive(server.snapshot(0))
+    with pytest.raises(DeltaError):
+        client.receive(msgpack.packb([0, 1, 0, 0, b"", {}, b""]))  # 7 values, no "ev"
+    assert client.desyncs == 1 and client.world.tick == 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import struct
 import sys
 from pathlib import Path
 
@@ -94,17 +95,18 @@ def test_examples_are_what_the_reference_client_reads() -> None:
     assert client.world.equals(SCENARIO.worlds[1])
     assert client.take_events() == [[1, "join", 1, "ada"], [1, "join", 2, "bob"]]
 
-    assert msgpack.unpackb(SCENARIO.input) == {
-        "t": "input", "seq": 1, "tick": 1, "ack": 1, "in": {"mx": 1.0, "my": 0.0, "aim": 0.5, "fire": True}
-    }  # fmt: skip
-    client.input(mx=1.0, my=0.0, aim=0.5, fire=True)
+    # Version 2's input: the row the welcome's layout describes.
+    assert welcome.layout == [["mx", "<f8"], ["my", "<f8"], ["aim", "<f8"], ["fire", "|u1"]]
+    assert SCENARIO.input == struct.pack("<BIiidddB", 1, 1, 1, 1, 1.0, 0.0, 0.5, 1)
+    assert client.input(mx=1.0, my=0.0, aim=0.5, fire=True) == SCENARIO.input
+    assert msgpack.unpackb(SCENARIO.full)[0] == 0 and len(msgpack.unpackb(SCENARIO.delta)) == 8  # positional
 
     delta = client.receive(SCENARIO.delta)
     assert isinstance(delta, m.Snapshot) and (delta.tick, delta.base, delta.seq) == (2, 1, 1)
     assert client.world.equals(SCENARIO.worlds[2])
     assert client.take_events() == [[2, "leave", 1]]
     assert msgpack.unpackb(SCENARIO.rejoin) == {
-        "t": "join", "v": 1, "name": "bob", "room": examples.ROOM, "session": examples.SESSION, "ack": 2
+        "t": "join", "v": 2, "name": "bob", "room": examples.ROOM, "session": examples.SESSION, "ack": 2
     }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import MAX_CLIENT_MESSAGE_BYTES, encode_client, packb
 from tickroom.protocol.errors import Code, LocalProtocolError, RemoteProtocolError
+from tickroom.protocol.input_rows import ROW_TAG, InputRows
 from tickroom.protocol.session import (
     BURST_SECONDS,
     CONTROL_FRAMES_BEFORE_JOIN,
@@ -35,7 +36,8 @@ BURST = int(RATE_PER_TICK * TICK_RATE * BURST_SECONDS)  # messages allowed at on
 
 JOIN = encode_client(m.Join(version=m.PROTOCOL_VERSION, name="ann", room="lobby"))
 PING = encode_client(m.Ping(id=1))
-INPUT = encode_client(m.Input(seq=1, tick=3, ack=2, data={"mx": 0.5, "fire": True}))
+INPUT_V1 = encode_client(m.Input(seq=1, tick=3, ack=2, data={"mx": 0.5, "fire": True}))
+INPUT = InputRows(ARENA_INPUTS).encoder.encode(1, 3, 2, {"mx": 0.5, "fire": True})  # version 2's row
 INVALID = packb({"t": "ping", "id": -1})  # recoverable: INVALID_MESSAGE
 GARBAGE = b"\xc1\xc1"  # recoverable: BAD_MESSAGE
 T0 = 1000.0  # an arbitrary monotonic origin: nothing may assume time starts at 0
@@ -63,10 +65,32 @@ def test_join_then_messages() -> None:
     assert session.state is ServerState.AWAIT_JOIN
     assert session.receive_message(JOIN, T0) == m.Join(version=m.PROTOCOL_VERSION, name="ann", room="lobby")
     session.joined(ARENA_INPUTS, TICK_RATE, T0)
-    msg = session.receive_message(INPUT, T0)
+    # A version 2 input row passes as it came: the room's batch validates it.
+    assert session.receive_message(INPUT, T0) == INPUT
+    assert session.receive_message(PING, T0) == m.Ping(id=1)
+
+
+def test_version_1_inputs_are_validated_maps() -> None:
+    session = ServerSession()
+    assert session.receive_message(packb({"t": "join", "v": 1}), T0) == m.Join(version=1)
+    session.joined(ARENA_INPUTS, TICK_RATE, T0)
+    msg = session.receive_message(INPUT_V1, T0)
     # Validated against the room's input fields: every field present, ints as floats.
     assert msg == m.Input(seq=1, tick=3, ack=2, data={"mx": 0.5, "my": 0.0, "aim": 0.0, "fire": True})
-    assert session.receive_message(PING, T0) == m.Ping(id=1)
+    assert refusal(session, INPUT).code is Code.BAD_MESSAGE  # a row is not a version 1 message
+
+
+def test_version_2_refuses_map_inputs_and_rows_of_another_length() -> None:
+    session = joined_session()
+    for data, code in [
+        (INPUT_V1, Code.BAD_MESSAGE),
+        (INPUT[:-1], Code.BAD_MESSAGE),
+        (INPUT + b"\x00", Code.BAD_MESSAGE),
+        (bytes([ROW_TAG]), Code.BAD_MESSAGE),
+    ]:
+        exc = refusal(session, data)
+        assert exc.code is code and not exc.fatal
+    assert session.strikes == 4
 
 
 BEFORE_JOIN = {
@@ -108,7 +132,7 @@ def test_text_frame_before_join_is_fatal() -> None:
     assert exc.code is Code.BAD_MESSAGE and exc.fatal
 
 
-@pytest.mark.parametrize("version", [0, 2, m.PROTOCOL_VERSION + 1, 2**16])
+@pytest.mark.parametrize("version", [0, 3, m.PROTOCOL_VERSION + 1, 2**16])
 def test_wrong_version_is_fatal(version: int) -> None:
     session = ServerSession()
     exc = refusal(session, encode_client(m.Join(version=version)))

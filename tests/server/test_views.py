@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import FakeLink, join, run_ticks
+from tickroom.protocol import envelope
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import finish_snapshot
 from tickroom.protocol.delta import WorldState, apply_delta
@@ -356,7 +357,7 @@ def test_every_client_rebuilds_exactly_what_its_row_allows(ticks, lags) -> None:
         for k, pid in enumerate(players.tolist()):
             older = [t for t in clients[k] if t <= world.tick - 1 - lags[k]]
             base = history.baseline_for(max(older)) if older else m.NO_TICK
-            fields = msgpack.unpackb(finish_snapshot(history.payload_for(pid, base), 0), raw=False)
+            fields = envelope.decode(msgpack.unpackb(finish_snapshot(history.payload_for(pid, base), 0), raw=False))
             rebuilt = apply_delta(clients[k].get(base), world.tick, fields, SCHEMA)
             allowed = world.ids[mask[k]]
             assert rebuilt.ids.tolist() == allowed.tolist()

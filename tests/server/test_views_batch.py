@@ -9,6 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tickroom.protocol import envelope
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import pack_snapshot_shared
 from tickroom.protocol.delta import WorldState, encode_delta
@@ -50,5 +51,6 @@ def test_every_player_gets_the_per_view_payload(seed, density, ticks_before):
             fields = encode_delta(history.world_for(pid, current.tick), baseline, SCHEMA)
             first = current.tick if base == m.NO_TICK else base + 1
             events = [["ev", t] for t in range(first, current.tick + 1)]
-            assert history.payload_for(pid, base) == pack_snapshot_shared(current.tick, base, fields, events)
+            assert history.payload_for(pid, base) == envelope.pack_shared(current.tick, base, fields, events)
+            assert history.payload_for(pid, base, version=1) == pack_snapshot_shared(current.tick, base, fields, events)
     assert history.deltas_encoded >= history.distinct_views

@@ -20,7 +20,18 @@ class FakeWebSocket {
     this.closedWith = null;
     sockets.push(this);
   }
-  send(data) { this.sent.push(decode(data)); }
+  send(data) {
+    // A version 2 input row is not msgpack: record its header and its bytes.
+    if (data[0] === 0x01) {
+      const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+      this.sent.push({
+        t: "input", seq: view.getUint32(1, true), tick: view.getInt32(5, true), ack: view.getInt32(9, true),
+        row: Array.from(data),
+      });
+      return;
+    }
+    this.sent.push(decode(data));
+  }
   close(code, reason) { this.closedWith = { code, reason }; this.readyState = 3; }
 }
 globalThis.WebSocket = FakeWebSocket;

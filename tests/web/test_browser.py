@@ -197,7 +197,7 @@ def test_page_follows_a_redirect(server, browser) -> None:
         page = open_play(browser, server.web_url, f"ws://127.0.0.1:{node.port}", name="wanderer", room="e2e-redirect")
         st = state(page)
         assert st["url"] == server.url and st["state"] == "joined" and st["room"] == "e2e-redirect"
-        assert node.joins and node.joins[0]["room"] == "e2e-redirect" and node.joins[0]["v"] == 1
+        assert node.joins and node.joins[0]["room"] == "e2e-redirect" and node.joins[0]["v"] == 2
         page.close()
 
 

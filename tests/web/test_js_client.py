@@ -14,10 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tickroom.protocol import envelope
 from tickroom.protocol import messages as m
-from tickroom.protocol.codec import encode_error, encode_snapshot, encode_welcome
+from tickroom.protocol.codec import encode_error, encode_welcome
 from tickroom.protocol.delta import WorldState, encode_delta
+from tickroom.protocol.input_rows import InputRows, row_layout
 from tickroom.protocol.schema import Schema
+from tickroom.protocol.validate import InputFields
 from tickroom.simulation.games.arena import Arena
 
 SCRIPT = Path(__file__).resolve().parent / "drive_client.mjs"
@@ -41,9 +44,10 @@ def test_client_protocol_logic(tmp_path: Path) -> None:
         pytest.fail("node is required for the browser client tests (apt-get install nodejs)")
     schema = Schema.from_description(Arena.components)
     welcome = m.Welcome(
-        version=1, room="lobby", game="arena", player=PLAYER, session=SESSION, tick_rate=20, tick=0,
+        version=2, room="lobby", game="arena", player=PLAYER, session=SESSION, tick_rate=20, tick=0,
         schema=schema.describe(), inputs={k: list(v) for k, v in Arena.input_fields.items()}, players=[[PLAYER, "ada"]],
         options={"size": 60.0, "max_projectiles": 1024, "collision": "auto"},
+        layout=row_layout(InputFields(Arena.input_fields)),
     )  # fmt: skip
     (tmp_path / "welcome.msgpack").write_bytes(encode_welcome(welcome))
     steps: list[dict] = [{"open": True}, {"recv": "welcome.msgpack"}]
@@ -53,7 +57,7 @@ def test_client_protocol_logic(tmp_path: Path) -> None:
         fields = encode_delta(world(tick, schema), baseline, schema)
         name = f"snap-{len(steps)}.msgpack"
         (tmp_path / name).write_bytes(
-            encode_snapshot(m.Snapshot(tick=tick, base=base, seq=seq, fields=fields, events=events))
+            envelope.encode(m.Snapshot(tick=tick, base=base, seq=seq, fields=fields, events=events))
         )
         steps.append({"recv": name})
 
@@ -84,11 +88,15 @@ def test_client_protocol_logic(tmp_path: Path) -> None:
     first, rejoin, after_desync, fresh = out["sockets"]
 
     sent = first["sent"]
-    assert sent[0] == {"t": "join", "v": 1, "name": "ada", "room": "lobby"}
+    assert sent[0] == {"t": "join", "v": 2, "name": "ada", "room": "lobby"}
     kinds = [msg["t"] for msg in sent]
     assert kinds[1] == "ping"  # at the welcome, for the round-trip time
     assert sent[2] == {"t": "ack", "tick": 1}
-    assert sent[3] == {"t": "input", "seq": 1, "tick": 1, "ack": 1, "in": {"mx": 1, "my": 0, "aim": 0.5, "fire": False}}
+    # Version 2's input: the row of the welcome's layout, byte for byte as the Python client packs it.
+    row = InputRows(InputFields(Arena.input_fields)).encoder.encode(
+        1, 1, 1, {"mx": 1, "my": 0, "aim": 0.5, "fire": False}
+    )
+    assert sent[3] == {"t": "input", "seq": 1, "tick": 1, "ack": 1, "row": list(row)}
     acks = [msg["tick"] for msg in sent if msg["t"] == "ack"]
     assert acks == [1] + [3, 5] + list(range(6, 80))  # not 2: the input carried tick 1's, and 2 came after it
     # Events once each, in order, despite overlapping deltas.
@@ -98,9 +106,9 @@ def test_client_protocol_logic(tmp_path: Path) -> None:
     # Baselines: everything from the newest base on, nothing older.
     assert out["log"][history_checked]["history"] == [78, 79]
 
-    assert rejoin["sent"][0] == {"t": "join", "v": 1, "room": "lobby", "session": SESSION, "ack": 79, "name": "ada"}
+    assert rejoin["sent"][0] == {"t": "join", "v": 2, "room": "lobby", "session": SESSION, "ack": 79, "name": "ada"}
     rejoin_input = next(msg for msg in rejoin["sent"] if msg["t"] == "input")
     assert rejoin_input["seq"] == 2 and rejoin_input["ack"] == 79
     assert rejoin["closedWith"]["code"] == 1000  # closed by the client on the desync
-    assert after_desync["sent"][0] == {"t": "join", "v": 1, "room": "lobby", "session": SESSION, "name": "ada"}
-    assert fresh["sent"][0] == {"t": "join", "v": 1, "name": "ada", "room": "lobby"}
+    assert after_desync["sent"][0] == {"t": "join", "v": 2, "room": "lobby", "session": SESSION, "name": "ada"}
+    assert fresh["sent"][0] == {"t": "join", "v": 2, "name": "ada", "room": "lobby"}

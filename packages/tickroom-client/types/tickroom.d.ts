@@ -5,7 +5,7 @@ import type { Entity, Schema, SchemaDescription, SnapshotMessage, World } from "
 export { applySnapshot, buildSchema, DesyncError, entityOf, sortedIds } from "./wire.js";
 export type { ComponentSpec, Entity, Schema, SchemaDescription, SnapshotMessage, WireValue, World } from "./wire.js";
 
-export declare const PROTOCOL_VERSION: 1;
+export declare const PROTOCOL_VERSION: 2;
 /** Worlds more than this many ticks older than the newest are never a baseline (6.5). */
 export declare const SERVER_HISTORY_TICKS: number;
 export declare const PING_INTERVAL_MS: number;
@@ -39,6 +39,8 @@ export interface Welcome {
   players: [number, string][];
   /** The game's message types (4.6): kind -> field -> spec; absent from older servers. */
   messages?: Record<string, Record<string, unknown[]>>;
+  /** Version 2: the input row's fields in order, [name, dtype] (4.2). */
+  layout?: [string, "<f8" | "<i8" | "|u1"][];
   [field: string]: unknown;
 }
 

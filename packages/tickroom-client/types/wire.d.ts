@@ -63,3 +63,15 @@ export declare function readIds(raw: Uint8Array, field: string): number[];
 export declare function applySnapshot(baseline: World | null, msg: SnapshotMessage, schema: Schema): World;
 export declare function sortedIds(world: World): number[];
 export declare function entityOf(world: World | null, schema: Schema | null, id: number): Entity | null;
+/** Names of a version 2 snapshot's positional values (5.2). */
+export declare const SNAPSHOT_FIELDS: readonly ["seq", "tick", "base", "n", "ids", "c", "rm", "ev"];
+/** A version 2 snapshot array as the named message applySnapshot reads. Throws DesyncError. */
+export declare function snapshotFromArray(values: unknown[]): SnapshotMessage;
+/** One input as a version 2 row (4.2) of the welcome's layout; absent fields are 0 / false. */
+export declare function encodeInputRow(
+  layout: [string, string][],
+  seq: number,
+  tick: number,
+  ack: number,
+  values: Record<string, number | boolean>,
+): Uint8Array;

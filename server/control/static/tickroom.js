@@ -11,11 +11,13 @@
 // and follows a {"t": "redirect", "url"} message to another node.
 
 import { decode, encode } from "./vendor/msgpack/index.mjs";
-import { applySnapshot, buildSchema, DesyncError, entityOf, sortedIds } from "./wire.js";
+import {
+  applySnapshot, buildSchema, DesyncError, encodeInputRow, entityOf, snapshotFromArray, sortedIds,
+} from "./wire.js";
 
 export { applySnapshot, buildSchema, DesyncError, entityOf, sortedIds };
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Worlds more than this many ticks older than the newest are never a baseline (6.5). */
 export const SERVER_HISTORY_TICKS = 64;
 export const PING_INTERVAL_MS = 1000;
@@ -96,7 +98,8 @@ export class TickroomClient {
     // by default the newest. Never -1 (4.2); "ack" may be.
     const newest = Math.max(this.newestTick, this.welcome.tick);
     const tick = actingOn === null ? newest : Math.max(0, Math.min(newest, Math.floor(actingOn)));
-    this._send({ t: "input", seq, tick, ack: this.newestTick, in: values });
+    // Version 2: a binary row of the welcome's layout (4.2), not msgpack.
+    this._sendRaw(encodeInputRow(this.welcome.layout || [], seq, tick, this.newestTick, values));
     this._inputSinceSnap = true;
     return seq;
   }
@@ -176,7 +179,11 @@ export class TickroomClient {
   }
 
   _send(obj) {
-    if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(encode(obj));
+    this._sendRaw(encode(obj));
+  }
+
+  _sendRaw(bytes) {
+    if (this._ws && this._ws.readyState === WebSocket.OPEN) this._ws.send(bytes);
   }
 
   _status(text) { if (this.onStatus) this.onStatus(text); }
@@ -184,7 +191,18 @@ export class TickroomClient {
   _receive(data) {
     if (!(data instanceof ArrayBuffer)) return; // the server sends binary only
     this.stats.bytes += data.byteLength;
-    const msg = decode(new Uint8Array(data));
+    const decoded = decode(new Uint8Array(data));
+    if (Array.isArray(decoded)) { // a version 2 snapshot (5.2)
+      let snap;
+      try {
+        snap = snapshotFromArray(decoded);
+      } catch (err) {
+        if (!(err instanceof DesyncError)) throw err;
+        return this._desynced(err);
+      }
+      return this._onSnap(snap);
+    }
+    const msg = decoded;
     switch (msg.t) {
       case "welcome": return this._onWelcome(msg);
       case "snap": return this._onSnap(msg);
@@ -236,6 +254,15 @@ export class TickroomClient {
     this.nextSeq = 1;
   }
 
+  _desynced(err) {
+    // 6.7: apply nothing, close normally, rejoin for a full snapshot.
+    console.warn("tickroom: desync:", err.message);
+    this.stats.desyncs += 1;
+    this._resync = true;
+    this._history.clear();
+    this._reconnectSoon(1000, "desync");
+  }
+
   _onSnap(msg) {
     if (!this.schema) return;
     let world;
@@ -245,13 +272,7 @@ export class TickroomClient {
       world = applySnapshot(baseline, msg, this.schema);
     } catch (err) {
       if (!(err instanceof DesyncError)) throw err;
-      // 6.7: apply nothing, close normally, rejoin for a full snapshot.
-      console.warn("tickroom: desync:", err.message);
-      this.stats.desyncs += 1;
-      this._resync = true;
-      this._history.clear();
-      this._reconnectSoon(1000, "desync");
-      return;
+      return this._desynced(err);
     }
     this.stats.snapshots += 1;
     this._history.set(world.tick, world);

@@ -219,3 +219,52 @@ export function entityOf(world, schema, id) {
   for (const [name, row] of Object.entries(rec)) out[name] = gameValue(schema[name], row);
   return out;
 }
+
+// --- protocol version 2: the snapshot envelope and the input row -----------
+
+/** Names of a version 2 snapshot's 8 positional values (5.2). */
+export const SNAPSHOT_FIELDS = ["seq", "tick", "base", "n", "ids", "c", "rm", "ev"];
+
+/**
+ * A decoded version 2 snapshot (a msgpack array, 5.2) as the named "snap"
+ * message applySnapshot reads. Throws DesyncError for an array of another length.
+ */
+export function snapshotFromArray(values) {
+  if (values.length !== SNAPSHOT_FIELDS.length) {
+    throw new DesyncError(`a snapshot has ${SNAPSHOT_FIELDS.length} values, got ${values.length}`);
+  }
+  const msg = { t: "snap" };
+  SNAPSHOT_FIELDS.forEach((name, i) => { msg[name] = values[i]; });
+  return msg;
+}
+
+const ROW_HEADER_BYTES = 13; // tag u8, seq u32, tick i32, ack i32
+const ROW_FIELD_BYTES = { "<f8": 8, "<i8": 8, "|u1": 1 };
+
+/**
+ * Encode one input as a version 2 row (4.2), laid out as the welcome's
+ * `layout` says: [[name, dtype], ...]. Absent fields are 0 / false.
+ * Throws for a dtype this client does not know.
+ */
+export function encodeInputRow(layout, seq, tick, ack, values) {
+  let size = ROW_HEADER_BYTES;
+  for (const [, dtype] of layout) {
+    if (!(dtype in ROW_FIELD_BYTES)) throw new Error(`unknown input row dtype ${dtype}`);
+    size += ROW_FIELD_BYTES[dtype];
+  }
+  const row = new Uint8Array(size);
+  const view = new DataView(row.buffer);
+  view.setUint8(0, 0x01);
+  view.setUint32(1, seq, true);
+  view.setInt32(5, tick, true);
+  view.setInt32(9, ack, true);
+  let offset = ROW_HEADER_BYTES;
+  for (const [name, dtype] of layout) {
+    const value = values[name];
+    if (dtype === "<f8") view.setFloat64(offset, Number(value ?? 0), true);
+    else if (dtype === "<i8") view.setBigInt64(offset, BigInt(Math.trunc(Number(value ?? 0))), true);
+    else view.setUint8(offset, value ? 1 : 0);
+    offset += ROW_FIELD_BYTES[dtype];
+  }
+  return row;
+}
