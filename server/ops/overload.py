@@ -27,8 +27,8 @@ a thousand joins a second): a burst of two thousand joins on an empty node
 seats 256, then up to 512, ... per sample while the figures stay under
 their limits (and the capacity), and the rest are refused at once (reason
 "ramp") instead of all getting in before the next measure shows what they
-cost. Tick lag counts only on a node that is busy itself (a quarter of its
-CPU target or more): a node using little CPU whose ticks are late is late
+cost. Tick lag counts only on a node that is busy itself (half its CPU
+target or more): a node using little CPU whose ticks are late is late
 because the machine is taken by others, and refusing its players would not
 bring its ticks back. Hysteresis: once over, the
 node accepts again only after ``HOLD_S`` and once all three figures are
@@ -67,10 +67,12 @@ PRIOR_CPU_PER_PLAYER = 0.002
 UNLIMITED = 2**62  # the capacity with neither a CPU target nor a cap
 RAMP_MIN_STEP = 256  # fresh joins admitted per sample, at least (see LoadGovernor._step)
 # Tick lag is the node's own doing only on a node this busy (a share of its
-# CPU target): an idle node whose ticks are late is late because of the
-# machine. Low enough that a node starved by its neighbours (or a CPU quota)
-# while it works still counts its lag: it then holds fewer players.
-LAG_CPU_FLOOR = 0.25
+# CPU target): a node whose ticks are late while it uses less is late because
+# of the machine, or of a short burst of work (a flood being refused), and
+# refusing players would not bring its ticks back. The price: a node that
+# the machine starves below this CPU takes players it cannot serve
+# (docs/benchmarks.md, "Overload", version B).
+LAG_CPU_FLOOR = 0.5
 
 # Why a fresh join was refused: the label of the metrics and the status.
 # "ramp" refuses one join without the node being over capacity: the burst it

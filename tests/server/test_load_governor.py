@@ -130,12 +130,12 @@ def test_the_hold_keeps_a_short_dip_from_reopening_the_node():
 def test_tick_lag_refuses_new_players():
     gov, figures, clocks = governor(CapacityConfig(tick_lag_s=0.025))
     figures.lag = 0.060
-    settle(gov, clocks, busy=0.1)
-    assert gov.accepting  # a node this idle is late because of the machine, not its players
     settle(gov, clocks, busy=0.3)
+    assert gov.accepting  # a node this idle is late because of the machine, not its players
+    settle(gov, clocks, busy=0.6)
     assert not gov.accepting and gov.over_reason == "tick_lag"
     figures.lag = 0.0
-    settle(gov, clocks, busy=0.3)
+    settle(gov, clocks, busy=0.6)
     assert gov.accepting
 
 
