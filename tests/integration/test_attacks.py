@@ -44,6 +44,11 @@ WINDOW_S = 2.0
 ATTACK_S = 6.0  # every attack gives up after this long; the canary must have had its window by then
 RSS_GROWTH_MB = 25.0  # the server's RSS during and after an attack, over its baseline
 ROOM_QUOTA = 24  # --max-rooms-per-address of the ws:// server (room spam)
+# These tests hold each connection's own defences to account. The node-wide
+# load governor (tests/integration/test_overload.py) would, rightly, refuse
+# fresh joins for its hold time after a flood took the node's CPU share up,
+# and so the next test's canary: it is measured off here (the cap stays).
+NO_LOAD_GOVERNOR = ("--capacity-cpu", "0", "--capacity-tick-lag", "0")
 
 
 # -- servers -----------------------------------------------------------------
@@ -56,13 +61,15 @@ def cert(tmp_path_factory) -> SelfSigned:
 
 @pytest.fixture(scope="module")
 def ws_server() -> Iterator[ServerProcess]:
-    with running_server("--max-rooms-per-address", str(ROOM_QUOTA)) as server:
+    with running_server("--max-rooms-per-address", str(ROOM_QUOTA), *NO_LOAD_GOVERNOR) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def wss_server(cert: SelfSigned) -> Iterator[ServerProcess]:
-    with running_server("--tls-cert", str(cert.cert_file), "--tls-key", str(cert.key_file)) as server:
+    with running_server(
+        "--tls-cert", str(cert.cert_file), "--tls-key", str(cert.key_file), *NO_LOAD_GOVERNOR
+    ) as server:
         yield server
 
 

@@ -18,6 +18,7 @@ from tickroom.protocol.game_messages import (
     MessageTypes,
     encode_client_game_message,
 )
+from tickroom.protocol.input_rows import RowEncoder, row_layout
 from tickroom.protocol.session import ServerSession
 from tickroom.protocol.validate import InputFields
 
@@ -105,7 +106,8 @@ def test_messages_have_their_own_rate_limit_and_a_flood_is_closed() -> None:
     assert error.code is Code.RATE_LIMITED and not error.fatal
     assert session.game_messages is not None and session.game_messages.dropped == 1
     # Inputs still pass: the game messages' bucket is their own.
-    assert isinstance(session.receive_message(encode_client(m.Input(1, 0, -1, {"x": 0.5})), 0.0), m.Input)
+    row = RowEncoder(row_layout(InputFields({"x": ("float", -1.0, 1.0)}))).encode(1, 0, -1, {"x": 0.5})
+    assert session.receive_message(row, 0.0) == row  # version 2: the row, for the room's batch
     # After a second, the bucket has refilled at the rate.
     assert session.receive_message(frame, 1.0) == GameMessage("chat", {"text": "hi"})
     # A client that keeps flooding collects strikes until it is closed (4006).

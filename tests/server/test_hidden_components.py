@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tickroom.protocol import envelope
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import finish_snapshot
 from tickroom.protocol.delta import WorldState, apply_delta, encode_delta
@@ -84,7 +85,9 @@ def test_every_client_rebuilds_what_it_may_see_and_no_hidden_byte_leaves(ticks, 
             older = [t for t in clients[k] if t <= world.tick - 1 - lags[k]]
             base = history.baseline_for(max(older)) if older else m.NO_TICK
             frame = finish_snapshot(history.payload_for(pid, base), 0)
-            rebuilt = apply_delta(clients[k].get(base), world.tick, msgpack.unpackb(frame, raw=False), SCHEMA)
+            rebuilt = apply_delta(
+                clients[k].get(base), world.tick, envelope.decode(msgpack.unpackb(frame, raw=False)), SCHEMA
+            )
             assert rebuilt.ids.tolist() == world.ids[visibility.mask[k]].tolist()
             for name, values in _expected(world, visibility, k).items():
                 assert np.array_equal(rebuilt.components[name], values), name

@@ -16,6 +16,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
+from tickroom.protocol import envelope
 from tickroom.protocol import messages as m
 from tickroom.protocol.codec import finish_snapshot
 from tickroom.protocol.delta import WorldState, apply_delta
@@ -60,7 +61,7 @@ def check_hidden_components(c: Any, rng_seed: int = 15) -> str:
             ack = max((t for t in rebuilt[pid] if t <= game.tick - 1 - 2 * (k % 2)), default=m.NO_TICK)
             base = history.baseline_for(ack)
             payload = finish_snapshot(history.payload_for(pid, base), 0)
-            fields = msgpack.unpackb(payload, raw=False)
+            fields = envelope.decode(msgpack.unpackb(payload, raw=False))  # version 2's snapshot array
             got = apply_delta(rebuilt[pid].get(base), world.tick, fields, c.schema)
             rebuilt[pid][world.tick] = got
             for old in [t for t in rebuilt[pid] if t < world.tick - HISTORY]:
