@@ -38,9 +38,11 @@ Options (GameConfig.options):
                      everything). With fog, each player sees the entities
                      within the radius of its avatar plus its own (its
                      avatar and its projectiles), arena_world.fog_visibility.
-    rewind           lag compensation bound, seconds (default 0.4, 0: off):
-                     a shot is judged against the players as its shooter
-                     saw them, at most this far back (arena_rewind).
+    rewind           lag compensation bound, seconds (default 0: off; 0.4
+                     covers ordinary pings): a shot is judged against the
+                     players as its shooter saw them, at most this far back
+                     (arena_rewind). Off by default: it costs CPU per
+                     player-tick (docs/benchmarks.md, "Performance II").
 
 Projectiles are sent once: on the wire a projectile is its origin, velocity
 and origin tick, which never change, and clients extrapolate it exactly
@@ -84,7 +86,7 @@ DAMAGE = 25  # hit points per hit
 DEFAULT_SIZE = 100.0  # units
 MAX_SIZE = 1023.0  # units: int16 positions at 1/32 unit reach 1023.97
 DEFAULT_MAX_PROJECTILES = 1024  # projectiles
-DEFAULT_REWIND = 0.4  # s: the lag-compensation bound, see Arena._lag
+DEFAULT_REWIND = 0.0  # s: the lag-compensation bound (0: off, opt-in per room), see Arena._lag
 MAX_REWIND = 1.0  # s: the largest bound a room may set
 NEVER = np.iinfo(np.int64).max  # respawn tick of a living player
 STATE_VERSION = 2  # 2: projectiles sent once (origin, t0) and lag compensation (lag, aim_tick)

@@ -15,13 +15,13 @@ def test_nothing_given_is_every_default() -> None:
         "max_projectiles": 1024,
         "collision": "auto",
         "fog": 0.0,
-        "rewind": 0.4,
+        "rewind": 0.0,
     }
 
 
 def test_given_values_are_checked_and_converted() -> None:
     got = resolve_options(Arena, {"size": 60, "max_projectiles": 8.0, "collision": "sweep"})
-    assert got == {"size": 60.0, "max_projectiles": 8, "collision": "sweep", "fog": 0.0, "rewind": 0.4}
+    assert got == {"size": 60.0, "max_projectiles": 8, "collision": "sweep", "fog": 0.0, "rewind": 0.0}
     assert type(got["size"]) is float and type(got["max_projectiles"]) is int
 
 

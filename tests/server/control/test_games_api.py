@@ -40,7 +40,7 @@ async def test_options_reach_the_game_and_the_welcome(http, server) -> None:
 
 async def test_a_room_without_options_gets_the_defaults(http) -> None:
     room = (await http.post("/v1/rooms", json={})).json()
-    assert room["options"] == {"size": 100.0, "max_projectiles": 1024, "collision": "auto", "fog": 0.0, "rewind": 0.4}
+    assert room["options"] == {"size": 100.0, "max_projectiles": 1024, "collision": "auto", "fog": 0.0, "rewind": 0.0}
 
 
 @pytest.mark.parametrize(
