@@ -23,6 +23,7 @@ A refused row is answered on its own link (a strike, fatal past the limit:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,10 +31,16 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.game_messages import GameMessage
 from tickroom.protocol.input_rows import DecodedRows, InputRows
 from tickroom.protocol.validate import InputFields
-from tickroom.server.rooms.input_batch import InputCounters
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player
 from tickroom.simulation.game import InputBatch
+
+
+@dataclass
+class InputCounters:
+    applied: int = 0
+    stale: int = 0  # duplicate or older than the newest applied seq
+    over_limit: int = 0  # beyond max_per_tick
 
 
 class RowBatcher:

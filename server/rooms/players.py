@@ -26,7 +26,6 @@ class Player:
     detached_tick: int = 0  # tick the last link dropped (rejoin grace counts from here)
     last_seq: int = 0  # newest input seq applied
     acked: int = m.NO_TICK  # newest snapshot tick the current link acknowledged
-    pending: list[m.Input] = field(default_factory=list)  # inputs received since the last tick
     inbox: list[GameMessage] = field(default_factory=list)  # game messages received since the last tick
     mail_n: int = 0  # number of the last game message sent to it (game_mail)
     mail_log: deque[tuple[int, bytes]] = field(default_factory=deque)  # (tick, message) kept for a replay
@@ -65,14 +64,12 @@ class PlayerTable:
         player.link = link
         player.linked_tick = tick
         player.acked = m.NO_TICK
-        player.pending.clear()
         player.inbox.clear()
 
     def detach(self, player: Player, tick: int) -> None:
         if player.link is not None:
             player.link = None
             player.detached_tick = tick
-        player.pending.clear()
         player.inbox.clear()
 
     def by_id(self, player_id: int) -> Player | None:
@@ -89,9 +86,6 @@ class PlayerTable:
         return sum(1 for p in self._by_id.values() if p.link is not None)
 
     def with_messages(self) -> list[Player]:
-        """In id order, like with_pending: the players with game messages queued."""
+        """In id order (the game's messages, hence its world, are
+        deterministic): the players with game messages queued."""
         return sorted((p for p in self._by_id.values() if p.inbox), key=_by_id)
-
-    def with_pending(self) -> list[Player]:
-        """In id order: the batch's rows, hence the game's, are deterministic."""
-        return sorted((p for p in self._by_id.values() if p.pending), key=_by_id)

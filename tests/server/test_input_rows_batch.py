@@ -1,5 +1,5 @@
 """The room's batched input path (tickroom.server.rooms.input_rows_batch)
-against the per-message one it replaces (tickroom.server.rooms.input_batch
+against the per-message one it replaces (tests/server/reference_input_batch.py
 after the room's per-message ack rule): the same batch, seqs, acks and
 counters for the same inputs, and a refused row answered on its own link
 only."""
@@ -16,9 +16,10 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code, RemoteProtocolError
 from tickroom.protocol.input_rows import InputRows
 from tickroom.protocol.validate import InputFields
-from tickroom.server.rooms.input_batch import InputBatcher
 from tickroom.server.rooms.input_rows_batch import RowBatcher
 from tickroom.server.rooms.players import Player
+
+from .reference_input_batch import InputBatcher
 
 FIELDS = InputFields({"mx": ("float", -1.0, 1.0), "level": ("int", 0, 9), "fire": ("bool",)})
 ROWS = InputRows(FIELDS)
@@ -71,6 +72,7 @@ def test_rows_batch_as_the_per_message_path_did(table, ascending) -> None:
     """Both the usual tick's shortcut (one row per player, in id order) and
     the general path."""
     old_players, new_players, links = [], [], []
+    received: dict[int, list[m.Input]] = {}  # the per-message path's inputs, by player id
     for k, (last_seq, acked, sent, with_ack_message) in enumerate(table):
         pid = k + 1 if ascending else 10 - k  # not id order: the batch sorts by id
         old = Player(id=pid, name="p", session=f"s{k}", last_seq=last_seq, acked=acked)
@@ -85,7 +87,7 @@ def test_rows_batch_as_the_per_message_path_did(table, ascending) -> None:
             if old.acked < ack <= TICK:
                 old.acked = ack
             msg = m.Input(seq=seq, tick=0, ack=ack, data=data)
-            old.pending.append(msg)
+            received.setdefault(pid, []).append(msg)
             items.append(msg if as_v1 else ROWS.encoder.encode(seq, 0, ack, data))
         if with_ack_message:
             items.append(m.Ack(tick=TICK - 1))
@@ -96,7 +98,9 @@ def test_rows_batch_as_the_per_message_path_did(table, ascending) -> None:
         links.append(Link(items))
 
     old_batcher = InputBatcher(FIELDS, MAX_PER_TICK)
-    expected = old_batcher.batch(sorted((p for p in old_players if p.pending), key=lambda p: p.id))
+    expected = old_batcher.batch(
+        sorted(((p, received[p.id]) for p in old_players if p.id in received), key=lambda r: r[0].id)
+    )
     new_batcher = RowBatcher(FIELDS, MAX_PER_TICK)
     got = new_batcher.collect(list(zip(new_players, links, strict=True)), TICK)
 

@@ -1,4 +1,6 @@
-"""Turning one tick's received inputs into the game's InputBatch.
+"""The per-message input batching that protocol version 2's RowBatcher
+(tickroom.server.rooms.input_rows_batch) replaced, kept as the reference its
+property test holds it to (tests/server/test_input_rows_batch.py).
 
 Per player: drop inputs at or below the newest applied seq (stale) and
 repeated seqs (duplicates), keep the rest in seq order, at most
@@ -10,22 +12,16 @@ by ascending id, the game's cheapest case).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 
+from tickroom.protocol import messages as m
 from tickroom.protocol.validate import InputFields
+from tickroom.server.rooms.input_rows_batch import InputCounters
 from tickroom.server.rooms.players import Player
 from tickroom.simulation.game import InputBatch
 
 _DTYPES = {"float": np.float64, "int": np.int64, "bool": np.bool_}
-
-
-@dataclass
-class InputCounters:
-    applied: int = 0
-    stale: int = 0  # duplicate or older than the newest applied seq
-    over_limit: int = 0  # beyond max_per_tick
 
 
 class InputBatcher:
@@ -38,16 +34,15 @@ class InputBatcher:
         self._empty = InputBatch.empty(fields.fields)
         self._dtypes = tuple((name, _DTYPES[spec[0]]) for name, spec in fields.fields.items())
 
-    def batch(self, players: Iterable[Player]) -> InputBatch:
-        """Consume each player's ``pending`` inputs into one batch."""
+    def batch(self, received: Iterable[tuple[Player, list[m.Input]]]) -> InputBatch:
+        """Each player's inputs received since the last tick, in one batch
+        (``received`` in ascending player id, as the room passed them)."""
         rows: list[int] = []
         data: list[Mapping[str, object]] = []  # each applied input's validated fields, row by row
         seqs: list[int] = []  # each row's seq and client tick (InputBatch.seqs / ticks)
         ticks: list[int] = []
         counters = self.counters
-        for player in players:
-            pending = player.pending
-            player.pending = []
+        for player, pending in received:
             if len(pending) == 1 and pending[0].seq > player.last_seq:
                 # The usual case: one new input since the last tick.
                 msg = pending[0]
