@@ -29,8 +29,9 @@ def edit_players(game: Arena, **fields) -> Arena:
     return Arena.restore(state, game.config)
 
 
-def batch(rows: list[tuple[int, float, float, float, bool]]) -> InputBatch:
-    """An InputBatch from (player, mx, my, aim, fire) rows, in the given order."""
+def batch(rows: list[tuple[int, float, float, float, bool]], ticks: list[int] | None = None) -> InputBatch:
+    """An InputBatch from (player, mx, my, aim, fire) rows, in the given
+    order; with ``ticks``, each row's client tick (and seqs 1, 2, ...)."""
     if not rows:
         return InputBatch.empty(Arena.input_fields)
     players, mx, my, aim, fire = zip(*rows, strict=True)
@@ -42,6 +43,8 @@ def batch(rows: list[tuple[int, float, float, float, bool]]) -> InputBatch:
             "aim": np.array(aim, dtype=np.float64),
             "fire": np.array(fire, dtype=bool),
         },
+        seqs=None if ticks is None else np.arange(1, len(players) + 1, dtype=np.int64),
+        ticks=None if ticks is None else np.array(ticks, dtype=np.int64),
     )
 
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.simulation.helpers import edit_players, new_game
+from tests.simulation.helpers import batch, edit_players, new_game
 from tickroom.server.rooms.world_history import WorldHistory, history_for
 from tickroom.simulation.game import NO_PAST, InputBatch
 from tickroom.simulation.games.arena import Arena
@@ -18,18 +18,7 @@ from tickroom.simulation.games.arena_rewind import find_hits_rewound, shot_lag
 
 def inputs(rows: list[tuple[int, float, float, float, bool, int]]) -> InputBatch:
     """(player, mx, my, aim, fire, client tick) rows."""
-    players, mx, my, aim, fire, ticks = zip(*rows, strict=True)
-    return InputBatch(
-        players=np.array(players, dtype=np.int64),
-        fields={
-            "mx": np.array(mx, dtype=np.float64),
-            "my": np.array(my, dtype=np.float64),
-            "aim": np.array(aim, dtype=np.float64),
-            "fire": np.array(fire, dtype=bool),
-        },
-        seqs=np.arange(1, len(players) + 1, dtype=np.int64),
-        ticks=np.array(ticks, dtype=np.int64),
-    )
+    return batch([row[:5] for row in rows], ticks=[row[5] for row in rows])
 
 
 def crossing(rewind: float, collision: str = "auto") -> tuple[Arena, WorldHistory, int, int]:
