@@ -33,8 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.certs import make_self_signed  # noqa: E402
-from tests.rawws import OP_BINARY, OP_CONTINUATION, OP_PING, OP_PONG, RawWebSocket, frame  # noqa: E402
-from tickroom.protocol import messages as m  # noqa: E402
+from tests.rawws import (  # noqa: E402
+    OP_BINARY,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    RawWebSocket,
+    frame,
+    rtts_at_two_messages_per_tick,
+)
 
 SECONDS = 5.0  # each flood
 SPAM_ATTEMPTS = 400  # room spam: joins naming a new room, at most ...
@@ -131,31 +138,7 @@ async def flood_run(port: int, pid: int, name: str, data: bytes, clients: int, f
 async def wss_rtt(port: int, context) -> None:
     ws = await RawWebSocket.connect("127.0.0.1", port, tls=context)
     await ws.join("wss-room", "two-per-tick")
-    sent: dict[int, float] = {}
-    rtts: list[tuple[float, float]] = []
-    t0 = trio.current_time()
-
-    async def read() -> None:
-        while await ws.read_some():
-            while ws.messages:
-                msg = ws.messages.pop(0)
-                if isinstance(msg, m.Pong) and msg.id in sent:
-                    rtts.append((trio.current_time() - t0, trio.current_time() - sent.pop(msg.id)))
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(read)
-        tick = 0
-        while trio.current_time() - t0 < RTT_SECONDS and ws.close_code is None:
-            await ws.send(frame(OP_BINARY, ws.session.input(mx=1.0)))
-            if tick % 10 == 0:
-                payload = ws.session.ping()
-                sent[ws.session.ping_id] = trio.current_time()
-                await ws.send(frame(OP_BINARY, payload))
-            else:
-                await ws.send(frame(OP_BINARY, ws.session.input(mx=0.5)))
-            tick += 1
-            await trio.sleep_until(t0 + tick / TICK_RATE)
-        nursery.cancel_scope.cancel()
+    rtts = await rtts_at_two_messages_per_tick(ws, RTT_SECONDS, TICK_RATE, ping_every=10)
     marks = [rtt for rtt in rtts if rtt[0] < 1.5][-1:] + [rtt for rtt in rtts if rtt[0] > RTT_SECONDS - 1.5][-1:]
     text = ", ".join(f"{rtt * 1000:.0f} ms at {at:.1f} s" for at, rtt in marks)
     print(f"wss:// 2 messages per tick for {RTT_SECONDS:g} s: RTT {text}; close {ws.close_code}")

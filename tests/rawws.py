@@ -119,3 +119,40 @@ class RawWebSocket:
                 self.close_code = event.code
             elif isinstance(event, PongFrame):
                 self.pongs += 1
+
+
+async def rtts_at_two_messages_per_tick(
+    ws: RawWebSocket, seconds: float, tick_rate: int, ping_every: int
+) -> list[tuple[float, float]]:
+    """Send two messages every tick for ``seconds`` (an input, then a ping
+    every ``ping_every`` ticks or a second input), stopping early if the
+    server closes; the pings' round trips as (seconds since the start, round
+    trip). A server that reads one message per tick builds a backlog here
+    (the wss:// record bug of the hardening issue): the round trips grow."""
+    sent: dict[int, float] = {}
+    rtts: list[tuple[float, float]] = []
+    t0 = trio.current_time()
+
+    async def read() -> None:
+        while await ws.read_some():
+            while ws.messages:
+                msg = ws.messages.pop(0)
+                if isinstance(msg, m.Pong) and msg.id in sent:
+                    now = trio.current_time()
+                    rtts.append((now - t0, now - sent.pop(msg.id)))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        tick = 0
+        while trio.current_time() - t0 < seconds and ws.close_code is None:
+            await ws.send(frame(OP_BINARY, ws.session.input(mx=1.0)))
+            if tick % ping_every == 0:
+                payload = ws.session.ping()
+                sent[ws.session.ping_id] = trio.current_time()
+                await ws.send(frame(OP_BINARY, payload))
+            else:
+                await ws.send(frame(OP_BINARY, ws.session.input(mx=0.5)))
+            tick += 1
+            await trio.sleep_until(t0 + tick / tick_rate)
+        nursery.cancel_scope.cancel()
+    return rtts

@@ -31,7 +31,7 @@ import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
 from tests.certs import SelfSigned, make_self_signed
-from tests.rawws import OP_BINARY, OP_CONTINUATION, OP_PING, OP_PONG, RawWebSocket, frame
+from tests.rawws import OP_BINARY, OP_CONTINUATION, OP_PING, OP_PONG, RawWebSocket, frame, rtts_at_two_messages_per_tick
 from tickroom.protocol import messages as m
 from tickroom.protocol.client_session import ClientSession
 from tickroom.protocol.errors import Code
@@ -300,34 +300,13 @@ async def test_an_oversized_frame_closes_4002_every_time_never_1006(scheme, ws_s
 async def test_a_wss_client_at_two_messages_per_tick_keeps_a_flat_rtt(wss_server, cert) -> None:
     run_s = 8.0
     canary = Canary(wss_server, cert)
-    rtts: list[tuple[float, float]] = []  # (seconds since start, round trip)
     ws = await RawWebSocket.connect("127.0.0.1", port_of(wss_server), tls=cert.client_context())
     await ws.join("two-per-tick", "busy")
-    sent: dict[int, float] = {}
     async with trio.open_nursery() as nursery:
         await nursery.start(canary.run)
         t0 = trio.current_time()
-
-        async def read() -> None:
-            while await ws.read_some():
-                while ws.messages:
-                    msg = ws.messages.pop(0)
-                    if isinstance(msg, m.Pong) and msg.id in sent:
-                        now = trio.current_time()
-                        rtts.append((now - t0, now - sent.pop(msg.id)))
-
-        nursery.start_soon(read)
-        tick = 0
-        while trio.current_time() - t0 < run_s and ws.close_code is None:
-            await ws.send(frame(OP_BINARY, ws.session.input(mx=1.0)))
-            if tick % 5 == 0:  # four pings a second: 2 messages in those ticks too
-                payload = ws.session.ping()
-                sent[ws.session.ping_id] = trio.current_time()
-                await ws.send(frame(OP_BINARY, payload))
-            else:
-                await ws.send(frame(OP_BINARY, ws.session.input(mx=0.5)))
-            tick += 1
-            await trio.sleep_until(t0 + tick / TICK_RATE)
+        # Four pings a second: 2 messages in those ticks too.
+        rtts = await rtts_at_two_messages_per_tick(ws, run_s, TICK_RATE, ping_every=5)
         await canary.wait_for_rate(t0, t0 + run_s + ATTACK_S)
         nursery.cancel_scope.cancel()
     await ws.aclose()
