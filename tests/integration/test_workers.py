@@ -50,6 +50,16 @@ def nodes_by_id(redis_url: str) -> dict[str, dict[str, Any]]:
     return {n["node_id"]: n for n in status(redis_url)["nodes"]}
 
 
+def registered(redis_url: str, node_ids: set[str]) -> dict | None:
+    """The nodes ``node_ids``, once all of them are registered with their
+    control URLs (a worker registers before its control API is bound; the
+    URL comes with a later heartbeat); else None."""
+    nodes = nodes_by_id(redis_url)
+    if nodes.keys() == node_ids and all(n["control_url"] for n in nodes.values()):
+        return nodes
+    return None
+
+
 def alive(pid: int) -> bool:
     """Running (not gone, not a zombie waiting for init to reap it)."""
     try:
@@ -92,11 +102,7 @@ def test_two_workers_register_fail_over_and_drain(redis_url):
     try:
         # Both workers register, each with its own control API and pid.
         nodes = wait_for(
-            lambda: (
-                (n := nodes_by_id(redis_url)).keys() == {"t-w0", "t-w1"}
-                and all(x["control_url"] for x in n.values())
-                and n
-            ),
+            lambda: registered(redis_url, {"t-w0", "t-w1"}),
             "both workers to register",
         )
         seen_pids.update(n["pid"] for n in nodes.values())
@@ -196,7 +202,8 @@ def test_two_workers_on_the_default_ports_both_serve(redis_url):
 
     try:
         nodes = wait_for(
-            lambda: (n := nodes_by_id(redis_url)).keys() == {"d-w0", "d-w1"} and n, "both workers to register"
+            lambda: registered(redis_url, {"d-w0", "d-w1"}),
+            "both workers to register with their control URLs",
         )
         pids = [n["pid"] for n in nodes.values()]
         headers = {"Authorization": f"Bearer {API_KEY}"}
