@@ -37,6 +37,7 @@ class ServerConfig:
     max_rooms: int = _REGISTRY.max_rooms  # per node
     max_rooms_per_address: int = _REGISTRY.max_rooms_per_address  # live client-created rooms; 0: no limit
     unjoined_close_s: float = _REGISTRY.unjoined_close_s  # a client-created room nobody joined ends then
+    step_together: bool = _REGISTRY.step_together  # rooms of a game stepped by one batched call (step_batch)
     default_game: str = _REGISTRY.default_game
     allow_client_rooms: bool | None = None  # None: on, unless a ticket secret is set
     idle_close_s: float = IDLE_CLOSE_S
@@ -146,6 +147,7 @@ class ServerConfig:
             max_rooms=self.max_rooms,
             max_rooms_per_address=self.max_rooms_per_address,
             unjoined_close_s=self.unjoined_close_s,
+            step_together=self.step_together,
             ticket_secret=self.ticket_secret.encode("utf-8") if self.ticket_secret else None,
         )
 

@@ -79,6 +79,13 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
         int,
         "players per node: new ones are refused (4203) past it (0: the capacity measured from CPU and tick lag)",
     ),
+    (
+        "--step-together",
+        "step_together",
+        "bool",
+        "step the rooms of a game due at the same moment by one batched call of the game (on|off; off: "
+        "room by room, the same worlds, for A/B measurements)",
+    ),
     ("--capacity-cpu", "capacity_cpu", float, "CPU busy share of one core at which new players are refused"),
     ("--capacity-tick-lag", "capacity_tick_lag_s", float, "seconds of tick lag at which new players are refused"),
     ("--allowed-origins", "allowed_origins", str, "comma-separated browser Origins allowed to connect (empty: all)"),

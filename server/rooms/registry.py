@@ -34,6 +34,7 @@ from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.log_context import ROOM_ID
 from tickroom.server.rooms.room import JoinAccepted, JoinRefused, Room, RoomConfig
 from tickroom.server.rooms.room_quota import MAX_ROOMS_PER_ADDRESS, UNJOINED_CLOSE_S, RoomQuota
+from tickroom.server.rooms.step_batch import StepBatcher
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.simulation.game import GameConfig
 from tickroom.simulation.options import OptionError, resolve_options
@@ -53,6 +54,10 @@ class RegistryConfig:
     # its first player.
     max_rooms_per_address: int = MAX_ROOMS_PER_ADDRESS
     unjoined_close_s: float = UNJOINED_CLOSE_S
+    # Rooms of a game due at the same moment are stepped by one batched call
+    # (tickroom.server.rooms.step_batch); False: each room steps its own game
+    # (the same worlds, bit for bit; for A/B measurements).
+    step_together: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,8 @@ class RoomRegistry:
         self._rooms: dict[str, Room] = {}
         self._nursery: trio.Nursery | None = None
         self.clock = TickClock()  # one timer wakes every room (tickroom.server.rooms.tick_clock)
+        # ... and one stepper steps the rooms of a game due together (tickroom.server.rooms.step_batch).
+        self.stepper = StepBatcher()
         self._taking_rooms = True
         self._empty = trio.Event()  # set while no room runs; the last room to end sets it
         self._empty.set()
@@ -133,6 +140,7 @@ class RoomRegistry:
         """Host the room tasks until cancelled."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.clock.run, name="tick clock")
+            nursery.start_soon(self.stepper.run, name="stepper")
             self._nursery = nursery
             task_status.started(self)
             await trio.sleep_forever()
@@ -227,6 +235,7 @@ class RoomRegistry:
         # A restored room brings its labels in its checkpoint (room.labels).
         self._meta.setdefault(room.room_id, RoomMeta(labels=dict(room.labels), created_at=time.time()))
         room.clock = self.clock
+        room.stepper = self.stepper if self.config.step_together else None
         self._nursery.start_soon(self._run_room, room, name=f"room {room.room_id}")
 
     def close(self, room_id: str, code: Code = Code.ROOM_CLOSED, reason: str = "room closed") -> bool:

@@ -9,10 +9,13 @@ pattern): join requests carrying a one-slot reply channel, and close
 requests; when full, the request is refused; the room lives.
 
 The tick (``_tick``): read inputs -> reap gone players -> apply inputs ->
-step -> record the game's world history (lag compensation, for a game that
+hand the game its messages -> step -> record the game's world history (lag compensation, for a game that
 asks: tickroom.server.rooms.world_history) -> carry out the game's requests
 -> record the snapshot -> send each client its delta
-(tickroom.server.rooms.broadcast). Joins are seated
+(tickroom.server.rooms.broadcast). On a node, the three middle steps are
+done by the node's stepper (tickroom.server.rooms.step_batch), for all the
+rooms of a game due at the same moment at once; the room parks for them and
+does the rest on its own task. Joins are seated
 (admitted, welcomed) by tickroom.server.rooms.seating. The game's optional
 hooks (drop, rejoin, end, signal) and its requests (end the match, kick, labels) are in
 tickroom.server.rooms.game_hooks and tickroom.simulation.room_requests, carried
@@ -60,6 +63,7 @@ from tickroom.server.rooms.room_types import REJOIN_GRACE_S as REJOIN_GRACE_S
 from tickroom.server.rooms.room_types import JoinAccepted, JoinRefused, RoomConfig, RoomStatistics, TickProfile
 from tickroom.server.rooms.seating import JoinRequest, answer_join, refuse_join
 from tickroom.server.rooms.snapshots import SnapshotHistory
+from tickroom.server.rooms.step_batch import StepBatcher
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.server.rooms.views import RoomViews
 from tickroom.server.rooms.world_history import history_for
@@ -140,6 +144,10 @@ class Room:
         # The node's shared timer (tickroom.server.rooms.tick_clock), set by the registry;
         # None: trio.sleep_until (a room on its own, as in the unit tests).
         self.clock: TickClock | None = None
+        # The node's stepper (tickroom.server.rooms.step_batch), set by the
+        # registry: steps this room's game together with the others of its
+        # game due at the same moment. None: the room steps its game itself.
+        self.stepper: StepBatcher | None = None
         # Sees every tick's joins, leaves and inputs (tickroom.server.cluster.failover's
         # checkpointer); it must not block: the tick never waits on storage.
         self.observer: TickObserver | None = None
@@ -279,9 +287,10 @@ class Room:
                         self._skipped += behind
                         start, n = math.floor(now / dt) * dt - dt, 0  # back on the grid
                         deadline = now
-                    began = time.perf_counter()
-                    self._tick()
-                    self._record_duration(time.perf_counter() - began)
+                    if self.stepper is None:
+                        self._record_duration(self._tick())
+                    else:
+                        self._record_duration(await self._tick_in_batch(self.stepper))
                     n += 1
                     if trio.current_time() > deadline + dt:
                         self._overruns += 1
@@ -302,18 +311,46 @@ class Room:
 
     # -- one tick --------------------------------------------------------------
 
-    def _tick(self) -> None:
+    def _tick(self) -> float:
+        """One tick with the game stepped here, alone (a room without the
+        node's stepper: unit tests, benchmarks). Returns its CPU seconds."""
         clock = time.perf_counter
         t0 = clock()
         batch = self._collect_inputs()
         t1 = clock()
         self._reap_players()
         self.game.apply_inputs(batch)
-        self.tick_messages = collect_mail(self.players, self.game, self.mail)
+        self.take_messages()
         events = self.game.step()
+        return self._finish_tick(batch, events, t1 - t0, clock() - t1)
+
+    async def _tick_in_batch(self, stepper: StepBatcher) -> float:
+        """One tick with the game stepped by the node's stepper, together
+        with the other rooms of its game due now
+        (tickroom.server.rooms.step_batch). Returns this room's CPU seconds,
+        its share of the batched step included."""
+        clock = time.perf_counter
+        t0 = clock()
+        batch = self._collect_inputs()
+        t1 = clock()
+        self._reap_players()
+        reaped = clock() - t1
+        events, share_s = await stepper.step(self, batch, len(self.players))
+        return self._finish_tick(batch, events, t1 - t0, reaped + share_s)
+
+    def take_messages(self) -> None:
+        """Hand the tick's game messages to the game (after its inputs, before its step)."""
+        self.tick_messages = collect_mail(self.players, self.game, self.mail)
+
+    def _finish_tick(self, batch: InputBatch, events: list[list[Any]], read_s: float, step_s: float) -> float:
+        """After the step: the game's history, the observer, the game's
+        requests, the snapshot and the sends. Returns the tick's CPU seconds."""
+        clock = time.perf_counter
         tick = self.game.tick
-        if self.world_history is not None:
+        if self.world_history is not None:  # part of the step: the game's remember()
+            began = clock()
             self.world_history.record(tick)
+            step_s += clock() - began
         t2 = clock()
         tagged = [[tick, *event] for event in self._room_events]
         tagged.extend([tick, *event] for event in events)
@@ -323,8 +360,8 @@ class Room:
         # Before the view: a player kicked in this step is gone from this
         # tick's snapshot (its leave event goes out with the next tick).
         self._carry_out_requests()
-        if self.closed:
-            return  # the game ended its match: its clients are closed already
+        if self.closed:  # the game ended its match: its clients are closed already
+            return read_s + step_s + clock() - t2
         view = self.game.view()
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)
         self.history.record(world, tagged, self._views.split(view, world))
@@ -332,7 +369,9 @@ class Room:
         encoded = self.history.deltas_encoded
         broadcast(self.players, self.history, self.snapshot_gate, tick)
         self._encodes_last_tick = self.history.deltas_encoded - encoded
-        self.profile.add(t1 - t0, t2 - t1, t3 - t2, clock() - t3, len(self.players))
+        t4 = clock()
+        self.profile.add(read_s, step_s, t3 - t2, t4 - t3, len(self.players))
+        return read_s + step_s + (t4 - t2)
 
     def _collect_inputs(self) -> InputBatch:
         """Read each player's link once: record acks, queue game messages,

@@ -1,0 +1,195 @@
+"""Rooms of the same game stepped together: one pass of arithmetic per node.
+
+A small room's step costs what its numpy calls cost (~1-2 us each, whatever
+the array size): the arena's apply_inputs and step are ~60 calls for a room
+of 10 players. Rooms of a node tick on one grid and the node's TickClock
+wakes every room due in one scheduler pass (tickroom.server.rooms.tick_clock), so at
+that moment they can be stepped by one call over all their worlds.
+
+Each room stays a trio task that owns its players, its clock, its lifecycle
+and its failover; only the game's arithmetic is shared. A room reads its
+players' inputs and reaps its gone players on its own task, then parks here
+(``await stepper.step(room, batch)``). The stepper task runs in the next
+scheduler pass, after every room woken with the first has parked, and for
+each game class with more than one room parked calls the class's batched
+form (``apply_inputs_together``, ``step_together``: tickroom.simulation.game);
+a class without it, or a lone room, is called room by room. Each room is
+then resumed with its events and finishes its tick (view, snapshot, send)
+on its own task.
+
+Faults stay in their room. A batched call is all or nothing (the game's
+contract): when it raises, the stepper calls the same rooms one by one, so
+the world that makes the game raise fails alone; a room's own failure
+(its game's handle_messages, apply_inputs or step raising) is thrown into
+that room's task, which crashes through its own fence (4103 ROOM_CRASHED)
+while the other rooms of the batch go on untouched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import outcome
+import trio
+from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+
+from tickroom.simulation.game import Game, InputBatch
+
+Events = list[list[Any]]
+
+
+class SteppedRoom(Protocol):
+    """What the stepper needs of a room (tickroom.server.rooms.room.Room)."""
+
+    game: Game
+
+    def take_messages(self) -> None:
+        """Hand the tick's game messages to the game (after its inputs,
+        before its step), as the room does when it steps alone."""
+
+
+@dataclass(eq=False)
+class _Parked:
+    room: SteppedRoom
+    batch: InputBatch
+    task: Task
+    players: int
+    failure: BaseException | None = None
+    events: Events = field(default_factory=list)
+    share_s: float = 0.0  # this room's part of the stepper's CPU time, seconds
+
+
+@dataclass
+class StepCounters:
+    """What the stepper did since the node started (metrics, tests)."""
+
+    passes: int = 0  # stepper passes that stepped at least one room
+    rooms_together: int = 0  # room steps done by a batched call
+    rooms_alone: int = 0  # room steps done one by one
+    batch_failures: int = 0  # batched calls that raised (their rooms then stepped alone)
+    largest_batch: int = 0
+
+
+class StepBatcher:
+    """The node's stepper. ``run()`` must be running, in a nursery that
+    outlives the rooms that park here."""
+
+    def __init__(self) -> None:
+        self._parked: list[_Parked] = []
+        self._task: Task | None = None
+        self._idle = False  # the stepper task waits to be rescheduled
+        self.counters = StepCounters()
+
+    async def step(self, room: SteppedRoom, batch: InputBatch, players: int) -> tuple[Events, float]:
+        """Apply ``batch`` to ``room``'s game, hand it its messages and step
+        it, together with the other rooms parked in this scheduler pass.
+        Returns the step's events and this room's share of the stepper's CPU
+        time in seconds; raises what the room's game raised. Cancellable
+        while parked (the room's step then never happens)."""
+        parked = _Parked(room, batch, current_task(), players)
+        self._parked.append(parked)
+        if self._idle and self._task is not None:
+            self._idle = False
+            reschedule(self._task)
+
+        def abort(_raise_cancel: Callable[[], Any]) -> Abort:
+            try:
+                self._parked.remove(parked)
+            except ValueError:  # already taken by the stepper: it will reschedule us
+                return Abort.FAILED
+            return Abort.SUCCEEDED
+
+        events: Events = await wait_task_rescheduled(abort)
+        return events, parked.share_s
+
+    async def run(self) -> None:
+        """Step whatever parked, once per scheduler pass, until cancelled."""
+        self._task = current_task()
+        while True:
+            if not self._parked:
+                self._idle = True
+                await wait_task_rescheduled(self._abort_wait)
+            else:
+                # Run after every room woken in the same pass as the first one
+                # has parked: they were all rescheduled together.
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            parked, self._parked = self._parked, []
+            if parked:
+                self._step_all(parked)
+
+    def _abort_wait(self, _raise_cancel: Callable[[], Any]) -> Abort:
+        self._idle = False
+        return Abort.SUCCEEDED
+
+    def _step_all(self, parked: list[_Parked]) -> None:
+        self.counters.passes += 1
+        by_class: dict[type, list[_Parked]] = {}
+        for entry in parked:
+            by_class.setdefault(type(entry.room.game), []).append(entry)
+        for cls, group in by_class.items():
+            began = time.perf_counter()
+            self._step_group(cls, group)
+            spent = time.perf_counter() - began
+            players = sum(entry.players for entry in group) or len(group)
+            for entry in group:
+                entry.share_s = spent * (entry.players or 1) / players
+        for entry in parked:
+            if entry.failure is not None:
+                reschedule(entry.task, outcome.Error(entry.failure))
+            else:
+                reschedule(entry.task, outcome.Value(entry.events))
+
+    def _step_group(self, cls: type, group: list[_Parked]) -> None:
+        together = len(group) > 1
+        apply_together = getattr(cls, "apply_inputs_together", None) if together else None
+        if apply_together is None or not self._together(
+            group, lambda ok: apply_together([e.room.game for e in ok], [e.batch for e in ok])
+        ):
+            for entry in group:
+                _guarded(entry, lambda e: e.room.game.apply_inputs(e.batch))
+        for entry in group:
+            if entry.failure is None:
+                _guarded(entry, lambda e: e.room.take_messages())
+        ok = [entry for entry in group if entry.failure is None]
+        step_together = getattr(cls, "step_together", None) if len(ok) > 1 else None
+        if step_together is not None:
+
+            def step_ok(rooms: list[_Parked]) -> None:
+                for entry, events in zip(rooms, step_together([e.room.game for e in rooms]), strict=True):
+                    entry.events = events
+
+            if self._together(ok, step_ok):
+                self.counters.rooms_together += len(ok)
+                self.counters.largest_batch = max(self.counters.largest_batch, len(ok))
+                return
+        for entry in ok:
+            _guarded(entry, _step_alone)
+        self.counters.rooms_alone += len(ok)
+
+    def _together(self, group: Sequence[_Parked], call: Callable[[list[_Parked]], Any]) -> bool:
+        """One batched call over the rooms of ``group`` without a failure;
+        False when it raised (the game promises it then changed nothing:
+        the caller goes room by room, and the faulty world fails alone)."""
+        ok = [entry for entry in group if entry.failure is None]
+        try:
+            call(ok)
+        except Exception:
+            self.counters.batch_failures += 1
+            return False
+        return True
+
+
+def _step_alone(entry: _Parked) -> None:
+    entry.events = entry.room.game.step()
+
+
+def _guarded(entry: _Parked, call: Callable[[_Parked], Any]) -> None:
+    """``call(entry)``; an exception becomes the room's failure, thrown into
+    its task when it is resumed."""
+    try:
+        call(entry)
+    except Exception as exc:
+        entry.failure = exc

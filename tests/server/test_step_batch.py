@@ -1,0 +1,226 @@
+"""Rooms of a game stepped together by the node's stepper
+(tickroom.server.rooms.step_batch), under trio's MockClock, against the same
+rooms each stepping its own game (``step_together=False``): the same worlds
+bit for bit, the same snapshots, and a fault stays in its room."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import trio
+import trio.testing
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+
+from tests.fakes import FakeLink
+from tickroom.protocol import messages as m
+from tickroom.protocol.errors import Code
+from tickroom.server.rooms.game_catalog import GameCatalog
+from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry
+from tickroom.server.rooms.room import Room, RoomConfig
+from tickroom.server.rooms.step_batch import StepCounters
+from tickroom.simulation.game import GameConfig
+from tickroom.simulation.games.arena import Arena
+
+RATE = 20
+DT = 1 / RATE
+BAD_SEED = 666  # FaultyArena's world with a bug
+BUG_TICK = 12
+
+
+class ScriptedLink(FakeLink):
+    """A player whose every tick's input is drawn from its own seeded
+    generator, and who leaves at ``leave_at``: the same in every run."""
+
+    def __init__(self, seed: int, leave_at: int | None) -> None:
+        super().__init__()
+        self.rng = random.Random(seed)
+        self.seq = 0
+        self.leave_at = leave_at
+
+    def take_inputs(self) -> list[m.Input | m.Ack | Any]:
+        if self.accepted is not None and self.kicked is None and not self.closed:
+            tick = self.accepted.room_tick()
+            if self.leave_at is not None and tick >= self.leave_at:
+                self.push(m.Leave())
+            else:
+                self.seq += 1
+                data = {
+                    "mx": self.rng.uniform(-1, 1),
+                    "my": self.rng.uniform(-1, 1),
+                    "aim": self.rng.uniform(-3.14, 3.14),
+                    "fire": self.rng.random() < 0.4,
+                }
+                self.push(m.Input(seq=self.seq, tick=tick, ack=m.NO_TICK, data=data))
+        return super().take_inputs()
+
+
+class FaultyArena(Arena):
+    """The arena with a bug in the world of seed BAD_SEED, at tick BUG_TICK.
+    Its batched step keeps the contract: it raises before changing any world."""
+
+    name = "faulty"
+
+    def __init__(self, seed: int, config: GameConfig) -> None:
+        super().__init__(seed, config)
+        self.buggy = seed == BAD_SEED
+
+    def step(self) -> list[list[Any]]:
+        if self.buggy and self.tick + 1 == BUG_TICK:
+            raise RuntimeError("simulated bug")
+        return super().step()
+
+    @classmethod
+    def step_together(cls, games: Sequence[FaultyArena]) -> list[list[list[Any]]]:  # type: ignore[override]
+        if any(g.buggy and g.tick + 1 == BUG_TICK for g in games):
+            raise RuntimeError("simulated bug, found before any world changed")
+        return Arena.step_together(games)
+
+
+@dataclass(frozen=True)
+class RoomPlan:
+    seed: int
+    players: int
+    leave_at: tuple[int | None, ...]  # per player
+    size: float = 100.0
+
+
+@dataclass
+class Outcome:
+    states: dict[str, dict[str, Any]]
+    seen: dict[str, list[list[tuple[int, Any]]]]  # per room, per player: (tick, events) of each snapshot
+    kicked: dict[str, list[Code | None]]
+    counters: StepCounters
+    crashes: int
+
+
+async def _play(
+    plans: Sequence[RoomPlan], *, together: bool, ticks: int, game: str = "arena", adopt_at: int | None = None
+) -> Outcome:
+    registry = RoomRegistry(
+        RegistryConfig(room=RoomConfig(tick_rate=RATE, max_players=8), step_together=together),
+        games=GameCatalog({"arena": Arena, "faulty": FaultyArena}, default="arena"),
+    )
+    links: dict[str, list[ScriptedLink]] = {}
+    rooms: dict[str, Room] = {}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(registry.run)
+        for r, plan in enumerate(plans):
+            rooms[f"r{r}"] = registry.create(f"r{r}", game, seed=plan.seed, options={"size": plan.size})
+        for r, plan in enumerate(plans):
+            links[f"r{r}"] = []
+            for p in range(plan.players):
+                link = ScriptedLink(plan.seed * 100 + p, plan.leave_at[p])
+                msg = m.Join(version=m.PROTOCOL_VERSION, name=f"p{p}", room=f"r{r}")
+                link.accepted = await registry.join(msg, link)
+                links[f"r{r}"].append(link)
+        if adopt_at is not None:
+            # A room restored from r0's checkpoint joins the node mid-run, in
+            # the same batch as the others.
+            await trio.sleep((adopt_at + 0.5) * DT)  # between two ticks: no race with the rooms
+            source = rooms["r0"]
+            restored = type(source.game).restore(source.game.state(), source.game.config)
+            rooms["copy"] = Room("copy", restored, source.config)
+            registry.adopt(rooms["copy"])
+            await trio.sleep((ticks - adopt_at) * DT)
+        else:
+            await trio.sleep((ticks + 0.5) * DT)  # between two ticks: no race with the rooms
+        states = {rid: room.game.state() for rid, room in rooms.items()}
+        nursery.cancel_scope.cancel()
+    return Outcome(
+        states=states,
+        seen={rid: [[(s.tick, s.events) for s in link.snapshots] for link in ls] for rid, ls in links.items()},
+        kicked={rid: [link.kicked[0] if link.kicked else None for link in ls] for rid, ls in links.items()},
+        counters=registry.stepper.counters,
+        crashes=registry.crashes,
+    )
+
+
+def play(plans: Sequence[RoomPlan], **kwargs: Any) -> Outcome:
+    clock = trio.testing.MockClock(autojump_threshold=0)
+    return trio.run(lambda: _play(plans, **kwargs), clock=clock)
+
+
+def assert_same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], np.ndarray):
+            assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), key
+        else:
+            assert a[key] == b[key], key
+
+
+room_plans = st.lists(
+    st.builds(
+        RoomPlan,
+        seed=st.integers(1, 10_000),
+        players=st.integers(1, 5),
+        leave_at=st.lists(st.none() | st.integers(2, 60), min_size=5, max_size=5).map(tuple),
+        size=st.sampled_from([20.0, 40.0, 100.0]),
+    ),
+    min_size=2,
+    max_size=5,
+)
+
+
+# No shrinking: an example runs two nodes for 80 ticks; a failure prints its rooms.
+@settings(max_examples=8, phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(plans=room_plans)
+def test_rooms_stepped_together_give_the_worlds_they_give_alone(plans: list[RoomPlan]) -> None:
+    ticks = 80
+    alone = play(plans, together=False, ticks=ticks)
+    together = play(plans, together=True, ticks=ticks)
+    assert together.counters.rooms_together > 0 and together.counters.largest_batch == len(plans)
+    assert alone.counters.rooms_together == 0
+    for rid in alone.states:
+        assert_same_state(together.states[rid], alone.states[rid])
+    assert together.seen == alone.seen
+    assert together.kicked == alone.kicked
+
+
+def test_the_games_of_a_busy_node_are_stepped_together_and_fight() -> None:
+    # Small arenas and trigger-happy players: shots, hits and kills happen,
+    # so the batched step's whole path is compared, not only movement.
+    plans = [RoomPlan(seed=s, players=6, leave_at=(None,) * 6, size=20.0) for s in (1, 2, 3, 4)]
+    alone = play(plans, together=False, ticks=200)
+    together = play(plans, together=True, ticks=200)
+    events = [e[1] for per_room in together.seen.values() for _, evs in per_room[0] for e in evs]
+    assert {"hit", "kill", "respawn"} <= set(events)
+    for rid in alone.states:
+        assert_same_state(together.states[rid], alone.states[rid])
+    assert together.seen == alone.seen
+    assert together.counters.rooms_together >= 4 * 190
+
+
+def test_a_room_whose_game_fails_in_a_batch_crashes_alone() -> None:
+    plans = [RoomPlan(seed=s, players=3, leave_at=(None,) * 3) for s in (BAD_SEED, 7, 8)]
+    alone = play(plans, together=False, ticks=40, game="faulty")
+    together = play(plans, together=True, ticks=40, game="faulty")
+    assert together.counters.batch_failures == 1
+    assert together.crashes == alone.crashes == 1
+    assert together.kicked["r0"] == [Code.ROOM_CRASHED] * 3
+    assert [tick for tick, _ in together.seen["r0"][0]] == list(range(1, BUG_TICK))
+    # The others played on, untouched: the worlds and snapshots of the run
+    # where each room stepped alone.
+    for rid in ("r1", "r2"):
+        assert together.kicked[rid] == [None] * 3
+        assert together.states[rid]["tick"] >= 39
+        assert_same_state(together.states[rid], alone.states[rid])
+        assert together.seen[rid] == alone.seen[rid]
+
+
+def test_a_room_restored_from_a_checkpoint_in_a_batch_plays_on_and_leaves_the_others_untouched() -> None:
+    plans = [RoomPlan(seed=s, players=3, leave_at=(None, 30, None)) for s in (11, 12)]
+    alone = play(plans, together=False, ticks=60, adopt_at=25)
+    together = play(plans, together=True, ticks=60, adopt_at=25)
+    assert together.counters.largest_batch == 3  # r0, r1 and the copy
+    for rid in ("r0", "r1", "copy"):
+        assert_same_state(together.states[rid], alone.states[rid])
+    assert together.seen == alone.seen
+    # The copy, without players, stepped on from its checkpoint as a game alone would.
+    copy = together.states["copy"]
+    assert copy["tick"] > 25
