@@ -80,6 +80,26 @@ and a game run without a room (tests, benchmarks) keeps NO_PAST. Keep the
 bound small (the arena's is 0.4 s): it caps how far back a player with a
 high ping, or a lying client, can reach.
 
+Batched forms (optional, for speed): a small room's step costs what its
+numpy calls cost, ~1-2 us each whatever the array size, so a node of 50
+rooms of 10 pays 50 times for arithmetic it could do once. The node steps
+the rooms of one game class due at the same moment together
+(tickroom.server.rooms.step_batch) through two classmethods a game may
+define:
+- ``step_together(games) -> list[events]``: step every game of the list
+  (distinct instances, each at its own tick, with its own config, options
+  and players) one tick, exactly as ``[g.step() for g in games]`` would:
+  every game's state() afterwards bit-identical to what its own step()
+  leaves, and each game's events, in the list's order.
+- ``apply_inputs_together(games, batches)``: the same for
+  ``g.apply_inputs(b)`` of each pair.
+Both are all or nothing: when one raises, no game of the list may have
+changed; the server then calls the per-game method of each game, so the
+world that makes the game raise fails alone (its room closes with 4103)
+and the others play on. A game without them, or a room alone at its
+moment, is called game by game; tickroom.testing.check_game's "stepped
+together" rule holds the batched forms to these promises.
+
 Optional hooks (the room calls each one a game defines, on its task, between
 steps; a game without them keeps today's behaviour; the failure policy of
 each is tickroom.server.rooms.game_hooks's):

@@ -42,6 +42,7 @@ from tickroom.server.ops.overload import LoadGovernor, overload_families
 from tickroom.server.rooms.admission import Admission
 from tickroom.server.rooms.registry import RegistryConfig
 from tickroom.server.rooms.room import Room
+from tickroom.server.rooms.step_batch import StepBatcher, StepCounters
 from tickroom.server.transport.connection import Connection
 
 # Tick duration buckets, seconds: a 20 Hz tick has 50 ms; the budget per
@@ -113,6 +114,7 @@ class RoomSource(Protocol):
     ended: deque[Room]  # rooms ended since the last scrape; the collector takes them
     crashes: int
     admission: Admission
+    stepper: StepBatcher
 
     @property
     def taking_rooms(self) -> bool: ...
@@ -192,6 +194,7 @@ class ServerMetrics:
         """The failover's and the load governor's families. Trio thread only
         (the checkpoint lag reads the rooms' ticks)."""
         out = failover_families(self.failover.statistics()) if self.failover is not None else []
+        out.extend(_stepper_families(self.rooms.stepper.counters))
         if self.overload is not None:
             out.extend(overload_families(self.overload))
         if self.checkpoints is not None:
@@ -406,6 +409,21 @@ def _view_families(views: list[tuple[str, int, int]]) -> list[Metric]:
 
 def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, help_text, value=value)
+
+
+def _stepper_families(counters: StepCounters) -> list[Metric]:
+    """The node's stepper (tickroom.server.rooms.step_batch)."""
+    return [
+        _counter(
+            "tickroom_room_steps_together", "Room steps done by a batched call of their game", counters.rooms_together
+        ),
+        _counter("tickroom_room_steps_alone", "Room steps done room by room", counters.rooms_alone),
+        _counter(
+            "tickroom_step_batch_failures",
+            "Batched calls of a game that raised (their rooms were then stepped one by one)",
+            counters.batch_failures,
+        ),
+    ]
 
 
 def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:

@@ -15,14 +15,17 @@ import trio
 import trio.testing
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes import FakeLink
 from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code
+from tickroom.server.ops.metrics import ServerMetrics
 from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry
 from tickroom.server.rooms.room import Room, RoomConfig
 from tickroom.server.rooms.step_batch import StepCounters
+from tickroom.server.transport.listener import ConnectionTable
 from tickroom.simulation.game import GameConfig
 from tickroom.simulation.games.arena import Arena
 
@@ -96,6 +99,7 @@ class Outcome:
     kicked: dict[str, list[Code | None]]
     counters: StepCounters
     crashes: int
+    metrics: dict[str, float]  # the stepper's families on /metrics
 
 
 async def _play(
@@ -130,13 +134,21 @@ async def _play(
         else:
             await trio.sleep((ticks + 0.5) * DT)  # between two ticks: no race with the rooms
         states = {rid: room.game.state() for rid, room in rooms.items()}
+        body = ServerMetrics(registry, ConnectionTable()).render().decode()
         nursery.cancel_scope.cancel()
+    metrics = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(body)
+        for sample in family.samples
+        if sample.name.startswith(("tickroom_room_steps", "tickroom_step_batch"))
+    }
     return Outcome(
         states=states,
         seen={rid: [[(s.tick, s.events) for s in link.snapshots] for link in ls] for rid, ls in links.items()},
         kicked={rid: [link.kicked[0] if link.kicked else None for link in ls] for rid, ls in links.items()},
         counters=registry.stepper.counters,
         crashes=registry.crashes,
+        metrics=metrics,
     )
 
 
@@ -201,6 +213,10 @@ def test_a_room_whose_game_fails_in_a_batch_crashes_alone() -> None:
     alone = play(plans, together=False, ticks=40, game="faulty")
     together = play(plans, together=True, ticks=40, game="faulty")
     assert together.counters.batch_failures == 1
+    assert together.metrics["tickroom_step_batch_failures_total"] == 1
+    assert together.metrics["tickroom_room_steps_together_total"] == together.counters.rooms_together > 0
+    assert alone.metrics["tickroom_room_steps_together_total"] == 0
+    assert alone.metrics["tickroom_room_steps_alone_total"] == 0  # the rooms stepped their own games
     assert together.crashes == alone.crashes == 1
     assert together.kicked["r0"] == [Code.ROOM_CRASHED] * 3
     assert [tick for tick, _ in together.seen["r0"][0]] == list(range(1, BUG_TICK))

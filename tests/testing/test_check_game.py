@@ -3,6 +3,7 @@ catches the game that breaks it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ def test_tickroom_s_own_games_keep_every_rule(game, options) -> None:
     assert report.ok, report
     assert {r.rule for r in report.results} == {
         "declarations", "determinism", "restore", "view", "empty and unknown", "full", "visibility",
-        "history", "hidden components", "no per-entity loop",
+        "history", "hidden components", "stepped together", "no per-entity loop",
     }  # fmt: skip
     assert "PASS  no per-entity loop" in str(report)
     rewinds = bool(options and options.get("rewind"))  # the arena's lag compensation is opt-in
@@ -158,6 +159,16 @@ class HandMaskForgotten(Cards):
         return Visibility(full.players, full.mask)
 
 
+class HalfBatch(Arena):
+    """Its batched step forgets the last game of the batch."""
+
+    name = "half-batch"
+
+    @classmethod
+    def step_together(cls, games: Sequence[Arena]) -> list[list[list[Any]]]:  # type: ignore[override]
+        return [game.step() for game in games[:-1]] + [[]]
+
+
 class HandMaskTooNarrow(Cards):
     """A hand mask one column short of the view."""
 
@@ -180,6 +191,7 @@ def test_the_card_game_keeps_every_rule_and_its_hands_hidden() -> None:
     [
         (HandMaskForgotten, "hidden components", "mask is none"),
         (HandMaskTooNarrow, "hidden components", "the view needs bool"),
+        (HalfBatch, "stepped together", "differs from itself stepped alone"),
         (MaskTooNarrow, "visibility", "the view needs bool"),
         (MaskOfStrangers, "visibility", "not players"),
         (MaskByDice, "visibility", "must be pure"),

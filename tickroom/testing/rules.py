@@ -28,6 +28,7 @@ from tickroom.simulation.game import GameConfig, GameFull, InputBatch, View
 from tickroom.simulation.options import resolve_options
 from tickroom.testing.hidden_rule import check_hidden_components
 from tickroom.testing.history_rule import history_rule
+from tickroom.testing.together_rule import together_rule
 
 FEW_PLAYERS, MANY_PLAYERS = 8, 32  # the step's Python lines must not grow between these
 LOOP_TICKS = 20  # ticks traced per player count
@@ -360,5 +361,6 @@ RULES: tuple[tuple[str, Callable[[_Checker], str]], ...] = (
     ("visibility", _visibility),
     ("history", lambda c: history_rule(c, FEW_PLAYERS)),
     ("hidden components", check_hidden_components),
+    ("stepped together", together_rule),
     ("no per-entity loop", _no_per_entity_loop),
 )
