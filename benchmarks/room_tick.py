@@ -28,6 +28,7 @@ import trio.testing
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tickroom.percentiles import percentiles  # noqa: E402
+from tickroom.protocol import envelope  # noqa: E402
 from tickroom.protocol import messages as m  # noqa: E402
 from tickroom.server.rooms.room import Room, RoomConfig  # noqa: E402
 from tickroom.simulation.game import GameConfig  # noqa: E402
@@ -125,6 +126,8 @@ def byte_breakdown(payloads: list[bytes], kept: int, sent: int) -> dict[str, flo
     totals: dict[str, float] = {}
     for payload in payloads:
         msg = msgpack.unpackb(payload, raw=False)
+        if isinstance(msg, list):  # version 2's positional snapshot
+            msg = envelope.decode(msg)
         parts = {"ids": len(msg["ids"]) + len(msg["rm"])}
         for name, (mask, values) in msg["c"].items():
             parts[name] = len(mask) + len(values)

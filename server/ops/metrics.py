@@ -419,9 +419,14 @@ def _stepper_families(counters: StepCounters) -> list[Metric]:
         ),
         _counter("tickroom_room_steps_alone", "Room steps done room by room", counters.rooms_alone),
         _counter(
+            "tickroom_deltas_encoded_together",
+            "Room deltas encoded in the stepper's one pass over all its rooms",
+            counters.deltas_together,
+        ),
+        _counter(
             "tickroom_step_batch_failures",
-            "Batched calls of a game that raised (their rooms were then stepped one by one)",
-            counters.batch_failures,
+            "Batched calls that raised: a game's (its rooms were then stepped one by one) or the delta encoder's",
+            counters.batch_failures + counters.encode_failures,
         ),
     ]
 

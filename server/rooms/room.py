@@ -113,6 +113,7 @@ class Room:
         if self.message_types.types and getattr(game, "handle_messages", None) is None:
             raise ValueError(f"game {game.name!r} declares message_types but no handle_messages()")
         self._encodes_last_tick = 0
+        self._encoded_at_record = 0  # history.deltas_encoded when the tick was recorded
         self.tick_messages: list[PlayerMessage] = []  # handed to the game this tick (the observer logs them)
         self.players = PlayerTable()
         # Events outlive the worlds: a client that acked nothing for the ack
@@ -322,36 +323,35 @@ class Room:
         self.game.apply_inputs(batch)
         self.take_messages()
         events = self.game.step()
-        return self._finish_tick(batch, events, t1 - t0, clock() - t1)
+        t2 = clock()
+        self.record_tick(batch, events)
+        return self._send_tick(t1 - t0, t2 - t1, clock() - t2)
 
     async def _tick_in_batch(self, stepper: StepBatcher) -> float:
-        """One tick with the game stepped by the node's stepper, together
-        with the other rooms of its game due now
-        (tickroom.server.rooms.step_batch). Returns this room's CPU seconds,
-        its share of the batched step included."""
+        """One tick with the game stepped, recorded and its deltas encoded
+        by the node's stepper, together with the other rooms of its game due
+        now (tickroom.server.rooms.step_batch). Returns this room's CPU
+        seconds, its shares of the batched calls included."""
         clock = time.perf_counter
         t0 = clock()
         batch = self._collect_inputs()
         t1 = clock()
         self._reap_players()
         reaped = clock() - t1
-        events, share_s = await stepper.step(self, batch, len(self.players))
-        return self._finish_tick(batch, events, t1 - t0, reaped + share_s)
+        step_s, snapshot_s = await stepper.step(self, batch, len(self.players))
+        return self._send_tick(t1 - t0, reaped + step_s, snapshot_s)
 
     def take_messages(self) -> None:
         """Hand the tick's game messages to the game (after its inputs, before its step)."""
         self.tick_messages = collect_mail(self.players, self.game, self.mail)
 
-    def _finish_tick(self, batch: InputBatch, events: list[list[Any]], read_s: float, step_s: float) -> float:
+    def record_tick(self, batch: InputBatch, events: list[list[Any]]) -> None:
         """After the step: the game's history, the observer, the game's
-        requests, the snapshot and the sends. Returns the tick's CPU seconds."""
-        clock = time.perf_counter
+        requests, then the tick's view recorded for the snapshots (unless
+        the game ended its match)."""
         tick = self.game.tick
-        if self.world_history is not None:  # part of the step: the game's remember()
-            began = clock()
+        if self.world_history is not None:
             self.world_history.record(tick)
-            step_s += clock() - began
-        t2 = clock()
         tagged = [[tick, *event] for event in self._room_events]
         tagged.extend([tick, *event] for event in events)
         if self.observer is not None:
@@ -361,17 +361,33 @@ class Room:
         # tick's snapshot (its leave event goes out with the next tick).
         self._carry_out_requests()
         if self.closed:  # the game ended its match: its clients are closed already
-            return read_s + step_s + clock() - t2
+            return
         view = self.game.view()
         world = WorldState.from_view(tick, view.ids, view.components, self.schema)
         self.history.record(world, tagged, self._views.split(view, world))
-        t3 = clock()
-        encoded = self.history.deltas_encoded
-        broadcast(self.players, self.history, self.snapshot_gate, tick)
-        self._encodes_last_tick = self.history.deltas_encoded - encoded
-        t4 = clock()
-        self.profile.add(read_s, step_s, t3 - t2, t4 - t3, len(self.players))
-        return read_s + step_s + (t4 - t2)
+        self._encoded_at_record = self.history.deltas_encoded
+
+    def deltas_wanted(self) -> list[tuple[int, WorldState, WorldState]]:
+        """The shared deltas this tick's snapshots need and that are not
+        encoded yet (for the stepper's encode of all its rooms at once)."""
+        if self.closed:
+            return []
+        return self.history.deltas_wanted(player.acked for player, _ in self.players.connected())
+
+    def prime_delta(self, base: int, fields: dict) -> None:
+        self.history.prime(base, fields)
+
+    def _send_tick(self, read_s: float, step_s: float, snapshot_s: float) -> float:
+        """Each client's snapshot sent (unless the game ended its match).
+        Returns the tick's CPU seconds."""
+        if self.closed:
+            return read_s + step_s + snapshot_s
+        began = time.perf_counter()
+        broadcast(self.players, self.history, self.snapshot_gate, self.game.tick)
+        self._encodes_last_tick = self.history.deltas_encoded - self._encoded_at_record
+        send_s = time.perf_counter() - began
+        self.profile.add(read_s, step_s, snapshot_s, send_s, len(self.players))
+        return read_s + step_s + snapshot_s + send_s
 
     def _collect_inputs(self) -> InputBatch:
         """Read each player's link once: record acks, queue game messages,

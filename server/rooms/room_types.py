@@ -83,9 +83,12 @@ class RoomStatistics:
 class TickProfile:
     """Where a room's tick time goes, summed since the room started: read
     (sockets, parsing, validation, batching), simulate (inputs applied, the
-    step), snapshot (the view recorded in the ring) and send (deltas encoded,
-    framed, written). Four clock reads per tick; the node's load line turns
-    it into microseconds per player per tick (docs/benchmarks.md)."""
+    step), snapshot (the game's history of past ticks, the view recorded in
+    the ring, and, with the node's stepper, the shared deltas encoded for all
+    its rooms at once) and send (any delta not encoded yet, framing,
+    writes). With the stepper, a room's simulate and snapshot include its
+    share, by players, of the batched calls. The node's load line turns it
+    into microseconds per player per tick (docs/benchmarks.md)."""
 
     PHASES = ("read", "simulate", "snapshot", "send")
 

@@ -40,6 +40,7 @@ version 2's positional envelope, tickroom.protocol.envelope).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 from tickroom.protocol import envelope
@@ -217,6 +218,25 @@ class SnapshotHistory:
             payload = _pack(version, current.tick, base, *encoded)
             self._shared[(base, version)] = payload
         return payload
+
+    def deltas_wanted(self, acks: Iterable[int]) -> list[tuple[int, WorldState, WorldState]]:
+        """The shared deltas the newest tick will need for clients that
+        acked ``acks`` and that are not encoded yet, as (base, current,
+        baseline): for the node's stepper, which encodes the deltas of all
+        its rooms in one pass (tickroom.protocol.delta_rooms) and hands them
+        back with ``prime``. None with per-player views (their own batch)."""
+        current = self._latest
+        if current is None or self.per_player:
+            return []
+        wanted = {self.baseline_for(acked) for acked in acks}
+        wanted.discard(NO_TICK)
+        return [(base, current, self._worlds[base]) for base in sorted(wanted) if base not in self._shared_fields]
+
+    def prime(self, base: int, fields: dict) -> None:
+        """The newest tick's delta against ``base``, encoded elsewhere
+        (exactly encode_delta's fields): shared_payload uses it."""
+        self._shared_fields[base] = (fields, self._events_after(base))
+        self.deltas_encoded += 1
 
     def _fallback_payload(self, since: int, version: int) -> bytes:
         """A full snapshot for a client that acked ``since`` (not in the ring)."""

@@ -14,8 +14,11 @@ scheduler pass, after every room woken with the first has parked, and for
 each game class with more than one room parked calls the class's batched
 form (``apply_inputs_together``, ``step_together``: tickroom.simulation.game);
 a class without it, or a lone room, is called room by room. Each room is
-then resumed with its events and finishes its tick (view, snapshot, send)
-on its own task.
+then recorded (its view taken, its world kept for its snapshots: the
+room's own code, called here), the deltas its clients will need are
+encoded for all the rooms of the game in one pass
+(tickroom.protocol.delta_rooms), and each room is resumed to send its
+clients their snapshots on its own task.
 
 Faults stay in their room. A batched call is all or nothing (the game's
 contract): when it raises, the stepper calls the same rooms one by one, so
@@ -27,6 +30,7 @@ while the other rooms of the batch go on untouched.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +40,12 @@ import outcome
 import trio
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
+from tickroom.protocol.delta import WorldState
+from tickroom.protocol.delta_rooms import encode_room_deltas
+from tickroom.protocol.schema import Schema
 from tickroom.simulation.game import Game, InputBatch
+
+log = logging.getLogger(__name__)
 
 Events = list[list[Any]]
 
@@ -45,10 +54,22 @@ class SteppedRoom(Protocol):
     """What the stepper needs of a room (tickroom.server.rooms.room.Room)."""
 
     game: Game
+    schema: Schema
 
     def take_messages(self) -> None:
         """Hand the tick's game messages to the game (after its inputs,
         before its step), as the room does when it steps alone."""
+
+    def record_tick(self, batch: InputBatch, events: Events) -> None:
+        """After the step: the game's history, the observer, the game's
+        requests, and the tick's world recorded for its snapshots."""
+
+    def deltas_wanted(self) -> list[tuple[int, WorldState, WorldState]]:
+        """The shared deltas its clients will need this tick, not encoded
+        yet: (base tick, current world, baseline world)."""
+
+    def prime_delta(self, base: int, fields: dict) -> None:
+        """The delta against ``base``, encoded with the other rooms'."""
 
 
 @dataclass(eq=False)
@@ -59,7 +80,8 @@ class _Parked:
     players: int
     failure: BaseException | None = None
     events: Events = field(default_factory=list)
-    share_s: float = 0.0  # this room's part of the stepper's CPU time, seconds
+    step_s: float = 0.0  # this room's share of the batched inputs and step, CPU seconds
+    snapshot_s: float = 0.0  # its tick recorded, and its share of the batched delta encode
 
 
 @dataclass
@@ -71,6 +93,8 @@ class StepCounters:
     rooms_alone: int = 0  # room steps done one by one
     batch_failures: int = 0  # batched calls that raised (their rooms then stepped alone)
     largest_batch: int = 0
+    deltas_together: int = 0  # deltas encoded in the stepper's pass for all rooms
+    encode_failures: int = 0  # passes whose encode raised (each room then encoded its own)
 
 
 class StepBatcher:
@@ -83,12 +107,14 @@ class StepBatcher:
         self._idle = False  # the stepper task waits to be rescheduled
         self.counters = StepCounters()
 
-    async def step(self, room: SteppedRoom, batch: InputBatch, players: int) -> tuple[Events, float]:
-        """Apply ``batch`` to ``room``'s game, hand it its messages and step
-        it, together with the other rooms parked in this scheduler pass.
-        Returns the step's events and this room's share of the stepper's CPU
-        time in seconds; raises what the room's game raised. Cancellable
-        while parked (the room's step then never happens)."""
+    async def step(self, room: SteppedRoom, batch: InputBatch, players: int) -> tuple[float, float]:
+        """Apply ``batch`` to ``room``'s game, hand it its messages, step
+        it, record its tick and encode the deltas its clients need, together
+        with the other rooms parked in this scheduler pass; the room then
+        only sends. Returns this room's CPU seconds spent here: its share of
+        the step (inputs, messages, step) and of the snapshot (its tick
+        recorded, its deltas encoded). Raises what the room's game raised.
+        Cancellable while parked (the room's tick then never happens)."""
         parked = _Parked(room, batch, current_task(), players)
         self._parked.append(parked)
         if self._idle and self._task is not None:
@@ -102,8 +128,8 @@ class StepBatcher:
                 return Abort.FAILED
             return Abort.SUCCEEDED
 
-        events: Events = await wait_task_rescheduled(abort)
-        return events, parked.share_s
+        await wait_task_rescheduled(abort)
+        return parked.step_s, parked.snapshot_s
 
     async def run(self) -> None:
         """Step whatever parked, once per scheduler pass, until cancelled."""
@@ -129,18 +155,45 @@ class StepBatcher:
         by_class: dict[type, list[_Parked]] = {}
         for entry in parked:
             by_class.setdefault(type(entry.room.game), []).append(entry)
+        clock = time.perf_counter
         for cls, group in by_class.items():
-            began = time.perf_counter()
+            began = clock()
             self._step_group(cls, group)
-            spent = time.perf_counter() - began
-            players = sum(entry.players for entry in group) or len(group)
+            _share(group, clock() - began, "step_s")
             for entry in group:
-                entry.share_s = spent * (entry.players or 1) / players
+                if entry.failure is None:
+                    began = clock()
+                    _guarded(entry, lambda e: e.room.record_tick(e.batch, e.events))
+                    entry.snapshot_s += clock() - began
+            began = clock()
+            self._encode_deltas([entry for entry in group if entry.failure is None])
+            _share(group, clock() - began, "snapshot_s")
         for entry in parked:
             if entry.failure is not None:
                 reschedule(entry.task, outcome.Error(entry.failure))
             else:
-                reschedule(entry.task, outcome.Value(entry.events))
+                reschedule(entry.task, outcome.Value(None))
+
+    def _encode_deltas(self, group: list[_Parked]) -> None:
+        """The deltas every room of the group (one game, one schema) needs
+        this tick, in one pass (tickroom.protocol.delta_rooms). A failure
+        here primes nothing: each room then encodes its own deltas when it
+        sends, and a world that makes the encoder fail fails in its room."""
+        wanted = [(entry.room, base, pair) for entry in group for base, *pair in entry.room.deltas_wanted()]
+        if len(wanted) < 2:
+            return
+        try:
+            encoded = encode_room_deltas(
+                [(current, baseline) for _, _, (current, baseline) in wanted], group[0].room.schema
+            )
+        except Exception:
+            self.counters.encode_failures += 1
+            if self.counters.encode_failures == 1:  # once: it would repeat every tick (the counter is a metric)
+                log.exception("stepper: the rooms' deltas could not be encoded together; each room encodes its own")
+            return
+        for (room, base, _), fields in zip(wanted, encoded, strict=True):
+            room.prime_delta(base, fields)
+        self.counters.deltas_together += len(wanted)
 
     def _step_group(self, cls: type, group: list[_Parked]) -> None:
         together = len(group) > 1
@@ -180,6 +233,13 @@ class StepBatcher:
             self.counters.batch_failures += 1
             return False
         return True
+
+
+def _share(group: list[_Parked], seconds: float, phase: str) -> None:
+    """Add a batched call's time to its rooms, in proportion to their players."""
+    players = sum(entry.players or 1 for entry in group)
+    for entry in group:
+        setattr(entry, phase, getattr(entry, phase) + seconds * (entry.players or 1) / players)
 
 
 def _step_alone(entry: _Parked) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
 import numpy as np
 import trio
 import trio.testing
@@ -44,6 +45,17 @@ class ScriptedLink(FakeLink):
         self.rng = random.Random(seed)
         self.seq = 0
         self.leave_at = leave_at
+
+    def offer(self, payload: bytes) -> None:
+        # Ack every snapshot, the first included: the join's answer reaches
+        # the test task at a different moment in the two runs (the stepper
+        # parks the room in between), and a well-behaved client acks what
+        # it applies whenever its code resumes.
+        snap = self.session.receive(payload)
+        assert isinstance(snap, m.Snapshot), snap
+        self.snapshots.append(snap)
+        if not self.closed:
+            self.received.append(m.Ack(tick=snap.tick))
 
     def take_inputs(self) -> list[m.Input | m.Ack | Any]:
         if self.accepted is not None and self.kicked is None and not self.closed:
@@ -95,7 +107,8 @@ class RoomPlan:
 @dataclass
 class Outcome:
     states: dict[str, dict[str, Any]]
-    seen: dict[str, list[list[tuple[int, Any]]]]  # per room, per player: (tick, events) of each snapshot
+    # Per room, per player, each snapshot: tick, events, base, seq and the delta's bytes.
+    seen: dict[str, list[list[tuple[int, Any, int, int, bytes]]]]
     kicked: dict[str, list[Code | None]]
     counters: StepCounters
     crashes: int
@@ -144,7 +157,13 @@ async def _play(
     }
     return Outcome(
         states=states,
-        seen={rid: [[(s.tick, s.events) for s in link.snapshots] for link in ls] for rid, ls in links.items()},
+        seen={
+            rid: [
+                [(s.tick, s.events, s.base, s.seq, msgpack.packb(dict(s.fields))) for s in link.snapshots]
+                for link in ls
+            ]
+            for rid, ls in links.items()
+        },  # fmt: skip
         kicked={rid: [link.kicked[0] if link.kicked else None for link in ls] for rid, ls in links.items()},
         counters=registry.stepper.counters,
         crashes=registry.crashes,
@@ -200,12 +219,13 @@ def test_the_games_of_a_busy_node_are_stepped_together_and_fight() -> None:
     plans = [RoomPlan(seed=s, players=6, leave_at=(None,) * 6, size=20.0) for s in (1, 2, 3, 4)]
     alone = play(plans, together=False, ticks=200)
     together = play(plans, together=True, ticks=200)
-    events = [e[1] for per_room in together.seen.values() for _, evs in per_room[0] for e in evs]
+    events = [e[1] for per_room in together.seen.values() for s in per_room[0] for e in s[1]]
     assert {"hit", "kill", "respawn"} <= set(events)
     for rid in alone.states:
         assert_same_state(together.states[rid], alone.states[rid])
     assert together.seen == alone.seen
     assert together.counters.rooms_together >= 4 * 190
+    assert together.counters.deltas_together >= 4 * 190  # the snapshots above came from the batched encode
 
 
 def test_a_room_whose_game_fails_in_a_batch_crashes_alone() -> None:
@@ -219,7 +239,7 @@ def test_a_room_whose_game_fails_in_a_batch_crashes_alone() -> None:
     assert alone.metrics["tickroom_room_steps_alone_total"] == 0  # the rooms stepped their own games
     assert together.crashes == alone.crashes == 1
     assert together.kicked["r0"] == [Code.ROOM_CRASHED] * 3
-    assert [tick for tick, _ in together.seen["r0"][0]] == list(range(1, BUG_TICK))
+    assert [s[0] for s in together.seen["r0"][0]] == list(range(1, BUG_TICK))
     # The others played on, untouched: the worlds and snapshots of the run
     # where each room stepped alone.
     for rid in ("r1", "r2"):
@@ -240,3 +260,17 @@ def test_a_room_restored_from_a_checkpoint_in_a_batch_plays_on_and_leaves_the_ot
     # The copy, without players, stepped on from its checkpoint as a game alone would.
     copy = together.states["copy"]
     assert copy["tick"] > 25
+
+
+def test_when_the_batched_encode_fails_each_room_encodes_its_own(monkeypatch) -> None:
+    plans = [RoomPlan(seed=s, players=3, leave_at=(None,) * 3) for s in (21, 22, 23)]
+    alone = play(plans, together=False, ticks=30)
+
+    def broken(pairs, schema):
+        raise RuntimeError("simulated encoder bug")
+
+    monkeypatch.setattr("tickroom.server.rooms.step_batch.encode_room_deltas", broken)
+    together = play(plans, together=True, ticks=30)
+    assert together.counters.encode_failures >= 29 and together.counters.deltas_together == 0
+    assert together.crashes == 0
+    assert together.seen == alone.seen
