@@ -341,7 +341,7 @@ class Arena:
         would (bit-identical states, the same events), most of them in one
         pass of numpy calls over all their rows (arena_batch). All or
         nothing: if it raises, no game has been changed."""
-        return arena_batch.step_together(games, _BATCH_RULES)
+        return arena_batch.step_together(games, BATCH_RULES)
 
     def _respawn(self, t: int, events: list) -> None:
         p = self._p
@@ -512,4 +512,5 @@ class Arena:
         return game
 
 
-_BATCH_RULES = arena_batch.Rules(player_radius=PLAYER_RADIUS, hit_radius=HIT_RADIUS, damage=DAMAGE, step=Arena.step)
+#: What arena_batch needs of the rules above.
+BATCH_RULES = arena_batch.Rules(player_radius=PLAYER_RADIUS, hit_radius=HIT_RADIUS, damage=DAMAGE, step=Arena.step)

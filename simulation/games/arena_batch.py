@@ -15,8 +15,8 @@ difference) and tie-break (nearest, then lowest player row).
 What the batch leaves to step(): a room with a respawn due this tick (it
 draws from the room's RNG, one room at a time), with lag compensation in
 use (the room's history is its own), with a collision option other than
-"auto", or crowded enough that step() would use the sweep broad phase
-(the batch tests all pairs of a room). Those rooms are stepped alone, in
+"auto", crowded enough that step() would use the sweep broad phase
+(the batch tests all pairs of a room), or of more than MAX_PLAYERS. Those rooms are stepped alone, in
 the same call; rooms are independent, so the order does not matter.
 
 All or nothing: every batched result is computed into fresh arrays before
@@ -42,6 +42,12 @@ if TYPE_CHECKING:
     from tickroom.simulation.games.arena import Arena
 
 
+#: A room with more players is stepped alone: its own step's calls are paid
+#: for by many, and it would widen every room's row of the hit table
+#: (_find_hits) to its size.
+MAX_PLAYERS = 32  # players
+
+
 @dataclass(frozen=True)
 class Rules:
     """What the batch needs of arena's rules (passed in by Arena, which
@@ -60,7 +66,7 @@ def step_together(games: Sequence[Arena], rules: Rules) -> list[list[list[Any]]]
     game appears twice; if it raises, no game has been changed."""
     if len({id(g) for g in games}) != len(games):
         raise ValueError("step_together: the same game twice in one list")
-    suits = [_suits(g, rules) for g in games]
+    suits = [batchable(g, rules) for g in games]
     batched = [g for g, ok in zip(games, suits, strict=True) if ok]
     alone = [g for g, ok in zip(games, suits, strict=True) if not ok]
     plan = _Plan(batched, rules) if batched else None
@@ -70,8 +76,9 @@ def step_together(games: Sequence[Arena], rules: Rules) -> list[list[list[Any]]]
     return [events[id(g)] for g in games]
 
 
-def _suits(g: Arena, rules: Rules) -> bool:
-    """Whether the batch reproduces g.step() (the module docstring)."""
+def batchable(g: Arena, rules: Rules) -> bool:
+    """Whether the batch steps ``g`` itself at its next step (the module
+    docstring says when it leaves a game to its own step())."""
     n_players = g._p["id"].shape[0]
     return (
         type(g).step is rules.step
@@ -80,6 +87,7 @@ def _suits(g: Arena, rules: Rules) -> bool:
         and not (n_players and g.tick + 1 >= g._next_respawn)
         # step() tests all pairs up to this many, counting this tick's shots.
         and (g._q.n + n_players) * n_players <= arena_physics.BROADPHASE_MIN_PAIRS
+        and n_players <= MAX_PLAYERS
     )
 
 
@@ -198,7 +206,9 @@ class _Plan:
         inside &= qpos <= size[q_room][:, None]
         live &= inside[:, 0]
         live &= inside[:, 1]
-        q_rows, p_rows = _find_hits(qpos, i[:, 1], live, q_room, pos, ids, alive, counts, p_start, rules.hit_radius)
+        q_rows, p_rows = _find_hits(
+            qpos, i[:, 1], live, q_room, pos, ids, alive, room, counts, p_start, rules.hit_radius
+        )
         self.events: dict[int, list[list[Any]]] = {}  # by room, for the rooms with hits
         self.hp: np.ndarray | None = None
         self.kills: np.ndarray | None = None
@@ -350,37 +360,49 @@ def _complex(xy: np.ndarray) -> np.ndarray:
     return xy.view(np.complex128)[:, 0]
 
 
-def _find_hits(q_pos, q_owner, q_live, q_room, p_pos, p_id, p_alive, counts, p_start, radius):
-    """arena_physics.find_hits_all_pairs over the pairs of each room:
-    every projectile row against every player row of its room (a segmented
-    cross product), with the same distance operation and tie-break, so the
-    same hits. Returns (q_rows, p_rows), global rows, ascending by q_rows."""
-    per_q = counts[q_room]
-    out_start = _offsets(per_q)
-    total = int(out_start[-1])
-    if total == 0:
+def _find_hits(
+    q_pos: np.ndarray,
+    q_owner: np.ndarray,
+    q_live: np.ndarray,
+    q_room: np.ndarray,
+    p_pos: np.ndarray,
+    p_id: np.ndarray,
+    p_alive: np.ndarray,
+    room: np.ndarray,
+    counts: np.ndarray,
+    p_start: np.ndarray,
+    radius: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """arena_physics.find_hits_all_pairs over the pairs of each room, with
+    the same distance operation and tie-break, so the same hits. Each
+    projectile row meets its room's players as one row of a (rooms x
+    widest room) table padded with NaN (never within reach): one row
+    gather and one broadcast, no pair indices. Returns (q_rows, p_rows),
+    global rows, ascending by q_rows."""
+    width = int(counts.max()) if counts.shape[0] else 0
+    if q_pos.shape[0] == 0 or width == 0:
         return _EMPTY, _EMPTY
-    qi = np.repeat(np.arange(q_pos.shape[0]), per_q)
-    # Pair k of projectile row q's run is player p_start[room] + (k - run start).
-    pj = np.repeat(p_start[:-1][q_room] - out_start[:-1], per_q)
-    pj += np.arange(total)
-    dist = np.abs(_complex(q_pos)[qi] - _complex(p_pos)[pj])
+    table = np.full((counts.shape[0], width), complex(np.nan, np.nan), dtype=np.complex128)
+    first = p_start[:-1]
+    table[room, np.arange(p_id.shape[0]) - first[room]] = _complex(p_pos)
+    dist = np.abs(q_pos.view(np.complex128) - table[q_room])
     near = np.flatnonzero(dist <= radius)
     # Most steps touch nothing: leave before the masks and the sort.
     if not near.shape[0]:
         return _EMPTY, _EMPTY
-    qi, pj, dist = qi[near], pj[near], dist[near]
+    qi, pj = np.divmod(near, width)
+    pj += first[q_room[qi]]
     ok = p_alive[pj] & q_live[qi]
     ok &= q_owner[qi] != p_id[pj]
     if not np.count_nonzero(ok):
         return _EMPTY, _EMPTY
-    qi, pj, dist = qi[ok], pj[ok], dist[ok]
+    qi, pj, d = qi[ok], pj[ok], dist.ravel()[near[ok]]
     # Per projectile: nearest first, then lowest player row (as argmin does).
-    order = np.lexsort((pj, dist, qi))
+    order = np.lexsort((pj, d, qi))
     qi, pj = qi[order], pj[order]
-    first = np.ones(qi.shape[0], dtype=bool)
-    first[1:] = qi[1:] != qi[:-1]
-    return qi[first], pj[first]
+    keep = np.ones(qi.shape[0], dtype=bool)
+    keep[1:] = qi[1:] != qi[:-1]
+    return qi[keep], pj[keep]
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
