@@ -272,3 +272,32 @@ def test_the_same_game_twice_is_refused_unchanged():
 
 def test_an_empty_list_steps_nothing():
     assert Arena.step_together([]) == []
+
+
+def test_a_tie_hits_the_lower_row_and_the_score_stays_capped_as_alone():
+    # A projectile of c exactly 1 unit from both a and b: the lower row (a)
+    # is hit, killed (25 hp left), and c's score stays at the wire's cap.
+    game = Arena(seed=3, config=GameConfig())
+    a, _, c = game.join("a"), game.join("b"), game.join("c")
+    game = edit_players(game, pos=[[10.0, 10.0], [12.0, 10.0], [50.0, 50.0]], hp=[25, 100, 100], score=[0, 0, 32767])
+    state = game.state()
+    state.update(
+        q_id=np.array([10], dtype=np.uint32),
+        q_pos=np.array([[11.0, 10.0]]),
+        q_origin=np.array([[11.0, 10.0]]),
+        q_vel=np.zeros((1, 2)),
+        q_aim=np.zeros(1),
+        q_owner=np.array([c], dtype=np.uint32),
+        q_expire_at=np.array([100], dtype=np.int64),
+        q_t0=np.zeros(1, dtype=np.int64),
+        q_lag=np.zeros(1, dtype=np.int64),
+        next_id=11,
+    )
+    together = [Arena.restore(state, game.config), build(RoomSpec(4, 12.0, 20, 1024, 3, 4))]
+    alone = [Arena.restore(state, game.config), build(RoomSpec(4, 12.0, 20, 1024, 3, 4))]
+    assert all(arena_batch.batchable(g, BATCH_RULES) for g in together)
+    events = Arena.step_together(together)
+    assert events == [g.step() for g in alone]
+    assert events[0] == [["hit", c, a, 25], ["kill", c, a]]
+    assert together[0].state()["p_score"].tolist() == [0, 0, 32767]
+    assert all(states_equal(x.state(), y.state()) for x, y in zip(together, alone, strict=True))
