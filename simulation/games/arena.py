@@ -58,7 +58,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from tickroom.simulation.game import NO_PAST, GameConfig, GameFull, InputBatch, PastWorlds, View, Visibility
-from tickroom.simulation.games import arena_batch, arena_physics, arena_rewind
+from tickroom.simulation.games import arena_batch, arena_batch_inputs, arena_physics, arena_rewind
 from tickroom.simulation.games.arena_world import (
     COMPONENTS,
     MAX_SCORE,
@@ -282,6 +282,12 @@ class Arena:
         p["fire"][slot] = pressed
         p["aim_tick"][slot] = acted_on
 
+    @classmethod
+    def apply_inputs_together(cls, games: Sequence[Self], batches: Sequence[InputBatch]) -> None:
+        """``for g, b in zip(games, batches): g.apply_inputs(b)``, bit-identically,
+        in one pass of numpy calls (arena_batch_inputs); all or nothing."""
+        arena_batch_inputs.apply_inputs_together(games, batches, _INPUT_LO, _INPUT_HI)
+
     # -- the step ------------------------------------------------------------
 
     def step(self) -> list[list[Any]]:
@@ -337,10 +343,8 @@ class Arena:
 
     @classmethod
     def step_together(cls, games: Sequence[Self]) -> list[list[list[Any]]]:
-        """Step every game one tick exactly as ``[g.step() for g in games]``
-        would (bit-identical states, the same events), most of them in one
-        pass of numpy calls over all their rows (arena_batch). All or
-        nothing: if it raises, no game has been changed."""
+        """``[g.step() for g in games]``, bit-identically, most of them in
+        one pass of numpy calls (arena_batch); all or nothing."""
         return arena_batch.step_together(games, BATCH_RULES)
 
     def _respawn(self, t: int, events: list) -> None:
