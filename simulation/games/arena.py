@@ -52,13 +52,13 @@ and origin tick, which never change, and clients extrapolate it exactly
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
 from tickroom.simulation.game import NO_PAST, GameConfig, GameFull, InputBatch, PastWorlds, View, Visibility
-from tickroom.simulation.games import arena_physics, arena_rewind
+from tickroom.simulation.games import arena_batch, arena_batch_inputs, arena_physics, arena_rewind
 from tickroom.simulation.games.arena_world import (
     COMPONENTS,
     MAX_SCORE,
@@ -282,6 +282,12 @@ class Arena:
         p["fire"][slot] = pressed
         p["aim_tick"][slot] = acted_on
 
+    @classmethod
+    def apply_inputs_together(cls, games: Sequence[Self], batches: Sequence[InputBatch]) -> None:
+        """``for g, b in zip(games, batches): g.apply_inputs(b)``, bit-identically,
+        in one pass of numpy calls (arena_batch_inputs); all or nothing."""
+        arena_batch_inputs.apply_inputs_together(games, batches, _INPUT_LO, _INPUT_HI)
+
     # -- the step ------------------------------------------------------------
 
     def step(self) -> list[list[Any]]:
@@ -334,6 +340,12 @@ class Arena:
         if m < n:
             q.keep(live, m)
         return events
+
+    @classmethod
+    def step_together(cls, games: Sequence[Self]) -> list[list[list[Any]]]:
+        """``[g.step() for g in games]``, bit-identically, most of them in
+        one pass of numpy calls (arena_batch); all or nothing."""
+        return arena_batch.step_together(games, BATCH_RULES)
 
     def _respawn(self, t: int, events: list) -> None:
         p = self._p
@@ -502,3 +514,7 @@ class Arena:
         game.rng.bit_generator.state = dict(state["rng"])
         game._recount()
         return game
+
+
+#: What arena_batch needs of the rules above.
+BATCH_RULES = arena_batch.Rules(player_radius=PLAYER_RADIUS, hit_radius=HIT_RADIUS, damage=DAMAGE, step=Arena.step)

@@ -119,12 +119,15 @@ class ProjectilePool:
         return self.f[n : n + k], self.i[n : n + k]
 
     @staticmethod
-    def launch(f: np.ndarray, i: np.ndarray, pos: np.ndarray, aim: np.ndarray, speed: float, t0: int) -> None:
+    def launch(
+        f: np.ndarray, i: np.ndarray, pos: np.ndarray, aim: np.ndarray, speed: float | np.ndarray, t0: int | np.ndarray
+    ) -> None:
         """Fill reserved rows (f, i from reserve()) with shots from ``pos``
         along ``aim`` at ``speed`` units a tick, at their origin at tick
         ``t0``: origin on the wire's 1/POS_SCALE grid and velocity on its
         1/VEL_SCALE grid, so that a client's extrapolation is exact. The
-        caller fills id, owner, expire_at and lag."""
+        caller fills id, owner, expire_at and lag. ``speed`` may be a
+        column and ``t0`` a vector, one per row (rooms stepped together)."""
         origin = f[:, 0:2]
         np.multiply(pos, POS_SCALE, out=origin)
         np.rint(origin, out=origin)
