@@ -67,7 +67,7 @@ from tickroom.server.rooms.step_batch import StepBatcher
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.server.rooms.views import RoomViews
 from tickroom.server.rooms.world_history import history_for
-from tickroom.simulation.game import Game, InputBatch
+from tickroom.simulation.game import Game, InputBatch, View
 from tickroom.simulation.player_messages import PlayerMessage
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ class Room:
             raise ValueError(f"game {game.name!r} declares message_types but no handle_messages()")
         self._encodes_last_tick = 0
         self._encoded_at_record = 0  # history.deltas_encoded when the tick was recorded
+        self._tagged: list[list[Any]] = []  # this tick's events, tagged with it, between close_tick and record_view
         self.tick_messages: list[PlayerMessage] = []  # handed to the game this tick (the observer logs them)
         self.players = PlayerTable()
         # Events outlive the worlds: a client that acked nothing for the ack
@@ -349,22 +350,31 @@ class Room:
         """After the step: the game's history, the observer, the game's
         requests, then the tick's view recorded for the snapshots (unless
         the game ended its match)."""
+        if self.close_tick(batch, events):
+            self.record_view(self.game.view())
+
+    def close_tick(self, batch: InputBatch, events: list[list[Any]]) -> bool:
+        """The step's aftermath before its view: the game's history, the
+        observer, the game's requests. False when the game ended its match
+        (its clients are closed already: no snapshot)."""
         tick = self.game.tick
         if self.world_history is not None:
             self.world_history.record(tick)
         tagged = [[tick, *event] for event in self._room_events]
         tagged.extend([tick, *event] for event in events)
+        self._tagged = tagged
         if self.observer is not None:
             self.observer.ticked(self, batch, self._room_events)
         self._room_events.clear()
         # Before the view: a player kicked in this step is gone from this
         # tick's snapshot (its leave event goes out with the next tick).
         self._carry_out_requests()
-        if self.closed:  # the game ended its match: its clients are closed already
-            return
-        view = self.game.view()
-        world = WorldState.from_view(tick, view.ids, view.components, self.schema)
-        self.history.record(world, tagged, self._views.split(view, world))
+        return not self.closed
+
+    def record_view(self, view: View) -> None:
+        """Record this tick's ``view`` (the game's, taken after close_tick) for the snapshots."""
+        world = WorldState.from_view(self.game.tick, view.ids, view.components, self.schema)
+        self.history.record(world, self._tagged, self._views.split(view, world))
         self._encoded_at_record = self.history.deltas_encoded
 
     def deltas_wanted(self) -> list[tuple[int, WorldState, WorldState]]:

@@ -12,7 +12,8 @@ players' inputs and reaps its gone players on its own task, then parks here
 (``await stepper.step(room, batch)``). The stepper task runs in the next
 scheduler pass, after every room woken with the first has parked, and for
 each game class with more than one room parked calls the class's batched
-form (``apply_inputs_together``, ``step_together``: tickroom.simulation.game);
+form (``apply_inputs_together``, ``step_together``, ``view_together``:
+tickroom.simulation.game);
 a class without it, or a lone room, is called room by room. Each room is
 then recorded (its view taken, its world kept for its snapshots: the
 room's own code, called here), the deltas its clients will need are
@@ -43,7 +44,7 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 from tickroom.protocol.delta import WorldState
 from tickroom.protocol.delta_rooms import encode_room_deltas
 from tickroom.protocol.schema import Schema
-from tickroom.simulation.game import Game, InputBatch
+from tickroom.simulation.game import Game, InputBatch, View
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,12 @@ class SteppedRoom(Protocol):
         """Hand the tick's game messages to the game (after its inputs,
         before its step), as the room does when it steps alone."""
 
-    def record_tick(self, batch: InputBatch, events: Events) -> None:
+    def close_tick(self, batch: InputBatch, events: Events) -> bool:
         """After the step: the game's history, the observer, the game's
-        requests, and the tick's world recorded for its snapshots."""
+        requests. False when the room has no snapshot to send this tick."""
+
+    def record_view(self, view: View) -> None:
+        """Record the tick's view (the game's) for its snapshots."""
 
     def deltas_wanted(self) -> list[tuple[int, WorldState, WorldState]]:
         """The shared deltas its clients will need this tick, not encoded
@@ -82,6 +86,8 @@ class _Parked:
     events: Events = field(default_factory=list)
     step_s: float = 0.0  # this room's share of the batched inputs and step, CPU seconds
     snapshot_s: float = 0.0  # its tick recorded, and its share of the batched delta encode
+    viewed: bool = False  # its tick has a view to record (the game did not end its match)
+    view: View | None = None  # its view, taken by the game's view_together
 
 
 @dataclass
@@ -163,8 +169,11 @@ class StepBatcher:
             for entry in group:
                 if entry.failure is None:
                     began = clock()
-                    _guarded(entry, lambda e: e.room.record_tick(e.batch, e.events))
+                    _guarded(entry, lambda e: setattr(e, "viewed", e.room.close_tick(e.batch, e.events)))
                     entry.snapshot_s += clock() - began
+            began = clock()
+            self._record_views(cls, [entry for entry in group if entry.failure is None and entry.viewed])
+            _share(group, clock() - began, "snapshot_s")
             began = clock()
             self._encode_deltas([entry for entry in group if entry.failure is None])
             _share(group, clock() - began, "snapshot_s")
@@ -173,6 +182,24 @@ class StepBatcher:
                 reschedule(entry.task, outcome.Error(entry.failure))
             else:
                 reschedule(entry.task, outcome.Value(None))
+
+    def _record_views(self, cls: type, group: list[_Parked]) -> None:
+        """Each room's view recorded: the game class's ``view_together``
+        for all of them when it has one (all or nothing, as the other
+        batched forms), else view() game by game."""
+        view_together = getattr(cls, "view_together", None) if len(group) > 1 else None
+        if view_together is not None:
+            try:
+                views = view_together([entry.room.game for entry in group])
+            except Exception:
+                self.counters.batch_failures += 1
+            else:
+                for entry, view in zip(group, views, strict=True):
+                    entry.view = view
+                    _guarded(entry, _record_its_view)
+                return
+        for entry in group:
+            _guarded(entry, lambda e: e.room.record_view(e.room.game.view()))
 
     def _encode_deltas(self, group: list[_Parked]) -> None:
         """The deltas every room of the group (one game, one schema) needs
@@ -240,6 +267,12 @@ def _share(group: list[_Parked], seconds: float, phase: str) -> None:
     players = sum(entry.players or 1 for entry in group)
     for entry in group:
         setattr(entry, phase, getattr(entry, phase) + seconds * (entry.players or 1) / players)
+
+
+def _record_its_view(entry: _Parked) -> None:
+    assert entry.view is not None
+    entry.room.record_view(entry.view)
+    entry.view = None
 
 
 def _step_alone(entry: _Parked) -> None:
