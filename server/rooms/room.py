@@ -44,6 +44,7 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.delta import WorldState
 from tickroom.protocol.errors import Code
 from tickroom.protocol.game_messages import DEFAULT_MESSAGE_RATE, GameMessage, MessageTypes
+from tickroom.protocol.input_rows import DecodedRows, InputRows
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
 from tickroom.server.rooms.broadcast import SnapshotGate as SnapshotGate
@@ -52,7 +53,7 @@ from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
 from tickroom.server.rooms.game_mail import MAX_QUEUED, MailCounters
 from tickroom.server.rooms.game_mail import collect as collect_mail
 from tickroom.server.rooms.game_requests import carry_out, kick_player
-from tickroom.server.rooms.input_rows_batch import RowBatcher
+from tickroom.server.rooms.input_rows_batch import GatheredRows, RowBatcher
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.server.rooms.room_signals import MAX_PENDING_SIGNALS as MAX_PENDING_SIGNALS
@@ -335,12 +336,23 @@ class Room:
         seconds, its shares of the batched calls included."""
         clock = time.perf_counter
         t0 = clock()
-        batch = self._collect_inputs()
-        t1 = clock()
+        gathered = self._batcher.gather(self.players.connected(), self.game.tick)
+        read_s = clock() - t0
+        more_read_s, step_s, snapshot_s = await stepper.step(self, gathered, len(self.players))
+        return self._send_tick(read_s + more_read_s, step_s, snapshot_s)
+
+    @property
+    def input_rows(self) -> InputRows:
+        """Its game's input row layout (the stepper decodes every room's rows at once)."""
+        return self._batcher.rows
+
+    def begin_tick(self, gathered: GatheredRows, decoded: DecodedRows | None) -> InputBatch:
+        """The tick's batch from the rows read (``gathered``) and their
+        decode, then the gone players reaped: what ``_tick`` does before
+        the step, for the stepper."""
+        batch = self._batcher.finish(gathered, decoded, self.game.tick)
         self._reap_players()
-        reaped = clock() - t1
-        step_s, snapshot_s = await stepper.step(self, batch, len(self.players))
-        return self._send_tick(t1 - t0, reaped + step_s, snapshot_s)
+        return batch
 
     def take_messages(self) -> None:
         """Hand the tick's game messages to the game (after its inputs, before its step)."""
