@@ -61,7 +61,12 @@ class BotLink:
             self.heading = (self.heading + rng.uniform(-0.3, 0.3) + math.pi) % (2 * math.pi) - math.pi
             h = self.heading
             data = {"mx": math.cos(h), "my": math.sin(h), "aim": h, "fire": rng.random() < 0.1}
-            self.inputs.append(m.Input(seq=self.seq, tick=0, ack=self.room.game.tick, data=data))
+            # A version 2 input row, as the raw bots send (the room's own
+            # encoder: the bots' cost is not the server's).
+            row = self.room._batcher.rows.encode_input(
+                m.Input(seq=self.seq, tick=0, ack=self.room.game.tick, data=data)
+            )
+            self.inputs.append(row)
 
     def take_inputs(self) -> list:
         inputs, self.inputs = self.inputs, []

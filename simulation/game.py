@@ -93,7 +93,9 @@ define:
   leaves, and each game's events, in the list's order.
 - ``apply_inputs_together(games, batches)``: the same for
   ``g.apply_inputs(b)`` of each pair.
-Both are all or nothing: when one raises, no game of the list may have
+- ``view_together(games) -> list[View]``: ``[g.view() for g in games]``,
+  the same values (fresh arrays, as view() returns), changing no game.
+All are all or nothing: when one raises, no game of the list may have
 changed; the server then calls the per-game method of each game, so the
 world that makes the game raise fails alone (its room closes with 4103)
 and the others play on. A game without them, or a room alone at its

@@ -43,6 +43,16 @@ class InputCounters:
     over_limit: int = 0  # beyond max_per_tick
 
 
+@dataclass(slots=True)
+class GatheredRows:
+    """A tick's input rows as read from a room's links, not decoded yet."""
+
+    rows: list[bytes]
+    slots: list[int]  # per row: its player's index in ``owners``
+    owners: list[tuple[Player, ClientLink]]
+    simple: bool  # one row per player, players in ascending id
+
+
 class RowBatcher:
     """Owned by one room; reuses its empty batch, the common idle case."""
 
@@ -63,6 +73,15 @@ class RowBatcher:
     def collect(self, connected: Iterable[tuple[Player, ClientLink]], tick: int) -> InputBatch:
         """Read each link once and turn what came into the tick's batch.
         ``tick``: the room's newest tick (acks beyond it are ignored)."""
+        gathered = self.gather(connected, tick)
+        if not gathered.rows:
+            return self._empty
+        return self.finish(gathered, self.rows.decode(gathered.rows), tick)
+
+    def gather(self, connected: Iterable[tuple[Player, ClientLink]], tick: int) -> GatheredRows:
+        """Read each link once: acks recorded, game messages posted, input
+        rows collected (not decoded yet: ``finish`` takes their decode, which
+        the node's stepper does for all its rooms at once)."""
         rows: list[bytes] = []
         slots: list[int] = []  # per row: its player's index in ``owners``
         owners: list[tuple[Player, ClientLink]] = []
@@ -95,14 +114,19 @@ class RowBatcher:
             if len(rows) - before != 1 or player.id <= last_id:
                 simple = False
             last_id = player.id
-        if not rows:
+        return GatheredRows(rows, slots, owners, simple)
+
+    def finish(self, gathered: GatheredRows, decoded: DecodedRows | None, tick: int) -> InputBatch:
+        """The tick's batch from the gathered rows and their ``decoded``
+        (``rows.decode(gathered.rows)``, alone or cut from a node-wide
+        decode; None when no row came)."""
+        if not gathered.rows or decoded is None:
             return self._empty
-        decoded = self.rows.decode(rows)
-        if simple and not decoded.refusals:
-            batch = self._simple(decoded, owners, tick)
+        if gathered.simple and not decoded.refusals:
+            batch = self._simple(decoded, gathered.owners, tick)
             if batch is not None:
                 return batch
-        return self._batch(decoded, np.asarray(slots, dtype=np.intp), owners, tick)
+        return self._batch(decoded, np.asarray(gathered.slots, dtype=np.intp), gathered.owners, tick)
 
     def _simple(self, decoded: DecodedRows, owners: list[tuple[Player, ClientLink]], tick: int) -> InputBatch | None:
         """The usual tick: one valid row per player, in player id order. If

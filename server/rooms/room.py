@@ -44,6 +44,7 @@ from tickroom.protocol import messages as m
 from tickroom.protocol.delta import WorldState
 from tickroom.protocol.errors import Code
 from tickroom.protocol.game_messages import DEFAULT_MESSAGE_RATE, GameMessage, MessageTypes
+from tickroom.protocol.input_rows import DecodedRows, InputRows
 from tickroom.protocol.schema import Schema
 from tickroom.protocol.validate import InputFields
 from tickroom.server.rooms.broadcast import SnapshotGate as SnapshotGate
@@ -52,7 +53,7 @@ from tickroom.server.rooms.game_hooks import END_REASONS, GameHooks
 from tickroom.server.rooms.game_mail import MAX_QUEUED, MailCounters
 from tickroom.server.rooms.game_mail import collect as collect_mail
 from tickroom.server.rooms.game_requests import carry_out, kick_player
-from tickroom.server.rooms.input_rows_batch import RowBatcher
+from tickroom.server.rooms.input_rows_batch import GatheredRows, RowBatcher
 from tickroom.server.rooms.link import ClientLink
 from tickroom.server.rooms.players import Player, PlayerTable
 from tickroom.server.rooms.room_signals import MAX_PENDING_SIGNALS as MAX_PENDING_SIGNALS
@@ -67,7 +68,7 @@ from tickroom.server.rooms.step_batch import StepBatcher
 from tickroom.server.rooms.tick_clock import TickClock
 from tickroom.server.rooms.views import RoomViews
 from tickroom.server.rooms.world_history import history_for
-from tickroom.simulation.game import Game, InputBatch
+from tickroom.simulation.game import Game, InputBatch, View
 from tickroom.simulation.player_messages import PlayerMessage
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class Room:
             raise ValueError(f"game {game.name!r} declares message_types but no handle_messages()")
         self._encodes_last_tick = 0
         self._encoded_at_record = 0  # history.deltas_encoded when the tick was recorded
+        self._tagged: list[list[Any]] = []  # this tick's events, tagged with it, between close_tick and record_view
         self.tick_messages: list[PlayerMessage] = []  # handed to the game this tick (the observer logs them)
         self.players = PlayerTable()
         # Events outlive the worlds: a client that acked nothing for the ack
@@ -334,12 +336,23 @@ class Room:
         seconds, its shares of the batched calls included."""
         clock = time.perf_counter
         t0 = clock()
-        batch = self._collect_inputs()
-        t1 = clock()
+        gathered = self._batcher.gather(self.players.connected(), self.game.tick)
+        read_s = clock() - t0
+        more_read_s, step_s, snapshot_s = await stepper.step(self, gathered, len(self.players))
+        return self._send_tick(read_s + more_read_s, step_s, snapshot_s)
+
+    @property
+    def input_rows(self) -> InputRows:
+        """Its game's input row layout (the stepper decodes every room's rows at once)."""
+        return self._batcher.rows
+
+    def begin_tick(self, gathered: GatheredRows, decoded: DecodedRows | None) -> InputBatch:
+        """The tick's batch from the rows read (``gathered``) and their
+        decode, then the gone players reaped: what ``_tick`` does before
+        the step, for the stepper."""
+        batch = self._batcher.finish(gathered, decoded, self.game.tick)
         self._reap_players()
-        reaped = clock() - t1
-        step_s, snapshot_s = await stepper.step(self, batch, len(self.players))
-        return self._send_tick(t1 - t0, reaped + step_s, snapshot_s)
+        return batch
 
     def take_messages(self) -> None:
         """Hand the tick's game messages to the game (after its inputs, before its step)."""
@@ -349,22 +362,31 @@ class Room:
         """After the step: the game's history, the observer, the game's
         requests, then the tick's view recorded for the snapshots (unless
         the game ended its match)."""
+        if self.close_tick(batch, events):
+            self.record_view(self.game.view())
+
+    def close_tick(self, batch: InputBatch, events: list[list[Any]]) -> bool:
+        """The step's aftermath before its view: the game's history, the
+        observer, the game's requests. False when the game ended its match
+        (its clients are closed already: no snapshot)."""
         tick = self.game.tick
         if self.world_history is not None:
             self.world_history.record(tick)
         tagged = [[tick, *event] for event in self._room_events]
         tagged.extend([tick, *event] for event in events)
+        self._tagged = tagged
         if self.observer is not None:
             self.observer.ticked(self, batch, self._room_events)
         self._room_events.clear()
         # Before the view: a player kicked in this step is gone from this
         # tick's snapshot (its leave event goes out with the next tick).
         self._carry_out_requests()
-        if self.closed:  # the game ended its match: its clients are closed already
-            return
-        view = self.game.view()
-        world = WorldState.from_view(tick, view.ids, view.components, self.schema)
-        self.history.record(world, tagged, self._views.split(view, world))
+        return not self.closed
+
+    def record_view(self, view: View) -> None:
+        """Record this tick's ``view`` (the game's, taken after close_tick) for the snapshots."""
+        world = WorldState.from_view(self.game.tick, view.ids, view.components, self.schema)
+        self.history.record(world, self._tagged, self._views.split(view, world))
         self._encoded_at_record = self.history.deltas_encoded
 
     def deltas_wanted(self) -> list[tuple[int, WorldState, WorldState]]:

@@ -12,7 +12,8 @@ players' inputs and reaps its gone players on its own task, then parks here
 (``await stepper.step(room, batch)``). The stepper task runs in the next
 scheduler pass, after every room woken with the first has parked, and for
 each game class with more than one room parked calls the class's batched
-form (``apply_inputs_together``, ``step_together``: tickroom.simulation.game);
+form (``apply_inputs_together``, ``step_together``, ``view_together``:
+tickroom.simulation.game);
 a class without it, or a lone room, is called room by room. Each room is
 then recorded (its view taken, its world kept for its snapshots: the
 room's own code, called here), the deltas its clients will need are
@@ -36,16 +37,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import outcome
 import trio
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 from tickroom.protocol.delta import WorldState
 from tickroom.protocol.delta_rooms import encode_room_deltas
+from tickroom.protocol.input_rows import DecodedRows, InputRows
 from tickroom.protocol.schema import Schema
-from tickroom.simulation.game import Game, InputBatch
+from tickroom.server.rooms.input_rows_batch import GatheredRows
+from tickroom.simulation.game import Game, InputBatch, View
 
 log = logging.getLogger(__name__)
+
+_NO_INPUTS = InputBatch(players=np.zeros(0, dtype=np.int64), fields={})  # until begin_tick makes the batch
 
 Events = list[list[Any]]
 
@@ -56,13 +62,24 @@ class SteppedRoom(Protocol):
     game: Game
     schema: Schema
 
+    @property
+    def input_rows(self) -> InputRows:
+        """Its game's input row layout."""
+
+    def begin_tick(self, gathered: GatheredRows, decoded: DecodedRows | None) -> InputBatch:
+        """The tick's input batch from the rows it read and their decode,
+        then its gone players reaped, as the room does alone."""
+
     def take_messages(self) -> None:
         """Hand the tick's game messages to the game (after its inputs,
         before its step), as the room does when it steps alone."""
 
-    def record_tick(self, batch: InputBatch, events: Events) -> None:
+    def close_tick(self, batch: InputBatch, events: Events) -> bool:
         """After the step: the game's history, the observer, the game's
-        requests, and the tick's world recorded for its snapshots."""
+        requests. False when the room has no snapshot to send this tick."""
+
+    def record_view(self, view: View) -> None:
+        """Record the tick's view (the game's) for its snapshots."""
 
     def deltas_wanted(self) -> list[tuple[int, WorldState, WorldState]]:
         """The shared deltas its clients will need this tick, not encoded
@@ -75,13 +92,18 @@ class SteppedRoom(Protocol):
 @dataclass(eq=False)
 class _Parked:
     room: SteppedRoom
-    batch: InputBatch
+    gathered: GatheredRows
     task: Task
     players: int
+    batch: InputBatch = field(default_factory=lambda: _NO_INPUTS)  # made by begin_tick
+    decoded: DecodedRows | None = None  # its rows' decode, for begin_tick
     failure: BaseException | None = None
     events: Events = field(default_factory=list)
-    step_s: float = 0.0  # this room's share of the batched inputs and step, CPU seconds
+    read_s: float = 0.0  # its share of the node-wide decode, and its batch made, CPU seconds
+    step_s: float = 0.0  # its share of the batched inputs and step
     snapshot_s: float = 0.0  # its tick recorded, and its share of the batched delta encode
+    viewed: bool = False  # its tick has a view to record (the game did not end its match)
+    view: View | None = None  # its view, taken by the game's view_together
 
 
 @dataclass
@@ -107,15 +129,17 @@ class StepBatcher:
         self._idle = False  # the stepper task waits to be rescheduled
         self.counters = StepCounters()
 
-    async def step(self, room: SteppedRoom, batch: InputBatch, players: int) -> tuple[float, float]:
-        """Apply ``batch`` to ``room``'s game, hand it its messages, step
-        it, record its tick and encode the deltas its clients need, together
-        with the other rooms parked in this scheduler pass; the room then
-        only sends. Returns this room's CPU seconds spent here: its share of
-        the step (inputs, messages, step) and of the snapshot (its tick
-        recorded, its deltas encoded). Raises what the room's game raised.
-        Cancellable while parked (the room's tick then never happens)."""
-        parked = _Parked(room, batch, current_task(), players)
+    async def step(self, room: SteppedRoom, gathered: GatheredRows, players: int) -> tuple[float, float, float]:
+        """Decode the input rows ``room`` read (``gathered``), make its
+        batch, reap its gone players, apply the batch to its game, hand it
+        its messages, step it, record its tick and encode the deltas its
+        clients need, together with the other rooms parked in this scheduler
+        pass; the room then only sends. Returns this room's CPU seconds
+        spent here: its share of the read (the decode), of the step
+        (inputs, messages, step) and of the snapshot (its tick recorded, its
+        deltas encoded). Raises what the room's game raised. Cancellable
+        while parked (the room's tick then never happens)."""
+        parked = _Parked(room, gathered, current_task(), players)
         self._parked.append(parked)
         if self._idle and self._task is not None:
             self._idle = False
@@ -129,7 +153,7 @@ class StepBatcher:
             return Abort.SUCCEEDED
 
         await wait_task_rescheduled(abort)
-        return parked.step_s, parked.snapshot_s
+        return parked.read_s, parked.step_s, parked.snapshot_s
 
     async def run(self) -> None:
         """Step whatever parked, once per scheduler pass, until cancelled."""
@@ -158,13 +182,19 @@ class StepBatcher:
         clock = time.perf_counter
         for cls, group in by_class.items():
             began = clock()
-            self._step_group(cls, group)
+            self._begin_ticks(group)
+            _share(group, clock() - began, "read_s")
+            began = clock()
+            self._step_group(cls, [entry for entry in group if entry.failure is None])
             _share(group, clock() - began, "step_s")
             for entry in group:
                 if entry.failure is None:
                     began = clock()
-                    _guarded(entry, lambda e: e.room.record_tick(e.batch, e.events))
+                    _guarded(entry, lambda e: setattr(e, "viewed", e.room.close_tick(e.batch, e.events)))
                     entry.snapshot_s += clock() - began
+            began = clock()
+            self._record_views(cls, [entry for entry in group if entry.failure is None and entry.viewed])
+            _share(group, clock() - began, "snapshot_s")
             began = clock()
             self._encode_deltas([entry for entry in group if entry.failure is None])
             _share(group, clock() - began, "snapshot_s")
@@ -173,6 +203,53 @@ class StepBatcher:
                 reschedule(entry.task, outcome.Error(entry.failure))
             else:
                 reschedule(entry.task, outcome.Value(None))
+
+    def _begin_ticks(self, group: list[_Parked]) -> None:
+        """Every room's input rows decoded and validated in one pass
+        (version 2's rows: a node's hundreds of rows cost a fixed handful
+        of numpy calls, tickroom.protocol.input_rows), cut back into each
+        room's batch; then each room reaps its gone players. Should the
+        joint decode fail, each room decodes its own rows."""
+        rows = [row for entry in group for row in entry.gathered.rows]
+        decoded = None
+        if rows and len(group) > 1:
+            try:
+                decoded = group[0].room.input_rows.decode(rows)
+            except Exception:
+                self.counters.batch_failures += 1
+        at = 0
+        for entry in group:
+            count = len(entry.gathered.rows)
+            mine: DecodedRows | None = None
+            if decoded is not None:
+                mine = decoded.cut(at, at + count)
+            elif count:
+                try:
+                    mine = entry.room.input_rows.decode(entry.gathered.rows)
+                except Exception as exc:
+                    entry.failure = exc
+                    continue
+            at += count
+            entry.decoded = mine
+            _guarded(entry, _begin_tick)
+
+    def _record_views(self, cls: type, group: list[_Parked]) -> None:
+        """Each room's view recorded: the game class's ``view_together``
+        for all of them when it has one (all or nothing, as the other
+        batched forms), else view() game by game."""
+        view_together = getattr(cls, "view_together", None) if len(group) > 1 else None
+        if view_together is not None:
+            try:
+                views = view_together([entry.room.game for entry in group])
+            except Exception:
+                self.counters.batch_failures += 1
+            else:
+                for entry, view in zip(group, views, strict=True):
+                    entry.view = view
+                    _guarded(entry, _record_its_view)
+                return
+        for entry in group:
+            _guarded(entry, lambda e: e.room.record_view(e.room.game.view()))
 
     def _encode_deltas(self, group: list[_Parked]) -> None:
         """The deltas every room of the group (one game, one schema) needs
@@ -240,6 +317,17 @@ def _share(group: list[_Parked], seconds: float, phase: str) -> None:
     players = sum(entry.players or 1 for entry in group)
     for entry in group:
         setattr(entry, phase, getattr(entry, phase) + seconds * (entry.players or 1) / players)
+
+
+def _begin_tick(entry: _Parked) -> None:
+    entry.batch = entry.room.begin_tick(entry.gathered, entry.decoded)
+    entry.decoded = None
+
+
+def _record_its_view(entry: _Parked) -> None:
+    assert entry.view is not None
+    entry.room.record_view(entry.view)
+    entry.view = None
 
 
 def _step_alone(entry: _Parked) -> None:

@@ -58,7 +58,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from tickroom.simulation.game import NO_PAST, GameConfig, GameFull, InputBatch, PastWorlds, View, Visibility
-from tickroom.simulation.games import arena_batch, arena_batch_inputs, arena_physics, arena_rewind
+from tickroom.simulation.games import arena_batch, arena_batch_inputs, arena_batch_view, arena_physics, arena_rewind
 from tickroom.simulation.games.arena_world import (
     COMPONENTS,
     MAX_SCORE,
@@ -450,6 +450,12 @@ class Arena:
         """Players and projectiles in ascending id order, in the wire dtypes
         of ``components``. Dead players stay visible with hp 0."""
         return build_view(self._p, self._q)
+
+    @classmethod
+    def view_together(cls, games: Sequence[Arena]) -> list[View]:
+        """[g.view() for g in games] in one pass over all their rows
+        (arena_batch_view; the node's stepper calls it)."""
+        return arena_batch_view.views_together(games)
 
     def visibility(self, view: View) -> Visibility | None:
         """With the ``fog`` option, what each player sees of ``view``: the

@@ -21,6 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.fakes import FakeLink
 from tickroom.protocol import messages as m
 from tickroom.protocol.errors import Code
+from tickroom.protocol.input_rows import RowEncoder, row_layout
+from tickroom.protocol.validate import InputFields
 from tickroom.server.ops.metrics import ServerMetrics
 from tickroom.server.rooms.game_catalog import GameCatalog
 from tickroom.server.rooms.registry import RegistryConfig, RoomRegistry
@@ -30,6 +32,7 @@ from tickroom.server.transport.listener import ConnectionTable
 from tickroom.simulation.game import GameConfig
 from tickroom.simulation.games.arena import Arena
 
+ROWS = RowEncoder(row_layout(InputFields(Arena.input_fields)))
 RATE = 20
 DT = 1 / RATE
 BAD_SEED = 666  # FaultyArena's world with a bug
@@ -70,7 +73,10 @@ class ScriptedLink(FakeLink):
                     "aim": self.rng.uniform(-3.14, 3.14),
                     "fire": self.rng.random() < 0.4,
                 }
-                self.push(m.Input(seq=self.seq, tick=tick, ack=m.NO_TICK, data=data))
+                if self.rng.random() < 0.05:
+                    data["mx"] = 5.0  # out of range: refused with an error to this player alone
+                # Version 2 rows, as a client sends them (the room decodes them, alone or node-wide).
+                self.push(ROWS.encode(self.seq, tick, m.NO_TICK, data))  # type: ignore[arg-type]
         return super().take_inputs()
 
 
@@ -110,6 +116,7 @@ class Outcome:
     # Per room, per player, each snapshot: tick, events, base, seq and the delta's bytes.
     seen: dict[str, list[list[tuple[int, Any, int, int, bytes]]]]
     kicked: dict[str, list[Code | None]]
+    errors: dict[str, list[list[Any]]]  # per room, per player: the errors its refused inputs got
     counters: StepCounters
     crashes: int
     metrics: dict[str, float]  # the stepper's families on /metrics
@@ -165,6 +172,10 @@ async def _play(
             for rid, ls in links.items()
         },  # fmt: skip
         kicked={rid: [link.kicked[0] if link.kicked else None for link in ls] for rid, ls in links.items()},
+        errors={
+            rid: [[(e.code, e.message) for e in link.messages if isinstance(e, m.Error)] for link in ls]
+            for rid, ls in links.items()
+        },  # fmt: skip
         counters=registry.stepper.counters,
         crashes=registry.crashes,
         metrics=metrics,
@@ -211,6 +222,7 @@ def test_rooms_stepped_together_give_the_worlds_they_give_alone(plans: list[Room
         assert_same_state(together.states[rid], alone.states[rid])
     assert together.seen == alone.seen
     assert together.kicked == alone.kicked
+    assert together.errors == alone.errors
 
 
 def test_the_games_of_a_busy_node_are_stepped_together_and_fight() -> None:
@@ -224,6 +236,8 @@ def test_the_games_of_a_busy_node_are_stepped_together_and_fight() -> None:
     for rid in alone.states:
         assert_same_state(together.states[rid], alone.states[rid])
     assert together.seen == alone.seen
+    assert together.errors == alone.errors
+    assert sum(len(per_player) for per_room in together.errors.values() for per_player in per_room) > 10
     assert together.counters.rooms_together >= 4 * 190
     assert together.counters.deltas_together >= 4 * 190  # the snapshots above came from the batched encode
 

@@ -169,6 +169,16 @@ class HalfBatch(Arena):
         return [game.step() for game in games[:-1]] + [[]]
 
 
+class ViewsShuffled(Arena):
+    """Its batched view hands each game another game's view."""
+
+    name = "views-shuffled"
+
+    @classmethod
+    def view_together(cls, games: Sequence[Arena]) -> list[View]:
+        return [game.view() for game in reversed(games)]
+
+
 class HandMaskTooNarrow(Cards):
     """A hand mask one column short of the view."""
 
@@ -192,6 +202,7 @@ def test_the_card_game_keeps_every_rule_and_its_hands_hidden() -> None:
         (HandMaskForgotten, "hidden components", "mask is none"),
         (HandMaskTooNarrow, "hidden components", "the view needs bool"),
         (HalfBatch, "stepped together", "differs from itself stepped alone"),
+        (ViewsShuffled, "stepped together", "differs from its view()"),
         (MaskTooNarrow, "visibility", "the view needs bool"),
         (MaskOfStrangers, "visibility", "not players"),
         (MaskByDice, "visibility", "must be pure"),
