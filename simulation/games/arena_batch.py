@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -145,12 +146,13 @@ class _Plan:
         players = [g._p for g in games]
         pools = [g._q for g in games]
         # Per-room scalars; their per-row copies are one fancy index each.
-        self.ints = ints = np.array(
-            [
+        self.ints = ints = np.fromiter(
+            chain.from_iterable(
                 (g.tick + 1, g._cooldown_ticks, g._ttl_ticks, g._respawn_ticks, g._next_id, q.n, q.capacity)
                 for g, q in zip(games, pools, strict=True)
-            ],
+            ),
             dtype=np.int64,
+            count=7 * n_rooms,
         ).reshape(n_rooms, 7)
         t, q_n = ints[:, 0], ints[:, 5]
         floats = np.array([(g._size, g._projectile_step) for g in games], dtype=np.float64).reshape(n_rooms, 2)
@@ -258,11 +260,12 @@ class _Plan:
             self.kills = np.bincount(dead_room, minlength=len(self.games))
             self.respawn_at, self.score = respawn_at, score
         hit_room = q_room[q_rows]
-        for r in np.unique(hit_room).tolist():
+        hit_rooms = hit_room.tolist()
+        for r in sorted(set(hit_rooms)):
             self.events[r] = []
         targets = ids[p_rows]
         for r, s, v, d, k, ok in zip(
-            hit_room.tolist(),
+            hit_rooms,
             shooters.tolist(),
             targets.tolist(),
             dealt.tolist(),
