@@ -16,8 +16,9 @@ What the batch leaves to step(): a room with a respawn due this tick (it
 draws from the room's RNG, one room at a time), with lag compensation in
 use (the room's history is its own), with a collision option other than
 "auto", crowded enough that step() would use the sweep broad phase
-(the batch tests all pairs of a room), or of more than MAX_PLAYERS. Those rooms are stepped alone, in
-the same call; rooms are independent, so the order does not matter.
+(the batch tests all pairs of a room), or of more than MAX_PLAYERS
+players. Those rooms are stepped alone, in the same call; rooms are
+independent, so the order does not matter.
 
 All or nothing: every batched result is computed into fresh arrays before
 any room is written; the rooms stepped alone are stepped after that with a
