@@ -149,7 +149,7 @@ def test_stepped_together_is_bit_identical_to_stepped_alone(seed, rooms):
         twins.step()
     # Not vacuous: the batch itself fired, hit and killed, pools filled,
     # and the respawns (stepped alone) came around.
-    assert twins.batched > 0.8 * 160 * len(specs) * 0.5
+    assert twins.batched > 0.4 * 160 * len(specs)  # most room-steps (rooms at a respawn or crowded go alone)
     assert twins.events["hit"] > 0 and twins.events["kill"] > 0
     assert twins.full_pools > 0
     assert twins.all_events["respawn"] > 0
