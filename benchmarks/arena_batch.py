@@ -1,11 +1,12 @@
-"""Arena rooms stepped one by one against stepped together, us per room tick.
+"""Arena rooms one by one against together (inputs and step), us per room tick.
 
 ``--rooms`` rooms of ``--players`` at 20 Hz with the reference workload
 (tickroom.simulation.bench's room: every player sends one input per tick,
 random stick and aim, fire pressed in 30% of them), in two copies built
-from the same seeds and fed the same inputs. Each tick, after every room's
-apply_inputs(), one copy is stepped with ``for g in games: g.step()`` and
-the other with ``Arena.step_together(games)``, in alternating order, each
+from the same seeds and fed the same inputs. Each tick one copy gets
+``for g, b in zip(games, batches): g.apply_inputs(b)`` then
+``for g in games: g.step()``, the other ``Arena.apply_inputs_together``
+then ``Arena.step_together``, the copies in alternating order, each phase
 timed; the two copies are checked to stay bit-identical (a benchmark of a
 wrong result is worthless). After ``--warmup`` untimed ticks (projectiles
 in flight, deaths and respawns under way), ``--ticks`` ticks are timed per
@@ -24,6 +25,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,44 +61,50 @@ def inputs(rng: np.random.Generator, ids: np.ndarray) -> InputBatch:
     )
 
 
-def one_run(n_rooms: int, players: int, ticks: int, warmup: int, seed: int) -> tuple[float, float, float]:
-    """(us per room: one by one, together; share of rooms batched)."""
+def one_run(n_rooms: int, players: int, ticks: int, warmup: int, seed: int) -> dict[str, float]:
+    """Medians in us per room: apply_inputs and step, one by one and
+    together; and the share of rooms the batch stepped itself."""
     alone, together = rooms(n_rooms, players), rooms(n_rooms, players)
     ids = [np.array(g.state()["p_id"], dtype=np.int64) for g in alone]
     rng = np.random.default_rng(seed)
-    t_alone: list[float] = []
-    t_together: list[float] = []
+    samples: dict[str, list[float]] = {"apply alone": [], "apply together": [], "step alone": [], "step together": []}
     batched = 0
     clock = time.perf_counter
+
+    def timed(name: str, run: Callable[[], object], keep: bool) -> object:
+        c0 = clock()
+        out = run()
+        c1 = clock()
+        if keep:
+            samples[name].append(c1 - c0)
+        return out
+
     for k in range(warmup + ticks):
-        for a, b, pid in zip(alone, together, ids, strict=True):
-            batch = inputs(rng, pid)
-            a.apply_inputs(batch)
-            b.apply_inputs(batch)
-        timed = k >= warmup
-        if timed:
+        keep = k >= warmup
+        batches = [inputs(rng, pid) for pid in ids]
+        if keep:
             batched += sum(batchable(g, BATCH_RULES) for g in together)
-        for first in (True, False) if k % 2 else (False, True):
-            c0 = clock()
-            if first:
-                ev_a = [g.step() for g in alone]
+        # Alternate which copy goes first, so that neither always runs on a warmer cache.
+        for alone_first in (True, False) if k % 2 else (False, True):
+            if alone_first:
+                timed(
+                    "apply alone",
+                    lambda batches=batches: [g.apply_inputs(b) for g, b in zip(alone, batches, strict=True)],
+                    keep,
+                )
+                ev_a = timed("step alone", lambda: [g.step() for g in alone], keep)
             else:
-                ev_b = Arena.step_together(together)
-            c1 = clock()
-            if timed:
-                (t_alone if first else t_together).append(c1 - c0)
+                timed("apply together", lambda batches=batches: Arena.apply_inputs_together(together, batches), keep)
+                ev_b = timed("step together", lambda: Arena.step_together(together), keep)
         if ev_a != ev_b:
             raise AssertionError(f"tick {k}: the events differ")
     for a, b in zip(alone, together, strict=True):
         sa, sb = a.state(), b.state()
         if any(not np.array_equal(sa[f], sb[f]) if isinstance(sa[f], np.ndarray) else sa[f] != sb[f] for f in sa):
             raise AssertionError("the worlds differ")
-    per_room = 1e6 / n_rooms
-    return (
-        statistics.median(t_alone) * per_room,
-        statistics.median(t_together) * per_room,
-        batched / (ticks * n_rooms),
-    )
+    out = {name: statistics.median(v) * 1e6 / n_rooms for name, v in samples.items()}
+    out["batched"] = batched / (ticks * n_rooms)
+    return out
 
 
 def main() -> None:
@@ -108,15 +116,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     runs = [one_run(args.rooms, args.players, args.ticks, args.warmup, seed) for seed in range(args.runs)]
-    alone = min(r[0] for r in runs)
-    together = min(r[1] for r in runs)
-    share = statistics.median(r[2] for r in runs)
+    best = {name: min(run[name] for run in runs) for name in runs[0] if name != "batched"}
+    share = statistics.median(run["batched"] for run in runs)
     print(
         f"{args.rooms} rooms x {args.players} players, {args.ticks} ticks per run, "
         f"us per room per tick (median of a run, best of {args.runs})"
     )
-    print(f"  step() one by one   {alone:7.1f}")
-    print(f"  step_together()     {together:7.1f}   ({alone / together:.1f}x; {share:.0%} of rooms batched)")
+    print(f"{'':16} {'one by one':>10} {'together':>10}")
+    for phase in ("apply", "step"):
+        one, both = best[f"{phase} alone"], best[f"{phase} together"]
+        print(f"{phase:16} {one:10.1f} {both:10.1f}   ({one / both:.1f}x)")
+    one = best["apply alone"] + best["step alone"]
+    both = best["apply together"] + best["step together"]
+    print(f"{'sum':16} {one:10.1f} {both:10.1f}   ({one / both:.1f}x; {share:.0%} of room steps batched)")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ What the batch leaves to step(): a room with a respawn due this tick (it
 draws from the room's RNG, one room at a time), with lag compensation in
 use (the room's history is its own), with a collision option other than
 "auto", crowded enough that step() would use the sweep broad phase
-(the batch tests all pairs of a room), or of more than MAX_PLAYERS. Those rooms are stepped alone, in
-the same call; rooms are independent, so the order does not matter.
+(the batch tests all pairs of a room), or of more than MAX_PLAYERS
+players. Those rooms are stepped alone, in the same call; rooms are
+independent, so the order does not matter.
 
 All or nothing: every batched result is computed into fresh arrays before
 any room is written; the rooms stepped alone are stepped after that with a
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -145,12 +147,13 @@ class _Plan:
         players = [g._p for g in games]
         pools = [g._q for g in games]
         # Per-room scalars; their per-row copies are one fancy index each.
-        self.ints = ints = np.array(
-            [
+        self.ints = ints = np.fromiter(
+            chain.from_iterable(
                 (g.tick + 1, g._cooldown_ticks, g._ttl_ticks, g._respawn_ticks, g._next_id, q.n, q.capacity)
                 for g, q in zip(games, pools, strict=True)
-            ],
+            ),
             dtype=np.int64,
+            count=7 * n_rooms,
         ).reshape(n_rooms, 7)
         t, q_n = ints[:, 0], ints[:, 5]
         floats = np.array([(g._size, g._projectile_step) for g in games], dtype=np.float64).reshape(n_rooms, 2)
@@ -258,11 +261,12 @@ class _Plan:
             self.kills = np.bincount(dead_room, minlength=len(self.games))
             self.respawn_at, self.score = respawn_at, score
         hit_room = q_room[q_rows]
-        for r in np.unique(hit_room).tolist():
+        hit_rooms = hit_room.tolist()
+        for r in sorted(set(hit_rooms)):
             self.events[r] = []
         targets = ids[p_rows]
         for r, s, v, d, k, ok in zip(
-            hit_room.tolist(),
+            hit_rooms,
             shooters.tolist(),
             targets.tolist(),
             dealt.tolist(),

@@ -17,7 +17,7 @@ fields become slices of them (disjoint; join, leave and state() copy).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -79,15 +79,23 @@ def apply_inputs_together(
     np.fmin(axes, hi, out=axes)
     fire = np.asarray(np.concatenate([x["fire"] for x in f]), dtype=bool)
     trigger, pressed = fire[by_player.last], by_player.any(fire)
-    ticks = [b.ticks if b.ticks is not None else np.zeros(len(b), dtype=np.int64) for _, b in pairs]
-    acted_on = np.concatenate(ticks)[by_player.last]
+    # The tick the client acted on with its newest aim (0: not said).
+    ticks = [b.ticks for _, b in pairs]
+    acted_on: Any = 0
+    if any(t is not None for t in ticks):
+        said = [
+            t if t is not None else np.zeros(len(b), dtype=np.int64) for t, (_, b) in zip(ticks, pairs, strict=True)
+        ]
+        acted_on = np.concatenate(said)[by_player.last]
     ids = by_player.ids
     slot = np.searchsorted(key, ids)
     np.minimum(slot, key.shape[0] - 1, out=slot)
     known = key[slot] == ids
     if np.count_nonzero(known) < known.shape[0]:
         slot, axes = slot[known], axes[:, known]
-        trigger, pressed, acted_on = trigger[known], pressed[known], acted_on[known]
+        trigger, pressed = trigger[known], pressed[known]
+        if not isinstance(acted_on, int):
+            acted_on = acted_on[known]
     # Diagonals are not faster: the stick vector is clamped to length 1.
     scale = np.hypot(axes[0], axes[1])
     np.maximum(scale, 1.0, out=scale)
