@@ -16,8 +16,9 @@ runnable but not running. Both are read from the kernel:
   event loop's thread: its waits are what delay the ticks. No file (a kernel
   without schedstats): 0, and the governor falls back on the CPU used alone.
 
-Neither is cached: a quota can change while the node runs (a container
-resized in place), and each read is a few small files, four times a second.
+Which files hold the quota is found once (the process's cgroup does not
+change); what they say is read at every sample, since a quota can change
+while the node runs (a container resized in place).
 """
 
 from __future__ import annotations
@@ -93,20 +94,42 @@ def _dirs_up(base: Path, cgroup_path: str | None) -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+QuotaFile = tuple[Path, Path | None]  # cgroup v2: (cpu.max, None); v1: (cfs_quota_us, cfs_period_us)
+
+
+def quota_files(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> list[QuotaFile]:
+    """The files that may hold a CPU quota over the process's cgroup and its
+    parents (those present now), v2 and v1."""
+    v2_path, v1_path = _own_cgroups(proc_cgroup)
+    found: list[QuotaFile] = [(d / "cpu.max", None) for d in _dirs_up(root, v2_path) if (d / "cpu.max").is_file()]
+    for directory in _dirs_up(root / "cpu", v1_path):
+        quota, period = directory / "cpu.cfs_quota_us", directory / "cpu.cfs_period_us"
+        if quota.is_file() and period.is_file():
+            found.append((quota, period))
+    return found
+
+
+def read_quota(files: list[QuotaFile]) -> float | None:
+    """The lowest quota (cores) that ``files`` say now; None: none."""
+    quotas: list[float] = []
+    for first, period in files:
+        text = _read(first)
+        if text is None:
+            continue
+        if period is None:
+            cores = parse_cpu_max(text)
+        else:
+            period_text = _read(period)
+            cores = parse_cfs_quota(text, period_text) if period_text is not None else None
+        if cores is not None:
+            quotas.append(cores)
+    return min(quotas) if quotas else None
+
+
 def cgroup_quota_cores(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> float | None:
     """The lowest CPU quota (cores) over the process's cgroup and its parents,
     v2 or v1; None when there is none (or none can be read)."""
-    v2_path, v1_path = _own_cgroups(proc_cgroup)
-    quotas: list[float] = []
-    for directory in _dirs_up(root, v2_path):
-        text = _read(directory / "cpu.max")
-        if text is not None and (cores := parse_cpu_max(text)) is not None:
-            quotas.append(cores)
-    for directory in _dirs_up(root / "cpu", v1_path):
-        quota, period = _read(directory / "cpu.cfs_quota_us"), _read(directory / "cpu.cfs_period_us")
-        if quota is not None and period is not None and (cores := parse_cfs_quota(quota, period)) is not None:
-            quotas.append(cores)
-    return min(quotas) if quotas else None
+    return read_quota(quota_files(root, proc_cgroup))
 
 
 def allowance_cores(quota: float | None) -> float:
@@ -116,9 +139,15 @@ def allowance_cores(quota: float | None) -> float:
     return max(MIN_ALLOWANCE, min(ONE_CORE, quota))
 
 
-def read_allowance() -> float:
-    """The node's CPU allowance now (cores)."""
-    return allowance_cores(cgroup_quota_cores())
+class CpuAllowance:
+    """The node's CPU allowance (cores) when called: the quota files found
+    at construction, read again at each call."""
+
+    def __init__(self, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> None:
+        self.files = quota_files(root, proc_cgroup)
+
+    def __call__(self) -> float:
+        return allowance_cores(read_quota(self.files))
 
 
 def parse_schedstat_wait(text: str) -> float | None:

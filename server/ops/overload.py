@@ -56,7 +56,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from tickroom.protocol.errors import OVERLOAD_RETRY_AFTER_S, Code
 from tickroom.server.ops.capacity import UNLIMITED, CapacityConfig, LoadState, NodeFigures
 from tickroom.server.ops.capacity import RegistryFigures as RegistryFigures
-from tickroom.server.ops.cpu_allowance import read_allowance, read_run_queue_wait
+from tickroom.server.ops.cpu_allowance import CpuAllowance, read_run_queue_wait
 from tickroom.server.ops.held_joins import HeldJoin, HeldJoins
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class LoadGovernor:
     are injectable for tests: ``cpu_clock`` (process CPU seconds),
     ``wall_clock`` (monotonic seconds), ``wait_clock`` (seconds the event
     loop's thread waited on a run queue) and ``allowance`` (the cores the
-    node may use)."""
+    node may use; by default its cgroup's, tickroom.server.ops.cpu_allowance)."""
 
     def __init__(
         self,
@@ -111,20 +111,20 @@ class LoadGovernor:
         cpu_clock: Callable[[], float] = time.process_time,
         wall_clock: Callable[[], float] = time.perf_counter,
         wait_clock: Callable[[], float] = read_run_queue_wait,
-        allowance: Callable[[], float] = read_allowance,
+        allowance: Callable[[], float] | None = None,
     ) -> None:
         self.figures = figures
         self.config = config
         self._cpu_clock = cpu_clock
         self._wall_clock = wall_clock
         self._wait_clock = wait_clock
-        self._allowance = allowance
+        self._allowance = allowance or CpuAllowance()
         self._cpu_at = cpu_clock()
         self._wall_at = wall_clock()
         self._waited_at = wait_clock()
         self.cpu_busy = 0.0
         self.cpu_wait = 0.0
-        self.cpu_allowance = allowance()
+        self.cpu_allowance = self._allowance()
         self.tick_lag_s = 0.0
         self.players = 0
         self.capacity = self._capacity(PRIOR_CPU_PER_PLAYER)
