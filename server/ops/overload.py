@@ -190,6 +190,7 @@ class LoadGovernor:
         return None
 
     async def _hold(self, link: object) -> tuple[Code, str] | None:
+        """Wait for the next sample to decide the join on ``link`` (at most MAX_HOLD_S)."""
         held = HeldJoin(link)
         self._held.add(held)
         self.held_total += 1
@@ -209,8 +210,8 @@ class LoadGovernor:
         return self._refuse(held.reason or "ramp")
 
     def _forget(self, held: HeldJoin) -> None:
-        """Undo what a held join counted: it was decided admitted at a sample
-        and then cancelled before its connection could go on."""
+        """A held join was cancelled: it leaves the queue, and if a sample
+        had admitted it already (its task not yet resumed), its count too."""
         self._held.discard(held)
         if held.admitted and held.link in self._joining:
             self._joining.discard(held.link)
@@ -284,8 +285,8 @@ class LoadGovernor:
         return self.config.cpu_target * self.cpu_allowance
 
     def _demands_enough_to_lag(self) -> bool:
-        """Whether the tick lag can be the node's own doing: it demands (uses,
-        or waits on the run queue for) at least LAG_CPU_FLOOR of its CPU
+        """Whether the tick lag counts: the node demands (uses, or waits on
+        the run queue for) at least LAG_CPU_FLOOR of its CPU
         target (of its whole allowance, when CPU is not measured)."""
         target = self.config.cpu_target or 1.0
         return self.cpu_busy + self.cpu_wait >= LAG_CPU_FLOOR * target * self.cpu_allowance
