@@ -22,10 +22,10 @@ own figures, not from a fixed count alone:
 - an optional operator cap (``--max-node-players``).
 
 The node is over capacity when the busy share reaches ``--capacity-cpu`` of
-its allowance, or the tick lag reaches ``--capacity-tick-lag`` while the
-node's demand (busy plus run-queue wait) is at least LAG_CPU_FLOOR of that
-CPU target, or the players held and admitted since the last sample reach
-the capacity. The demand, not the use, is what tells a starved node (it
+its allowance, or the tick lag stays at ``--capacity-tick-lag`` or more for
+LAG_PERSIST_SAMPLES samples in a row while the node's demand (busy plus
+run-queue wait) is at least LAG_CPU_FLOOR of that CPU target, or the
+players held and admitted since the last sample reach the capacity. The demand, not the use, is what tells a starved node (it
 wants the CPU and waits for it: refusing players keeps those it holds from
 getting slower still) from a node whose few ticks are late for a moment
 (it neither uses nor waits for much: refusing would change nothing).
@@ -84,6 +84,12 @@ RAMP_MIN_STEP = 256  # fresh joins admitted per sample, at least (see LoadGovern
 # "Overload": counting the use alone, a starved node took 539 players it
 # served at 4.7 snapshots/s).
 LAG_CPU_FLOOR = 0.5
+# ... and only once it has lasted this many samples in a row (a second): a
+# join burst whose clients share the machine, or a neighbour's moment, starves
+# a node for a sample or two (measured: lag 25-36 ms for <= 2 samples while
+# 200 local clients joined at once); refusing for HOLD_S and more would then
+# turn players away for a lag already gone. A starved node stays starved.
+LAG_PERSIST_SAMPLES = 4
 
 # Why a fresh join was refused: the label of the metrics and the status.
 # "ramp" refuses one join without the node being over capacity: the burst it
@@ -126,6 +132,7 @@ class LoadGovernor:
         self.cpu_wait = 0.0
         self.cpu_allowance = self._allowance()
         self.tick_lag_s = 0.0
+        self._lagging_samples = 0  # samples in a row with the tick lag counting (LAG_PERSIST_SAMPLES)
         self.players = 0
         self.capacity = self._capacity(PRIOR_CPU_PER_PLAYER)
         # Fresh joins admitted and not counted in ``players``: those since the
@@ -268,6 +275,8 @@ class LoadGovernor:
 
     def _decide_state(self, wall: float) -> None:
         limits = self.config
+        lagging = bool(limits.tick_lag_s) and self.tick_lag_s >= limits.tick_lag_s and self._demands_enough_to_lag()
+        self._lagging_samples = self._lagging_samples + 1 if lagging else 0
         if self.over_reason:
             if wall - self._over_since >= HOLD_S and self._under(RESUME_FRACTION):
                 log.info("load: accepting new players again (%s)", self._figures())
@@ -275,7 +284,7 @@ class LoadGovernor:
             return
         if limits.cpu_target and self.cpu_busy >= self._cpu_limit():
             self._go_over("cpu")
-        elif limits.tick_lag_s and self.tick_lag_s >= limits.tick_lag_s and self._demands_enough_to_lag():
+        elif self._lagging_samples >= LAG_PERSIST_SAMPLES:
             self._go_over("tick_lag")
         elif self.players + self._admitted >= self.capacity:
             self._go_over("player_cap" if self.capacity == limits.max_players else "players")

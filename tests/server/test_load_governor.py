@@ -172,6 +172,26 @@ def test_a_starved_node_goes_over_capacity_for_its_tick_lag():
     assert blind.accepting
 
 
+def test_a_starved_moment_does_not_refuse_players_a_lasting_one_does():
+    gov, figures, clocks = governor()
+    figures.players = 100
+    settle(gov, clocks, busy=0.25, wait=0.5)  # demand over the floor, ticks on time
+    # A join burst of local clients: half a second of late ticks, the
+    # smoothed lag over its limit for fewer samples in a row than it must last.
+    figures.lag = 0.060
+    settle(gov, clocks, busy=0.25, wait=0.5, seconds=2 * overload.SAMPLE_S)
+    assert gov.tick_lag_s >= gov.config.tick_lag_s and gov.accepting
+    figures.lag = 0.0
+    settle(gov, clocks, busy=0.25, wait=0.5, seconds=overload.SAMPLE_S)
+    assert gov.tick_lag_s < gov.config.tick_lag_s and gov.accepting
+    # Lasting: the count starts again, and at LAG_PERSIST_SAMPLES in a row the node is over.
+    figures.lag = 0.060
+    settle(gov, clocks, busy=0.25, wait=0.5, seconds=(overload.LAG_PERSIST_SAMPLES - 1) * overload.SAMPLE_S)
+    assert gov.accepting
+    settle(gov, clocks, busy=0.25, wait=0.5, seconds=overload.SAMPLE_S)
+    assert gov.over_reason == "tick_lag"
+
+
 def test_a_busy_neighbour_alone_does_not_refuse_players():
     # Waits on the run queue, but the ticks are on time: the node is served.
     gov, figures, clocks = governor()
