@@ -53,7 +53,7 @@ class ServerConfig:
     # The load governor (tickroom.server.ops.overload): new players are refused
     # (4203) past the measured capacity, or past this cap when set.
     max_node_players: int = _CAPACITY.max_players  # 0: the measured capacity only
-    capacity_cpu: float = _CAPACITY.cpu_target  # CPU busy share of one core at which the node is full
+    capacity_cpu: float = _CAPACITY.cpu_target  # CPU share of the allowance at which the node is full
     capacity_tick_lag_s: float = _CAPACITY.tick_lag_s  # smoothed tick lag at which the node is full
     allowed_origins: str = ""  # comma-separated browser Origins; empty: allow all
     tls_cert: str | None = None  # PEM certificate chain: serve wss:// on the game port

@@ -86,7 +86,7 @@ _SERVE_FLAGS: list[tuple[str, str, Callable[[str], Any] | str, str]] = [
         "step the rooms of a game due at the same moment by one batched call of the game (on|off; off: "
         "room by room, the same worlds, for A/B measurements)",
     ),
-    ("--capacity-cpu", "capacity_cpu", float, "CPU busy share of one core at which new players are refused"),
+    ("--capacity-cpu", "capacity_cpu", float, "CPU share of the allowance (a core or its quota) that refuses players"),
     ("--capacity-tick-lag", "capacity_tick_lag_s", float, "seconds of tick lag at which new players are refused"),
     ("--allowed-origins", "allowed_origins", str, "comma-separated browser Origins allowed to connect (empty: all)"),
     ("--tls-cert", "tls_cert", str, "PEM certificate chain: serve wss:// (with --tls-key)"),

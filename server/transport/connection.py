@@ -53,8 +53,9 @@ _NOTHING: list = []  # take_inputs' answer when nothing came (shared: never muta
 class JoinGate(Protocol):
     """Asked before each fresh join (tickroom.server.ops.overload.LoadGovernor)."""
 
-    def admit_join(self, link: object) -> tuple[Code, str] | None:
-        """None lets the join on ``link`` (the connection) in, else the refusal's code and message."""
+    async def admit_join(self, link: object) -> tuple[Code, str] | None:
+        """None lets the join on ``link`` (the connection) in, else the refusal's code and message.
+        May wait (well under a second) for the node's next measure; cancelled, it admitted nothing."""
         ...
 
     def join_done(self, link: object) -> None:
@@ -188,7 +189,7 @@ class Connection:
             self._set_close(Code.HANDSHAKE_TIMEOUT, f"no 'join' within {self.limits.handshake_timeout_s:g} s")
             return False
         gate = self._gate if join.session is None else None  # a rejoin is a player held already
-        if gate is not None and (refused := gate.admit_join(self)) is not None:
+        if gate is not None and (refused := await gate.admit_join(self)) is not None:
             self.join_refused = refused[0]
             self._set_close(*refused)
             return False

@@ -120,6 +120,11 @@ async def overload_once(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any],
             state = load_state(server.control_url)
             assert state["accepting"] is False and state["reason"] == "player_cap" and state["capacity"] == CAPACITY
             assert metric(server.control_url, "tickroom_accepting_players ") == 0
+            # What the node may use and what it waited for are read from the kernel (no step, so none held).
+            assert 0 < state["cpu_allowance"] <= 1 and state["cpu_wait"] >= 0 and state["held"] == 0
+            allowance = metric(server.control_url, "tickroom_cpu_allowance_cores ")
+            assert allowance == pytest.approx(state["cpu_allowance"], abs=1e-3)
+            assert metric(server.control_url, "tickroom_cpu_wait_ratio ") >= 0
             overruns = metric(server.control_url, "tickroom_tick_overruns_total ")
             await trio.sleep(CONTROL_S)
             starved = metric(server.control_url, "tickroom_tick_overruns_total ") > overruns
