@@ -45,7 +45,9 @@ from tickroom.protocol.client_session import ClientSession  # noqa: E402
 
 SMALL_RCVBUF = 4096  # bytes: slow and mute clients back up quickly
 ACK_EVERY = 5  # snapshots between acks of a good client
-_SUMMARY = re.compile(r"load: (.*)$", re.M)
+# The load summary line ("load: rooms=... connections=..."), not the
+# governor's "load: over capacity (...)" warnings, which share the prefix.
+_SUMMARY = re.compile(r"load: (rooms=.*)$", re.M)
 
 
 @dataclass
