@@ -288,3 +288,21 @@ def test_when_the_batched_encode_fails_each_room_encodes_its_own(monkeypatch) ->
     assert together.counters.encode_failures >= 29 and together.counters.deltas_together == 0
     assert together.crashes == 0
     assert together.seen == alone.seen
+
+
+def test_a_fault_in_the_stepper_itself_fails_its_rooms_not_the_node(monkeypatch) -> None:
+    plans = [RoomPlan(seed=s, players=2, leave_at=(None,) * 2) for s in (31, 32)]
+    calls = 0
+
+    def broken(self, group):
+        nonlocal calls
+        calls += 1
+        if calls == 10:
+            raise RuntimeError("simulated stepper bug")
+
+    monkeypatch.setattr("tickroom.server.rooms.step_batch.StepBatcher._encode_deltas", broken)
+    together = play(plans, together=True, ticks=30)
+    # Both rooms of that pass crashed (4103) and their players were told;
+    # the node, its stepper and its registry went on (the run completed).
+    assert together.crashes == 2
+    assert together.kicked == {"r0": [Code.ROOM_CRASHED] * 2, "r1": [Code.ROOM_CRASHED] * 2}
