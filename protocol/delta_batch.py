@@ -164,28 +164,8 @@ def encode_deltas(
     # carry[j, c]: pair j carries component c (a new entity carries all).
     carry = changed[ee] if pair_changed is None else pair_changed[carried]
     carry[new[carried]] = True
-    totals = np.diff(ids_at)
-    summed = np.zeros((kk.shape[0] + 1, c_count), dtype=np.intp)
-    np.cumsum(carry, axis=0, out=summed[1:])
-    counts = summed[ids_at[1:]] - summed[ids_at[:-1]]  # K x C
-    # Byte ranges of view k's values of component c in value_bufs[c].
-    value_from = summed[ids_at[:-1]] * widths
-    value_to = (value_from + counts * widths).tolist()
-    value_from = value_from.tolist()
-    full = (counts == totals[:, None]).tolist()
-    counts = counts.tolist()
-
-    # Masks: each view's bits padded to whole bytes, all components in one
-    # packbits, then cut per view like the values.
-    mask_bytes = (totals + 7) // 8
-    mask_at = np.zeros(k_count + 1, dtype=np.intp)
-    np.cumsum(mask_bytes, out=mask_at[1:])
-    bits = np.zeros((int(mask_at[-1]) * 8, c_count), dtype=bool)
-    bits[mask_at[kk] * 8 + (np.arange(kk.shape[0]) - ids_at[kk])] = carry
-    packed = np.packbits(bits, axis=0, bitorder="little")
-    mask_bufs = [packed[:, c].tobytes() for c in range(c_count)]
-    value_bufs = []
     hidden_at = {} if hidden is None else {c: h for h, c in enumerate(hidden.columns.tolist())}
+    value_bufs = []
     for c, spec in enumerate(specs):
         s = int(starts[c])
         values = np.ascontiguousarray(cur_rows[ee[carry[:, c]], s : s + spec.row_bytes])
@@ -193,11 +173,57 @@ def encode_deltas(
         if h is not None and shown_carried is not None:
             values[~shown_carried[carry[:, c], h]] = 0  # what this view may not see leaves as zeros
         value_bufs.append(values.tobytes())
+    return fields_by_segment(Segments(kk, carry, ids_at, ids_buf, rm_at, rm_buf, sizes), specs, value_bufs)
 
-    # The only per-view Python: slicing the shared buffers into dicts.
+
+@dataclass(frozen=True)
+class Segments:
+    """K messages' carried rows laid end to end: row j belongs to message
+    ``owner[j]`` (ascending) and carries component c where ``carry[j, c]``;
+    message k's rows are [ids_at[k], ids_at[k + 1]), its ids those bytes of
+    ``ids_buf`` (4 per row), its removals [rm_at[k], rm_at[k + 1]) of
+    ``rm_buf``, and ``sizes[k]`` its world's entity count."""
+
+    owner: np.ndarray
+    carry: np.ndarray
+    ids_at: np.ndarray
+    ids_buf: bytes
+    rm_at: np.ndarray
+    rm_buf: bytes
+    sizes: list[int]
+
+
+def fields_by_segment(seg: Segments, specs: list, value_bufs: list[bytes]) -> list[dict]:
+    """Each message's delta fields (tickroom.protocol.delta's), cut from the
+    shared buffers: ``value_bufs[c]`` holds component c's carried values
+    of every message, in row order. Component masks are packed for all
+    messages at once (each message's bits padded to whole bytes), then the
+    only per-message Python is slicing. Shared by many views of one room
+    (encode_deltas) and many rooms (tickroom.protocol.delta_rooms)."""
+    kk, carry, ids_at = seg.owner, seg.carry, seg.ids_at
+    k_count, c_count = ids_at.shape[0] - 1, carry.shape[1]
+    widths = np.array([spec.row_bytes for spec in specs], dtype=np.intp)
+    totals = np.diff(ids_at)
+    summed = np.zeros((kk.shape[0] + 1, c_count), dtype=np.intp)
+    np.cumsum(carry, axis=0, out=summed[1:])
+    counts = summed[ids_at[1:]] - summed[ids_at[:-1]]  # K x C
+    # Byte ranges of message k's values of component c in value_bufs[c].
+    value_from = summed[ids_at[:-1]] * widths
+    value_to = (value_from + counts * widths).tolist()
+    value_from = value_from.tolist()
+    full = (counts == totals[:, None]).tolist()
+    counts = counts.tolist()
+    mask_at = np.zeros(k_count + 1, dtype=np.intp)
+    np.cumsum((totals + 7) // 8, out=mask_at[1:])
+    bits = np.zeros((int(mask_at[-1]) * 8, c_count), dtype=bool)
+    bits[mask_at[kk] * 8 + (np.arange(kk.shape[0]) - ids_at[kk])] = carry
+    packed = np.packbits(bits, axis=0, bitorder="little")
+    mask_bufs = [packed[:, c].tobytes() for c in range(c_count)]
+
     names = [spec.name for spec in specs]
     columns = range(c_count)
-    mask_at_list, ids_at_list, rm_at_list = mask_at.tolist(), ids_at.tolist(), rm_at.tolist()
+    mask_at_list, ids_at_list, rm_at_list = mask_at.tolist(), ids_at.tolist(), seg.rm_at.tolist()
+    ids_buf, rm_buf, sizes = seg.ids_buf, seg.rm_buf, seg.sizes
     out = []
     for k in range(k_count):
         i0, i1 = ids_at_list[k], ids_at_list[k + 1]

@@ -9,8 +9,8 @@ laid end to end, their entities keyed by (pair, id) so that one binary
 search pairs every survivor of every room, one compare finds every changed
 byte, and the carried rows, masks and removals of all pairs come out of a
 handful of calls over the whole; each pair's bytes are then cut from shared
-buffers by offsets, a Python loop of slicing only (the technique of
-tickroom.protocol.delta_batch, across worlds instead of across views).
+buffers by offsets, a Python loop of slicing only (tickroom.protocol.
+delta_batch's fields_by_segment, across worlds instead of across views).
 
 The output is exactly ``[encode_delta(current, baseline, schema) for
 current, baseline in pairs]``, byte for byte and key for key (the wire
@@ -25,9 +25,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from tickroom.protocol.delta import ID_DTYPE, WorldState, encode_delta
+from tickroom.protocol.delta_batch import Segments, fields_by_segment
 from tickroom.protocol.schema import Schema
 
-_EMPTY = b""
 _KEY_SHIFT = np.uint64(32)  # a pair's index above the 32 bits of an entity id
 _ID_BITS = np.uint64(0xFFFFFFFF)
 
@@ -87,7 +87,6 @@ def encode_room_deltas(pairs: Sequence[tuple[WorldState, WorldState]], schema: S
     base_keys, base_pair, base_at = _keys(baselines)
     n, m = cur_keys.shape[0], base_keys.shape[0]
     starts, hollow = schema.row_starts, schema.hollow
-    widths = np.array([spec.row_bytes for spec in specs], dtype=np.intp)
 
     # Survivors of every room at once: (pair, id) keys ascend on both sides.
     if m and n:
@@ -120,50 +119,10 @@ def encode_room_deltas(pairs: Sequence[tuple[WorldState, WorldState]], schema: S
     np.cumsum(np.bincount(base_pair[gone], minlength=k_count), out=rm_at[1:])
     rm_buf = (base_keys[gone] & _ID_BITS).astype(ID_DTYPE).tobytes()
     sub = carry[carried]
-    summed = np.zeros((sub.shape[0] + 1, c_count), dtype=np.intp)
-    np.cumsum(sub, axis=0, out=summed[1:])
-    counts = summed[ids_at[1:]] - summed[ids_at[:-1]]  # K x C
-    totals = np.diff(ids_at)
-    value_from = summed[ids_at[:-1]] * widths
-    value_to = (value_from + counts * widths).tolist()
-    value_from = value_from.tolist()
-    full = (counts == totals[:, None]).tolist()
-    counts = counts.tolist()
-
-    # Masks: each pair's bits padded to whole bytes, all components in one
-    # packbits, then cut per pair like the values.
-    mask_bytes = (totals + 7) // 8
-    mask_at = np.zeros(k_count + 1, dtype=np.intp)
-    np.cumsum(mask_bytes, out=mask_at[1:])
-    bits = np.zeros((int(mask_at[-1]) * 8, c_count), dtype=bool)
-    bits[mask_at[kk] * 8 + (np.arange(kk.shape[0]) - ids_at[kk])] = sub
-    packed = np.packbits(bits, axis=0, bitorder="little")
-    mask_bufs = [packed[:, c].tobytes() for c in range(c_count)]
     carried_rows = cur_rows[carried]
     value_bufs = []
     for c, spec in enumerate(specs):
         s = int(starts[c])
         value_bufs.append(np.ascontiguousarray(carried_rows[sub[:, c], s : s + spec.row_bytes]).tobytes())
-
-    # The only per-pair Python: slicing the shared buffers into dicts.
-    names = [spec.name for spec in specs]
     sizes = np.diff(cur_at).tolist()
-    mask_at_list, ids_at_list, rm_at_list = mask_at.tolist(), ids_at.tolist(), rm_at.tolist()
-    out = []
-    for k in range(k_count):
-        i0, i1 = ids_at_list[k], ids_at_list[k + 1]
-        comps = {}
-        if i1 > i0:
-            row_counts, row_full, v_from, v_to = counts[k], full[k], value_from[k], value_to[k]
-            m0, m1 = mask_at_list[k], mask_at_list[k + 1]
-            for c in range(c_count):
-                if row_counts[c]:
-                    mask = _EMPTY if row_full[c] else mask_bufs[c][m0:m1]
-                    comps[names[c]] = [mask, value_bufs[c][v_from[c] : v_to[c]]]
-        out.append({
-            "ids": ids_buf[i0 * 4 : i1 * 4],
-            "c": comps,
-            "rm": rm_buf[rm_at_list[k] * 4 : rm_at_list[k + 1] * 4],
-            "n": sizes[k],
-        })  # fmt: skip
-    return out
+    return fields_by_segment(Segments(kk, sub, ids_at, ids_buf, rm_at, rm_buf, sizes), specs, value_bufs)

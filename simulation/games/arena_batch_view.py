@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tickroom.simulation.game import View
-from tickroom.simulation.games.arena_world import _VIEW_SCALE, build_view
+from tickroom.simulation.games.arena_world import build_view, wire_floats
 
 if TYPE_CHECKING:
     from tickroom.simulation.games.arena import Arena
@@ -79,11 +79,7 @@ def views_together(games: Sequence[Arena]) -> list[View]:
     fx[to_p, 2] = np.concatenate([p["aim"] for p in players])
     fx[to_p, 3:] = 0.0
     fx[to_q] = qf[:, :5]
-    fx *= _VIEW_SCALE
-    np.rint(fx, out=fx)
-    pos = fx[:, :2].astype("<i2")
-    aim = fx[:, 2].astype("|i1")
-    vel = fx[:, 3:].astype("<i2")
+    pos, aim, vel = wire_floats(fx)
     t0 = np.zeros(n, dtype="<u4")
     t0[to_q] = qi[:, 3]
     comps = {"kind": kind, "pos": pos, "aim": aim, "hp": hp, "score": score, "owner": owner, "vel": vel, "t0": t0}

@@ -226,11 +226,7 @@ def build_view(p: Mapping[str, np.ndarray], q: ProjectilePool) -> View:
     fx[:n_p, 2] = p["aim"]
     fx[:n_p, 3:] = 0.0
     fx[n_p:] = qf[:, :5]
-    fx *= _VIEW_SCALE
-    np.rint(fx, out=fx)
-    pos = fx[:, :2].astype("<i2")
-    aim = fx[:, 2].astype("|i1")
-    vel = fx[:, 3:].astype("<i2")
+    pos, aim, vel = wire_floats(fx)
     t0 = np.zeros(n, dtype="<u4")
     t0[n_p:] = qi[:, 3]
     comps = {"kind": kind, "pos": pos, "aim": aim, "hp": hp, "score": score, "owner": owner, "vel": vel, "t0": t0}
@@ -239,6 +235,14 @@ def build_view(p: Mapping[str, np.ndarray], q: ProjectilePool) -> View:
         ids = ids[order]
         comps = {k: a[order] for k, a in comps.items()}
     return View(ids=ids, components=comps)
+
+
+def wire_floats(fx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, y, aim, vx, vy) rows in units, scaled in place and rounded to
+    the wire's pos, aim and vel (COMPONENTS' dtypes)."""
+    fx *= _VIEW_SCALE
+    np.rint(fx, out=fx)
+    return fx[:, :2].astype("<i2"), fx[:, 2].astype("|i1"), fx[:, 3:].astype("<i2")
 
 
 _VIEW_SCALE = np.array([POS_SCALE, POS_SCALE, AIM_SCALE, VEL_SCALE, VEL_SCALE], dtype=np.float64)
