@@ -9,13 +9,14 @@ pattern): join requests carrying a one-slot reply channel, and close
 requests; when full, the request is refused; the room lives.
 
 The tick (``_tick``): read inputs -> reap gone players -> apply inputs ->
-hand the game its messages -> step -> record the game's world history (lag compensation, for a game that
-asks: tickroom.server.rooms.world_history) -> carry out the game's requests
--> record the snapshot -> send each client its delta
-(tickroom.server.rooms.broadcast). On a node, the three middle steps are
-done by the node's stepper (tickroom.server.rooms.step_batch), for all the
-rooms of a game due at the same moment at once; the room parks for them and
-does the rest on its own task. Joins are seated
+hand the game its messages -> step -> record the game's world history (lag
+compensation, for a game that asks: tickroom.server.rooms.world_history) ->
+carry out the game's requests -> record the snapshot -> send each client its
+delta (tickroom.server.rooms.broadcast). On a node, the room reads its
+sockets, then parks: the node's stepper (tickroom.server.rooms.step_batch)
+does everything from decoding the rows to encoding the deltas for all the
+rooms due at the same moment at once (calling the room's own methods for
+its parts), and the room sends on its own task. Joins are seated
 (admitted, welcomed) by tickroom.server.rooms.seating. The game's optional
 hooks (drop, rejoin, end, signal) and its requests (end the match, kick, labels) are in
 tickroom.server.rooms.game_hooks and tickroom.simulation.room_requests, carried
